@@ -1,0 +1,159 @@
+"""The one exception tree of the engine.
+
+::
+
+    EngineError                       code            exit  HTTP
+    ├── InvalidInput                  invalid_input     3   422
+    │   ├── ValidationError           validation_error  3   422   (form data; .errors lists every field)
+    │   └── DefinitionError           definition_error  3   422   (BPMN/form/profile; .problems per element)
+    ├── ConflictError                 conflict          4   409
+    ├── Forbidden                     forbidden         5   403
+    │   └── SodViolation              sod_violation     5   403
+    ├── NotFound                      not_found         6   404
+    └── WorkflowError                 workflow_error    7   500   (a diagram failed at run time)
+
+Every class carries a stable ``code`` (for JSON errors and scripts) and an ``exit_code``
+(the CLI contract). ``web/errors.py`` maps each class to one HTTP status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class EngineError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    code = "engine_error"
+    exit_code = 1
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+        #: an audit event to append in a fresh transaction after the failed one is rolled back
+        #: (used for blocked SoD attempts, which must be on record although nothing changed)
+        self.audit_after_rollback: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message}
+
+
+class InvalidInput(EngineError):
+    code = "invalid_input"
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One failing field of a form submission: JSON path (``risks/0/title``) and message."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path or '(form)'}: {self.message}"
+
+
+class ValidationError(InvalidInput):
+    """Form data that does not fit the task's JSON Schema. Nothing was changed."""
+
+    code = "validation_error"
+
+    def __init__(self, message: str, errors: list[FieldError]):
+        detail = "; ".join(str(e) for e in errors)
+        super().__init__(f"{message}: {detail}" if errors else message)
+        self.errors = errors
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["errors"] = [{"path": e.path, "message": e.message} for e in self.errors]
+        return d
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One lint or parse problem of a definition: file, element id, what is wrong and the fix."""
+
+    file: str
+    element: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}" + (f" [{self.element}]" if self.element else "")
+        return f"{where}: {self.message}"
+
+
+class DefinitionError(InvalidInput):
+    """A BPMN file, form schema or escalation profile that cannot be deployed. Nothing was stored."""
+
+    code = "definition_error"
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["problems"] = [{"file": p.file, "element": p.element, "message": p.message} for p in self.problems]
+        return d
+
+
+class ConflictError(EngineError):
+    """Someone else changed the instance or task first; reload and try again."""
+
+    code = "conflict"
+    exit_code = 4
+
+
+class Forbidden(EngineError):
+    """The acting user may not do this (role, ownership or admin limits)."""
+
+    code = "forbidden"
+    exit_code = 5
+
+
+class SodViolation(Forbidden):
+    """A segregation-of-duties rule forbids this user from acting on this task."""
+
+    code = "sod_violation"
+
+    def __init__(self, message: str, rule: str):
+        super().__init__(message)
+        self.rule = rule
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["rule"] = self.rule
+        return d
+
+
+class NotFound(EngineError):
+    code = "not_found"
+    exit_code = 6
+
+
+class WorkflowError(EngineError):
+    """A script, condition or operator failed while the engine ran a diagram.
+
+    Carries the BPMN element id and, for scripts, the line, so an admin can fix the diagram.
+    """
+
+    code = "workflow_error"
+    exit_code = 7
+
+    def __init__(self, message: str, element: str = "", line: int | None = None):
+        super().__init__(message)
+        self.element = element
+        self.line = line
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d.update(element=self.element, line=self.line)
+        return d
+
+
+ALL_ERRORS: tuple[type[EngineError], ...] = (
+    EngineError, InvalidInput, ValidationError, DefinitionError, ConflictError,
+    Forbidden, SodViolation, NotFound, WorkflowError,
+)

@@ -63,6 +63,8 @@ class ProcessInstance(Base):
 
     process_version: Mapped[ProcessVersion] = relationship(lazy="joined")
 
+    __mapper_args__ = {"version_id_col": version}
+
 
 class HumanTask(Base):
     """A ready user/manual task as a row: who may do it, who holds it, when it is due.
@@ -104,6 +106,8 @@ class HumanTask(Base):
     escalation_level: Mapped[int] = mapped_column(default=0)
     #: the validated data the user submitted (kept apart from the workflow state)
     submitted: Mapped[dict[str, Any] | None] = mapped_column(JSONText)
+    #: users the segregation-of-duties rules excluded when the candidates were built
+    excluded_ids: Mapped[list[int]] = mapped_column(JSONText, default=list)
     #: note shown in the inbox, e.g. why the designated user was skipped (SoD)
     note: Mapped[str | None] = mapped_column(String(500))
 

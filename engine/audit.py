@@ -1,0 +1,158 @@
+"""The tamper-evident audit trail: append-only events, each hashed with its predecessor.
+
+``hash = sha256(prev_hash + canonical(event))`` where ``canonical`` is the event's sequence number,
+time, actor, action, instance, task, subject and data as sorted, compact JSON. Appends lock the single
+``audit_head`` row, so two writers never fork the chain; ``verify`` recomputes the chain and names the
+first altered or missing event, and, given a head kept elsewhere (``HASH:COUNT``), a cut-off tail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .clock import Clock, isoformat
+from .models import AuditEvent, AuditHead, User
+
+GENESIS = "0" * 64
+
+
+def canonical(seq: int, at: str, actor: str | None, action: str, instance_id: int | None,
+              task_id: int | None, subject: str | None, data: dict[str, Any]) -> str:
+    return json.dumps({"seq": seq, "at": at, "actor": actor, "action": action, "instance_id": instance_id,
+                       "task_id": task_id, "subject": subject, "data": data},
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def chain_hash(prev_hash: str, canonical_event: str) -> str:
+    return hashlib.sha256((prev_hash + canonical_event).encode("utf-8")).hexdigest()
+
+
+def _plain(data: dict[str, Any] | None) -> dict[str, Any]:
+    """The data as it will read back from the database (dates as strings, keys as strings)."""
+    return json.loads(json.dumps(data or {}, default=str))
+
+
+def _event_canonical(e: AuditEvent) -> str:
+    return canonical(e.seq, isoformat(e.at), e.actor, e.action, e.instance_id, e.task_id, e.subject, e.data)
+
+
+def ensure_head(session: Session) -> None:
+    """Create the chain's head row if this database has none yet (migrations create it too)."""
+    if session.get(AuditHead, 1) is None:
+        session.add(AuditHead(id=1, seq=0, hash=GENESIS))
+        session.flush()
+
+
+def append(session: Session, clock: Clock, action: str, *, actor: User | str | None = None,
+           instance_id: int | None = None, task_id: int | None = None, subject: str | None = None,
+           data: dict[str, Any] | None = None) -> AuditEvent:
+    """Append one event in the caller's transaction (locks the head until commit)."""
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+    if head is None:
+        ensure_head(session)
+        head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    actor_name = actor.email if isinstance(actor, User) else actor
+    at = clock.now()
+    plain = _plain(data)
+    # microsecond precision survives both SQLite and PostgreSQL
+    event = AuditEvent(seq=head.seq + 1, at=at, actor=actor_name, action=action, instance_id=instance_id,
+                       task_id=task_id, subject=subject, data=plain, prev_hash=head.hash)
+    event.hash = chain_hash(head.hash, _event_canonical(event))
+    session.add(event)
+    head.seq = event.seq
+    head.hash = event.hash
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class Head:
+    hash: str
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.hash}:{self.count}"
+
+    @classmethod
+    def parse(cls, text: str) -> Head:
+        """``HASH:COUNT`` as ``aimsflow audit head`` prints it. Raises ValueError naming the problem."""
+        hash_, sep, count = text.strip().partition(":")
+        if not sep or len(hash_) != 64 or any(c not in "0123456789abcdef" for c in hash_) or not count.isdigit():
+            raise ValueError(f"expected HASH:COUNT (64 hex digits, a colon, a number), got {text!r}")
+        return cls(hash_, int(count))
+
+
+def head(session: Session) -> Head:
+    """The chain's current head as recorded by the last append."""
+    row = session.get(AuditHead, 1)
+    return Head(row.hash, row.seq) if row else Head(GENESIS, 0)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    count: int
+    head: Head
+    problem: str | None = None
+    bad_seq: int | None = None
+
+
+def verify(session: Session, expected: Head | None = None) -> VerifyResult:
+    """Recompute the whole chain. The first altered, missing or reordered event is named."""
+    prev = GENESIS
+    expected_seq = 1
+    count = 0
+    stmt = select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)
+    for event in session.scalars(stmt):
+        if event.seq != expected_seq:
+            missing = (f"event {expected_seq}" if event.seq == expected_seq + 1
+                       else f"events {expected_seq}-{event.seq - 1}")
+            return VerifyResult(False, count, Head(prev, count), f"{missing} missing: the chain jumps from "
+                                                                 f"event {expected_seq - 1} to {event.seq}",
+                                expected_seq)
+        if event.prev_hash != prev:
+            return VerifyResult(False, count, Head(prev, count),
+                                f"event {event.seq} ({event.action}) does not link to event {event.seq - 1}: "
+                                "an event before it was altered or replaced", event.seq)
+        recomputed = chain_hash(prev, _event_canonical(event))
+        if recomputed != event.hash:
+            return VerifyResult(False, count, Head(prev, count),
+                                f"event {event.seq} ({event.action} at {isoformat(event.at)}) was altered: "
+                                "its content no longer matches its hash", event.seq)
+        prev = event.hash
+        count += 1
+        expected_seq += 1
+    found = Head(prev, count)
+    recorded = session.get(AuditHead, 1)
+    if recorded is not None and (recorded.seq, recorded.hash) != (count, prev):
+        if recorded.seq > count:
+            return VerifyResult(False, count, found, f"events {count + 1}-{recorded.seq} are missing: the "
+                                                     f"chain ends at event {count} but {recorded.seq} were "
+                                                     "recorded", count + 1)
+        return VerifyResult(False, count, found, f"the recorded head ({recorded.seq} events) does not match "
+                                                 f"the chain ({count} events)", recorded.seq)
+    if expected is not None:
+        if expected.count > count:
+            return VerifyResult(False, count, found, f"the chain has {count} events but the head kept elsewhere "
+                                                     f"says {expected.count}: events {count + 1}-{expected.count} "
+                                                     "were cut off", count + 1)
+        at = session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == expected.count)) \
+            if expected.count else GENESIS
+        if at != expected.hash:
+            return VerifyResult(False, count, found, f"event {expected.count} does not have the hash kept "
+                                                     "elsewhere: the chain was rewritten up to there",
+                                expected.count)
+    return VerifyResult(True, count, found)
+
+
+def count_events(session: Session, action: str | None = None) -> int:
+    stmt = select(func.count()).select_from(AuditEvent)
+    if action:
+        stmt = stmt.where(AuditEvent.action == action)
+    return session.scalar(stmt) or 0

@@ -1,0 +1,129 @@
+"""User-task forms: JSON Schema (draft 2020-12) files, checked at deploy time and applied to every
+submission before anything changes.
+
+A submission that does not fit raises :class:`ValidationError` listing every failing field path.
+Fields that pick a user (``"format": "email"`` with ``"x-user-roles": [...]``) must name an active
+user holding one of those roles.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError
+
+from .durations import is_duration
+from .errors import FieldError, ValidationError
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+_FORMATS = FormatChecker(formats=())
+
+
+@_FORMATS.checks("date", raises=ValueError)
+def _is_date(value: object) -> bool:
+    return not isinstance(value, str) or bool(date.fromisoformat(value)) or True
+
+
+@_FORMATS.checks("date-time", raises=ValueError)
+def _is_datetime(value: object) -> bool:
+    if isinstance(value, str):
+        if "T" not in value and " " not in value:
+            raise ValueError("a date-time needs a time part")
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return True
+
+
+@_FORMATS.checks("email")
+def _is_email(value: object) -> bool:
+    return not isinstance(value, str) or ("@" in value and " " not in value.strip())
+
+
+@_FORMATS.checks("duration")
+def _is_duration(value: object) -> bool:
+    return not isinstance(value, str) or is_duration(value)
+
+
+def schema_problems(schema: Any) -> list[str]:
+    """What is wrong with a form schema (empty when it is usable)."""
+    if not isinstance(schema, dict):
+        return ["a form schema must be a JSON object"]
+    problems = []
+    if schema.get("$schema") not in (None, SCHEMA_DIALECT):
+        problems.append(f"$schema must be {SCHEMA_DIALECT} (draft 2020-12), not {schema.get('$schema')!r}")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.path) or "(root)"
+        problems.append(f"not a valid JSON Schema at {where}: {exc.message}")
+    if schema.get("type") not in (None, "object"):
+        problems.append("a form schema must describe an object (type: object)")
+    return problems
+
+
+def load_form(path: Path, max_bytes: int = 500_000) -> dict[str, Any]:
+    """Read one ``forms/<name>.schema.json``. Raises ValueError naming the file and the problem."""
+    if not path.is_file():
+        raise ValueError(f"form file {path.name} does not exist")
+    raw = path.read_bytes()
+    if len(raw) > max_bytes:
+        raise ValueError(f"form file {path.name} is larger than {max_bytes} bytes")
+    try:
+        schema = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"form file {path.name} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    problems = schema_problems(schema)
+    if problems:
+        raise ValueError(f"form file {path.name}: " + "; ".join(problems))
+    return schema
+
+
+UserCheck = Callable[[str, list[str]], str | None]
+
+
+def validate(schema: dict[str, Any], data: Any, user_check: UserCheck | None = None,
+             form: str = "form") -> dict[str, Any]:
+    """Validate ``data`` against ``schema``; return it unchanged when it fits.
+
+    ``user_check(email, roles)`` returns an error message for a user field that names no eligible
+    user. Raises ValidationError with one FieldError per failing field.
+    """
+    if not isinstance(data, dict):
+        raise ValidationError(f"{form}: the submission must be a JSON object",
+                              [FieldError("", f"expected an object, got {type(data).__name__}")])
+    validator = Draft202012Validator(schema, format_checker=_FORMATS)
+    errors = [FieldError(_path(e.absolute_path), e.message)
+              for e in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))]
+    if user_check is not None:
+        for path, value, roles in _user_fields(schema, data, ()):
+            message = user_check(value, roles)
+            if message:
+                errors.append(FieldError(_path(path), message))
+    if errors:
+        raise ValidationError(f"{form}: the submission does not fit the form", errors)
+    return data
+
+
+def _path(parts: Any) -> str:
+    return "/".join(str(p) for p in parts)
+
+
+def _user_fields(schema: Any, data: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str, list[str]]]:
+    """(path, value, roles) for every user-picking string in ``data`` that ``schema`` describes."""
+    if not isinstance(schema, dict):
+        return
+    if "x-user-roles" in schema and isinstance(data, str):
+        yield path, data, list(schema.get("x-user-roles") or [])
+        return
+    if isinstance(data, dict):
+        for key, sub in (schema.get("properties") or {}).items():
+            if key in data:
+                yield from _user_fields(sub, data[key], path + (key,))
+    elif isinstance(data, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(data):
+            yield from _user_fields(schema["items"], item, path + (index,))

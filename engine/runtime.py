@@ -1,0 +1,271 @@
+"""Drives one BpmnWorkflow inside one transaction: restore, act, run engine steps until the workflow
+waits, save with the optimistic version check, and project ready human tasks onto ``human_task`` rows.
+
+SpiffWorkflow exceptions become engine errors here, keeping the element id and script line.
+"""
+
+from __future__ import annotations
+
+import json
+from copy import deepcopy
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from . import assignment, audit, definitions, directory, serializer
+from .clock import Clock, as_utc, parse_datetime
+from .durations import add_duration
+from .errors import ConflictError, EngineError, WorkflowError
+from .extensions import lookup_path, read_properties
+from .models import HumanTask, ProcessInstance, User
+from .operators import OperatorContext, StartRequest, get_operator
+from .sandbox import make_script_engine
+from .settings import EngineSettings
+
+OPEN_STATES = ("ready", "claimed")
+
+
+@dataclass
+class Context:
+    """What every use case needs besides the acting user: a session, a clock and the settings."""
+
+    session: Session
+    clock: Clock
+    settings: EngineSettings = field(default_factory=EngineSettings)
+
+
+@dataclass
+class Effects:
+    """What operators asked for while the engine ran: audit events and processes to start."""
+
+    audit_events: list[dict[str, Any]] = field(default_factory=list)
+    starts: list[StartRequest] = field(default_factory=list)
+
+
+@dataclass
+class Loaded:
+    instance: ProcessInstance
+    workflow: Any  # BpmnWorkflow
+
+
+def restore(ctx: Context, instance: ProcessInstance) -> Loaded:
+    """The instance's workflow, restored onto its pinned version's parsed specs."""
+    specs = definitions.specs_for(ctx.session, instance.process_version)
+    return Loaded(instance, serializer.loads(instance.state, specs))
+
+
+def run(ctx: Context, instance: ProcessInstance, workflow: Any, actor: User | None) -> Effects:
+    """Run engine steps until the workflow waits. Raises WorkflowError (or an operator's EngineError)."""
+    effects = Effects()
+    failure: list[EngineError] = []
+
+    def handle_service(task: Any, operation_name: str, params: dict[str, Any]) -> str:
+        try:
+            op = get_operator(operation_name)
+            octx = OperatorContext(ctx.session, ctx.clock, ctx.settings, actor, instance,
+                                   task.task_spec.bpmn_id or task.task_spec.name, task.data)
+            result = op(octx, **params)
+        except EngineError as exc:
+            failure.append(exc)
+            raise
+        effects.audit_events.extend(octx.audit_events)
+        effects.starts.extend(octx.starts)
+        return json.dumps(result if result is not None else {}, default=str)
+
+    workflow.script_engine = make_script_engine(handle_service)
+    try:
+        workflow.do_engine_steps()
+    except WorkflowException as exc:
+        if failure:
+            raise failure[0] from exc
+        raise _workflow_error(exc) from exc
+    except EngineError:
+        raise
+    except Exception as exc:  # a bug in a diagram's data shape, reported with the element
+        if failure:
+            raise failure[0] from exc
+        raise WorkflowError(f"the engine failed: {exc}") from exc
+    return effects
+
+
+def _workflow_error(exc: WorkflowException) -> WorkflowError:
+    task = getattr(exc, "task", None)
+    spec = getattr(task, "task_spec", None) if task is not None else None
+    element = getattr(spec, "bpmn_id", None) or getattr(spec, "name", "") or ""
+    line = getattr(exc, "line_number", None) or None
+    message = str(exc)
+    notes = getattr(exc, "notes", None)
+    if notes:
+        message += " (" + "; ".join(notes) + ")"
+    return WorkflowError(f"{element}: {message}" if element else message, element=element, line=line)
+
+
+def save(ctx: Context, instance: ProcessInstance, workflow: Any) -> None:
+    """Write the workflow state; the UPDATE carries ``WHERE version = old`` (ConflictError on 0 rows)."""
+    now = ctx.clock.now()
+    instance.state = serializer.dumps(workflow)
+    instance.updated_at = now
+    instance.wake_at = next_timer(workflow)
+    if workflow.is_completed() and instance.status == "running":
+        instance.status = "completed"
+        instance.ended_at = now
+        instance.end_event = _end_event(workflow)
+    try:
+        ctx.session.flush([instance])
+    except StaleDataError:
+        raise ConflictError(f"instance {instance.id} was changed by someone else meanwhile; "
+                            "reload it and try again") from None
+
+
+def _end_event(workflow: Any) -> str | None:
+    last = workflow.last_task
+    spec = getattr(last, "task_spec", None)
+    return getattr(spec, "bpmn_id", None) if spec is not None else None
+
+
+def next_timer(workflow: Any) -> datetime | None:
+    """The earliest due time of the workflow's waiting timers (None without timers)."""
+    due: datetime | None = None
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if isinstance(definition, TimerEventDefinition):
+            value = definition.details(task).value
+            if value is None:
+                continue
+            when = TimerEventDefinition.get_datetime(value if isinstance(value, str) else value["next"])
+            due = when if due is None or when < due else due
+    return due
+
+
+def ready_human_tasks(workflow: Any) -> dict[str, Any]:
+    return {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+
+
+def sync_tasks(ctx: Context, instance: ProcessInstance, workflow: Any,
+               done_id: str | None = None, new: bool = False) -> list[HumanTask]:
+    """Make the instance's open task rows match the workflow's ready human tasks.
+
+    New ready tasks get rows (role, assignee, due date, SoD exclusions); rows whose task is no longer
+    ready are cancelled. ``done_id`` is the task just completed (its row is closed by the caller);
+    ``new`` says the instance has no rows yet. Returns the new rows.
+    """
+    session = ctx.session
+    ready = ready_human_tasks(workflow)
+    open_rows: dict[str, HumanTask] = {}
+    if not new:
+        open_rows = {r.spiff_task_id: r for r in session.scalars(
+            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state.in_(OPEN_STATES)))}
+    now = ctx.clock.now()
+    for spiff_id, row in open_rows.items():
+        if spiff_id not in ready and spiff_id != done_id:
+            row.state = "cancelled"
+            row.completed_at = now
+    created = []
+    done: list[Any] | None = None
+    for spiff_id, task in ready.items():
+        if spiff_id in open_rows:
+            continue
+        row = _new_row(ctx, instance, task, now)
+        session.add(row)
+        if row.sod_rules:
+            if done is None:
+                done = assignment.history(session, instance.id)
+            _apply_candidates(ctx, row, task.data, done)
+        created.append(row)
+    if created:
+        session.flush(created)
+    return created
+
+
+def _new_row(ctx: Context, instance: ProcessInstance, task: Any, now: datetime) -> HumanTask:
+    spec = task.task_spec
+    props = read_properties(spec.extensions)
+    row = HumanTask(
+        instance_id=instance.id, spiff_task_id=str(task.id), task_spec=spec.bpmn_id or spec.name,
+        name=spec.bpmn_name or spec.bpmn_id or spec.name, process_id=instance.process_id,
+        subject=instance.subject, role=spec.lane or "", state="ready", form=props.form,
+        escalation_profile=props.escalation_profile, sod_rules=",".join(props.sod_rules) or None,
+        created_at=now, due_at=_due_at(props, task.data, now), excluded_ids=[],
+    )
+    if props.assignee_var:
+        email = lookup_path(task.data, props.assignee_var)
+        user = directory.find_user(ctx.session, email) if isinstance(email, str) else None
+        if user is not None and user.active:
+            row.assignee_id = row.designated_id = user.id
+        else:
+            row.note = (f"{props.assignee_var} names no active user ({email!r}); "
+                        f"anyone with the role {row.role} may claim it")
+    return row
+
+
+def _apply_candidates(ctx: Context, row: HumanTask, data: dict[str, Any], done: list[Any]) -> None:
+    """SoD at candidate building: exclude role holders; unassign a designated user the rules forbid."""
+    assignment.candidate_exclusions(ctx.session, row, data, done)
+    if row.assignee_id is None:
+        return
+    user = ctx.session.get(User, row.assignee_id)
+    violations = assignment.sod_violations(ctx.session, user, row, data, done) if user else []
+    if violations:
+        row.note = f"{user.email} was named but {violations[0]}; a manager must assign someone else"
+        row.assignee_id = row.designated_id = None
+        ctx.session.flush([row])
+        audit.append(ctx.session, ctx.clock, "sod_violation_blocked", actor=None, instance_id=row.instance_id,
+                     task_id=row.id, subject=row.subject,
+                     data={"task_spec": row.task_spec, "user": user.email, "at": "candidate_building",
+                           "rules": [v.rule for v in violations], "reasons": [v.message for v in violations]})
+
+
+def _due_at(props: Any, data: dict[str, Any], now: datetime) -> datetime | None:
+    if props.due_in:
+        return add_duration(now, props.due_in)
+    if props.due_at_var:
+        value = lookup_path(data, props.due_at_var)
+        if isinstance(value, datetime):
+            return as_utc(value)
+        if isinstance(value, str) and value.strip():
+            try:
+                parsed = parse_datetime(value)
+            except ValueError:
+                return None
+            if "T" not in value and " " not in value.strip():
+                parsed = datetime.combine(parsed.date(), time(23, 59, 59), parsed.tzinfo)  # due by day's end
+            return parsed
+    return None
+
+
+def spiff_task(workflow: Any, row: HumanTask) -> Any:
+    """The workflow task behind ``row``; ConflictError if it is no longer ready."""
+    task = workflow.get_task_from_id(UUID(row.spiff_task_id))
+    if task is None or task.state != TaskState.READY or not task.task_spec.manual:
+        raise ConflictError(f"task {row.id} '{row.name}' is no longer waiting for input")
+    return task
+
+
+def merge_form_data(task: Any, data: dict[str, Any]) -> None:
+    """Merge submitted data into the task data; for a multi-instance task, into its output item."""
+    parent_spec = getattr(task.parent, "task_spec", None)
+    output = getattr(parent_spec, "output_item", None)
+    if output is not None:
+        name = output.bpmn_id
+        current = task.data.get(name)
+        if not isinstance(current, dict):
+            input_item = getattr(parent_spec, "input_item", None)
+            seed = task.data.get(input_item.bpmn_id) if input_item is not None else None
+            current = deepcopy(seed) if isinstance(seed, dict) else {}
+        task.data[name] = {**current, **deepcopy(data)}
+    else:
+        task.data.update(deepcopy(data))
+
+
+def append_effects(ctx: Context, instance: ProcessInstance, actor: User | None, effects: Effects) -> None:
+    for event in effects.audit_events:
+        audit.append(ctx.session, ctx.clock, event["action"], actor=actor, instance_id=instance.id,
+                     subject=event.get("subject") or instance.subject, data=event.get("data"))

@@ -9,6 +9,7 @@ user holding one of those roles.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -27,7 +28,9 @@ _FORMATS = FormatChecker(formats=())
 
 @_FORMATS.checks("date", raises=ValueError)
 def _is_date(value: object) -> bool:
-    return not isinstance(value, str) or bool(date.fromisoformat(value)) or True
+    if isinstance(value, str):
+        date.fromisoformat(value)
+    return True
 
 
 @_FORMATS.checks("date-time", raises=ValueError)
@@ -97,8 +100,7 @@ def validate(schema: dict[str, Any], data: Any, user_check: UserCheck | None = N
         raise ValidationError(f"{form}: the submission must be a JSON object",
                               [FieldError("", f"expected an object, got {type(data).__name__}")])
     validator = Draft202012Validator(schema, format_checker=_FORMATS)
-    errors = [FieldError(_path(e.absolute_path), e.message)
-              for e in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))]
+    errors = [_field_error(e) for e in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))]
     if user_check is not None:
         for path, value, roles in _user_fields(schema, data, ()):
             message = user_check(value, roles)
@@ -107,6 +109,19 @@ def validate(schema: dict[str, Any], data: Any, user_check: UserCheck | None = N
     if errors:
         raise ValidationError(f"{form}: the submission does not fit the form", errors)
     return data
+
+
+def _field_error(error: Any) -> FieldError:
+    """A jsonschema error as a FieldError; a missing required field is reported at its own path."""
+    parts = list(error.absolute_path)
+    if error.validator == "required":
+        match = re.match(r"'(.+)' is a required property", error.message)
+        if match:
+            return FieldError(_path(parts + [match.group(1)]), "this field is required")
+    if error.validator == "additionalProperties":
+        return FieldError(_path(parts), error.message.replace("Additional properties are not allowed",
+                                                              "unknown field(s), not in the form"))
+    return FieldError(_path(parts), error.message)
 
 
 def _path(parts: Any) -> str:

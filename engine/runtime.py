@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
@@ -126,9 +127,10 @@ def save(ctx: Context, instance: ProcessInstance, workflow: Any) -> None:
 
 
 def _end_event(workflow: Any) -> str | None:
-    last = workflow.last_task
-    spec = getattr(last, "task_spec", None)
-    return getattr(spec, "bpmn_id", None) if spec is not None else None
+    """The BPMN id of the end event the top-level process finished on (the latest one reached)."""
+    ends = [t for t in workflow.get_tasks(state=TaskState.COMPLETED, spec_class=EndEvent)
+            if t.workflow is workflow and t.task_spec.bpmn_id]
+    return max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_id if ends else None
 
 
 def next_timer(workflow: Any) -> datetime | None:

@@ -1,0 +1,32 @@
+"""Configuration, applied in one order: defaults, then ``instance/config.py``, then ``AIMSFLOW_``
+environment variables, then the test config passed to ``create_app``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from engine.settings import EngineSettings
+
+DEFAULTS: dict[str, Any] = {
+    "SECRET_KEY": "dev-only-change-me",
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "PROCESSES_DIR": None,
+    "FORMS_DIR": None,
+}
+
+
+def database_url(app_config: dict[str, Any], instance_path: str) -> str:
+    url = app_config.get("DATABASE_URL") or app_config.get("SQLALCHEMY_DATABASE_URI")
+    if url:
+        return str(url)
+    return "sqlite:///" + os.path.join(instance_path, "aimsflow.db")
+
+
+def engine_settings(app_config: dict[str, Any]) -> EngineSettings:
+    defaults = EngineSettings()
+    return EngineSettings(
+        processes_dir=Path(app_config["PROCESSES_DIR"]) if app_config.get("PROCESSES_DIR") else defaults.processes_dir,
+        forms_dir=Path(app_config["FORMS_DIR"]) if app_config.get("FORMS_DIR") else defaults.forms_dir,
+    )

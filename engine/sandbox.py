@@ -19,7 +19,7 @@ plain data land in the task data, ``del x`` removes ``x``, and functions, lambda
 callables it defines are dropped (``def level(score): ...`` works inside the script only). Binding a
 name to something that is not plain data (a generator, a ``map`` object) is an error naming the
 variable. A script that fails leaves the task data untouched. Augmented assignment (``n += 1``,
-``counts["x"] += 1``) builds a new value rather than mutating one that other tasks may share.
+``counts["x"] += 1``) builds a new value instead of mutating the old one in place.
 
 Helpers and allowed builtins are *builtins*: a task-data key with the same name (``type``,
 ``parse_date``) simply shadows it for that script, exactly as a Python global shadows a builtin.
@@ -36,10 +36,10 @@ import functools
 import json
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from RestrictedPython import compile_restricted_eval, compile_restricted_exec
@@ -64,7 +64,6 @@ __all__ = [
     "compile_cache_info", "make_script_engine", "parse_date",
 ]
 
-Mode = Literal["exec", "eval"]
 #: ``(task, operation_name, {param_id: evaluated value}) -> JSON string`` (the runtime sets one per run)
 ServiceHandler = Callable[[Any, str, dict[str, Any]], str]
 
@@ -109,7 +108,7 @@ class _Policy(RestrictingNodeTransformer):
 
 
 @functools.lru_cache(maxsize=COMPILE_CACHE_SIZE)
-def _compile(source: str, mode: Mode) -> CompileResult:
+def _compile(source: str, mode: str) -> CompileResult:
     # compile_restricted costs ~30-120 us per call; the same conditions run thousands of times.
     # Code objects are immutable, so sharing them between workflows is safe.
     if mode == "exec":
@@ -127,7 +126,7 @@ def compile_cache_info() -> Any:
 _LINE = re.compile(r"^Line (\d+|None): (.*?)\.?$", re.DOTALL)
 
 
-def _problems(errors: tuple[str, ...] | list[str]) -> list[tuple[int, str]]:
+def _problems(errors: Sequence[str]) -> list[tuple[int, str]]:
     """RestrictedPython's ``'Line 3: message.'`` strings as ``(3, 'message')``."""
     out = []
     for err in errors:
@@ -139,17 +138,18 @@ def _problems(errors: tuple[str, ...] | list[str]) -> list[tuple[int, str]]:
     return out
 
 
-def check_source(source: str, mode: Mode) -> list[str]:
+def check_source(source: str, mode: str) -> list[str]:
     """Compile ``source`` without running it; return one ``'line N: problem'`` string per problem.
 
-    An empty list means the script (``mode='exec'``) or expression (``mode='eval'``) is accepted.
+    ``mode`` is ``'exec'`` (scripts) or ``'eval'`` (conditions, expressions); anything else raises
+    ValueError. An empty list means the script (``mode='exec'``) or expression (``mode='eval'``) is accepted.
     Used by the deploy lint, so refused imports, ``_underscore`` names and syntax errors stop a
     deployment instead of failing a running instance.
     """
     return [f"line {line}: {message}" for line, message in _problems(_compile(source, mode).errors)]
 
 
-def _code(source: str, mode: Mode) -> Any:
+def _code(source: str, mode: str) -> Any:
     """The compiled code; raises SyntaxError (with ``lineno``, pitfall 19) naming what was refused."""
     result = _compile(source, mode)
     if result.errors:
@@ -190,7 +190,7 @@ def _guarded_write(obj: Any) -> Any:
     raise TypeError(f"a script may only change items of dicts and lists, not of {type(obj).__name__}")
 
 
-# not the in-place operator.i* functions: those would mutate lists that other tasks' data shares
+# not the in-place operator.i* functions: 'xs += [1]' must not change an object someone else holds
 _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
     "+=": operator.add, "-=": operator.sub, "*=": operator.mul, "/=": operator.truediv,
     "//=": operator.floordiv, "%=": operator.mod, "**=": operator.pow, "<<=": operator.lshift,

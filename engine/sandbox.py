@@ -56,8 +56,9 @@ from RestrictedPython.transformer import IOPERATOR_TO_STR, RestrictingNodeTransf
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+
+from . import durations
 
 __all__ = [
     "RestrictedEnvironment", "SandboxScriptEngine", "ServiceHandler", "add_duration", "check_source",
@@ -217,13 +218,6 @@ def _apply(func: Any, *args: Any, **kwargs: Any) -> Any:
 # ---------------------------------------------------------------------------------------------
 # helpers available to scripts (pure functions; no clock)
 
-_DURATION = re.compile(
-    r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
-    r"|^P(?P<weeks>\d+)W$"
-)
-
-
 def _parse(value: Any) -> date | datetime:
     if isinstance(value, date):  # datetime is a date too
         return value
@@ -257,14 +251,12 @@ def add_duration(start: Any, duration: str) -> str:
     of the starting month (``2024-01-15`` -> ``2024-02-15``, ``2024-01-31`` -> ``2024-03-02``).
     A date stays a date unless the duration has hours, minutes or seconds. Raises ValueError.
     """
-    if not isinstance(duration, str) or not _DURATION.match(duration.strip()):
-        raise ValueError(f"{duration!r} is not an ISO 8601 duration (examples: P5D, P2W, P1M, PT4H; "
-                         "weeks cannot be combined with other parts)")
+    if not isinstance(duration, str):
+        raise ValueError(f"{duration!r} is not an ISO 8601 duration (examples: P5D, P2W, P1M, PT4H)")
     moment = _parse(start)
     is_date = not isinstance(moment, datetime)
     begin = datetime.combine(moment, time()) if is_date else moment
-    parsed = TimerEventDefinition.parse_iso_duration(duration.strip())
-    end = begin + TimerEventDefinition.get_timedelta_from_start(parsed, begin)
+    end = durations.add_duration(begin, duration)
     if is_date and end.time() == time():
         return end.date().isoformat()
     return end.isoformat()
@@ -303,6 +295,24 @@ def _is_plain(value: Any) -> bool:
     if isinstance(value, dict):
         return all(isinstance(k, _SCALARS) and _is_plain(v) for k, v in value.items())
     return False
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with sets turned into sorted lists (scripts use sets for membership maths and the
+    stored state keeps only JSON-like data); raises TypeError for anything else that is not data."""
+    if isinstance(value, set | frozenset):
+        items = [_plain(v) for v in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return items
+    if isinstance(value, list | tuple) and any(isinstance(v, set | frozenset) for v in value):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict) and any(isinstance(v, set | frozenset | dict | list) for v in value.values()):
+        return {k: _plain(v) for k, v in value.items()}
+    if not _is_plain(value):
+        raise TypeError(value)
+    return value
 
 
 def _is_code(value: Any) -> bool:
@@ -363,11 +373,12 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
                 continue
             if name not in data and name in external and value is external[name]:
                 continue
-            if not _is_plain(value):
+            try:
+                updates[name] = _plain(value)
+            except TypeError:
                 raise TypeError(f"the script set {name!r} to a {type(value).__name__}, which is not plain "
-                                "data (use lists, dicts, strings, numbers; e.g. list(...) around map/filter, "
-                                "sorted(...) around a set)")
-            updates[name] = value
+                                "data (use lists, dicts, strings, numbers; e.g. list(...) around map/filter)"
+                                ) from None
         removed = [name for name in context if name not in namespace]
         context.update(updates)
         for name in removed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, registry
 
 from ..db import UTCDateTime
 
@@ -19,9 +19,5 @@ NAMING = {
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime()}
+    registry = registry(metadata=MetaData(naming_convention=NAMING), type_annotation_map={datetime: UTCDateTime()})
 
-
-def created_column() -> Mapped[datetime]:
-    return mapped_column(UTCDateTime(), nullable=False)

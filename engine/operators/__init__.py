@@ -11,6 +11,8 @@ service task of the same instance twice must not create a second row.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -55,8 +57,17 @@ def get_operator(name: str) -> Operator:
         raise NotFound(f"no operator named {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
 
 
+_loaded = False
+
+
 def _load_builtin_operators() -> None:
-    from . import aiia, risk  # noqa: F401  (registration happens at import)
+    """Import every module of this package once; their ``@operator`` decorators register them."""
+    global _loaded
+    if _loaded:
+        return
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+    _loaded = True
 
 
 @dataclass

@@ -150,7 +150,7 @@ def parse_and_lint(files: list[SourceFile], settings: EngineSettings,
     for source in files:
         _add(parser, roots[source.name], source.name, problems)
     extra = {pid: f for pid, f in (library or {}).items() if pid not in own_ids}
-    for pid, lib_file in extra.items():
+    for lib_file in extra.values():
         try:
             _add(parser, safe_parse(lib_file, settings.max_definition_bytes), lib_file.name, problems)
         except DefinitionError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, update
 
 from . import assignment, audit, definitions, directory, forms, runtime, serializer
@@ -293,9 +294,8 @@ def instance_data(ctx: Context, instance_id: int) -> dict[str, Any]:
     if workflow.is_completed():
         return dict(workflow.data)
     data: dict[str, Any] = {}
-    for task in workflow.get_tasks():
-        if task.state in (16, 32, 8):  # READY, STARTED, WAITING: the live frontier
-            data.update(task.data)
+    for task in workflow.get_tasks(state=TaskState.READY | TaskState.STARTED | TaskState.WAITING):
+        data.update(task.data)  # the live frontier
     return data
 
 

@@ -138,10 +138,12 @@ class _Loader:
                 ImpactAssessment, a["ref"], ai_system_id=system.id, version=a["version"], trigger=a["trigger"],
                 status=a["status"], impact_tier=a.get("impact_tier"), screening_answers=a.get("screening", {}),
                 content=content, overall_conclusion=a.get("overall_conclusion"), conditions=a.get("conditions", []),
-                assessor_id=self.uid(a.get("assessor_id")), reviewer_ids=[self.uid(r) for r in a.get("reviewer_ids", [])],
+                assessor_id=self.uid(a.get("assessor_id")),
+                reviewer_ids=[self.uid(r) for r in a.get("reviewer_ids", [])],
                 approver_id=self.uid(a.get("approver_id")),
                 approved_at=parse_datetime(a["approved_at"]) if a.get("approved_at") else None,
-                next_review_due=_date(a.get("next_review_due")), retention_rule=a.get("retention_rule", "system_retirement+P3Y"),
+                next_review_due=_date(a.get("next_review_due")),
+                retention_rule=a.get("retention_rule", "system_retirement+P3Y"),
                 iso_refs=["6.1.4", "8.4"])
             if a["status"] in ("approved", "approved_with_conditions", "low_tier_recorded"):
                 self.session.flush()
@@ -159,7 +161,8 @@ class _Loader:
             values = {c: r[c] for c in columns if c in r and r[c] is not None}
             risk = self.upsert(Risk, r["ref"], status=r["status"], owner_id=self.uid(r.get("owner_id")),
                                assessor_id=self.uid(r.get("assessor_id")),
-                               ai_system_ids=[self.systems[s].id for s in r.get("ai_system_ids", []) if s in self.systems],
+                               ai_system_ids=[self.systems[s].id for s in r.get("ai_system_ids", [])
+                                              if s in self.systems],
                                next_review_at=_date(r.get("next_review_at")), iso_refs=["6.1.2", "6.1.3", "8.2"],
                                details={"above_appetite": r.get("above_appetite")}, **values)
             self.risks[r["ref"]] = risk
@@ -167,7 +170,8 @@ class _Loader:
             for a in r.get("treatment_actions", []):
                 self.upsert(RiskTreatmentAction, a["ref"], risk_id=risk.id, description=a["description"],
                             control_ref=a.get("control_ref"), owner_id=self.uid(a.get("owner_id")),
-                            due_date=_date(a.get("due_date")), status=a.get("status", "planned"), iso_refs=["6.1.3", "8.3"])
+                            due_date=_date(a.get("due_date")), status=a.get("status", "planned"),
+                            iso_refs=["6.1.3", "8.3"])
         refs.ensure_at_least(self.session, "RSK", max((_number(r["ref"]) for r in self.data["risks"]), default=0))
         refs.ensure_at_least(self.session, "RTA", max((_number(a["ref"]) for r in self.data["risks"]
                                                         for a in r.get("treatment_actions", [])), default=0))

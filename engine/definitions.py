@@ -407,7 +407,7 @@ def deploy_directory(session: Session, settings: EngineSettings, clock: Clock, a
         else:
             raise NotFound(f"{path} does not exist")
     if not files:
-        raise DefinitionError([Problem(str(p), "", "no .bpmn files here") for p in (paths or [])])
+        raise DefinitionError([Problem(str(p), "", "no .bpmn files here") for p in (paths or [settings.processes_dir])])
     return deploy(session, files, settings, clock, actor)
 
 

@@ -120,7 +120,7 @@ def save(ctx: Context, instance: ProcessInstance, workflow: Any) -> None:
         instance.ended_at = now
         instance.end_event = _end_event(workflow)
     try:
-        ctx.session.flush([instance])
+        ctx.session.flush()
     except StaleDataError:
         raise ConflictError(f"instance {instance.id} was changed by someone else meanwhile; "
                             "reload it and try again") from None
@@ -183,7 +183,7 @@ def sync_tasks(ctx: Context, instance: ProcessInstance, workflow: Any,
             _apply_candidates(ctx, row, task.data, done)
         created.append(row)
     if created:
-        session.flush(created)
+        session.flush()
     return created
 
 
@@ -218,7 +218,7 @@ def _apply_candidates(ctx: Context, row: HumanTask, data: dict[str, Any], done: 
     if violations:
         row.note = f"{user.email} was named but {violations[0]}; a manager must assign someone else"
         row.assignee_id = row.designated_id = None
-        ctx.session.flush([row])
+        ctx.session.flush()
         audit.append(ctx.session, ctx.clock, "sod_violation_blocked", actor=None, instance_id=row.instance_id,
                      task_id=row.id, subject=row.subject,
                      data={"task_spec": row.task_spec, "user": user.email, "at": "candidate_building",

@@ -81,7 +81,7 @@ def start_process(ctx: Context, actor: User | None, process_id: str, data: dict[
                                started_by_id=actor.id if actor else None, started_at=now, updated_at=now,
                                parent_instance_id=parent.id if parent else None, subject=subject)
     ctx.session.add(instance)
-    ctx.session.flush([instance])
+    ctx.session.flush()
     effects = runtime.run(ctx, instance, workflow, actor)
     runtime.save(ctx, instance, workflow)
     new_tasks = runtime.sync_tasks(ctx, instance, workflow, new=True)
@@ -171,7 +171,7 @@ def release_task(ctx: Context, actor: User, task_id: int) -> HumanTask:
     task.claimed_at = None
     audit.append(ctx.session, ctx.clock, "release", actor=actor, instance_id=task.instance_id, task_id=task.id,
                  subject=task.subject, data={"task_spec": task.task_spec})
-    ctx.session.flush([task])
+    ctx.session.flush()
     return task
 
 
@@ -255,7 +255,7 @@ def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason
     task.state = "claimed"
     task.claimed_at = ctx.clock.now()
     task.note = None
-    ctx.session.flush([task])
+    ctx.session.flush()
     audit.append(ctx.session, ctx.clock, "reassign", actor=actor, instance_id=task.instance_id, task_id=task.id,
                  subject=task.subject, data={"task_spec": task.task_spec, "from": previous, "to": target.email,
                                              "reason": reason.strip()})

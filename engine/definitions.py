@@ -104,7 +104,8 @@ def safe_parse(source: SourceFile, max_bytes: int) -> Any:
         line = exc.lineno or (exc.position[0] if getattr(exc, "position", None) else "?")
         raise DefinitionError([Problem(source.name, "", f"not well-formed XML (line {line}): {exc.msg}")]) from None
     if root.getroottree().docinfo.doctype:
-        raise DefinitionError([Problem(source.name, "", "DOCTYPE is not allowed in BPMN files.")])
+        raise DefinitionError([Problem(source.name, "", "DOCTYPE is not allowed in BPMN files; remove the "
+                                                        "<!DOCTYPE ...> block.")])
     if etree.QName(root).namespace != BPMN_NS or etree.QName(root).localname != "definitions":
         raise DefinitionError([Problem(source.name, "", "the root element must be bpmn:definitions "
                                                         f"(namespace {BPMN_NS}).")])

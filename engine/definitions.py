@@ -160,9 +160,14 @@ def parse_and_lint(files: list[SourceFile], settings: EngineSettings,
         raise DefinitionError(problems)
 
     profiles = load_escalation_profiles(settings, problems)
+    callable_ids = set(extra) | {p.get("id") for root in roots.values() for p in root.iterfind("bpmn:process", NS)}
     results: list[ParsedDefinition] = []
     for source in files:
         pid, name = file_process[source.name]
+        unresolved = _unresolved_calls(roots[source.name], source.name, callable_ids)
+        if unresolved:
+            problems.extend(unresolved)
+            continue
         try:
             spec = parser.get_spec(pid)
             subs = parser.get_subprocess_specs(pid)
@@ -193,6 +198,20 @@ def _add(parser: SpiffBpmnParser, root: Any, name: str, problems: list[Problem])
         parser.add_bpmn_xml(root, filename=name)
     except ValidationException as exc:
         problems.append(Problem(name, getattr(exc, "id", ""), str(exc)))
+
+
+def _unresolved_calls(root: Any, file: str, callable_ids: set[str]) -> list[Problem]:
+    """A problem per call activity whose calledElement is neither in the deployment nor deployed
+    (SpiffWorkflow's own error names neither the call activity nor the fix)."""
+    problems = []
+    for call in root.iter(f"{{{BPMN_NS}}}callActivity"):
+        called = call.get("calledElement") or ""
+        if called not in callable_ids:
+            hint = get_close_matches(called, sorted(callable_ids), n=1)
+            problems.append(Problem(file, call.get("id", ""), f"calls process {called!r}, which is neither in this "
+                                    f"deployment nor deployed; deploy {called}.bpmn first or fix calledElement"
+                                    + (f" (did you mean {hint[0]!r}?)" if hint else ".")))
+    return problems
 
 
 def _embedded_ids(root: Any) -> set[str]:

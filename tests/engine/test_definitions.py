@@ -50,7 +50,7 @@ def stored_counts(session: Session) -> tuple[int, int]:
             session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
 
 
-def tiny_settings(tmp_path: Path, **changed_forms: object) -> EngineSettings:
+def settings_with_forms(tmp_path: Path, **changed_forms: object) -> EngineSettings:
     """Settings whose forms folder is a copy of tests/data/forms with ``changed_forms`` written over it."""
     forms_dir = tmp_path / "forms"
     shutil.copytree(DATA / "forms", forms_dir)
@@ -176,7 +176,7 @@ def test_deploy_refuses_broken_definition_and_stores_nothing(
     (tmp_path / "secret.txt").write_text(SECRET)
     settings = TINY_SETTINGS
     if "forms" in changes:
-        settings = tiny_settings(tmp_path, **changes["forms"])  # type: ignore[arg-type]
+        settings = settings_with_forms(tmp_path, **changes["forms"])  # type: ignore[arg-type]
     if "max_definition_bytes" in changes:
         settings = dataclasses.replace(settings, max_definition_bytes=changes["max_definition_bytes"])
     source = build(tmp_path)
@@ -263,7 +263,7 @@ def test_deploy_changed_form_changes_the_sha(session: Session, clock: FixedClock
     [first] = deploy(session, [tiny()], TINY_SETTINGS, clock)
     submit = json.loads((DATA / "forms" / "tiny_submit.schema.json").read_text())
     submit["properties"]["amount"]["maximum"] = 5000
-    [second] = deploy(session, [tiny()], tiny_settings(tmp_path, tiny_submit=submit), clock)
+    [second] = deploy(session, [tiny()], settings_with_forms(tmp_path, tiny_submit=submit), clock)
     assert second.created and second.version.version == 2
     assert second.version.sha256 != first.version.sha256
     assert second.version.bpmn_xml == first.version.bpmn_xml

@@ -1,0 +1,249 @@
+"""Engine overhead: one BPMN run N times (a) with SpiffWorkflow alone in memory, (b) through the engine.
+
+The process (``bench/data/engine_bench.bpmn``): start, six sequential user tasks, a script task counting
+rounds, an exclusive gateway looping back to the first task while ``rounds_done < rounds_wanted``; with
+two rounds that is 12 user-task completions per instance, each with a 3-key dict of form data.
+
+(a) bare: SpiffBpmnParser, spec parsed once, ``BpmnWorkflow``; per user task ``task.data.update``,
+    ``task.run()``, ``do_engine_steps()`` and the stock ``serialize_json`` (spec included) after every task.
+(b) engine: SQLite file database (WAL) in a temporary folder; ``services.start_process`` and
+    ``services.complete_task`` as the CLI and the web call them: a fresh session, the acting user loaded,
+    one transaction per use case, committed. The next task id comes from ``Outcome.new_tasks``.
+
+Both are warmed up, then timed with ``time.perf_counter`` over several repeats; medians are reported.
+The last line is ``ratio engine/bare: X.XX`` (time per instance, engine divided by bare).
+DESIGN.md's target: at most 2.0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import platform
+import pstats
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
+from SpiffWorkflow.version import __version__ as spiff_version
+from sqlalchemy.orm import sessionmaker
+
+from engine import audit, definitions, services
+from engine.clock import SystemClock
+from engine.db import make_engine
+from engine.models import Base, ProcessInstance, RoleAssignment, User
+from engine.runtime import Context
+from engine.settings import EngineSettings
+from engine.uow import transaction
+
+DATA = Path(__file__).resolve().parent / "data"
+BPMN = DATA / "engine_bench.bpmn"
+PROCESS_ID = "engine_bench"
+ROLE = "process_owner"
+ROUNDS = 2
+USER_TASKS = 6 * ROUNDS
+EMAIL = "bench.owner@example.org"
+
+DEFAULT_INSTANCES = 50
+DEFAULT_REPEATS = 5
+
+
+def form_data(spec_name: str, round_no: int) -> dict[str, Any]:
+    """The 3-key submission for user task ``spec_name`` (t1..t6), the same in both modes."""
+    return {f"{spec_name}_value": len(spec_name) * 7 + round_no, f"{spec_name}_comment": "looks fine",
+            f"{spec_name}_approved": True}
+
+
+def start_data() -> dict[str, Any]:
+    return {"rounds_done": 0, "rounds_wanted": ROUNDS}
+
+
+# --------------------------------------------------------------------------- (a) SpiffWorkflow alone
+
+class Bare:
+    """SpiffWorkflow alone: parsed once, stock serializer after every user task."""
+
+    def __init__(self) -> None:
+        parser = SpiffBpmnParser()
+        parser.add_bpmn_file(str(BPMN))
+        self.spec = parser.get_spec(PROCESS_ID)
+        self.subprocess_specs = parser.get_subprocess_specs(PROCESS_ID)
+        self.serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+        self.size = 0
+
+    def run_instance(self) -> None:
+        wf = BpmnWorkflow(self.spec, self.subprocess_specs)
+        wf.task_tree.data.update(start_data())
+        wf.do_engine_steps()
+        completed = 0
+        state = ""
+        while not wf.is_completed():
+            task = wf.get_next_task(state=TaskState.READY, manual=True)
+            task.data.update(form_data(task.task_spec.name, task.data["rounds_done"]))
+            task.run()
+            wf.do_engine_steps()
+            state = self.serializer.serialize_json(wf)
+            completed += 1
+        assert completed == USER_TASKS and wf.data["rounds_done"] == ROUNDS, (completed, wf.data)
+        self.size = len(state.encode())
+
+
+# --------------------------------------------------------------------------- (b) through the engine
+
+class ThroughEngine:
+    """The engine's use cases on a SQLite file database, one committed transaction per call."""
+
+    def __init__(self, folder: Path) -> None:
+        self.settings = EngineSettings(processes_dir=DATA, forms_dir=DATA / "forms")
+        self.clock = SystemClock()
+        self.db = make_engine(f"sqlite:///{folder / 'bench.db'}")
+        Base.metadata.create_all(self.db)
+        self.sessions = sessionmaker(self.db)
+        with self.sessions() as session:
+            audit.ensure_head(session)
+            definitions.deploy(session, [definitions.SourceFile.read(BPMN)], self.settings, self.clock)
+            user = User(email=EMAIL, name="Bench Owner", active=True, created_at=self.clock.now(),
+                        role_rows=[RoleAssignment(role=ROLE)])
+            session.add(user)
+            session.commit()
+            self.user_id = user.id
+        self.size = 0
+        self.last_instance_id = 0
+
+    def _call(self, use_case: Callable[[Context, User], services.Outcome]) -> tuple[int, list[tuple[int, str]]]:
+        """One use case as a web request or CLI command runs it: new session, load the user, commit."""
+        with self.sessions() as session, transaction(session, self.clock):
+            user = session.get(User, self.user_id)
+            assert user is not None
+            outcome = use_case(Context(session, self.clock, self.settings), user)
+            result = outcome.instance.id, [(t.id, t.task_spec) for t in outcome.new_tasks]
+        return result
+
+    def run_instance(self) -> None:
+        instance_id, new = self._call(lambda ctx, user: services.start_process(ctx, user, PROCESS_ID, start_data()))
+        completed = 0
+        while new:
+            (task_id, spec_name), = new
+            round_no = completed // 6
+            _, new = self._call(lambda ctx, user, t=task_id, s=spec_name, r=round_no:
+                                services.complete_task(ctx, user, t, form_data(s, r)))
+            completed += 1
+        assert completed == USER_TASKS, completed
+        self.last_instance_id = instance_id
+
+    def finished_state_size(self) -> int:
+        with self.sessions() as session:
+            instance = session.get(ProcessInstance, self.last_instance_id)
+            assert instance is not None and instance.status == "completed", instance and instance.status
+            return len(instance.state.encode())
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+# --------------------------------------------------------------------------- timing
+
+@dataclass
+class Result:
+    seconds: list[float]  # per repeat, for all instances
+    cpu: list[float]
+    instances: int
+
+    @property
+    def per_instance(self) -> float:
+        return statistics.median(self.seconds) / self.instances
+
+    def line(self, label: str, size: int) -> str:
+        med = self.per_instance
+        cpu = statistics.median(self.cpu) / self.instances
+        runs = ", ".join(f"{self.instances / s:.1f}" for s in self.seconds)
+        return (f"{label}: {1 / med:8.1f} instances/s  {USER_TASKS / med:8.1f} completions/s  "
+                f"{med * 1000:7.2f} ms/instance  (cpu {cpu * 1000:.2f} ms; runs: {runs} inst/s)  "
+                f"finished state {size} B")
+
+
+def measure(run_instance: Callable[[], None], instances: int, repeats: int, warmup: int) -> Result:
+    for _ in range(warmup):
+        run_instance()
+    seconds, cpu = [], []
+    for _ in range(repeats):
+        gc.collect()
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(instances):
+            run_instance()
+        seconds.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return Result(seconds, cpu, instances)
+
+
+def profile(engine: ThroughEngine, instances: int, limit: int) -> str:
+    """cProfile over ``instances`` engine runs: the engine's own functions by cumulative time, then the
+    hottest functions anywhere by own time (cProfile roughly doubles the run time; read shares, not ms)."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(instances):
+        engine.run_instance()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = sum(tt for _, _, tt, _, _ in stats.stats.values())  # type: ignore[attr-defined]
+    rows = []
+    for (path, line, name), (_, calls, own, cum, _) in stats.stats.items():  # type: ignore[attr-defined]
+        short = path.split("site-packages/")[-1] if "site-packages/" in path else \
+            f"{Path(path).parent.name}/{Path(path).name}"
+        rows.append((cum, own, calls, f"{short}:{line}({name})", path))
+    out = io.StringIO()
+    out.write(f"{instances} instances, {total:.2f} s under cProfile ({total / instances * 1000:.1f} ms/instance)\n")
+    out.write("engine functions by cumulative time:\n  share  ms/inst  calls/inst  function\n")
+    engine_dir = str(Path(audit.__file__).resolve().parent)
+    for cum, _, calls, label, _ in sorted((r for r in rows if r[4].startswith(engine_dir)), reverse=True)[:limit]:
+        out.write(f"  {cum / total:5.1%}  {cum / instances * 1000:7.2f}  {calls / instances:10.1f}  {label}\n")
+    out.write("hottest functions by own time:\n  share  ms/inst  calls/inst  function\n")
+    for _, own, calls, label, _ in sorted(rows, key=lambda r: -r[1])[:limit]:
+        out.write(f"  {own / total:5.1%}  {own / instances * 1000:7.2f}  {calls / instances:10.1f}  {label}\n")
+    return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench engine", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--instances", type=int, default=DEFAULT_INSTANCES,
+                        help=f"instances per repeat (default {DEFAULT_INSTANCES})")
+    parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS,
+                        help=f"timed repeats; medians are reported (default {DEFAULT_REPEATS})")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed instances first (default 5)")
+    parser.add_argument("--profile", type=int, metavar="N", default=0,
+                        help="instead of timing, run N engine instances under cProfile and print the top functions")
+    args = parser.parse_args(argv)
+    if args.instances < 1 or args.repeats < 1:
+        parser.error("--instances and --repeats must be at least 1")
+
+    with tempfile.TemporaryDirectory(prefix="aimsflow-bench-") as tmp:
+        engine = ThroughEngine(Path(tmp))
+        try:
+            if args.profile:
+                for _ in range(args.warmup):
+                    engine.run_instance()
+                print(profile(engine, args.profile, 25))
+                return 0
+            print(f"SpiffWorkflow {spiff_version}, Python {platform.python_version()}, SQLite file (WAL); "
+                  f"{args.instances} instances x {args.repeats} repeats, {USER_TASKS} user tasks per instance",
+                  flush=True)
+            bare = Bare()
+            a = measure(bare.run_instance, args.instances, args.repeats, args.warmup)
+            print(a.line("(a) bare  ", bare.size), flush=True)
+            b = measure(engine.run_instance, args.instances, args.repeats, args.warmup)
+            print(b.line("(b) engine", engine.finished_state_size()), flush=True)
+        finally:
+            engine.close()
+    print(f"ratio engine/bare: {b.per_instance / a.per_instance:.2f}")
+    return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,25 +110,27 @@ def verify(session: Session, expected: Head | None = None) -> VerifyResult:
     expected_seq = 1
     count = 0
     stmt = select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)
-    for event in session.scalars(stmt):
-        if event.seq != expected_seq:
-            missing = (f"event {expected_seq}" if event.seq == expected_seq + 1
-                       else f"events {expected_seq}-{event.seq - 1}")
-            return VerifyResult(False, count, Head(prev, count), f"{missing} missing: the chain jumps from "
-                                                                 f"event {expected_seq - 1} to {event.seq}",
-                                expected_seq)
-        if event.prev_hash != prev:
-            return VerifyResult(False, count, Head(prev, count),
-                                f"event {event.seq} ({event.action}) does not link to event {event.seq - 1}: "
-                                "an event before it was altered or replaced", event.seq)
-        recomputed = chain_hash(prev, _event_canonical(event))
-        if recomputed != event.hash:
-            return VerifyResult(False, count, Head(prev, count),
-                                f"event {event.seq} ({event.action} at {isoformat(event.at)}) was altered: "
-                                "its content no longer matches its hash", event.seq)
-        prev = event.hash
-        count += 1
-        expected_seq += 1
+    # close the (server-side, on PostgreSQL) cursor when a broken chain ends the walk early
+    with closing(session.scalars(stmt)) as events:
+        for event in events:
+            if event.seq != expected_seq:
+                missing = (f"event {expected_seq}" if event.seq == expected_seq + 1
+                           else f"events {expected_seq}-{event.seq - 1}")
+                return VerifyResult(False, count, Head(prev, count), f"{missing} missing: the chain jumps from "
+                                                                     f"event {expected_seq - 1} to {event.seq}",
+                                    expected_seq)
+            if event.prev_hash != prev:
+                return VerifyResult(False, count, Head(prev, count),
+                                    f"event {event.seq} ({event.action}) does not link to event {event.seq - 1}: "
+                                    "an event before it was altered or replaced", event.seq)
+            recomputed = chain_hash(prev, _event_canonical(event))
+            if recomputed != event.hash:
+                return VerifyResult(False, count, Head(prev, count),
+                                    f"event {event.seq} ({event.action} at {isoformat(event.at)}) was altered: "
+                                    "its content no longer matches its hash", event.seq)
+            prev = event.hash
+            count += 1
+            expected_seq += 1
     found = Head(prev, count)
     recorded = session.get(AuditHead, 1)
     if recorded is not None and (recorded.seq, recorded.hash) != (count, prev):

@@ -84,7 +84,9 @@ class Head:
     def parse(cls, text: str) -> Head:
         """``HASH:COUNT`` as ``aimsflow audit head`` prints it. Raises ValueError naming the problem."""
         hash_, sep, count = text.strip().partition(":")
-        if not sep or len(hash_) != 64 or any(c not in "0123456789abcdef" for c in hash_) or not count.isdigit():
+        # isdigit() alone accepts "²" (int() then fails) and "١٢" (taken as 12)
+        if (not sep or len(hash_) != 64 or any(c not in "0123456789abcdef" for c in hash_)
+                or not (count.isascii() and count.isdigit())):
             raise ValueError(f"expected HASH:COUNT (64 hex digits, a colon, a number), got {text!r}")
         return cls(hash_, int(count))
 

@@ -112,6 +112,7 @@ def _workflow_error(exc: WorkflowException) -> WorkflowError:
 def save(ctx: Context, instance: ProcessInstance, workflow: Any) -> None:
     """Write the workflow state; the UPDATE carries ``WHERE version = old`` (ConflictError on 0 rows)."""
     now = ctx.clock.now()
+    instance_id = instance.id  # a failed flush expires the row: reading it then raises PendingRollbackError
     instance.state = serializer.dumps(workflow)
     instance.updated_at = now
     instance.wake_at = next_timer(workflow)
@@ -122,7 +123,7 @@ def save(ctx: Context, instance: ProcessInstance, workflow: Any) -> None:
     try:
         ctx.session.flush()
     except StaleDataError:
-        raise ConflictError(f"instance {instance.id} was changed by someone else meanwhile; "
+        raise ConflictError(f"instance {instance_id} was changed by someone else meanwhile; "
                             "reload it and try again") from None
 
 

@@ -1,0 +1,73 @@
+"""One error tree, mapped once: every engine error class has an HTTP status (DESIGN.md)."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+from engine import errors as e
+from web import create_app
+from web.errors import STATUS, status_for
+
+DEFINED = sorted((cls for _, cls in inspect.getmembers(e, inspect.isclass)
+                  if issubclass(cls, e.EngineError) and cls.__module__ == e.__name__), key=lambda c: c.__name__)
+
+
+def test_errors_every_engine_error_is_listed_in_all_errors() -> None:
+    assert DEFINED, "no EngineError classes found in engine.errors"
+    assert set(DEFINED) == set(e.ALL_ERRORS)
+
+
+@pytest.mark.parametrize("cls", e.ALL_ERRORS, ids=[c.__name__ for c in e.ALL_ERRORS])
+def test_errors_every_engine_error_has_an_http_status(cls: type[e.EngineError]) -> None:
+    assert cls in STATUS
+    assert 400 <= STATUS[cls] <= 599
+
+
+@pytest.mark.parametrize(("cls", "status"), [
+    (e.NotFound, 404), (e.Forbidden, 403), (e.SodViolation, 403), (e.ValidationError, 422),
+    (e.DefinitionError, 422), (e.InvalidInput, 422), (e.ConflictError, 409), (e.WorkflowError, 500),
+], ids=["not-found", "forbidden", "sod-violation", "validation", "definition", "invalid-input", "conflict",
+        "workflow"])
+def test_errors_design_mapping_holds(cls: type[e.EngineError], status: int) -> None:
+    assert STATUS[cls] == status
+
+
+@pytest.mark.parametrize(("error", "status"), [
+    (e.NotFound("no task 7"), 404),
+    (e.SodViolation("you prepared it", rule="SOD-01"), 403),
+    (e.ValidationError("form tiny_submit", [e.FieldError("amount", "is required")]), 422),
+    (e.DefinitionError([e.Problem("x.bpmn", "ut_a", "bad")]), 422),
+    (e.ConflictError("already completed by x"), 409),
+], ids=["not-found", "sod-violation", "validation", "definition", "conflict"])
+def test_errors_status_for_instances(error: e.EngineError, status: int) -> None:
+    assert status_for(error) == status
+
+
+def test_errors_status_and_exit_code_agree_on_the_client_error_classes() -> None:
+    """A class the CLI reports as bad input / conflict / forbidden / not found is a 4xx over HTTP."""
+    for cls in e.ALL_ERRORS:
+        if cls.exit_code in (3, 4, 5, 6):
+            assert 400 <= STATUS[cls] < 500, cls.__name__
+
+
+@pytest.mark.parametrize(("error", "status", "code"), [
+    (e.NotFound("no task 7"), 404, "not_found"),
+    (e.ValidationError("form tiny_submit", [e.FieldError("amount", "is required")]), 422, "validation_error"),
+    (e.ConflictError("task 7 was already completed by x"), 409, "conflict"),
+    (e.WorkflowError("script failed", element="st_init", line=2), 500, "workflow_error"),
+], ids=["not-found", "validation", "conflict", "workflow"])
+def test_errors_handler_answers_json_with_the_mapped_status(tmp_path: Path, error: e.EngineError, status: int,
+                                                            code: str) -> None:
+    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'errors.db'}"})
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise error
+
+    response = app.test_client().get("/boom")
+    assert response.status_code == status
+    assert response.get_json() == {"error": error.to_dict()}
+    assert response.get_json()["error"]["code"] == code

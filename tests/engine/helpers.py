@@ -1,0 +1,111 @@
+"""Plain helpers for the engine tests: demo users by short name, the tiny diagrams, audit lookups and
+``Flow``, which drives ``tests/data/tiny_approval.bpmn`` through the services.
+
+The demo organisation (``engine/data/demo_organisation.json``) provides the people:
+
+=========  ==========================================  ==================================  ==========
+key        e-mail                                      roles                               reports to
+=========  ==========================================  ==================================  ==========
+tomas      tomas.alvarez@lumenvale.example             process_owner, control_owner        ingrid
+meilin     meilin.chen@lumenvale.example               process_owner, control_owner        grace
+fatima     fatima.alsayed@lumenvale.example            reviewer, approver                  jonas
+ingrid     ingrid.larsen@lumenvale.example             approver                            jonas
+grace      grace.nwosu@lumenvale.example               top_management, approver            jonas
+jonas      jonas.weber@lumenvale.example               top_management (CEO)                -
+priya      priya.raman@lumenvale.example               aims_owner, reviewer                amara
+sofia      sofia.rossi@lumenvale.example               reviewer, assessor                  fatima
+daniel     daniel.kim@lumenvale.example                internal_auditor                    amara
+oliver     oliver.grant@lumenvale.example              admin                               grace
+ravi       ravi.patel@lumenvale.example                process_owner, control_owner        grace
+=========  ==========================================  ==================================  ==========
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import definitions, services
+from engine.clock import FixedClock
+from engine.models import AuditEvent, HumanTask, ProcessInstance, RoleAssignment, User
+from engine.runtime import Context
+from engine.settings import EngineSettings
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+DOMAIN = "lumenvale.example"
+PEOPLE = {
+    "tomas": "tomas.alvarez", "meilin": "meilin.chen", "fatima": "fatima.alsayed", "ingrid": "ingrid.larsen",
+    "grace": "grace.nwosu", "jonas": "jonas.weber", "priya": "priya.raman", "sofia": "sofia.rossi",
+    "daniel": "daniel.kim", "oliver": "oliver.grant", "ravi": "ravi.patel",
+}
+
+
+def email(key: str) -> str:
+    return f"{PEOPLE[key]}@{DOMAIN}"
+
+
+def deploy_tiny(session: Session, settings: EngineSettings, clock: FixedClock, *names: str) -> None:
+    files = [definitions.SourceFile.read(DATA / f"{name}.bpmn") for name in names]
+    definitions.deploy(session, files, settings, clock)
+
+
+def user(session: Session, key: str) -> User:
+    found = session.scalar(select(User).where(User.email == email(key)))
+    assert found is not None, f"demo user {key} is missing"
+    return found
+
+
+def grant(session: Session, key: str, role: str) -> User:
+    """Give a demo user an extra role (the test's own change, rolled back with it)."""
+    who = user(session, key)
+    who.role_rows.append(RoleAssignment(role=role))
+    session.flush()
+    return who
+
+
+def events(session: Session, instance_id: int, action: str | None = None) -> list[AuditEvent]:
+    stmt = select(AuditEvent).where(AuditEvent.instance_id == instance_id).order_by(AuditEvent.seq)
+    if action is not None:
+        stmt = stmt.where(AuditEvent.action == action)
+    return list(session.scalars(stmt))
+
+
+@dataclass
+class Flow:
+    """Drives ``tiny_approval``: start -> ut_submit (process_owner) -> ut_approve (approver) -> end_ok,
+    or back to ut_submit on ``decision == "reject"``."""
+
+    ctx: Context
+
+    @property
+    def session(self) -> Session:
+        return self.ctx.session
+
+    def user(self, key: str) -> User:
+        return user(self.session, key)
+
+    def start(self, key: str = "tomas", topic: str = "Buy GPUs") -> ProcessInstance:
+        return services.start_process(self.ctx, self.user(key), "tiny_approval", {"topic": topic}).instance
+
+    def open_task(self, instance: ProcessInstance, spec: str | None = None) -> HumanTask:
+        tasks = [t for t in services.open_tasks(self.ctx, instance.id) if spec is None or t.task_spec == spec]
+        assert len(tasks) == 1, f"expected one open task {spec or ''}, found {[t.task_spec for t in tasks]}"
+        return tasks[0]
+
+    def submit(self, instance: ProcessInstance, key: str = "tomas", amount: int = 100) -> HumanTask:
+        """Complete ut_submit; returns the approval task that became ready."""
+        task = self.open_task(instance, "ut_submit")
+        services.complete_task(self.ctx, self.user(key), task.id, {"amount": amount})
+        return self.open_task(instance, "ut_approve")
+
+    def decide(self, instance: ProcessInstance, key: str = "fatima", decision: str = "approve",
+               comment: str | None = None) -> services.Outcome:
+        task = self.open_task(instance, "ut_approve")
+        data: dict[str, Any] = {"decision": decision}
+        if comment is not None:
+            data["comment"] = comment
+        return services.complete_task(self.ctx, self.user(key), task.id, data)

@@ -12,9 +12,10 @@ import hashlib
 import json
 from contextlib import closing
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from .clock import Clock, isoformat
@@ -39,8 +40,17 @@ def _plain(data: dict[str, Any] | None) -> dict[str, Any]:
     return json.loads(json.dumps(data or {}, default=str))
 
 
-def _event_canonical(e: AuditEvent) -> str:
+def _event_canonical(e: Any) -> str:
+    """The canonical form of an AuditEvent (or a row with the same attributes)."""
     return canonical(e.seq, isoformat(e.at), e.actor, e.action, e.instance_id, e.task_id, e.subject, e.data)
+
+
+def _stored_data(raw: str | None) -> Any:
+    """The data column as stored; text that is no longer JSON stays text (and so fails its hash)."""
+    try:
+        return None if raw is None else json.loads(raw)
+    except ValueError:
+        return raw
 
 
 def ensure_head(session: Session) -> None:
@@ -111,10 +121,14 @@ def verify(session: Session, expected: Head | None = None) -> VerifyResult:
     prev = GENESIS
     expected_seq = 1
     count = 0
-    stmt = select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)
+    # data is read as text: a tampered value that is not JSON must be reported, not crash the walk
+    columns = [c for c in AuditEvent.__table__.c if c.key != "data"]
+    stmt = (select(*columns, type_coerce(AuditEvent.__table__.c.data, Text).label("data"))
+            .order_by(AuditEvent.seq).execution_options(yield_per=2000))
     # close the (server-side, on PostgreSQL) cursor when a broken chain ends the walk early
-    with closing(session.scalars(stmt)) as events:
-        for event in events:
+    with closing(session.execute(stmt)) as rows:
+        for row in rows:
+            event = SimpleNamespace(**dict(row._asdict(), data=_stored_data(row.data)))
             if event.seq != expected_seq:
                 missing = (f"event {expected_seq}" if event.seq == expected_seq + 1
                            else f"events {expected_seq}-{event.seq - 1}")

@@ -66,10 +66,12 @@ def test_append_links_each_event_to_its_predecessor(fresh_db: sessionmaker[Sessi
 
 @pytest.mark.parametrize(("column", "value"), [
     ("data", '{"i":99}'),
+    ("data", "{not json"),
+    ("data", "[]"),
     ("actor", "mallory@lumenvale.example"),
     ("action", "approve"),
     ("subject", "something else"),
-], ids=["data", "actor", "action", "subject"])
+], ids=["data", "data-not-json", "data-not-an-object", "actor", "action", "subject"])
 def test_verify_names_the_altered_event(fresh_db: sessionmaker[Session], column: str, value: str) -> None:
     seqs = append_events(fresh_db, 6)
     victim = seqs[2]

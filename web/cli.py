@@ -21,7 +21,7 @@ from flask_migrate.cli import db as db_group
 
 from engine import audit, definitions, demo, directory, queries, services
 from engine.clock import isoformat
-from engine.errors import EngineError, InvalidInput
+from engine.errors import EngineError, InvalidInput, NotFound
 from engine.runtime import Context
 from engine.uow import transaction
 
@@ -56,7 +56,11 @@ def _parse_data(text: str | None) -> dict[str, Any]:
         return {}
     source = text
     if text.startswith("@"):
-        source = Path(text[1:]).read_text()
+        try:
+            source = Path(text[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            click.echo(f"error: cannot read --data file {text[1:]}: {exc}", err=True)
+            sys.exit(NotFound.exit_code if isinstance(exc, FileNotFoundError) else InvalidInput.exit_code)
     try:
         value = json.loads(source)
     except json.JSONDecodeError as exc:

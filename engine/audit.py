@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Text, func, select, type_coerce
+from sqlalchemy import Text, func, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from .clock import Clock, isoformat
@@ -63,22 +63,24 @@ def ensure_head(session: Session) -> None:
 def append(session: Session, clock: Clock, action: str, *, actor: User | str | None = None,
            instance_id: int | None = None, task_id: int | None = None, subject: str | None = None,
            data: dict[str, Any] | None = None) -> AuditEvent:
-    """Append one event in the caller's transaction (locks the head until commit)."""
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+    """Append one event in the caller's transaction (locks the head row until commit).
+
+    Written with three Core statements (read-and-lock the head, insert, move the head): this runs
+    in every use case, so it skips the ORM unit of work. Returns the event (not attached to the session).
+    """
+    head = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()).first()
     if head is None:
         ensure_head(session)
-        head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+        head = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()).one()
+    seq, prev_hash = head
     actor_name = actor.email if isinstance(actor, User) else actor
-    at = clock.now()
-    plain = _plain(data)
-    # microsecond precision survives both SQLite and PostgreSQL
-    event = AuditEvent(seq=head.seq + 1, at=at, actor=actor_name, action=action, instance_id=instance_id,
-                       task_id=task_id, subject=subject, data=plain, prev_hash=head.hash)
-    event.hash = chain_hash(head.hash, _event_canonical(event))
-    session.add(event)
-    head.seq = event.seq
-    head.hash = event.hash
-    session.flush()
+    values: dict[str, Any] = dict(seq=seq + 1, at=clock.now(), actor=actor_name, action=action,
+                                  instance_id=instance_id, task_id=task_id, subject=subject, data=_plain(data),
+                                  prev_hash=prev_hash)
+    event = AuditEvent(**values)
+    event.hash = values["hash"] = chain_hash(prev_hash, _event_canonical(event))
+    session.execute(insert(AuditEvent).values(**values))
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq + 1, hash=event.hash))
     return event
 
 

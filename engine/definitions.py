@@ -485,6 +485,24 @@ class _SpecCache:
 _SPEC_CACHE = _SpecCache()
 
 
+_FORMS_CACHE: dict[str, dict[str, Any]] = {}
+
+
+def clear_spec_cache() -> None:
+    _SPEC_CACHE.clear()
+    _FORMS_CACHE.clear()
+
+
+def form_schema(version: ProcessVersion, name: str | None) -> dict[str, Any] | None:
+    """The JSON Schema of form ``name`` as deployed with ``version`` (cached per version)."""
+    if not name:
+        return None
+    forms_of = _FORMS_CACHE.get(version.sha256)
+    if forms_of is None:
+        forms_of = _FORMS_CACHE[version.sha256] = dict(version.forms or {})
+    return forms_of.get(name)
+
+
 def specs_for(session: Session, version: ProcessVersion) -> Specs:
     """The parsed (spec, subprocess specs) of ``version``, from the cache or parsed once."""
     cached = _SPEC_CACHE.get(version.sha256)

@@ -7,6 +7,8 @@ SpiffWorkflow exceptions become engine errors here, keeping the element id and s
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime, time
@@ -57,10 +59,55 @@ class Loaded:
     workflow: Any  # BpmnWorkflow
 
 
+class _WorkflowCache:
+    """Workflows this process saved last, by instance id, with the exact state string they were saved as.
+
+    A hit needs the stored state to be *equal* to the cached one, so a row changed elsewhere (another
+    process, a rolled-back transaction) is never served stale; a hit is taken out of the cache, since
+    the caller is about to change it, and ``save`` puts it back under its new state.
+    """
+
+    def __init__(self, limit: int = 1024):
+        self._items: OrderedDict[int, tuple[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._limit = limit
+
+    def take(self, instance_id: int, state: str) -> Any | None:
+        with self._lock:
+            entry = self._items.pop(instance_id, None)
+        if entry is not None and entry[0] == state:
+            return entry[1]
+        return None
+
+    def put(self, instance_id: int, state: str, workflow: Any) -> None:
+        with self._lock:
+            self._items[instance_id] = (state, workflow)
+            self._items.move_to_end(instance_id)
+            while len(self._items) > self._limit:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_WORKFLOWS = _WorkflowCache()
+
+
+def clear_caches() -> None:
+    """Forget cached workflows and parsed specs (tests use it to force a restore from the database)."""
+    _WORKFLOWS.clear()
+    definitions.clear_spec_cache()
+
+
 def restore(ctx: Context, instance: ProcessInstance) -> Loaded:
-    """The instance's workflow, restored onto its pinned version's parsed specs."""
-    specs = definitions.specs_for(ctx.session, instance.process_version)
-    return Loaded(instance, serializer.loads(instance.state, specs))
+    """The instance's workflow, restored onto its pinned version's parsed specs (or taken from the
+    cache when this process saved exactly the stored state)."""
+    workflow = _WORKFLOWS.take(instance.id, instance.state)
+    if workflow is None:
+        specs = definitions.specs_for(ctx.session, instance.process_version)
+        workflow = serializer.loads(instance.state, specs)
+    return Loaded(instance, workflow)
 
 
 def run(ctx: Context, instance: ProcessInstance, workflow: Any, actor: User | None) -> Effects:
@@ -125,6 +172,7 @@ def save(ctx: Context, instance: ProcessInstance, workflow: Any) -> None:
     except StaleDataError:
         raise ConflictError(f"instance {instance_id} was changed by someone else meanwhile; "
                             "reload it and try again") from None
+    _WORKFLOWS.put(instance_id, instance.state, workflow)
 
 
 def _end_event(workflow: Any) -> str | None:

@@ -71,7 +71,7 @@ def start_process(ctx: Context, actor: User | None, process_id: str, data: dict[
         _check_may_start(actor, process_id, props.start_roles or
                          ((start_spec.lane,) if start_spec is not None and start_spec.lane else ()))
     if props.form:
-        validate_form(ctx, version.forms.get(props.form), data, props.form)
+        validate_form(ctx, definitions.form_schema(version, props.form), data, props.form)
     if actor is not None:
         data.setdefault("started_by", actor.email)
     workflow = serializer.new_workflow(specs, version.sha256)
@@ -190,9 +190,9 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any])
     assert instance is not None
     loaded = runtime.restore(ctx, instance)
     spiff = runtime.spiff_task(loaded.workflow, task)
-    done = assignment.history(session, instance.id)
+    done = assignment.history(session, instance.id) if assignment.rules_of(task) else []
     assignment.check_can_act(session, actor, task, spiff.data, done)
-    schema = instance.process_version.forms.get(task.form) if task.form else None
+    schema = definitions.form_schema(instance.process_version, task.form)
     validate_form(ctx, schema, data, task.form or task.task_spec)
     runtime.merge_form_data(spiff, data)
     spiff.run()

@@ -27,9 +27,10 @@ class ProcessVersion(Base):
     name: Mapped[str] = mapped_column(String(200))
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     filename: Mapped[str] = mapped_column(String(255))
-    bpmn_xml: Mapped[str] = mapped_column(Text)
+    #: deferred: read only when the spec or form caches miss (``definitions``), not with every instance
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
     #: form name -> JSON Schema, for every form a task of this process references
-    forms: Mapped[dict[str, Any]] = mapped_column(JSONText, default=dict)
+    forms: Mapped[dict[str, Any]] = mapped_column(JSONText, default=dict, deferred=True)
     #: called process id -> sha256 of the version it was deployed against (call activities)
     dependencies: Mapped[dict[str, str]] = mapped_column(JSONText, default=dict)
     #: "published" versions start new instances; "draft" ones wait for an admin

@@ -523,11 +523,11 @@ def test_runtime_restore_round_trips_and_continues_identically(flow: Flow, decis
 
     # the real thing: complete through the service after a fresh parse of the specs
     cached = definitions._SPEC_CACHE.get(instance.process_version.sha256)
-    definitions._SPEC_CACHE.clear()
+    runtime.clear_caches()
     services.complete_task(flow.ctx, flow.user("fatima"), approval.id, submitted)
     assert definitions._SPEC_CACHE.get(instance.process_version.sha256) is not cached
 
-    definitions._SPEC_CACHE.clear()
+    runtime.clear_caches()
     after = runtime.restore(flow.ctx, instance).workflow
     assert _ready(after) == expected
     assert [spec for spec, _ in expected] == (["ut_submit"] if decision == "reject" else [])
@@ -535,6 +535,17 @@ def test_runtime_restore_round_trips_and_continues_identically(flow: Flow, decis
     if expected_data is not None:
         assert dict(after.data) == expected_data
     assert serializer.dumps(after) == instance.state
+
+
+def test_runtime_workflow_cache_serves_only_the_exact_saved_state(flow: Flow) -> None:
+    instance = flow.start()
+    saved = runtime.restore(flow.ctx, instance).workflow  # taken from the cache: save() put it there
+    assert runtime.restore(flow.ctx, instance).workflow is not saved  # taken once, then restored anew
+    runtime._WORKFLOWS.put(instance.id, instance.state, saved)
+    assert runtime.restore(flow.ctx, instance).workflow is saved
+    runtime._WORKFLOWS.put(instance.id, instance.state, saved)
+    instance.state = instance.state.replace('"completed":false', '"completed": false')  # changed elsewhere
+    assert runtime.restore(flow.ctx, instance).workflow is not saved
 
 
 # --------------------------------------------------------------------------- multi-instance user tasks

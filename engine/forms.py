@@ -99,7 +99,7 @@ def validate(schema: dict[str, Any], data: Any, user_check: UserCheck | None = N
     if not isinstance(data, dict):
         raise ValidationError(f"{form}: the submission must be a JSON object",
                               [FieldError("", f"expected an object, got {type(data).__name__}")])
-    validator = Draft202012Validator(schema, format_checker=_FORMATS)
+    validator = _validator(schema)
     errors = [_field_error(e) for e in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))]
     if user_check is not None:
         for path, value, roles in _user_fields(schema, data, ()):
@@ -109,6 +109,19 @@ def validate(schema: dict[str, Any], data: Any, user_check: UserCheck | None = N
     if errors:
         raise ValidationError(f"{form}: the submission does not fit the form", errors)
     return data
+
+
+_VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
+
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """A validator per schema object (deployed schemas are long-lived and never mutated)."""
+    entry = _VALIDATORS.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        if len(_VALIDATORS) > 512:
+            _VALIDATORS.clear()
+        entry = _VALIDATORS[id(schema)] = (schema, Draft202012Validator(schema, format_checker=_FORMATS))
+    return entry[1]
 
 
 def _field_error(error: Any) -> FieldError:

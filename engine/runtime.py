@@ -156,10 +156,13 @@ def _workflow_error(exc: WorkflowException) -> WorkflowError:
     return WorkflowError(f"{element}: {message}" if element else message, element=element, line=line)
 
 
-def save(ctx: Context, instance: ProcessInstance, workflow: Any) -> None:
-    """Write the workflow state; the UPDATE carries ``WHERE version = old`` (ConflictError on 0 rows)."""
+def save(ctx: Context, instance: ProcessInstance, workflow: Any, flush: bool = True) -> None:
+    """Write the workflow state; the UPDATE carries ``WHERE version = old`` (ConflictError on 0 rows).
+
+    With ``flush=False`` the UPDATE goes out with the caller's next :func:`flush`, together with the
+    task rows (one round of statements per use case).
+    """
     now = ctx.clock.now()
-    instance_id = instance.id  # a failed flush expires the row: reading it then raises PendingRollbackError
     instance.state = serializer.dumps(workflow)
     instance.updated_at = now
     instance.wake_at = next_timer(workflow)
@@ -167,12 +170,19 @@ def save(ctx: Context, instance: ProcessInstance, workflow: Any) -> None:
         instance.status = "completed"
         instance.ended_at = now
         instance.end_event = _end_event(workflow)
+    if flush:
+        flush_instance(ctx, instance)
+    _WORKFLOWS.put(instance.id, instance.state, workflow)
+
+
+def flush_instance(ctx: Context, instance: ProcessInstance) -> None:
+    """Flush pending changes; a lost version race on ``instance`` becomes ConflictError."""
+    instance_id = instance.id  # a failed flush expires the row: reading it then raises PendingRollbackError
     try:
         ctx.session.flush()
     except StaleDataError:
         raise ConflictError(f"instance {instance_id} was changed by someone else meanwhile; "
                             "reload it and try again") from None
-    _WORKFLOWS.put(instance_id, instance.state, workflow)
 
 
 def _end_event(workflow: Any) -> str | None:
@@ -200,29 +210,33 @@ def ready_human_tasks(workflow: Any) -> dict[str, Any]:
     return {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
 
 
-def sync_tasks(ctx: Context, instance: ProcessInstance, workflow: Any,
-               done_id: str | None = None, new: bool = False) -> list[HumanTask]:
+def open_task_rows(session: Session, instance_id: int) -> list[HumanTask]:
+    return list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
+                                                        HumanTask.state.in_(OPEN_STATES))))
+
+
+def sync_tasks(ctx: Context, instance: ProcessInstance, workflow: Any, done_id: str | None = None,
+               open_rows: list[HumanTask] | None = None) -> list[HumanTask]:
     """Make the instance's open task rows match the workflow's ready human tasks.
 
     New ready tasks get rows (role, assignee, due date, SoD exclusions); rows whose task is no longer
     ready are cancelled. ``done_id`` is the task just completed (its row is closed by the caller);
-    ``new`` says the instance has no rows yet. Returns the new rows.
+    ``open_rows`` are the instance's open rows if the caller has them (``[]`` for a new instance),
+    else they are read. New rows get their ids at the caller's next flush. Returns the new rows.
     """
     session = ctx.session
     ready = ready_human_tasks(workflow)
-    open_rows: dict[str, HumanTask] = {}
-    if not new:
-        open_rows = {r.spiff_task_id: r for r in session.scalars(
-            select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.state.in_(OPEN_STATES)))}
+    rows = open_task_rows(session, instance.id) if open_rows is None else open_rows
+    open_by_id = {r.spiff_task_id: r for r in rows if r.state in OPEN_STATES}
     now = ctx.clock.now()
-    for spiff_id, row in open_rows.items():
+    for spiff_id, row in open_by_id.items():
         if spiff_id not in ready and spiff_id != done_id:
             row.state = "cancelled"
             row.completed_at = now
     created = []
     done: list[Any] | None = None
     for spiff_id, task in ready.items():
-        if spiff_id in open_rows:
+        if spiff_id in open_by_id:
             continue
         row = _new_row(ctx, instance, task, now)
         session.add(row)
@@ -231,8 +245,6 @@ def sync_tasks(ctx: Context, instance: ProcessInstance, workflow: Any,
                 done = assignment.history(session, instance.id)
             _apply_candidates(ctx, row, task.data, done)
         created.append(row)
-    if created:
-        session.flush()
     return created
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from . import assignment, audit, definitions, directory, forms, runtime, serializer
 from .errors import ConflictError, Forbidden, InvalidInput, NotFound
@@ -83,8 +83,9 @@ def start_process(ctx: Context, actor: User | None, process_id: str, data: dict[
     ctx.session.add(instance)
     ctx.session.flush()
     effects = runtime.run(ctx, instance, workflow, actor)
-    runtime.save(ctx, instance, workflow)
-    new_tasks = runtime.sync_tasks(ctx, instance, workflow, new=True)
+    runtime.save(ctx, instance, workflow, flush=False)
+    new_tasks = runtime.sync_tasks(ctx, instance, workflow, open_rows=[])
+    runtime.flush_instance(ctx, instance)
     audit.append(ctx.session, ctx.clock, "start", actor=actor, instance_id=instance.id,
                  subject=instance.subject, data={"process_id": process_id, "version": version.version,
                                                  "data": data, "parent_instance_id": instance.parent_instance_id})
@@ -183,7 +184,13 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any])
     Two concurrent completions give one success and one ConflictError.
     """
     session = ctx.session
-    task = get_task(ctx, task_id)
+    # the task and its instance's other open tasks in one query (sync_tasks needs them afterwards)
+    rows = list(session.scalars(select(HumanTask).where(
+        HumanTask.instance_id == select(HumanTask.instance_id).where(HumanTask.id == task_id).scalar_subquery(),
+        or_(HumanTask.state.in_(runtime.OPEN_STATES), HumanTask.id == task_id))))
+    task = next((r for r in rows if r.id == task_id), None)
+    if task is None:
+        raise NotFound(f"no task {task_id}")
     if (error := _closed_error(ctx, task)) is not None:
         raise error
     instance = session.get(ProcessInstance, task.instance_id)
@@ -197,14 +204,15 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any])
     runtime.merge_form_data(spiff, data)
     spiff.run()
     effects = runtime.run(ctx, instance, loaded.workflow, actor)
-    runtime.save(ctx, instance, loaded.workflow)
+    runtime.save(ctx, instance, loaded.workflow, flush=False)
     now = ctx.clock.now()
     task.state = "completed"
     task.assignee_id = actor.id
     task.completed_by_id = actor.id
     task.completed_at = now
     task.submitted = data
-    new_tasks = runtime.sync_tasks(ctx, instance, loaded.workflow, done_id=task.spiff_task_id)
+    new_tasks = runtime.sync_tasks(ctx, instance, loaded.workflow, done_id=task.spiff_task_id, open_rows=rows)
+    runtime.flush_instance(ctx, instance)
     audit.append(session, ctx.clock, "complete", actor=actor, instance_id=instance.id, task_id=task.id,
                  subject=task.subject, data={"task_spec": task.task_spec, "data": data})
     decision = data.get("decision") or data.get("outcome") or data.get("result")
@@ -278,8 +286,9 @@ def cancel_instance(ctx: Context, actor: User, instance_id: int, reason: str) ->
     loaded.workflow.cancel()
     instance.status = "cancelled"
     instance.ended_at = ctx.clock.now()
-    runtime.save(ctx, instance, loaded.workflow)
+    runtime.save(ctx, instance, loaded.workflow, flush=False)
     runtime.sync_tasks(ctx, instance, loaded.workflow)
+    runtime.flush_instance(ctx, instance)
     audit.append(ctx.session, ctx.clock, "cancel", actor=actor, instance_id=instance.id, subject=instance.subject,
                  data={"reason": reason.strip()})
     return instance

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Text, func, insert, select, type_coerce, update
+from sqlalchemy import Text, bindparam, func, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from .clock import Clock, isoformat
@@ -60,28 +60,37 @@ def ensure_head(session: Session) -> None:
         session.flush()
 
 
+_HEAD = AuditHead.__table__
+_EVENTS = AuditEvent.__table__
+# built once: executing a prepared statement with parameters skips building and coercing per call
+_SELECT_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_INSERT_EVENT = insert(_EVENTS)
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+
+
 def append(session: Session, clock: Clock, action: str, *, actor: User | str | None = None,
            instance_id: int | None = None, task_id: int | None = None, subject: str | None = None,
            data: dict[str, Any] | None = None) -> AuditEvent:
     """Append one event in the caller's transaction (locks the head row until commit).
 
-    Written with three Core statements (read-and-lock the head, insert, move the head): this runs
-    in every use case, so it skips the ORM unit of work. Returns the event (not attached to the session).
+    Three prepared Core statements (read-and-lock the head, insert, move the head): this runs in every
+    use case, so it skips the ORM unit of work. Returns the event (not attached to the session).
     """
-    head = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()).first()
+    head = session.execute(_SELECT_HEAD).first()
     if head is None:
         ensure_head(session)
-        head = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()).one()
-    seq, prev_hash = head
+        head = session.execute(_SELECT_HEAD).one()
+    seq, prev_hash = head[0] + 1, head[1]
     actor_name = actor.email if isinstance(actor, User) else actor
-    values: dict[str, Any] = dict(seq=seq + 1, at=clock.now(), actor=actor_name, action=action,
-                                  instance_id=instance_id, task_id=task_id, subject=subject, data=_plain(data),
-                                  prev_hash=prev_hash)
-    event = AuditEvent(**values)
-    event.hash = values["hash"] = chain_hash(prev_hash, _event_canonical(event))
-    session.execute(insert(AuditEvent).values(**values))
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq + 1, hash=event.hash))
-    return event
+    at = clock.now()
+    plain = _plain(data)
+    digest = chain_hash(prev_hash, canonical(seq, isoformat(at), actor_name, action, instance_id, task_id,
+                                             subject, plain))
+    values: dict[str, Any] = dict(seq=seq, at=at, actor=actor_name, action=action, instance_id=instance_id,
+                                  task_id=task_id, subject=subject, data=plain, prev_hash=prev_hash, hash=digest)
+    session.execute(_INSERT_EVENT, values)
+    session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
+    return AuditEvent(**values)
 
 
 @dataclass(frozen=True)

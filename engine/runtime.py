@@ -19,7 +19,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -210,9 +210,12 @@ def ready_human_tasks(workflow: Any) -> dict[str, Any]:
     return {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
 
 
+_OPEN_ROWS = select(HumanTask).where(HumanTask.instance_id == bindparam("instance_id"),
+                                     HumanTask.state.in_(OPEN_STATES))
+
+
 def open_task_rows(session: Session, instance_id: int) -> list[HumanTask]:
-    return list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
-                                                        HumanTask.state.in_(OPEN_STATES))))
+    return list(session.scalars(_OPEN_ROWS, {"instance_id": instance_id}))
 
 
 def sync_tasks(ctx: Context, instance: ProcessInstance, workflow: Any, done_id: str | None = None,

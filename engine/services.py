@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from . import assignment, audit, definitions, directory, forms, runtime, serializer
 from .errors import ConflictError, Forbidden, InvalidInput, NotFound
@@ -176,6 +176,12 @@ def release_task(ctx: Context, actor: User, task_id: int) -> HumanTask:
     return task
 
 
+_TASK_AND_OPEN_SIBLINGS = select(HumanTask).where(
+    HumanTask.instance_id == select(HumanTask.instance_id).where(HumanTask.id == bindparam("task_id"))
+    .scalar_subquery(),
+    or_(HumanTask.state.in_(runtime.OPEN_STATES), HumanTask.id == bindparam("task_id")))
+
+
 def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any]) -> Outcome:
     """Submit ``data`` for a task and run the process on until it waits again.
 
@@ -185,9 +191,7 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any])
     """
     session = ctx.session
     # the task and its instance's other open tasks in one query (sync_tasks needs them afterwards)
-    rows = list(session.scalars(select(HumanTask).where(
-        HumanTask.instance_id == select(HumanTask.instance_id).where(HumanTask.id == task_id).scalar_subquery(),
-        or_(HumanTask.state.in_(runtime.OPEN_STATES), HumanTask.id == task_id))))
+    rows = list(session.scalars(_TASK_AND_OPEN_SIBLINGS, {"task_id": task_id}))
     task = next((r for r in rows if r.id == task_id), None)
     if task is None:
         raise NotFound(f"no task {task_id}")

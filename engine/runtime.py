@@ -107,13 +107,41 @@ def restore(ctx: Context, instance: ProcessInstance) -> Loaded:
     if workflow is None:
         specs = definitions.specs_for(ctx.session, instance.process_version)
         workflow = serializer.loads(instance.state, specs)
+    # never SpiffWorkflow's unrestricted default engine, even for a look (bind() adds the operators)
+    workflow.script_engine = make_script_engine(None)
     return Loaded(instance, workflow)
 
 
-def run(ctx: Context, instance: ProcessInstance, workflow: Any, actor: User | None) -> Effects:
-    """Run engine steps until the workflow waits. Raises WorkflowError (or an operator's EngineError)."""
-    effects = Effects()
-    failure: list[EngineError] = []
+@dataclass
+class Binding:
+    """A workflow bound to this transaction: its sandboxed script engine calls operators with this
+    session, clock and actor, and collects what they ask for."""
+
+    workflow: Any
+    effects: Effects = field(default_factory=Effects)
+    failures: list[EngineError] = field(default_factory=list)
+
+    def step(self, action: Any) -> None:
+        """Run ``action()`` (a task's ``run``, ``do_engine_steps``...) with SpiffWorkflow's errors turned
+        into WorkflowError naming the element (or the operator's own EngineError)."""
+        try:
+            action()
+        except WorkflowException as exc:
+            if self.failures:
+                raise self.failures[0] from exc
+            raise _workflow_error(exc) from exc
+        except EngineError:
+            raise
+        except Exception as exc:  # a bug in a diagram's data shape, reported with the element
+            if self.failures:
+                raise self.failures[0] from exc
+            raise WorkflowError(f"the engine failed: {exc}") from exc
+
+
+def bind(ctx: Context, instance: ProcessInstance, workflow: Any, actor: User | None) -> Binding:
+    """Attach the sandboxed script engine (operators see ``ctx`` and ``actor``) before anything runs:
+    user-task post-scripts run when the task completes, not only in engine steps."""
+    binding = Binding(workflow)
 
     def handle_service(task: Any, operation_name: str, params: dict[str, Any]) -> str:
         try:
@@ -122,26 +150,22 @@ def run(ctx: Context, instance: ProcessInstance, workflow: Any, actor: User | No
                                    task.task_spec.bpmn_id or task.task_spec.name, task.data)
             result = op(octx, **params)
         except EngineError as exc:
-            failure.append(exc)
+            binding.failures.append(exc)
             raise
-        effects.audit_events.extend(octx.audit_events)
-        effects.starts.extend(octx.starts)
+        binding.effects.audit_events.extend(octx.audit_events)
+        binding.effects.starts.extend(octx.starts)
         return json.dumps(result if result is not None else {}, default=str)
 
     workflow.script_engine = make_script_engine(handle_service)
-    try:
-        workflow.do_engine_steps()
-    except WorkflowException as exc:
-        if failure:
-            raise failure[0] from exc
-        raise _workflow_error(exc) from exc
-    except EngineError:
-        raise
-    except Exception as exc:  # a bug in a diagram's data shape, reported with the element
-        if failure:
-            raise failure[0] from exc
-        raise WorkflowError(f"the engine failed: {exc}") from exc
-    return effects
+    return binding
+
+
+def run(ctx: Context, instance: ProcessInstance, workflow: Any, actor: User | None,
+        binding: Binding | None = None) -> Effects:
+    """Run engine steps until the workflow waits. Raises WorkflowError (or an operator's EngineError)."""
+    binding = binding or bind(ctx, instance, workflow, actor)
+    binding.step(workflow.do_engine_steps)
+    return binding.effects
 
 
 def _workflow_error(exc: WorkflowException) -> WorkflowError:

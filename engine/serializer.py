@@ -82,7 +82,7 @@ def loads(state: str, specs: tuple[Any, dict[str, Any]]) -> BpmnWorkflow:
     return workflow
 
 
-def new_workflow(specs: tuple[Any, dict[str, Any]], spec_key: str) -> BpmnWorkflow:
-    workflow = BpmnWorkflow(specs[0], specs[1])
+def new_workflow(specs: tuple[Any, dict[str, Any]], spec_key: str, script_engine: Any = None) -> BpmnWorkflow:
+    workflow = BpmnWorkflow(specs[0], specs[1], script_engine=script_engine)
     workflow.spec_key = spec_key
     return workflow

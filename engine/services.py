@@ -16,6 +16,7 @@ from . import assignment, audit, definitions, directory, forms, runtime, seriali
 from .errors import ConflictError, Forbidden, InvalidInput, NotFound
 from .models import HumanTask, ProcessInstance, User
 from .runtime import Context
+from .sandbox import make_script_engine
 
 #: decisions that send work back or refuse it; completing a task with one is also audited as a rejection
 REJECTIONS = frozenset({
@@ -74,7 +75,7 @@ def start_process(ctx: Context, actor: User | None, process_id: str, data: dict[
         validate_form(ctx, definitions.form_schema(version, props.form), data, props.form)
     if actor is not None:
         data.setdefault("started_by", actor.email)
-    workflow = serializer.new_workflow(specs, version.sha256)
+    workflow = serializer.new_workflow(specs, version.sha256, make_script_engine(None))
     workflow.task_tree.data.update(data)
     now = ctx.clock.now()
     instance = ProcessInstance(process_version=version, process_id=process_id, status="running", state="",
@@ -205,9 +206,10 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any])
     assignment.check_can_act(session, actor, task, spiff.data, done)
     schema = definitions.form_schema(instance.process_version, task.form)
     validate_form(ctx, schema, data, task.form or task.task_spec)
+    binding = runtime.bind(ctx, instance, loaded.workflow, actor)
     runtime.merge_form_data(spiff, data)
-    spiff.run()
-    effects = runtime.run(ctx, instance, loaded.workflow, actor)
+    binding.step(spiff.run)  # runs the task's post-script, sandboxed
+    effects = runtime.run(ctx, instance, loaded.workflow, actor, binding)
     runtime.save(ctx, instance, loaded.workflow, flush=False)
     now = ctx.clock.now()
     task.state = "completed"

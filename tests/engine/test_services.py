@@ -16,7 +16,7 @@ from engine.models import AuditEvent, HumanTask, ProcessInstance, User
 from engine.runtime import Context
 from engine.uow import transaction
 
-from .helpers import Flow, email, events, grant
+from .helpers import Flow, deploy_tiny, email, events, grant
 
 # --------------------------------------------------------------------------- start
 
@@ -570,3 +570,17 @@ def test_complete_task_merges_multi_instance_form_data_into_the_output_item(
     assert sorted(reviews, key=lambda r: r["id"]) == [{**item, **answers[item["id"]]} for item in requests]
     assert [r["id"] for r in reviews] == [items[t.id] for t in reversed(tasks)]
     assert services.instance_data(tiny_ctx, instance.id)["requests"] == requests  # the input is untouched
+
+
+# --------------------------------------------------------------------------- post-scripts run sandboxed
+
+
+def test_complete_task_runs_the_post_script_in_the_sandbox(tiny_ctx: Context, as_user: Callable[[str], User]) -> None:
+    """A user task's post-script runs when the task completes, before any engine step: it must get the
+    sandboxed engine (which has add_duration) even on a workflow fresh from the database."""
+    deploy_tiny(tiny_ctx.session, tiny_ctx.settings, tiny_ctx.clock, "tiny_postscript")
+    instance = services.start_process(tiny_ctx, as_user("tomas"), "tiny_postscript").instance
+    [task] = services.open_tasks(tiny_ctx, instance.id)
+    runtime.clear_caches()  # restore from the stored state
+    services.complete_task(tiny_ctx, as_user("tomas"), task.id, {"planned_on": "2026-11-02"})
+    assert services.instance_data(tiny_ctx, instance.id)["review_due"] == "2026-11-07"

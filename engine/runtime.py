@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime, time
@@ -201,9 +203,16 @@ def save(ctx: Context, instance: ProcessInstance, workflow: Any, flush: bool = T
 
 def flush_instance(ctx: Context, instance: ProcessInstance) -> None:
     """Flush pending changes; a lost version race on ``instance`` becomes ConflictError."""
+    with version_guard(instance):
+        ctx.session.flush()
+
+
+@contextmanager
+def version_guard(instance: ProcessInstance) -> Iterator[None]:
+    """Any flush inside (explicit or autoflush) that loses the version race raises ConflictError."""
     instance_id = instance.id  # a failed flush expires the row: reading it then raises PendingRollbackError
     try:
-        ctx.session.flush()
+        yield
     except StaleDataError:
         raise ConflictError(f"instance {instance_id} was changed by someone else meanwhile; "
                             "reload it and try again") from None

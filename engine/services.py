@@ -84,9 +84,10 @@ def start_process(ctx: Context, actor: User | None, process_id: str, data: dict[
     ctx.session.add(instance)
     ctx.session.flush()
     effects = runtime.run(ctx, instance, workflow, actor)
-    runtime.save(ctx, instance, workflow, flush=False)
-    new_tasks = runtime.sync_tasks(ctx, instance, workflow, open_rows=[])
-    runtime.flush_instance(ctx, instance)
+    with runtime.version_guard(instance):
+        runtime.save(ctx, instance, workflow, flush=False)
+        new_tasks = runtime.sync_tasks(ctx, instance, workflow, open_rows=[])
+        ctx.session.flush()
     audit.append(ctx.session, ctx.clock, "start", actor=actor, instance_id=instance.id,
                  subject=instance.subject, data={"process_id": process_id, "version": version.version,
                                                  "data": data, "parent_instance_id": instance.parent_instance_id})
@@ -210,15 +211,17 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any])
     runtime.merge_form_data(spiff, data)
     binding.step(spiff.run)  # runs the task's post-script, sandboxed
     effects = runtime.run(ctx, instance, loaded.workflow, actor, binding)
-    runtime.save(ctx, instance, loaded.workflow, flush=False)
-    now = ctx.clock.now()
-    task.state = "completed"
-    task.assignee_id = actor.id
-    task.completed_by_id = actor.id
-    task.completed_at = now
-    task.submitted = data
-    new_tasks = runtime.sync_tasks(ctx, instance, loaded.workflow, done_id=task.spiff_task_id, open_rows=rows)
-    runtime.flush_instance(ctx, instance)
+    with runtime.version_guard(instance):
+        runtime.save(ctx, instance, loaded.workflow, flush=False)
+        now = ctx.clock.now()
+        task.state = "completed"
+        task.assignee_id = actor.id
+        task.completed_by_id = actor.id
+        task.completed_at = now
+        task.submitted = data
+        new_tasks = runtime.sync_tasks(ctx, instance, loaded.workflow, done_id=task.spiff_task_id,
+                                       open_rows=rows)
+        ctx.session.flush()
     audit.append(session, ctx.clock, "complete", actor=actor, instance_id=instance.id, task_id=task.id,
                  subject=task.subject, data={"task_spec": task.task_spec, "data": data})
     decision = data.get("decision") or data.get("outcome") or data.get("result")
@@ -292,9 +295,10 @@ def cancel_instance(ctx: Context, actor: User, instance_id: int, reason: str) ->
     loaded.workflow.cancel()
     instance.status = "cancelled"
     instance.ended_at = ctx.clock.now()
-    runtime.save(ctx, instance, loaded.workflow, flush=False)
-    runtime.sync_tasks(ctx, instance, loaded.workflow)
-    runtime.flush_instance(ctx, instance)
+    with runtime.version_guard(instance):
+        runtime.save(ctx, instance, loaded.workflow, flush=False)
+        runtime.sync_tasks(ctx, instance, loaded.workflow)
+        ctx.session.flush()
     audit.append(ctx.session, ctx.clock, "cancel", actor=actor, instance_id=instance.id, subject=instance.subject,
                  data={"reason": reason.strip()})
     return instance

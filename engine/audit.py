@@ -60,8 +60,8 @@ def ensure_head(session: Session) -> None:
         session.flush()
 
 
-_HEAD = AuditHead.__table__
-_EVENTS = AuditEvent.__table__
+_HEAD: Any = AuditHead.__table__
+_EVENTS: Any = AuditEvent.__table__
 # built once: executing a prepared statement with parameters skips building and coercing per call
 _SELECT_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
 _INSERT_EVENT = insert(_EVENTS)

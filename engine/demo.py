@@ -71,7 +71,7 @@ class _Loader:
     def uid(self, key: str | None) -> int | None:
         return self.users[key].id if key and key in self.users else None
 
-    def upsert(self, model: type, ref: str, **values: Any) -> Any:
+    def upsert(self, model: Any, ref: str, **values: Any) -> Any:
         row = self.session.scalar(select(model).where(model.ref == ref))
         if row is None:
             row = model(ref=ref, created_at=self.now, updated_at=self.now, **values)

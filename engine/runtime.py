@@ -311,7 +311,9 @@ def _apply_candidates(ctx: Context, row: HumanTask, data: dict[str, Any], done: 
     if row.assignee_id is None:
         return
     user = ctx.session.get(User, row.assignee_id)
-    violations = assignment.sod_violations(ctx.session, user, row, data, done) if user else []
+    if user is None:
+        return
+    violations = assignment.sod_violations(ctx.session, user, row, data, done)
     if violations:
         row.note = f"{user.email} was named but {violations[0]}; a manager must assign someone else"
         row.assignee_id = row.designated_id = None

@@ -255,7 +255,7 @@ def add_duration(start: Any, duration: str) -> str:
         raise ValueError(f"{duration!r} is not an ISO 8601 duration (examples: P5D, P2W, P1M, PT4H)")
     moment = _parse(start)
     is_date = not isinstance(moment, datetime)
-    begin = datetime.combine(moment, time()) if is_date else moment
+    begin = moment if isinstance(moment, datetime) else datetime.combine(moment, time())
     end = durations.add_duration(begin, duration)
     if is_date and end.time() == time():
         return end.date().isoformat()

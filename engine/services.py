@@ -152,7 +152,7 @@ def claim_task(ctx: Context, actor: User, task_id: int) -> HumanTask:
         update(HumanTask).where(HumanTask.id == task.id, HumanTask.state == "ready")
         .values(state="claimed", assignee_id=actor.id, claimed_at=now).execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ConflictError(f"task {task.id} '{task.name}' was claimed or completed by someone else just now")
     ctx.session.refresh(task)
     audit.append(ctx.session, ctx.clock, "claim", actor=actor, instance_id=task.instance_id, task_id=task.id,

@@ -23,6 +23,8 @@ run: install
 	@$(BIN)/python -m web.welcome
 
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(MAKE) --no-print-directory test-sqlite
 	@if $(BIN)/python -m tests.pg_available "$(PG_TEST_URL)"; then \
 		$(MAKE) --no-print-directory test-postgres; \

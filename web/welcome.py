@@ -22,7 +22,7 @@ def main() -> None:
 Try it from the command line (the web app arrives with a later release):
   .venv/bin/aimsflow tasks --as priya.raman@lumenvale.example
   .venv/bin/aimsflow start aims_aiia --as priya.raman@lumenvale.example \\
-        --data '{"ai_system_ref": "AIS-002", "trigger": "periodic"}'
+        --data '{"ai_system_id": "AIS-002", "trigger": "periodic"}'
   .venv/bin/aimsflow claim TASK_ID --as priya.raman@lumenvale.example
   .venv/bin/aimsflow complete TASK_ID --as priya.raman@lumenvale.example --data @answers.json
   .venv/bin/aimsflow audit verify

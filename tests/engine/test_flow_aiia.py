@@ -13,10 +13,14 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from lxml import etree
+from SpiffWorkflow.bpmn.specs.mixins import UserTaskMixin
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
-from engine import definitions, runtime, serializer, services
+from engine import definitions, operators, runtime, serializer, services
 from engine.errors import ConflictError, Forbidden, SodViolation, ValidationError
+from engine.extensions import read_properties
 from engine.models import (
     AISystem,
     Approval,
@@ -27,6 +31,7 @@ from engine.models import (
     RoleAssignment,
     User,
 )
+from engine.operators import OperatorContext
 from engine.operators.aiia import record_sha256
 from engine.runtime import Context
 
@@ -786,3 +791,138 @@ def test_aiia_approval_task_arms_the_deployment_blocked_timer_and_clears_it(aiia
     aiia.approve(instance, "ingrid")
 
     assert (instance.status, instance.end_event, instance.wake_at) == ("completed", "E_OK", None)
+
+
+def test_aiia_deployment_blocked_timer_notifies_the_sponsor_and_the_approval_still_ends_the_flow(
+        aiia: Aiia) -> None:
+    new_system(aiia, owner="meilin", personal_data="personal")
+    instance = aiia.start("AIS-900", trigger="new_system")
+    aiia.to_analysis(instance)
+    aiia.analyse(instance)
+    aiia.clear_reviews(instance)
+
+    # what the timer worker will do: the P10D timer is due; refresh timers and run the engine
+    workflow = runtime.restore(aiia.ctx, instance).workflow
+    [timer] = [t for t in workflow.get_tasks(state=TaskState.WAITING) if t.task_spec.bpmn_id == "tm_blocked"]
+    timer.internal_data["event_value"] = "2000-01-01T00:00:00+00:00"
+    binding = runtime.bind(aiia.ctx, instance, workflow, None)
+    binding.step(workflow.refresh_timers)
+    effects = runtime.run(aiia.ctx, instance, workflow, None, binding)
+    runtime.save(aiia.ctx, instance, workflow)
+    runtime.sync_tasks(aiia.ctx, instance, workflow)
+    runtime.append_effects(aiia.ctx, instance, None, effects)
+
+    [notice] = events(aiia.session, instance.id, "deployment_blocked_notice")
+    assert (notice.subject, notice.data["to"], notice.data["aiia_ref"]) == ("AIS-900", mail("grace"), "AIIA-900-v1")
+    assert aiia.open(instance) == ["ut_approve_aiia"]  # non-interrupting: the approval still waits
+    aiia.approve(instance, "ingrid")
+    assert (instance.status, instance.end_event) == ("completed", "E_OK")
+    assert aiia.system("AIS-900").status == "approved_for_development"
+
+
+def test_aiia_operators_run_twice_change_nothing_more(aiia: Aiia) -> None:
+    instance = aiia.to_reviews()
+    aiia.review(instance, "privacy", "sofia")
+    data = aiia.data(instance)
+    octx = OperatorContext(aiia.session, aiia.ctx.clock, aiia.ctx.settings, aiia.user("sofia"), instance,
+                           "svc_record_privacy", {**data, "outcome": "no_objection"})
+    row = aiia.row(instance)
+    counts = (len(approvals(aiia, row)), len(aiia.session.scalars(select(Risk)).all()), len(row.content["reviews"]))
+
+    first = operators.get_operator("aiia.raise_risks")(octx)
+    again = operators.get_operator("aiia.raise_risks")(octx)
+    operators.get_operator("aiia.record_review")(octx, kind="privacy")
+    draft = operators.get_operator("aiia.create_draft")(octx, ai_system_id=SYSTEM, trigger="periodic")
+
+    assert first["created"] == again["created"] == [] and first["risk_refs"] == again["risk_refs"]
+    assert first["risk_assessment"] == "already_running" and octx.starts == []
+    assert draft["aiia_ref"] == row.ref
+    assert (len(approvals(aiia, row)), len(aiia.session.scalars(select(Risk)).all()),
+            len(row.content["reviews"])) == counts
+
+
+def test_aiia_finalise_twice_keeps_the_first_lock(aiia: Aiia) -> None:
+    instance = aiia.to_reviews()
+    aiia.clear_reviews(instance)
+    aiia.approve(instance, "ingrid")
+    row = aiia.row(instance)
+    locked = (row.status, row.approved_at, row.content["record_sha256"])
+    aiia.ctx.clock.advance(days=3)
+    octx = OperatorContext(aiia.session, aiia.ctx.clock, aiia.ctx.settings, aiia.user("ingrid"), instance,
+                           "svc_finalise", {"aiia_ref": row.ref, "decision": "reject"})
+
+    result = operators.get_operator("aiia.finalise")(octx, status="reject")
+
+    assert result["status"] == "approved"
+    assert (row.status, row.approved_at, row.content["record_sha256"]) == locked
+
+
+# --------------------------------------------------------------------------- the definition itself
+
+#: FLOWS.md (a): lane, form, assignee_var, due, escalation profile, SoD rules of every user task
+TASKS = {
+    "ut_assign_aiia_team": ("aims_owner", "aiia_assign_team", None, "P3D", "STD", ()),
+    "ut_screening": ("process_owner", "aiia_screening", "system_owner_id", "P5D", "STD", ()),
+    "ut_low_tier_record": ("assessor", "aiia_low_tier_record", "assessor_id", "P5D", "STD", ()),
+    "ut_confirm_low_tier": ("approver", "aiia_confirm_low_tier", "business_sponsor_id", "P5D", "APPROVAL",
+                            ("SOD-01", "SOD-05", "SOD-08")),
+    "ut_system_context": ("process_owner", "aiia_system_context", "system_owner_id", "P7D", "STD", ()),
+    "ut_impact_analysis": ("assessor", "aiia_impact_analysis", "assessor_id", None, "STD", ()),
+    "ut_review_privacy": ("reviewer", "aiia_review", "privacy_reviewer_id", "P5D", "STD", ("SOD-05", "SOD-08")),
+    "ut_review_legal": ("reviewer", "aiia_review", "legal_reviewer_id", "P5D", "STD", ("SOD-05", "SOD-08")),
+    "ut_review_rai": ("reviewer", "aiia_review", "rai_reviewer_id", "P5D", "STD", ("SOD-05", "SOD-08")),
+    "ut_resolve_aiia_deadlock": ("aims_owner", "aiia_resolve_deadlock", None, "P3D", "STD", ("SOD-08",)),
+    "ut_approve_aiia": ("approver", "aiia_approval", None, "P5D", "APPROVAL", ("SOD-01", "SOD-05", "SOD-08")),
+    "ut_approve_aiia_high": ("top_management", "aiia_approval", None, "P5D", "APPROVAL",
+                             ("SOD-01", "SOD-05", "SOD-08")),
+}
+
+
+def _aiia_specs(aiia: Aiia) -> dict[str, Any]:
+    version = definitions.latest_version(aiia.session, "aims_aiia")
+    spec, subs = definitions.specs_for(aiia.session, version)
+    found = {}
+    for s in [spec, *subs.values()]:
+        for ts in s.task_specs.values():
+            if isinstance(ts, UserTaskMixin):
+                found[ts.bpmn_id] = ts
+    return found
+
+
+def test_aiia_user_tasks_carry_the_properties_flows_md_gives_them(aiia: Aiia) -> None:
+    found = _aiia_specs(aiia)
+
+    assert sorted(found) == sorted(TASKS)
+    for bpmn_id, (lane, form, assignee, due, profile, rules) in TASKS.items():
+        props = read_properties(found[bpmn_id].extensions)
+        assert (found[bpmn_id].lane, props.form, props.assignee_var, props.due_in, props.escalation_profile,
+                props.sod_rules) == (lane, form, assignee, due, profile, rules), bpmn_id
+    assert read_properties(found["ut_impact_analysis"].extensions).due_at_var == "analysis_window.due_at"
+    _, start = definitions.start_event_properties(definitions.specs_for(
+        aiia.session, definitions.latest_version(aiia.session, "aims_aiia")))
+    assert (start.form, start.start_roles) == ("aiia_start", ("aims_owner", "process_owner"))
+
+
+def test_aiia_every_form_is_used_and_every_element_is_drawn(aiia: Aiia) -> None:
+    version = definitions.latest_version(aiia.session, "aims_aiia")
+    forms_dir = aiia.ctx.settings.forms_dir
+    shipped = {p.name.removesuffix(".schema.json") for p in forms_dir.glob("aiia_*.schema.json")}
+    assert shipped == set(version.forms)  # no form without a task, no task without its form
+
+    root = etree.fromstring(version.bpmn_xml.encode())
+    ns = {"bpmn": definitions.BPMN_NS, "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI"}
+    process = root.find("bpmn:process", ns)
+    elements = {e.get("id") for e in process.iter() if e.get("id") and etree.QName(e).localname in DRAWN}
+    shapes = {s.get("bpmnElement") for s in root.iterfind(".//bpmndi:BPMNShape", ns)}
+    edges = {s.get("bpmnElement") for s in root.iterfind(".//bpmndi:BPMNEdge", ns)}
+    flows = {e.get("id") for e in process.iter(f"{{{definitions.BPMN_NS}}}sequenceFlow")}
+    assert elements - shapes == set()
+    assert flows - edges == set()
+    assert {lane.get("name") for lane in process.iterfind(".//bpmn:lane", ns)} == {
+        "aims_owner", "process_owner", "assessor", "reviewer", "approver", "top_management"}
+    ends = {e.get("id") for e in process.iter(f"{{{definitions.BPMN_NS}}}endEvent")}
+    assert {"E_OK", "E_COND", "E_LOW", "E_REJ", "E_CANCEL"} <= ends
+
+
+DRAWN = {"startEvent", "endEvent", "userTask", "serviceTask", "scriptTask", "exclusiveGateway", "inclusiveGateway",
+         "subProcess", "boundaryEvent", "lane", "participant"}

@@ -223,6 +223,14 @@ def record_treatment(ctx: OperatorContext, risks: list[dict[str, Any]]) -> dict[
     return {"actions": _open_actions(ctx)}
 
 
+def _latest_acceptance(ctx: OperatorContext, risk: Risk) -> RiskAcceptance | None:
+    """The last acceptance this assessment asked for the risk (an older one from an earlier assessment
+    does not count: a refusal here must not hide behind it)."""
+    return ctx.session.scalar(select(RiskAcceptance).where(
+        RiskAcceptance.risk_id == risk.id, RiskAcceptance.instance_id == ctx.instance.id,
+        RiskAcceptance.status.in_(("requested", "granted", "refused"))).order_by(RiskAcceptance.id.desc()).limit(1))
+
+
 def _open_actions(ctx: OperatorContext) -> list[dict[str, Any]]:
     rows = ctx.session.execute(
         select(RiskTreatmentAction, Risk.ref).join(Risk, Risk.id == RiskTreatmentAction.risk_id)
@@ -261,7 +269,7 @@ def route_acceptance(ctx: OperatorContext, risks: list[dict[str, Any]], requeste
             RiskAcceptance.risk_id == row.id, RiskAcceptance.instance_id == ctx.instance.id,
             RiskAcceptance.status == "requested"))
         if pending is None:
-            pending = RiskAcceptance(ref=refs.next_ref(ctx.session, "RAC"), risk_id=row.id,
+            pending = RiskAcceptance(ref=refs.next_ref(ctx.session, "RA"), risk_id=row.id,
                                      residual_score_at_acceptance=score, level=lvl, required_authority=authority,
                                      requested_by_id=user_id(ctx, requested_by), created_at=ctx.clock.now(),
                                      updated_at=ctx.clock.now(),
@@ -365,8 +373,8 @@ def record_acceptances(ctx: OperatorContext, risks: list[dict[str, Any]]) -> dic
     replan, avoided = [], []
     for item in risks:
         row = _risk(ctx, item.get("risk_id"), "risks")
-        current = ctx.session.get(RiskAcceptance, row.acceptance_id) if row.acceptance_id else None
-        if current is None or current.status != "granted":
+        latest = _latest_acceptance(ctx, row)
+        if latest is None or latest.status != "granted":
             replan.append(row.ref)
             continue
         if row.treatment_option == "avoid":
@@ -433,8 +441,9 @@ def set_monitoring(ctx: OperatorContext, risks: list[dict[str, Any]], scope_ref:
         row = _risk(ctx, item.get("risk_id"), "risks")
         if row.status == "closed":
             continue
-        if row.status not in ("pending_acceptance",):
-            _touch(ctx, row, "monitoring")
+        latest = _latest_acceptance(ctx, row)
+        if latest is not None and latest.status == "granted":
+            _touch(ctx, row, "monitoring")  # a refused risk stays unaccepted, for a new assessment
         lvl = row.residual_level or row.inherent_level or "medium"
         row.next_review_at = plus(ctx, crit["review_frequency"][lvl])
         snapshot.append(_summary(ctx, row) | {"next_review_at": row.next_review_at.isoformat(),

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from engine import runtime, services
 from engine.errors import Forbidden, NotFound, SodViolation, ValidationError
-from engine.models import AISystem, Approval, ProcessInstance, Risk
+from engine.models import AISystem, Approval, ProcessInstance, Risk, RiskAcceptance
 from engine.runtime import Context
 
 from .helpers import email, events, grant, user
@@ -249,6 +249,25 @@ def test_third_refusal_is_reported_to_top_management_and_the_flow_goes_on(rf: Ri
     assert [e.data["reason"] for e in dissent] == ["acceptance_refused_twice"]
     assert rf.risks()["Biased ranking"].status == "treatment_planned"  # stays unaccepted
     assert rf.specs() == ["ut_implement_treatment"]
+    rf.complete("lucas", "ut_implement_treatment", done())
+    rf.complete("tomas", "ut_confirm_residual", confirm())
+    assert rf.instance is not None and rf.instance.end_event == "E_DONE"
+    assert rf.risks()["Biased ranking"].status == "treatment_planned"  # not moved to monitoring unaccepted
+
+
+def test_refusal_counts_even_when_an_earlier_assessment_accepted_the_risk(rf: RiskFlow) -> None:
+    """RSK-002 holds a granted acceptance (RA-004) from the demo organisation; refusing it here still
+    replans, and the old acceptance stays as it was."""
+    rf.start(risk_refs=["RSK-002"])
+    rf.identify(risk_item("Chatbot gives wrong fee information", risk_id="RSK-002"))
+    rf.analyse({"Chatbot gives wrong fee information": (5, 5)})
+    rf.complete("tomas", "ut_plan_treatment", plan())
+    rf.complete("priya", "ut_risk_qa", QA_OK)
+    rf.complete("ingrid", "ut_accept_risk", decision(REFUSE))
+    assert rf.specs() == ["ut_plan_treatment"]
+    old = rf.ctx.session.scalar(select(RiskAcceptance).where(RiskAcceptance.ref == "RA-004"))
+    assert old is not None and old.status == "granted"
+    assert [a.ref for a in rf.acceptances()] == ["RA-006"]
 
 
 # --------------------------------------------------------------------------- implementation and residual

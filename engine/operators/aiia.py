@@ -591,8 +591,7 @@ def record_decision(ctx: OperatorContext, step: str = "approval", role: str | No
         raise InvalidInput(f"decision: {decision!r} is not a decision of this flow")
     by = ctx.actor.email if ctx.actor is not None else None
     comment = _text(ctx.data.get("decision_rationale")) if step == "approval" else _text(ctx.data.get("comment"))
-    # Approval.conditions is NOT NULL: an empty list when the decision carries no conditions
-    conditions = deepcopy(ctx.data.get("conditions") or []) if decision == "approve_with_conditions" else []
+    conditions = deepcopy(ctx.data.get("conditions") or []) if decision == "approve_with_conditions" else None
     entry = {"spec": ctx.task_spec, "round": _round(ctx), "step": step, "decision": decision, "by": by,
              "role": role, "comment": comment, "at": _now_iso(ctx)}
     if _append_log(row, "decisions", entry, ("spec", "round")):

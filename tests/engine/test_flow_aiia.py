@@ -35,7 +35,7 @@ from engine.operators import OperatorContext
 from engine.operators.aiia import record_sha256
 from engine.runtime import Context
 
-from .helpers import DATA, PEOPLE, email, events, grant
+from .helpers import PEOPLE, email, events, grant
 
 SYSTEM = "AIS-002"
 EXTRA_PEOPLE = {"lucas": "lucas.moreau@lumenvale.example", "hannah": "hannah.schmidt@lumenvale.example",
@@ -189,10 +189,6 @@ class Aiia:
 
 @pytest.fixture
 def aiia(ctx: Context) -> Aiia:
-    """The driver; deploys a stand-in ``aims_risk_assessment`` when the real flow is not deployed."""
-    if "aims_risk_assessment" not in definitions.latest_versions(ctx.session):
-        definitions.deploy(ctx.session, [definitions.SourceFile.read(DATA / "aiia" / "aims_risk_assessment.bpmn")],
-                           ctx.settings, ctx.clock)
     return Aiia(ctx)
 
 
@@ -313,6 +309,11 @@ def test_aiia_full_medium_tier_with_conditions_ends_e_cond_and_locks_the_registe
                                        "requested_by_id", "risk_refs", "aiia_ref")} == {
         "assessment_scope": "ai_system", "scope_ref": SYSTEM, "trigger": "aiia", "assessor_id": mail("lucas"),
         "requested_by_id": mail("priya"), "risk_refs": [risk.ref], "aiia_ref": row.ref}
+    # the risk assessment (FLOWS.md (f)) now waits for the assessor to identify risks, the AIIA's among them
+    assert risk.ref in [r["risk_id"] for r in child_data["opened"]["existing_risks"]]
+    [identify] = services.open_tasks(aiia.ctx, child.id)
+    assert (identify.task_spec, identify.assignee_id, identify.subject) == (
+        "ut_identify_risks", aiia.user("lucas").id, SYSTEM)
 
     # A8: personal data -> privacy review; legal classification "no" at tier medium -> no legal review
     assert row.status == "in_review"
@@ -926,3 +927,18 @@ def test_aiia_every_form_is_used_and_every_element_is_drawn(aiia: Aiia) -> None:
 
 DRAWN = {"startEvent", "endEvent", "userTask", "serviceTask", "scriptTask", "exclusiveGateway", "inclusiveGateway",
          "subProcess", "boundaryEvent", "lane", "participant"}
+
+
+def test_aiia_does_not_start_a_second_risk_assessment_for_the_system(aiia: Aiia) -> None:
+    running = services.start_process(aiia.ctx, aiia.user("priya"), "aims_risk_assessment", {
+        "assessment_scope": "ai_system", "scope_ref": SYSTEM, "trigger": "periodic",
+        "assessor_id": mail("lucas")}).instance
+    instance = aiia.start()
+    aiia.to_analysis(instance)
+
+    outcome = aiia.analyse(instance)
+
+    assert outcome.started == []
+    assert risk_assessments(aiia) == [running]
+    assert aiia.data(instance)["risks_raised"]["risk_assessment"] == "already_running"
+    assert aiia.row(instance).linked_risk_ids != []

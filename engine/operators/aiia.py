@@ -191,6 +191,7 @@ def create_draft(ctx: OperatorContext, ai_system_id: str | None = None, trigger:
     )
     ctx.session.add(row)
     ctx.session.flush()
+    _close_abandoned(ctx, versions, row)
     if system.status in ASSESSING_STATUS:
         _set_system_status(ctx, system, ASSESSING_STATUS[system.status], f"{row.ref} started")
     ctx.set_subject(system.ref)
@@ -211,6 +212,22 @@ def _baseline(ctx: OperatorContext, versions: list[ImpactAssessment]) -> ImpactA
     approved = [v for v in versions if v.status in APPROVED_STATUSES + ("superseded",)]
     candidates = approved or versions
     return candidates[-1] if candidates else None
+
+
+def _close_abandoned(ctx: OperatorContext, versions: list[ImpactAssessment], new: ImpactAssessment) -> None:
+    """Earlier versions left unfinished with no running instance (imported, or their instance was
+    cancelled) are closed as ``cancelled``, so a system never has two open assessments."""
+    for old in versions:
+        if old.status in FINAL_STATUSES:
+            continue
+        owner = ctx.session.get(ProcessInstance, old.instance_id) if old.instance_id else None
+        if owner is not None and owner.status == "running":
+            continue
+        old.status = "cancelled"
+        _set_content(old, cancelled={"reason": f"replaced by {new.ref}; no assessment was running",
+                                     "at": _now_iso(ctx)})
+        _touch(ctx, old)
+        ctx.audit("aiia_cancelled", subject=old.ref, reason=f"replaced by {new.ref}")
 
 
 def _requested_by(ctx: OperatorContext) -> str | None:

@@ -250,6 +250,20 @@ def test_aiia_start_of_a_proposed_system_puts_it_under_assessment(aiia: Aiia) ->
     assert aiia.system("AIS-900").status == "under_assessment"
 
 
+def test_aiia_start_closes_an_abandoned_unfinished_version(aiia: Aiia) -> None:
+    # the demo's AIIA-004-v1 is in progress without a running instance behind it
+    instance = aiia.start("AIS-004", by="ravi", trigger="new_system")
+
+    row = aiia.row(instance)
+    old = aiia.session.scalar(select(ImpactAssessment).where(ImpactAssessment.ref == "AIIA-004-v1"))
+    assert old is not None
+    assert (row.ref, row.content["baseline_ref"]) == ("AIIA-004-v2", "AIIA-004-v1")
+    assert row.screening_answers == old.screening_answers  # the baseline's answers are the starting point
+    assert (old.status, old.content["cancelled"]["reason"]) == ("cancelled",
+                                                                "replaced by AIIA-004-v2; no assessment was running")
+    assert aiia.system("AIS-004").status == "under_assessment"
+
+
 def test_aiia_second_start_for_the_same_system_is_a_conflict(aiia: Aiia) -> None:
     aiia.start()
 

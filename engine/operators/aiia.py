@@ -2,9 +2,10 @@
 
 The ImpactAssessment row of the instance is the record of truth: every step's answers are written
 onto it (``screening_answers``, ``content``, ``conditions``...) as the flow goes, and the locking
-step (``aiia.finalise``) reads the row, not the process data. That matters because SpiffWorkflow's
-inclusive join merges the data of earlier review rounds into later ones (lists are unioned), so
-after a rework loop the process data may hold stale items; the row never does.
+step (``aiia.finalise``) reads the row, not the process data. The process data is working memory:
+SpiffWorkflow deep-merges branch data at joins (lists unioned, dicts merged) and a name such as
+``outcome`` holds whichever review branch merged last, so review outcomes are read back from the row
+for the current round.
 
 Every operator is idempotent within its round: a review, decision or rework is keyed by the step
 and ``rework_count`` (each review round, approval and deadlock resolution happens once per value),

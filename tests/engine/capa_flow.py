@@ -16,7 +16,7 @@ from sqlalchemy import select
 from engine import services
 from engine.clock import FixedClock
 from engine.models import CorrectiveAction, HumanTask, Nonconformity, ProcessInstance
-from engine.runtime import Context
+from engine.runtime import Context, clear_caches
 
 from .helpers import email, user
 
@@ -155,6 +155,7 @@ class CapaFlow:
         assert check is not None
         self.clock.set(f"{(check + timedelta(days=1)).isoformat()}T09:00:00+00:00")
         assert self.instance is not None
+        clear_caches()  # the timer fires on a workflow restored from the database
         return services.wake_instance(self.ctx, self.instance.id)
 
     def verify(self, result: str = "effective", who: str = "daniel") -> services.Outcome:

@@ -1,8 +1,35 @@
 """All tables, on one declarative ``Base``."""
 
+from .aims import (
+    Acknowledgement,
+    ActionItem,
+    AIObjective,
+    Audit,
+    AuditFinding,
+    AuditProgramme,
+    CertificationCycle,
+    Clause,
+    CompetenceRequirement,
+    Control,
+    CorrectiveAction,
+    Document,
+    DocumentVersion,
+    Evidence,
+    ExternalAudit,
+    ExternalFinding,
+    ManagementReview,
+    Nonconformity,
+    ReadinessReview,
+    ReviewAction,
+    ReviewDecision,
+    SoAEntry,
+    SoAVersion,
+    TrainingRecord,
+)
 from .audit import AuditEvent, AuditHead
 from .base import Base
 from .identity import Organisation, RefCounter, RoleAssignment, User
+from .messages import ProcessMessage
 from .process import HumanTask, ProcessInstance, ProcessVersion
 from .registers import (
     AISystem,
@@ -14,7 +41,10 @@ from .registers import (
 )
 
 __all__ = [
-    "AISystem", "Approval", "AuditEvent", "AuditHead", "Base", "HumanTask", "ImpactAssessment",
-    "Organisation", "ProcessInstance", "ProcessVersion", "RefCounter", "Risk", "RiskAcceptance",
-    "RiskTreatmentAction", "RoleAssignment", "User",
+    "AIObjective", "AISystem", "Acknowledgement", "ActionItem", "Approval", "Audit", "AuditEvent", "AuditFinding",
+    "AuditHead", "AuditProgramme", "Base", "CertificationCycle", "Clause", "CompetenceRequirement", "Control",
+    "CorrectiveAction", "Document", "DocumentVersion", "Evidence", "ExternalAudit", "ExternalFinding", "HumanTask",
+    "ImpactAssessment", "ManagementReview", "Nonconformity", "Organisation", "ProcessInstance", "ProcessMessage",
+    "ProcessVersion", "ReadinessReview", "RefCounter", "ReviewAction", "ReviewDecision", "Risk", "RiskAcceptance",
+    "RiskTreatmentAction", "RoleAssignment", "SoAEntry", "SoAVersion", "TrainingRecord", "User",
 ]

@@ -146,6 +146,8 @@ def test_cli_db_upgrade_builds_the_schema_of_the_models(bare: Cli) -> None:
     with bare.app.app_context():
         head = db.session.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
     assert tuple(head) == (0, "0" * 64)
+    assert count_rows(bare, "clause") == 32
+    assert count_rows(bare, "control") == 38
 
 
 ON_POSTGRES = os.environ.get("AIMSFLOW_TEST_DATABASE_URL", "").startswith("postgresql")
@@ -162,11 +164,15 @@ def count_rows(cli: Cli, table: str) -> int:
 
 
 def test_cli_demo_load_twice_updates_the_same_rows(own_cli: Cli) -> None:
-    users = count_rows(own_cli, "user_account")
-    assert users == 16
+    tables = ("user_account", "control", "document_version", "evidence", "soa_entry", "nonconformity",
+              "corrective_action", "audit_finding", "review_decision", "training_record")
+    before = {t: count_rows(own_cli, t) for t in tables}
+    assert before["user_account"] == 16
+    assert before["control"] == before["soa_entry"] == 38
     again = own_cli.ok("demo", "load")
     assert again.output.startswith("demo organisation loaded: ")
-    assert count_rows(own_cli, "user_account") == users
+    assert "38 controls" in again.output and "3 nonconformities" in again.output
+    assert {t: count_rows(own_cli, t) for t in tables} == before
 
 
 def test_cli_deploy_prints_process_version_and_sha(own_cli: Cli, tmp_path: Path) -> None:

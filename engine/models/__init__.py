@@ -1,7 +1,9 @@
 """All tables, on one declarative ``Base``."""
 
+from .access import ApiToken, LoginFailure, UserSession
 from .audit import AuditEvent, AuditHead
 from .base import Base
+from .evidence import Evidence, TaskDraft
 from .identity import Organisation, RefCounter, RoleAssignment, User
 from .process import HumanTask, ProcessInstance, ProcessVersion
 from .registers import (
@@ -14,7 +16,7 @@ from .registers import (
 )
 
 __all__ = [
-    "AISystem", "Approval", "AuditEvent", "AuditHead", "Base", "HumanTask", "ImpactAssessment",
-    "Organisation", "ProcessInstance", "ProcessVersion", "RefCounter", "Risk", "RiskAcceptance",
-    "RiskTreatmentAction", "RoleAssignment", "User",
+    "AISystem", "ApiToken", "Approval", "AuditEvent", "AuditHead", "Base", "Evidence", "HumanTask",
+    "ImpactAssessment", "LoginFailure", "Organisation", "ProcessInstance", "ProcessVersion", "RefCounter", "Risk",
+    "RiskAcceptance", "RiskTreatmentAction", "RoleAssignment", "TaskDraft", "User", "UserSession",
 ]

@@ -338,8 +338,6 @@ def submit(ctx: Context, user: User, task_id: int, data: dict[str, Any]) -> serv
     Raises NotFound, ConflictError ("already completed by X"), Forbidden, SodViolation, ValidationError."""
     session = ctx.session
     task = access.visible_task(session, user, task_id)
-    if task.state == "ready" and task.assignee_id is None:
-        services.claim_task(ctx, user, task.id)  # submitting an unclaimed task one may claim takes it
     instance = session.get(ProcessInstance, task.instance_id)
     assert instance is not None
     schema = definitions.form_schema(instance.process_version, task.form)

@@ -50,11 +50,11 @@ class ProcessSummary:
 
 def process_list(session: Session) -> list[ProcessSummary]:
     """Every deployed process with all its versions (newest first), instance counts per version."""
-    counts = dict(session.execute(select(ProcessInstance.process_version_id, func.count())
-                                  .group_by(ProcessInstance.process_version_id)).tuples().all())
-    running = dict(session.execute(select(ProcessInstance.process_id, func.count())
-                                   .where(ProcessInstance.status == "running")
-                                   .group_by(ProcessInstance.process_id)).tuples().all())
+    counts: dict[int, int] = {vid: n for vid, n in session.execute(
+        select(ProcessInstance.process_version_id, func.count()).group_by(ProcessInstance.process_version_id))}
+    running: dict[str, int] = {pid: n for pid, n in session.execute(
+        select(ProcessInstance.process_id, func.count()).where(ProcessInstance.status == "running")
+        .group_by(ProcessInstance.process_id))}
     out: dict[str, ProcessSummary] = {}
     for v in session.scalars(select(ProcessVersion).order_by(ProcessVersion.process_id,
                                                              ProcessVersion.version.desc())):

@@ -62,10 +62,17 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
         status = error.code or 500
+        # keep what the exception says besides its body (Allow on 405, WWW-Authenticate on 401, ...)
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+        extra = (getattr(error, "data", None) or {}).get("headers") or {}
+        headers.extend(extra.items())
         if wants_json():
-            body: dict[str, Any] = {"code": HTTP_CODES.get(status, "http_error"), "message": error.description}
-            messages = getattr(error, "data", {}).get("messages") if hasattr(error, "data") else None
+            data = getattr(error, "data", None) or {}
+            body: dict[str, Any] = {"code": HTTP_CODES.get(status, "http_error"),
+                                    "message": data.get("message") or error.description}
+            messages = data.get("messages") or data.get("errors")
             if messages:
                 body["errors"] = messages
-            return jsonify({"error": body}), status
-        return _page(status, error.name, error.description or "")
+            return jsonify({"error": body}), status, headers
+        page, _ = _page(status, error.name, error.description or "")
+        return page, status, headers

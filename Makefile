@@ -45,6 +45,10 @@ run: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	@if [ ! -x "$${AIMSFLOW_CHROMIUM:-/usr/bin/chromium}" ]; then \
+		echo "chromium (/usr/bin/chromium) is not installed: the browser tests in tests/e2e will NOT run (apt-get install chromium)"; \
+		if [ -n "$$CI" ]; then exit 1; fi; \
+	fi
 	$(MAKE) --no-print-directory test-sqlite
 	@if $(BIN)/python -m tests.pg_available "$(PG_TEST_URL)"; then \
 		$(MAKE) --no-print-directory test-postgres; \

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from flask import Flask, Response
+from werkzeug.routing import IntegerConverter
 
 from engine.clock import SystemClock
 from engine.db import configure_sqlite
@@ -22,6 +23,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     else:
         app.config.from_mapping(test_config)
     os.makedirs(app.instance_path, exist_ok=True)
+    app.url_map.converters["int"] = RowId
     app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url(app.config, app.instance_path)
     app.config["DEMO_PASSWORD"] = str(app.config["DEMO_PASSWORD"])  # AIMSFLOW_DEMO_PASSWORD=1234 reads as a number
     app.extensions["aimsflow.settings"] = config.engine_settings(app.config, app.instance_path)
@@ -43,11 +45,22 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     for blueprint in (auth.bp, tasks.bp, instances.bp, admin.bp):
         app.register_blueprint(blueprint)
     api.init_app(app)
+    api.register_converter(RowId, lambda _: {"type": "integer", "minimum": 0, "maximum": RowId.MAX})
     register_api(api, csrf)
     errors.init_app(app)
     cli.register(app.cli)
     app.after_request(_security_headers)
     return app
+
+
+class RowId(IntegerConverter):
+    """``<int:...>`` in URLs: a row id, at most the largest 32-bit integer (a larger one is a plain 404,
+    not a database error on PostgreSQL)."""
+
+    MAX = 2**31 - 1
+
+    def __init__(self, url_map, fixed_digits=0, min=None, max=None, signed=False):  # type: ignore[no-untyped-def]
+        super().__init__(url_map, fixed_digits, min, self.MAX if max is None else max, signed)
 
 
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "

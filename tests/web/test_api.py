@@ -47,6 +47,11 @@ def test_openapi_document_describes_the_api(app: Flask) -> None:
     assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
 
 
+def test_api_an_id_beyond_32_bits_is_a_plain_404(api: Api) -> None:
+    response = api("assessor", "GET", "/tasks/216855339092")
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
+
+
 def test_api_needs_a_token(api: Api) -> None:
     response = api("", "GET", "/tasks")
     assert response.status_code == 401

@@ -167,6 +167,8 @@ class TaskDetail:
     #: why the user may not act, in words (role, holder, segregation of duties)
     blocked: str | None = None
     candidates: list[User] = field(default_factory=list)
+    #: for approvals: the instance's audit trail, oldest first (what happened to the record so far)
+    history: list[Any] = field(default_factory=list)
 
 
 def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
@@ -207,6 +209,10 @@ def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
         detail.may_complete = blocked is None and task.assignee_id == user.id
         detail.may_release = task.state == "claimed" and (task.assignee_id == user.id or detail.may_reassign)
     detail.blocked = blocked
+    if detail.approval is not None:
+        from .history import timeline
+
+        detail.history = timeline(session, task.instance_id)
     return detail
 
 

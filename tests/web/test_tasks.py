@@ -236,6 +236,8 @@ def test_approval_needs_a_comment_for_anything_but_approve(browser: Callable[[st
     ingrid = browser("approver")
     page = text(ingrid.get(f"/tasks/{approve}"))
     assert "What is being approved" in page and "Tone of the replies" in page
+    history = page[page.index('data-testid="approval-history"'):]
+    assert "sofia.rossi@lumenvale.example complete <code>ut_assess</code>" in history
     assert "Request changes" in page and "Submit decision" in page
     ingrid.post(f"/tasks/{approve}/claim")
     refused = ingrid.post(f"/tasks/{approve}/complete", {"f.decision": "request_changes", "action": "complete"})

@@ -21,6 +21,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.mixins import ManualTaskMixin, NoneTaskMixin, UserTaskMixin
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -526,8 +527,21 @@ def specs_for(session: Session, version: ProcessVersion) -> Specs:
         parser.add_bpmn_xml(safe_parse(SourceFile(dep.filename, dep.bpmn_xml.encode()), 50_000_000),
                             filename=dep.filename)
     specs = (parser.get_spec(version.process_id), parser.get_subprocess_specs(version.process_id))
+    connect_loop_tasks(specs)
     _SPEC_CACHE.put(version.sha256, specs)
     return specs
+
+
+def connect_loop_tasks(specs: Specs) -> None:
+    """Wire every multi-instance task to its instances' completion, as SpiffWorkflow's own spec
+    deserializer does. The parser leaves it to the first instance the task creates, so a workflow
+    restored mid-way onto freshly parsed specs (after a restart) would never merge its instances."""
+    for spec in (specs[0], *specs[1].values()):
+        for task_spec in spec.task_specs.values():
+            if isinstance(task_spec, LoopTask):
+                child = spec.task_specs.get(task_spec.task_spec)
+                if child is not None and not child.completed_event.is_connected(task_spec.merge_child):
+                    child.completed_event.connect(task_spec.merge_child)
 
 
 def _dependency_version(session: Session, process_id: str, content_sha: str) -> ProcessVersion:

@@ -3,7 +3,9 @@ submission before anything changes.
 
 A submission that does not fit raises :class:`ValidationError` listing every failing field path.
 Fields that pick a user (``"format": "email"`` with ``"x-user-roles": [...]``) must name an active
-user holding one of those roles.
+user holding one of those roles. A top-level field with ``"x-max-from": "request.max_valid_until"`` may
+not exceed the number or ISO date found at that dotted path in the task's data (a residual score no
+higher than the inherent one, an acceptance no longer than its level allows).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from jsonschema.exceptions import SchemaError
 
 from .durations import is_duration
 from .errors import FieldError, ValidationError
+from .extensions import lookup_path
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -90,11 +93,12 @@ UserCheck = Callable[[str, list[str]], str | None]
 
 
 def validate(schema: dict[str, Any], data: Any, user_check: UserCheck | None = None,
-             form: str = "form") -> dict[str, Any]:
+             form: str = "form", task_data: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate ``data`` against ``schema``; return it unchanged when it fits.
 
     ``user_check(email, roles)`` returns an error message for a user field that names no eligible
-    user. Raises ValidationError with one FieldError per failing field.
+    user; ``task_data`` resolves ``x-max-from`` bounds. Raises ValidationError with one FieldError per
+    failing field.
     """
     if not isinstance(data, dict):
         raise ValidationError(f"{form}: the submission must be a JSON object",
@@ -106,9 +110,27 @@ def validate(schema: dict[str, Any], data: Any, user_check: UserCheck | None = N
             message = user_check(value, roles)
             if message:
                 errors.append(FieldError(_path(path), message))
+    if task_data is not None:
+        errors.extend(_bound_errors(schema, data, task_data))
     if errors:
         raise ValidationError(f"{form}: the submission does not fit the form", errors)
     return data
+
+
+def _bound_errors(schema: dict[str, Any], data: dict[str, Any], task_data: dict[str, Any]) -> list[FieldError]:
+    """``x-max-from`` on top-level fields: the value may not exceed the one at that path in the task data."""
+    errors = []
+    for key, sub in (schema.get("properties") or {}).items():
+        path = sub.get("x-max-from") if isinstance(sub, dict) else None
+        if not path or data.get(key) is None:
+            continue
+        bound = lookup_path(task_data, path)
+        value = data[key]
+        comparable = (isinstance(value, int | float) and isinstance(bound, int | float)
+                      and not isinstance(value, bool)) or (isinstance(value, str) and isinstance(bound, str))
+        if comparable and value > bound:
+            errors.append(FieldError(key, f"must be at most {bound} ({path}), got {value}"))
+    return errors
 
 
 _VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}

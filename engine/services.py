@@ -47,12 +47,13 @@ def _user_check(ctx: Context):  # type: ignore[no-untyped-def]
     return check
 
 
-def validate_form(ctx: Context, schema: dict[str, Any] | None, data: dict[str, Any], name: str) -> None:
+def validate_form(ctx: Context, schema: dict[str, Any] | None, data: dict[str, Any], name: str,
+                  task_data: dict[str, Any] | None = None) -> None:
     if schema is None:
         if not isinstance(data, dict):
             raise InvalidInput("the data must be a JSON object")
         return
-    forms.validate(schema, data, _user_check(ctx), form=name)
+    forms.validate(schema, data, _user_check(ctx), form=name, task_data=task_data)
 
 
 # --------------------------------------------------------------------------- start
@@ -206,7 +207,7 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any])
     done = assignment.history(session, instance.id) if assignment.rules_of(task) else []
     assignment.check_can_act(session, actor, task, spiff.data, done)
     schema = definitions.form_schema(instance.process_version, task.form)
-    validate_form(ctx, schema, data, task.form or task.task_spec)
+    validate_form(ctx, schema, data, task.form or task.task_spec, spiff.data)
     binding = runtime.bind(ctx, instance, loaded.workflow, actor)
     runtime.merge_form_data(spiff, data)
     binding.step(spiff.run)  # runs the task's post-script, sandboxed

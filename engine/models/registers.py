@@ -144,6 +144,9 @@ class RiskTreatmentAction(RegisterMixin, Base):
     due_date: Mapped[date | None] = mapped_column(Date)
     completed_at: Mapped[date | None] = mapped_column(Date)
     completion_note: Mapped[str | None] = mapped_column(Text)
+    #: evidence references given on completion (files or register refs)
+    evidence: Mapped[list[str]] = mapped_column(JSONText, default=list)
+    blocker: Mapped[str | None] = mapped_column(Text)
 
 
 class RiskAcceptance(RegisterMixin, Base):
@@ -183,7 +186,7 @@ class Approval(Base):
     actor_role: Mapped[str | None] = mapped_column(String(50))
     decision: Mapped[str] = mapped_column(String(40))
     comment: Mapped[str | None] = mapped_column(Text)
-    conditions: Mapped[Any] = mapped_column(JSONText, default=None)
+    conditions: Mapped[Any | None] = mapped_column(JSONText, default=None)
     decided_at: Mapped[datetime]
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
     task_spec: Mapped[str | None] = mapped_column(String(100))

@@ -17,6 +17,10 @@ sofia      sofia.rossi@lumenvale.example               reviewer, assessor       
 daniel     daniel.kim@lumenvale.example                internal_auditor                    amara
 oliver     oliver.grant@lumenvale.example              admin                               grace
 ravi       ravi.patel@lumenvale.example                process_owner, control_owner        grace
+lucas      lucas.moreau@lumenvale.example              assessor, action_owner, control_owner kwame
+elena      elena.petrova@lumenvale.example             action_owner                        kwame
+hannah     hannah.schmidt@lumenvale.example            assessor, internal_auditor          fatima
+amara      amara.okafor@lumenvale.example              top_management, approver            jonas
 =========  ==========================================  ==================================  ==========
 """
 
@@ -40,7 +44,8 @@ DOMAIN = "lumenvale.example"
 PEOPLE = {
     "tomas": "tomas.alvarez", "meilin": "meilin.chen", "fatima": "fatima.alsayed", "ingrid": "ingrid.larsen",
     "grace": "grace.nwosu", "jonas": "jonas.weber", "priya": "priya.raman", "sofia": "sofia.rossi",
-    "daniel": "daniel.kim", "oliver": "oliver.grant", "ravi": "ravi.patel",
+    "daniel": "daniel.kim", "oliver": "oliver.grant", "ravi": "ravi.patel", "lucas": "lucas.moreau",
+    "elena": "elena.petrova", "hannah": "hannah.schmidt", "amara": "amara.okafor",
 }
 
 

@@ -14,7 +14,21 @@ from engine.clock import FixedClock
 from engine.runtime import Context
 from engine.settings import EngineSettings
 
-from .helpers import DATA, deploy_tiny
+from .helpers import DATA, deploy_tiny, email
+from .risk_flow import (
+    ACCEPT,
+    ANNEX_C,
+    ESCALATE,
+    QA_OK,
+    QA_RETURN,
+    REFUSE,
+    analysis,
+    confirm,
+    decision,
+    done,
+    plan,
+    risk_item,
+)
 
 
 @dataclass
@@ -24,6 +38,7 @@ class FlowModel:
     task_data: dict[str, list[dict[str, Any]]]
     setup: Callable[[Session, FixedClock], EngineSettings]
     examples: int = 30
+    steps: int = 25
     default: list[dict[str, Any]] = field(default_factory=lambda: [{}])
 
     def data_for(self, task_spec: str) -> list[dict[str, Any]]:
@@ -51,4 +66,38 @@ TINY = FlowModel(
     setup=_tiny,
 )
 
-MODELS: list[FlowModel] = [TINY]
+def _shipped(session: Session, clock: FixedClock) -> EngineSettings:
+    return EngineSettings()  # processes/ are deployed in the test database already
+
+
+_CHECKLIST = {s: "considered_relevant" for s in ANNEX_C}
+
+#: the risk assessment with owners and assessors among the random users; every option list mixes
+#: choices that take different gateway branches with one invalid submission
+RISK = FlowModel(
+    process_id="aims_risk_assessment",
+    start_data={"assessment_scope": "ai_system", "scope_ref": "AIS-002", "trigger": "periodic",
+                "assessor_id": email("sofia")},
+    task_data={
+        "ut_identify_risks": [
+            {"risks": [risk_item("Drift"), risk_item("Leak", owner="ingrid")], "risk_sources_checklist": _CHECKLIST},
+            {"risks": [risk_item("Drift")], "risk_sources_checklist": _CHECKLIST},
+            {"risks": [risk_item("Drift")]},
+        ],
+        "ut_analyse_evaluate": [analysis(4, 4), analysis(1, 2), analysis(5, 5), {"inherent_likelihood": 9}],
+        "ut_plan_treatment": [plan(likelihood=3, impact=3), plan(likelihood=1, impact=2), plan("avoid", 1, 1),
+                              plan(likelihood=3, impact=4), plan() | {"annex_a_compared": False}],
+        "ut_risk_qa": [QA_OK, QA_OK, QA_RETURN, {"outcome": "return_to_assessor"}],
+        "ut_accept_risk": [decision(ACCEPT), decision(REFUSE), decision(ESCALATE), {"decision": ACCEPT}],
+        "ut_accept_risk_top": [decision(ACCEPT, valid_until="2027-03-01"), decision(REFUSE), decision(ESCALATE)],
+        "ut_accept_risk_ceo": [decision(ACCEPT, valid_until="2027-01-15", board=True),
+                               decision(REFUSE, board=True), decision(ACCEPT, valid_until="2027-01-15")],
+        "ut_implement_treatment": [done(), done(), done("blocked"), {"status": "done"}],
+        "ut_confirm_residual": [confirm(), confirm(4, 4, "partially_effective"), confirm(effectiveness="ineffective")],
+    },
+    setup=_shipped,
+    examples=15,
+    steps=100,
+)
+
+MODELS: list[FlowModel] = [TINY, RISK]

@@ -572,6 +572,23 @@ def test_complete_task_merges_multi_instance_form_data_into_the_output_item(
     assert services.instance_data(tiny_ctx, instance.id)["requests"] == requests  # the input is untouched
 
 
+def test_multi_instance_task_finishes_after_a_restart_mid_way(tiny_ctx: Context,
+                                                              as_user: Callable[[str], User]) -> None:
+    """The instances of a multi-instance task merge into its output even when the workflow was restored
+    onto freshly parsed specs (a restarted server) between two completions."""
+    requests = [{"id": 1}, {"id": 2}]
+    instance = services.start_process(tiny_ctx, as_user("fatima"), "tiny_multi_review",
+                                      {"requests": requests}).instance
+    first, second = services.open_tasks(tiny_ctx, instance.id)
+    services.complete_task(tiny_ctx, as_user("sofia"), first.id, {"verdict": "ok"})
+    runtime.clear_caches()  # specs parsed again, workflow restored from the row
+
+    services.complete_task(tiny_ctx, as_user("sofia"), second.id, {"verdict": "not_ok"})
+
+    assert instance.status == "completed"
+    assert sorted(r["verdict"] for r in services.instance_data(tiny_ctx, instance.id)["reviews"]) == ["not_ok", "ok"]
+
+
 # --------------------------------------------------------------------------- post-scripts run sandboxed
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from sqlalchemy import func, select
@@ -31,7 +31,8 @@ from engine.runtime import Context
 from .helpers import email
 from .stateful_models import MODELS, FlowModel
 
-USERS = ["tomas", "meilin", "fatima", "ingrid", "grace", "jonas", "priya", "sofia", "daniel", "oliver", "ravi"]
+USERS = ["tomas", "meilin", "fatima", "ingrid", "grace", "jonas", "priya", "sofia", "daniel", "oliver", "ravi",
+         "lucas"]
 
 
 @dataclass
@@ -113,7 +114,21 @@ class EngineMachine(RuleBasedStateMachine):
         before = self._sod_facts(task, user)
         result = self.attempt(services.complete_task, user, task.id, data)
         if not isinstance(result, EngineError):
+            event(f"completed {task.task_spec}")
             self._check_allowed(task, user, before)
+
+    @rule(pick=st.integers(0, 50), nth=st.integers(0, 20), choice=st.integers(0, 20))
+    def complete_as_candidate(self, pick: int, nth: int, choice: int) -> None:
+        """Like ``complete``, by the task's assignee or a holder of its role (random users rarely are),
+        so that random runs get deep into longer flows."""
+        tasks = self.open_tasks()
+        if not tasks:
+            return
+        task = tasks[pick % len(tasks)]
+        candidates = [k for k in USERS if task.assignee_id == self.user(k).id
+                      or (task.assignee_id is None and task.role in self.user(k).roles)]
+        if candidates:
+            self.complete(pick, candidates[nth % len(candidates)], choice)
 
     @rule(pick=st.integers(0, 50), who=st.sampled_from(["priya", "oliver", "grace", "jonas", "tomas"]),
           to=st.sampled_from(USERS))
@@ -125,7 +140,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     @rule(pick=st.integers(0, 10), who=st.sampled_from(USERS))
     def cancel(self, pick: int, who: str) -> None:
-        if self.instances:
+        if self.instances and pick % 3 == 0:  # rarer than the other steps, so that flows get far
             self.attempt(services.cancel_instance, self.user(who), self.instances[pick % len(self.instances)],
                          "random cancellation")
 
@@ -187,5 +202,5 @@ def test_engine_invariants_hold_under_random_use(model: FlowModel, session: Sess
     ctx = model.context(session, clock, request)
     EngineMachine.world = World(ctx, model)
     run_state_machine_as_test(EngineMachine, settings=settings(
-        max_examples=model.examples, stateful_step_count=25, deadline=None,
+        max_examples=model.examples, stateful_step_count=model.steps, deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]))

@@ -1,0 +1,22 @@
+"""The benchmarks still run (a smoke run with one instance; figures are never asserted)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bench.__main__ import main
+
+
+def test_engine_benchmark_prints_both_throughputs_and_the_ratio_last(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["engine", "--instances", "1", "--repeats", "1", "--warmup", "0"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert any(line.startswith("(a)   bare, serialize ") for line in lines)
+    assert any(line.startswith("(b)   engine on SQLite") for line in lines)
+    assert re.fullmatch(r"ratio engine/bare: \d+\.\d\d", lines[-1])
+
+
+def test_unknown_benchmark_is_refused_with_the_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["engin"]) == 2
+    assert "unknown benchmark 'engin'" in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """web
 
 Revision ID: 0003
-Revises: 0001 (the integrator re-chains it after 0002)
+Revises: 0005 (main's head when merged; the integrator re-chains it after 0002)
 Create Date: 2026-11-30 09:39:14.584358
 
 """
@@ -13,7 +13,7 @@ import engine.db
 
 # revision identifiers, used by Alembic.
 revision = '0003'
-down_revision = '0001'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

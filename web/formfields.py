@@ -5,7 +5,8 @@ Supported (DESIGN.md, FLOWS.md 0.8): text, textarea (``"x-widget": "textarea"`` 
 ``maxLength``), enums as select or radio (``"x-widget": "radio"``, or four options or fewer),
 multi-enums (arrays of enums) as checkboxes, integers and numbers with their bounds, booleans, dates,
 date-times, user pickers (``"format": "email"`` with ``"x-user-roles"``), lists of text (one per line),
-repeating groups (arrays of objects) and file uploads (``"x-file": true``, or an array of them).
+nested objects (a fieldset), repeating groups (arrays of objects) and file uploads (``"x-file": true``,
+or an array of them).
 
 HTML names are ``f.<path>`` with dots (``f.risks.0.title``); a file field keeps its already uploaded
 evidence in ``keep.<path>`` so a form re-shown after an error does not lose it.
@@ -89,12 +90,14 @@ def _kind(key: str, schema: dict[str, Any]) -> str:
         if widget in ("radio", "select"):
             return str(widget)
         return "radio" if len(enum_options(schema)) <= 4 else "select"
+    if kind == "object" or (kind is None and isinstance(schema.get("properties"), dict)):
+        return "object"
     if kind == "boolean":
         return "checkbox"
     if kind in ("integer", "number"):
         return kind
-    if schema.get("format") == "email" and "x-user-roles" in schema:
-        return "user"
+    if schema.get("format") == "email":
+        return "user"  # a person: picked among active users (those holding x-user-roles, if given)
     if schema.get("format") == "date":
         return "date"
     if schema.get("format") == "date-time":
@@ -136,6 +139,8 @@ def _fields(schema: dict[str, Any], values: Any, errors: dict[str, str], users: 
             f.options = users(list(sub.get("x-user-roles") or []))
         elif f.kind == "files":
             f.multiple = True
+        elif f.kind == "object":
+            f.rows = [_fields(sub, f.value, errors, users, p, f.name)]
         elif f.kind == "group":
             items = sub["items"]
             rows = f.value if isinstance(f.value, list) else []
@@ -213,6 +218,10 @@ def _parse_object(schema: dict[str, Any], form: MultiDict[str, str], files: Mult
             lines = [line.strip() for line in form.get(n, "").splitlines() if line.strip()]
             if lines:
                 data[key] = lines
+        elif kind == "object":
+            inner = _parse_object(sub, form, files, n, path + (key,), uploads)
+            if inner:
+                data[key] = inner
         elif kind == "group":
             indices = sorted({int(m.group(1)) for k in list(form.keys()) + list(files.keys())
                               if (m := re.match(re.escape(n) + r"\.(\d+)\.", k))})

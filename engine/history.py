@@ -58,6 +58,8 @@ class InstanceView:
     tasks: list[HumanTask] = field(default_factory=list)
     registers: list[RegisterRow] = field(default_factory=list)
     started_by: User | None = None
+    #: the users the tasks name (holders and completers), by id
+    people: dict[int, User] = field(default_factory=dict)
 
 
 def instance_view(ctx: Context, user: User, instance_id: int) -> InstanceView:
@@ -86,6 +88,9 @@ def instance_view(ctx: Context, user: User, instance_id: int) -> InstanceView:
     view.data = services.instance_data(ctx, instance.id)
     view.registers = touched_registers(session, instance.id)
     view.started_by = session.get(User, instance.started_by_id) if instance.started_by_id else None
+    ids = {i for t in view.tasks for i in (t.assignee_id, t.completed_by_id) if i is not None}
+    if ids:
+        view.people = {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))}
     return view
 
 

@@ -312,6 +312,41 @@ def patch_properties(xml: str, element_id: str, values: dict[str, str], name: st
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8")
 
 
+_MI_ORDER = ("loopCardinality", "loopDataInputRef", "loopDataOutputRef", "inputDataItem", "outputDataItem",
+             "complexBehaviorDefinition", "completionCondition")
+
+
+def restore_references(xml: str, base_xml: str) -> str:
+    """``xml`` with the multi-instance ``loopDataInputRef`` / ``loopDataOutputRef`` of ``base_xml`` put back
+    where an element of the same id lost them.
+
+    SpiffWorkflow names a process variable there (``risks``), not the id of a BPMN element; bpmn-js cannot
+    resolve such a reference and drops it when it saves, which would silently break the diagram. Raises
+    DefinitionError when ``xml`` is not BPMN."""
+    root = definitions.safe_parse(definitions.SourceFile("x.bpmn", xml.encode()), 50_000_000)
+    base = definitions.safe_parse(definitions.SourceFile("base.bpmn", base_xml.encode()), 50_000_000)
+    tag = f"{{{BPMN}}}multiInstanceLoopCharacteristics"
+    kept = {}
+    for mi in base.iter(tag):
+        owner = mi.getparent()
+        refs = {name: mi.find(f"bpmn:{name}", definitions.NS) for name in ("loopDataInputRef", "loopDataOutputRef")}
+        kept[owner.get("id")] = {k: v.text for k, v in refs.items() if v is not None and v.text}
+    changed = False
+    for mi in root.iter(tag):
+        for name, text in kept.get(mi.getparent().get("id"), {}).items():
+            if mi.find(f"bpmn:{name}", definitions.NS) is not None:
+                continue
+            element = etree.Element(f"{{{BPMN}}}{name}")
+            element.text = text
+            position = sum(1 for child in mi if isinstance(child.tag, str)
+                           and etree.QName(child).localname in _MI_ORDER[:_MI_ORDER.index(name)])
+            mi.insert(position, element)
+            changed = True
+    if not changed:
+        return xml
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8")
+
+
 @dataclass
 class VersionDiff:
     old: ProcessVersion

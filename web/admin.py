@@ -37,6 +37,20 @@ def _json_body() -> dict[str, Any]:
     return body
 
 
+def _xml(body: dict[str, Any], process_id: str) -> str:
+    """The XML the modeler sent, with what bpmn-js drops put back from the version it was opened from."""
+    xml = str(body.get("xml", ""))
+    base_id = body.get("base_version_id")
+    if isinstance(base_id, int) and xml.strip():
+        base = catalog.get_version(db.session, base_id)
+        if base.process_id == process_id:
+            try:
+                return catalog.restore_references(xml, base.bpmn_xml)
+            except DefinitionError:
+                return xml  # lint reports what is wrong with it
+    return xml
+
+
 # --------------------------------------------------------------------------- processes
 
 @bp.route("/processes")
@@ -78,7 +92,7 @@ def version_xml(version_id: int) -> Any:
 @bp.route("/processes/<process_id>/lint", methods=["POST"])
 def lint(process_id: str) -> Any:
     body = _json_body()
-    problems = catalog.lint(db.session, context().settings, process_id, str(body.get("xml", "")))
+    problems = catalog.lint(db.session, context().settings, process_id, _xml(body, process_id))
     return jsonify({"ok": not problems, "problems": _problems(problems)})
 
 
@@ -89,7 +103,7 @@ def properties(process_id: str) -> Any:
     values = body.get("values") or {}
     if not isinstance(values, dict):
         abort(400, "values must be an object")
-    xml = catalog.patch_properties(str(body.get("xml", "")), str(body.get("element", "")),
+    xml = catalog.patch_properties(_xml(body, process_id), str(body.get("element", "")),
                                    {str(k): str(v) for k, v in values.items()}, body.get("name"))
     return jsonify({"xml": xml})
 
@@ -99,7 +113,7 @@ def save_draft(process_id: str) -> Any:
     body = _json_body()
     with unit() as ctx:
         version, problems = catalog.save_draft(ctx.session, ctx.settings, ctx.clock, actor(), process_id,
-                                               str(body.get("xml", "")))
+                                               _xml(body, process_id))
         out = {"version_id": version.id, "version": version.version, "problems": _problems(problems),
                "url": url_for(".process", process_id=process_id)}
     return jsonify(out), 201

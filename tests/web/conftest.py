@@ -69,7 +69,8 @@ def app(tmp_path_factory: pytest.TempPathFactory, clock: FixedClock) -> Iterator
         accounts.set_demo_passwords(session, PASSWORD)
         settings = app.extensions["aimsflow.settings"]
         definitions.deploy(session, [definitions.SourceFile.read(DATA / f"{n}.bpmn")
-                                     for n in ("web_assessment", "tiny_approval")], settings, clock)
+                                     for n in ("web_assessment", "tiny_approval", "tiny_multi_review")],
+                          settings, clock)
         session.commit()
     yield app
     with app.app_context():

@@ -4,6 +4,7 @@ compare, XML download, the forms editor with its preview, users and roles."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 from flask import Flask
@@ -29,6 +30,7 @@ def published(app: Flask, process_id: str = "web_assessment") -> ProcessVersion:
                                                                  ProcessVersion.status == "published")
                                     .order_by(ProcessVersion.version.desc()))
         assert version is not None
+        version.bpmn_xml, version.forms  # noqa: B018 (load the deferred columns before detaching)
         db.session.expunge(version)
         return version
 
@@ -177,3 +179,27 @@ def test_an_admin_cannot_lock_themselves_out(app: Flask, browser: Callable[[str]
     response = admin.post(f"/admin/users/{my_id}/roles", {"roles": ["reviewer"]}, follow_redirects=True)
     assert "cannot remove your own admin role" in text(response)
     assert admin.get("/admin/users").status_code == 200
+
+
+def test_modeler_keeps_the_multi_instance_references_bpmn_js_drops(app: Flask,
+                                                                   browser: Callable[[str], Browser]) -> None:
+    """bpmn-js cannot resolve SpiffWorkflow's loopDataInputRef (a variable name, not an element id) and
+    leaves it out when it saves; the server puts it back from the version the modeler opened."""
+    admin = browser("admin")
+    base = published(app, "tiny_multi_review")
+    dropped = re.sub(r"\s*<bpmn:loopData(Input|Output)Ref>[^<]*</bpmn:loopData(Input|Output)Ref>", "",
+                     base.bpmn_xml)
+    assert "loopDataInputRef" not in dropped
+    broken = admin.post_json("/admin/processes/tiny_multi_review/lint", {"xml": dropped}).get_json()
+    assert broken["ok"] is False and "multiinstance" in broken["problems"][0]["message"].lower()
+    fixed = admin.post_json("/admin/processes/tiny_multi_review/lint",
+                            {"xml": dropped, "base_version_id": base.id}).get_json()
+    assert fixed == {"ok": True, "problems": []}
+    changed = dropped.replace('name="due_in" value="P2D"', 'name="due_in" value="P3D"')
+    saved = admin.post_json("/admin/processes/tiny_multi_review/drafts", {"xml": changed, "base_version_id": base.id})
+    assert saved.status_code == 201 and saved.get_json()["problems"] == []
+    with app.app_context():
+        row = db.session.get(ProcessVersion, saved.get_json()["version_id"])
+        assert row is not None
+        assert "<bpmn:loopDataInputRef>requests</bpmn:loopDataInputRef>" in row.bpmn_xml
+        assert "<bpmn:loopDataOutputRef>reviews</bpmn:loopDataOutputRef>" in row.bpmn_xml

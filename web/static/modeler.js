@@ -21,6 +21,7 @@
     });
   }
   function xml() { return modeler.saveXML({ format: true }).then(function (r) { return r.xml; }); }
+  var baseVersion = parseInt(app.dataset.versionId, 10);
   function say(kind, html) { messages.innerHTML = '<div class="alert alert-' + kind + '">' + html + '</div>'; }
   function esc(text) { var d = document.createElement('div'); d.textContent = text == null ? '' : String(text); return d.innerHTML; }
 
@@ -80,7 +81,7 @@
     values.sod_rules = Array.prototype.map.call(form.querySelectorAll('input[name="sod_rules"]:checked'), function (b) { return b.value; }).join(',');
     var viewbox = modeler.get('canvas').viewbox();
     xml().then(function (current) {
-      return post(app.dataset.propertiesUrl, { xml: current, element: id, values: values, name: form.elements.name.value });
+      return post(app.dataset.propertiesUrl, { xml: current, base_version_id: baseVersion, element: id, values: values, name: form.elements.name.value });
     }).then(function (res) {
       if (res.status !== 200) { throw new Error((res.data.error || {}).message || ('HTTP ' + res.status)); }
       return modeler.importXML(res.data.xml);
@@ -93,14 +94,14 @@
   });
 
   document.getElementById('btn-validate').addEventListener('click', function () {
-    xml().then(function (current) { return post(app.dataset.lintUrl, { xml: current }); }).then(function (res) {
+    xml().then(function (current) { return post(app.dataset.lintUrl, { xml: current, base_version_id: baseVersion }); }).then(function (res) {
       if (res.data.ok) { clearMarks(); say('success', '<span data-testid="valid">Valid: no lint problems.</span>'); }
       else { showProblems(res.data.problems || [], 'Lint found problems:'); }
     });
   });
 
   function saveDraft() {
-    return xml().then(function (current) { return post(app.dataset.draftUrl, { xml: current }); }).then(function (res) {
+    return xml().then(function (current) { return post(app.dataset.draftUrl, { xml: current, base_version_id: baseVersion }); }).then(function (res) {
       if (res.status !== 201) { throw new Error((res.data.error || {}).message || ('HTTP ' + res.status)); }
       return res.data;
     });

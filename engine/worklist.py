@@ -19,7 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, aliased
 
 from . import access, assignment, definitions, directory, queries, runtime, services
-from .errors import FieldError, InvalidInput, NotFound, ValidationError
+from .errors import ConflictError, FieldError, Forbidden, InvalidInput, NotFound, ValidationError
 from .extensions import read_properties
 from .models import Evidence, HumanTask, ProcessInstance, TaskDraft, User
 from .queries import TaskRow
@@ -251,7 +251,7 @@ def save_draft(ctx: Context, user: User, task_id: int, data: dict[str, Any]) -> 
     """Keep what ``user`` typed for an open task (not validated) until they come back."""
     task = access.visible_task(ctx.session, user, task_id)
     if task.state not in access.OPEN_STATES:
-        raise services.ConflictError(f"task {task.id} '{task.name}' is {task.state}; there is nothing to save")
+        raise ConflictError(f"task {task.id} '{task.name}' is {task.state}; there is nothing to save")
     if not isinstance(data, dict):
         raise InvalidInput("a draft must be a JSON object")
     draft = ctx.session.scalar(select(TaskDraft).where(TaskDraft.task_id == task.id, TaskDraft.user_id == user.id))
@@ -270,7 +270,7 @@ def store_evidence(ctx: Context, user: User, task_id: int, field_name: str, file
     ``<evidence_dir>/<instance>/<sha256>``, recorded with its sha256, size, type and uploader."""
     task = access.visible_task(ctx.session, user, task_id)
     if task.state not in access.OPEN_STATES or task.assignee_id != user.id:
-        raise services.Forbidden(f"claim task {task.id} before attaching files to it")
+        raise Forbidden(f"claim task {task.id} before attaching files to it")
     if len(content) > ctx.settings.max_evidence_bytes:
         raise InvalidInput(f"{filename} is {len(content)} bytes; the limit is {ctx.settings.max_evidence_bytes}")
     safe_name = os.path.basename(filename or "").strip()[:255] or "upload"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from engine import catalog, definitions, history, services, worklist
+from engine import access, catalog, definitions, history, services, worklist
 from engine.errors import DefinitionError
 from engine.models import HumanTask, ProcessInstance
 from engine.queries import TaskRow
@@ -156,8 +157,6 @@ def _source(body: dict[str, Any]) -> definitions.SourceFile:
     xml = body["xml"]
     name = body.get("filename")
     if not name:
-        import re
-
         match = re.search(r"<(?:\w+:)?process\b[^>]*\bid=\"([^\"]+)\"", xml)
         name = f"{match.group(1) if match else 'process'}.bpmn"
     return definitions.SourceFile(str(name)[:200], xml.encode("utf-8"))
@@ -185,8 +184,6 @@ def lint_definition(body: dict[str, Any]) -> Any:
 def deploy_definition(body: dict[str, Any]) -> Any:
     """Deploy a BPMN file (admins): lint, then store it as a published (or draft) version. 422 lists the
     lint problems; nothing is stored then."""
-    from engine import access
-
     access.require_admin(api_user())
     with unit() as ctx:
         result = definitions.deploy(ctx.session, [_source(body)], ctx.settings, ctx.clock, api_user(),

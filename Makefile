@@ -3,6 +3,18 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+VENDOR := web/static/vendor
+VENDOR_STAMP := $(VENDOR)/.installed-stamp
+PORT ?= 5000
+# the front-end files the pages load (from package.json through npm; never committed)
+VENDOR_FILES := node_modules/bootstrap/dist/css/bootstrap.min.css \
+	node_modules/bootstrap/dist/js/bootstrap.bundle.min.js \
+	node_modules/htmx.org/dist/htmx.min.js \
+	node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js \
+	node_modules/bpmn-js/dist/bpmn-modeler.production.min.js \
+	node_modules/bpmn-js/dist/assets/diagram-js.css \
+	node_modules/bpmn-js/dist/assets/bpmn-js.css \
+	node_modules/bpmn-js/dist/assets/bpmn-font/css/bpmn-embedded.css
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 .PHONY: install run test test-sqlite test-postgres lint bench clean
@@ -14,17 +26,29 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+$(VENDOR_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the web app's front-end packages (apt-get install npm)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp $(VENDOR_FILES) $(VENDOR)/
+	@touch $(VENDOR_STAMP)
+
+install: $(STAMP) $(VENDOR_STAMP)
 
 run: install
 	$(BIN)/aimsflow db upgrade
 	$(BIN)/aimsflow deploy
 	$(BIN)/aimsflow demo load
-	@$(BIN)/python -m web.welcome
+	@$(BIN)/python -m web.welcome --port $(PORT)
+	$(BIN)/aimsflow run --port $(PORT)
 
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	@if [ ! -x "$${AIMSFLOW_CHROMIUM:-/usr/bin/chromium}" ]; then \
+		echo "chromium (/usr/bin/chromium) is not installed: the browser tests in tests/e2e will NOT run (apt-get install chromium)"; \
+		if [ -n "$$CI" ]; then exit 1; fi; \
+	fi
 	$(MAKE) --no-print-directory test-sqlite
 	@if $(BIN)/python -m tests.pg_available "$(PG_TEST_URL)"; then \
 		$(MAKE) --no-print-directory test-postgres; \
@@ -49,4 +73,4 @@ bench: install
 	$(BIN)/python -m bench engine
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache .mypy_cache node_modules $(VENDOR)

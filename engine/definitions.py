@@ -117,10 +117,12 @@ def safe_parse(source: SourceFile, max_bytes: int) -> Any:
 
 def parse_and_lint(files: list[SourceFile], settings: EngineSettings,
                    library: dict[str, SourceFile] | None = None,
-                   library_shas: dict[str, str] | None = None) -> list[ParsedDefinition]:
+                   library_shas: dict[str, str] | None = None,
+                   forms: dict[str, Any] | None = None) -> list[ParsedDefinition]:
     """Parse and lint ``files``. ``library`` maps process ids to files that call activities may use
-    (already deployed processes); ``library_shas`` their version hashes. Raises DefinitionError
-    listing every problem of every file; returns one ParsedDefinition per file otherwise."""
+    (already deployed processes); ``library_shas`` their version hashes; ``forms`` form schemas that
+    take the place of the files in the forms folder (an admin's edit in the browser). Raises
+    DefinitionError listing every problem of every file; returns one ParsedDefinition per file otherwise."""
     problems: list[Problem] = []
     roots: dict[str, Any] = {}
     for source in files:
@@ -180,7 +182,7 @@ def parse_and_lint(files: list[SourceFile], settings: EngineSettings,
             problems.append(Problem(source.name, pid, f"cannot be parsed: {exc}"))
             continue
         parsed = ParsedDefinition(pid, name, source, (spec, subs))
-        problems.extend(_lint(parsed, roots[source.name], settings, profiles))
+        problems.extend(_lint(parsed, roots[source.name], settings, profiles, forms or {}))
         called = {sid for sid in subs if sid not in _embedded_ids(roots[source.name])}
         for called_id in sorted(called):
             if called_id in own_ids:
@@ -229,7 +231,7 @@ def _all_task_specs(specs: Specs) -> Iterable[Any]:
 
 
 def _lint(parsed: ParsedDefinition, root: Any, settings: EngineSettings,
-          profiles: dict[str, Any]) -> list[Problem]:
+          profiles: dict[str, Any], form_overrides: dict[str, Any]) -> list[Problem]:
     from .operators import registry
     from .sandbox import check_source
 
@@ -259,6 +261,12 @@ def _lint(parsed: ParsedDefinition, root: Any, settings: EngineSettings,
         if props.form:
             if not (human or isinstance(ts, StartEvent)):
                 problems.append(Problem(file, bpmn_id, "only user tasks and start events take a form."))
+            elif props.form not in parsed.forms and props.form in form_overrides:
+                schema_errors = forms.schema_problems(form_overrides[props.form])
+                if schema_errors:
+                    problems.append(Problem(file, bpmn_id, f"form {props.form}: " + "; ".join(schema_errors)))
+                else:
+                    parsed.forms[props.form] = form_overrides[props.form]
             elif props.form not in parsed.forms:
                 try:
                     parsed.forms[props.form] = forms.load_form(settings.forms_dir / f"{props.form}.schema.json",
@@ -385,10 +393,12 @@ def _durations_in(value: Any) -> Iterable[str]:
 # --------------------------------------------------------------------------- deploy + versions
 
 def deploy(session: Session, files: list[SourceFile], settings: EngineSettings, clock: Clock,
-           actor: User | None = None, status: str = "published") -> list[DeployResult]:
-    """Lint and store ``files`` as process versions. Raises DefinitionError (nothing stored)."""
+           actor: User | None = None, status: str = "published",
+           forms: dict[str, Any] | None = None) -> list[DeployResult]:
+    """Lint and store ``files`` as process versions (``forms`` as in :func:`parse_and_lint`).
+    Raises DefinitionError (nothing stored)."""
     library, shas = _library(session)
-    parsed = parse_and_lint(files, settings, library, shas)
+    parsed = parse_and_lint(files, settings, library, shas, forms)
     results = []
     for definition in parsed:
         sha = definition.sha256

@@ -19,6 +19,10 @@ class EngineSettings:
     max_form_bytes: int = 500_000
     #: the organisation's risk criteria (DOMAIN.md section 6); the demo loader may override them
     risk_appetite_max_score: int = 6
+    #: where uploaded evidence files are kept (``<dir>/<instance id>/<sha256>``)
+    evidence_dir: Path = PROJECT_ROOT / "instance" / "evidence"
+    #: the largest evidence file accepted (bytes)
+    max_evidence_bytes: int = 20_000_000
     extra: dict[str, object] = field(default_factory=dict)
 
     @property

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
+from werkzeug.routing import IntegerConverter
 
 from engine.clock import SystemClock
 from engine.db import configure_sqlite
@@ -22,19 +23,53 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     else:
         app.config.from_mapping(test_config)
     os.makedirs(app.instance_path, exist_ok=True)
+    app.url_map.converters["int"] = RowId
     app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url(app.config, app.instance_path)
-    app.extensions["aimsflow.settings"] = config.engine_settings(app.config)
+    app.config["DEMO_PASSWORD"] = str(app.config["DEMO_PASSWORD"])  # AIMSFLOW_DEMO_PASSWORD=1234 reads as a number
+    app.extensions["aimsflow.settings"] = config.engine_settings(app.config, app.instance_path)
     app.extensions["aimsflow.clock"] = app.config.get("CLOCK") or SystemClock()
 
-    from .extensions import db, migrate
+    from .extensions import api, csrf, db, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
     with app.app_context():
         configure_sqlite(db.engine)
+    csrf.init_app(app)
 
-    from . import cli, errors
+    from . import admin, auth, cli, errors, instances, pages, tasks
+    from .api import register_api
 
+    auth.init_app(app)
+    pages.init_app(app)
+    for blueprint in (auth.bp, tasks.bp, instances.bp, admin.bp):
+        app.register_blueprint(blueprint)
+    api.init_app(app)
+    api.register_converter(RowId, lambda _: {"type": "integer", "minimum": 0, "maximum": RowId.MAX})
+    register_api(api, csrf)
     errors.init_app(app)
     cli.register(app.cli)
+    app.after_request(_security_headers)
     return app
+
+
+class RowId(IntegerConverter):
+    """``<int:...>`` in URLs: a row id, at most the largest 32-bit integer (a larger one is a plain 404,
+    not a database error on PostgreSQL)."""
+
+    MAX = 2**31 - 1
+
+    def __init__(self, url_map, fixed_digits=0, min=None, max=None, signed=False):  # type: ignore[no-untyped-def]
+        super().__init__(url_map, fixed_digits, min, self.MAX if max is None else max, signed)
+
+
+CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+       "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response

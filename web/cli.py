@@ -15,10 +15,10 @@ from typing import Any
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 from flask_migrate.cli import db as db_group
 
-from engine import audit, definitions, demo, directory, queries, services
+from engine import accounts, audit, definitions, demo, directory, queries, services
 from engine.clock import isoformat
 from engine.errors import EngineError, InvalidInput, NotFound
 from engine.runtime import Context
@@ -309,7 +309,25 @@ def demo_load() -> None:
     Running it again updates the same rows."""
     with _unit() as ctx:
         summary = demo.load(ctx.session, ctx.clock)
+        accounts.set_demo_passwords(ctx.session, current_app.config["DEMO_PASSWORD"])
     click.echo("demo organisation loaded: " + ", ".join(f"{n} {k}" for k, n in summary.items()))
+    click.echo("demo users log in with the password from AIMSFLOW_DEMO_PASSWORD (default: demo)")
+
+
+@click.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="port to listen on")
+@with_appcontext
+def run_command(host: str, port: int) -> None:
+    """Serve the web app (production: gunicorn 'web:create_app()')."""
+    from werkzeug.serving import run_simple
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if host in ("127.0.0.1", "localhost", "::1"):
+        # local development over plain http: a Secure cookie would never come back
+        app.config["SESSION_COOKIE_SECURE"] = app.config["REMEMBER_COOKIE_SECURE"] = False
+    click.echo(f"aimsflow is serving on http://{host}:{port} (Ctrl+C stops it)")
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 COMMANDS = [deploy_command, lint_command, start_command, tasks_command, claim_command, release_command,
@@ -327,5 +345,8 @@ def _create_app() -> Any:
     return create_app()
 
 
-main = FlaskGroup(create_app=_create_app, add_version_option=False, load_dotenv=False,
+main = FlaskGroup(create_app=_create_app, add_version_option=False, load_dotenv=False, add_default_commands=False,
                   help="aimsflow: BPMN workflows for an ISO/IEC 42001 AI management system.")
+main.add_command(run_command)
+main.add_command(shell_command)
+main.add_command(routes_command)

@@ -14,6 +14,31 @@ DEFAULTS: dict[str, Any] = {
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "PROCESSES_DIR": None,
     "FORMS_DIR": None,
+    "EVIDENCE_DIR": None,
+    #: the password `aimsflow demo load` gives every demo user
+    "DEMO_PASSWORD": "demo",
+    # cookies: Secure everywhere but local development (`aimsflow run` on a loopback address turns it off)
+    "SESSION_COOKIE_SECURE": True,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_NAME": "aimsflow_session",
+    "REMEMBER_COOKIE_SECURE": True,
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "SESSION_HOURS": 12,
+    #: failed logins for one address within LOGIN_WINDOW_MINUTES before it is locked for that long
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_WINDOW_MINUTES": 15,
+    #: request size limit (uploads included), bytes
+    "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
+    "MAX_FORM_MEMORY_SIZE": 2 * 1024 * 1024,
+    "WTF_CSRF_TIME_LIMIT": None,
+    "WTF_CSRF_SSL_STRICT": False,  # the Origin check in web/auth.py covers https and http alike
+    # flask-smorest / OpenAPI
+    "API_TITLE": "aimsflow",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api/v1",
+    "OPENAPI_JSON_PATH": "openapi.json",
 }
 
 
@@ -24,9 +49,11 @@ def database_url(app_config: dict[str, Any], instance_path: str) -> str:
     return "sqlite:///" + os.path.join(instance_path, "aimsflow.db")
 
 
-def engine_settings(app_config: dict[str, Any]) -> EngineSettings:
+def engine_settings(app_config: dict[str, Any], instance_path: str) -> EngineSettings:
     defaults = EngineSettings()
     return EngineSettings(
         processes_dir=Path(app_config["PROCESSES_DIR"]) if app_config.get("PROCESSES_DIR") else defaults.processes_dir,
         forms_dir=Path(app_config["FORMS_DIR"]) if app_config.get("FORMS_DIR") else defaults.forms_dir,
+        evidence_dir=Path(app_config["EVIDENCE_DIR"]) if app_config.get("EVIDENCE_DIR")
+        else Path(instance_path) / "evidence",
     )

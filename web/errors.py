@@ -1,9 +1,13 @@
 """The one table from engine errors to HTTP statuses (DESIGN.md: NotFound 404, Forbidden 403,
-ValidationError 422, ConflictError 409)."""
+ValidationError 422, ConflictError 409), and the handlers: JSON ``{"error": {"code", "message"}}``
+under ``/api/`` (and for clients that ask for JSON), an error page otherwise."""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
 
 from engine import errors as e
 
@@ -19,6 +23,11 @@ STATUS: dict[type[e.EngineError], int] = {
     e.WorkflowError: 500,
 }
 
+#: codes for HTTP errors that do not come from the engine
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+              422: "invalid_input", 429: "too_many_requests", 500: "server_error"}
+
 
 def status_for(error: e.EngineError) -> int:
     for cls in type(error).__mro__:
@@ -27,10 +36,43 @@ def status_for(error: e.EngineError) -> int:
     return 500
 
 
+def wants_json() -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def _page(status: int, title: str, message: str) -> Any:
+    return render_template("error.html", status=status, title=title, message=message), status
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(e.EngineError)
     def _engine_error(error: e.EngineError):  # type: ignore[no-untyped-def]
         from .extensions import db
 
         db.session.rollback()
-        return jsonify({"error": error.to_dict()}), status_for(error)
+        status = status_for(error)
+        if wants_json():
+            return jsonify({"error": error.to_dict()}), status
+        titles = {404: "Not found", 403: "Not allowed", 409: "Conflict", 422: "Invalid input"}
+        return _page(status, titles.get(status, "Something went wrong"), error.message)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]
+        status = error.code or 500
+        # keep what the exception says besides its body (Allow on 405, WWW-Authenticate on 401, ...)
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+        extra = (getattr(error, "data", None) or {}).get("headers") or {}
+        headers.extend(extra.items())
+        if wants_json():
+            data = getattr(error, "data", None) or {}
+            body: dict[str, Any] = {"code": HTTP_CODES.get(status, "http_error"),
+                                    "message": data.get("message") or error.description}
+            messages = data.get("messages") or data.get("errors")
+            if messages:
+                body["errors"] = messages
+            return jsonify({"error": body}), status, headers
+        page, _ = _page(status, error.name, error.description or "")
+        return page, status, headers

@@ -1,6 +1,8 @@
-"""What `make run` prints once the database is ready: how to use aimsflow and the demo logins."""
+"""What `make run` prints once the database is ready: where the app serves and one demo login per role."""
 
 from __future__ import annotations
+
+import argparse
 
 from sqlalchemy import select
 
@@ -9,24 +11,34 @@ from engine.models import User
 from . import create_app
 from .extensions import db
 
+#: the role each demo login stands for -> the demo user who has it
+DEMO_LOGINS = [
+    ("admin", "oliver.grant@lumenvale.example"),
+    ("AIMS owner", "priya.raman@lumenvale.example"),
+    ("process owner", "tomas.alvarez@lumenvale.example"),
+    ("assessor", "sofia.rossi@lumenvale.example"),
+    ("reviewer", "fatima.alsayed@lumenvale.example"),
+    ("approver / manager", "ingrid.larsen@lumenvale.example"),
+    ("top management", "grace.nwosu@lumenvale.example"),
+    ("internal auditor", "daniel.kim@lumenvale.example"),
+]
 
-def main() -> None:
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args(argv)
     app = create_app()
     with app.app_context():
-        users = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.external_key)).all()
+        known = {u.email: u for u in db.session.scalars(select(User).where(User.active.is_(True)))}
         print("\naimsflow is ready: database", app.config["SQLALCHEMY_DATABASE_URI"])
-        print("\nDemo users (one line each: e-mail, roles):")
-        for user in users:
-            print(f"  {user.email:40} {', '.join(sorted(user.roles))}")
-    print("""
-Try it from the command line (the web app arrives with a later release):
-  .venv/bin/aimsflow tasks --as priya.raman@lumenvale.example
-  .venv/bin/aimsflow start aims_aiia --as priya.raman@lumenvale.example \\
-        --data '{"ai_system_id": "AIS-002", "trigger": "periodic"}'
-  .venv/bin/aimsflow claim TASK_ID --as priya.raman@lumenvale.example
-  .venv/bin/aimsflow complete TASK_ID --as priya.raman@lumenvale.example --data @answers.json
-  .venv/bin/aimsflow audit verify
-See README.md for every command, its options and exit codes.""")
+        print(f"\nOpen http://127.0.0.1:{args.port} and log in as one of (password: "
+              f"{'the value of AIMSFLOW_DEMO_PASSWORD' if app.config['DEMO_PASSWORD'] != 'demo' else 'demo'}):")
+        for role, email in DEMO_LOGINS:
+            user = known.get(email)
+            if user is not None:
+                print(f"  {role:20} {email:38} {user.name}")
+    print("\nThe command line works too: .venv/bin/aimsflow --help (README.md lists every command).")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """All tables, on one declarative ``Base``."""
 
+from .access import ApiToken, LoginFailure, UserSession
 from .aims import (
     Acknowledgement,
     ActionItem,
@@ -28,6 +29,7 @@ from .aims import (
 )
 from .audit import AuditEvent, AuditHead
 from .base import Base
+from .evidence import EvidenceFile, TaskDraft
 from .identity import Organisation, RefCounter, RoleAssignment, User
 from .messages import ProcessMessage
 from .process import HumanTask, ProcessInstance, ProcessVersion
@@ -41,10 +43,11 @@ from .registers import (
 )
 
 __all__ = [
-    "AIObjective", "AISystem", "Acknowledgement", "ActionItem", "Approval", "Audit", "AuditEvent", "AuditFinding",
-    "AuditHead", "AuditProgramme", "Base", "CertificationCycle", "Clause", "CompetenceRequirement", "Control",
-    "CorrectiveAction", "Document", "DocumentVersion", "Evidence", "ExternalAudit", "ExternalFinding", "HumanTask",
-    "ImpactAssessment", "ManagementReview", "Nonconformity", "Organisation", "ProcessInstance", "ProcessMessage",
-    "ProcessVersion", "ReadinessReview", "RefCounter", "ReviewAction", "ReviewDecision", "Risk", "RiskAcceptance",
-    "RiskTreatmentAction", "RoleAssignment", "SoAEntry", "SoAVersion", "TrainingRecord", "User",
+    "AIObjective", "AISystem", "Acknowledgement", "ActionItem", "ApiToken", "Approval", "Audit", "AuditEvent",
+    "AuditFinding", "AuditHead", "AuditProgramme", "Base", "CertificationCycle", "Clause", "CompetenceRequirement",
+    "Control", "CorrectiveAction", "Document", "DocumentVersion", "Evidence", "EvidenceFile", "ExternalAudit",
+    "ExternalFinding", "HumanTask", "ImpactAssessment", "LoginFailure", "ManagementReview", "Nonconformity",
+    "Organisation", "ProcessInstance", "ProcessMessage", "ProcessVersion", "ReadinessReview", "RefCounter",
+    "ReviewAction", "ReviewDecision", "Risk", "RiskAcceptance", "RiskTreatmentAction", "RoleAssignment", "SoAEntry",
+    "SoAVersion", "TaskDraft", "TrainingRecord", "User", "UserSession",
 ]

@@ -16,7 +16,7 @@ from engine import catalogue
 
 # revision identifiers, used by Alembic.
 revision = '0006'
-down_revision = '0005'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

@@ -67,7 +67,10 @@ def test_errors_handler_answers_json_with_the_mapped_status(tmp_path: Path, erro
     def boom() -> str:
         raise error
 
-    response = app.test_client().get("/boom")
+    response = app.test_client().get("/boom", headers={"Accept": "application/json"})
     assert response.status_code == status
     assert response.get_json() == {"error": error.to_dict()}
     assert response.get_json()["error"]["code"] == code
+    page = app.test_client().get("/boom", headers={"Accept": "text/html"})
+    assert page.status_code == status
+    assert error.message in page.get_data(as_text=True)

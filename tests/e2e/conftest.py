@@ -1,0 +1,90 @@
+"""Browser tests: the app served on a loopback port in a thread, driven by Playwright with Debian's
+chromium (``/usr/bin/chromium``; no ``playwright install``). Without chromium the tests are skipped
+with that reason, and ``make test`` says so plainly; under CI (``CI`` set) a missing chromium fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from engine import accounts, audit, definitions, demo
+from engine.clock import FixedClock
+from engine.models import Base
+from web import create_app
+from web.extensions import db
+
+from ..web.test_cli import database_url
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+ROOT = Path(__file__).resolve().parent.parent.parent
+CHROMIUM = os.environ.get("AIMSFLOW_CHROMIUM", "/usr/bin/chromium")
+
+
+def chromium_path() -> str:
+    if os.path.exists(CHROMIUM):
+        return CHROMIUM
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if os.environ.get("CI"):
+        pytest.fail(f"chromium is not installed ({CHROMIUM}): CI must run the browser tests "
+                    "(.ci/run installs the Debian package)")
+    pytest.skip(f"chromium is not installed ({CHROMIUM}): the browser tests did not run")
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    url, drop = database_url(tmp)
+    clock = FixedClock("2026-11-02T09:00:00+00:00")
+    app = create_app({"DATABASE_URL": url, "CLOCK": clock, "SECRET_KEY": "e2e", "SESSION_COOKIE_SECURE": False,
+                      "REMEMBER_COOKIE_SECURE": False, "FORMS_DIR": str(DATA / "forms"),
+                      "PROCESSES_DIR": str(DATA), "EVIDENCE_DIR": str(tmp / "evidence")})
+    with app.app_context():
+        Base.metadata.create_all(db.engine)
+        audit.ensure_head(db.session)
+        demo.load(db.session, clock)
+        accounts.set_demo_passwords(db.session, "demo")
+        definitions.deploy(db.session, [definitions.SourceFile.read(DATA / "web_assessment.bpmn")],
+                           app.extensions["aimsflow.settings"], clock)
+        db.session.commit()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        drop()
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Path:
+    """The test's output folder for screenshots: test-output/e2e/<test name>/."""
+    folder = ROOT / "test-output" / "e2e" / request.node.name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    path = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        yield browser
+        browser.close()

@@ -1,0 +1,125 @@
+"""A real browser through the three kinds of users, on ``tests/data/web_assessment.bpmn``: an assessor
+starts an assessment and completes its form after a validation error, an approver approves it, and an
+admin opens the modeler, changes the approval task's due_in, validates and publishes. Every page is
+saved as a screenshot under test-output/e2e/<test name>/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .conftest import ROOT
+
+ASSESSOR = "sofia.rossi@lumenvale.example"
+APPROVER = "ingrid.larsen@lumenvale.example"
+ADMIN = "oliver.grant@lumenvale.example"
+
+
+class Pages:
+    def __init__(self, page: Any, base: str, shots: Path):
+        self.page, self.base, self.shots, self.n = page, base, shots, 0
+        self.errors: list[str] = []
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def shot(self, name: str) -> None:
+        self.n += 1
+        self.page.screenshot(path=str(self.shots / f"{self.n:02d}_{name}.png"), full_page=True)
+
+    def login(self, email: str) -> None:
+        self.page.context.clear_cookies()
+        self.page.goto(f"{self.base}/login")
+        self.page.fill("#email", email)
+        self.page.fill("#password", "demo")
+        self.shot(f"login_{email.split('.')[0]}")
+        self.page.click("button[type=submit]")
+        self.page.wait_for_selector("[data-testid=whoami]")
+
+
+def test_assessor_approver_and_admin_in_a_real_browser(live_server: str, chromium: Any, shots: Path) -> None:
+    assert (ROOT / "web" / "static" / "vendor" / "bpmn-modeler.production.min.js").exists(), \
+        "the front-end packages are missing: run make install"
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    ui = Pages(page, live_server, shots)
+
+    # --- the assessor starts an assessment and fills its form, first with a mistake
+    ui.login(ASSESSOR)
+    ui.shot("inbox_assessor")
+    page.click("text=Start a process")
+    page.click("text=Web assessment")
+    page.fill("[name='f.topic']", "Chatbot tone of voice")
+    page.select_option("[name='f.ai_system_ref']", "AIS-002")
+    ui.shot("start_form")
+    page.click("[data-testid=start]")
+    page.wait_for_selector("#diagram[data-rendered=true]")
+    ui.shot("instance_started")
+    page.click("text=Inbox")
+    page.click("[data-tab=claimable]")
+    ui.shot("inbox_claimable")
+    page.click("text=Assess the AI system")
+    page.click("[data-testid=claim]")
+    page.fill("[name='f.summary']", "Replies may sound dismissive")
+    page.check("[name='f.risk_level'][value=medium]")
+    page.fill("[name='f.likelihood']", "7")  # out of bounds: 1 to 5
+    page.fill("[name='f.review_by']", "2026-12-15")
+    page.select_option("[name='f.reviewer']", "fatima.alsayed@lumenvale.example")
+    page.click("[data-add-row='f.mitigations']")
+    page.fill("[name='f.mitigations.0.measure']", "Tone guidelines in the prompt")
+    page.set_input_files("[name='f.model_card']", files=[{"name": "model-card.txt", "mimeType": "text/plain",
+                                                          "buffer": b"chatbot model card"}])
+    ui.shot("task_form_filled")
+    page.click("[data-testid=submit]")
+    error = page.locator("[data-field-error=likelihood]")
+    assert error.inner_text() == "7 is greater than the maximum of 5"
+    assert page.input_value("[name='f.summary']") == "Replies may sound dismissive"  # kept
+    assert page.input_value("[name='f.mitigations.0.measure']") == "Tone guidelines in the prompt"
+    assert "model-card.txt" in page.inner_text("[data-field=model_card]")  # the upload is kept too
+    ui.shot("task_validation_error")
+    page.fill("[name='f.likelihood']", "3")
+    page.click("[data-testid=submit]")
+    page.wait_for_selector("text=completed.")
+    ui.shot("task_completed")
+
+    # --- the approver approves
+    ui.login(APPROVER)
+    page.click("[data-tab=claimable]")
+    page.click("text=Approve the assessment")
+    assert "Replies may sound dismissive" in page.inner_text(".data-so-far")
+    page.click("[data-testid=claim]")
+    page.click("label:has-text('Request changes')")
+    page.click("[data-testid=submit]")
+    assert "a comment is required" in page.inner_text("[data-field-error=comment]")
+    ui.shot("approval_needs_comment")
+    page.click("label:has-text('Approve')")
+    ui.shot("approval_form")
+    page.click("[data-testid=submit]")
+    page.wait_for_selector("text=completed.")
+    page.goto(f"{live_server}/instances")
+    page.click("text=#1")
+    page.wait_for_selector("#diagram[data-rendered=true]")
+    assert page.inner_text("[data-testid=instance-status]") == "completed"
+    assert page.locator(".djs-element.marker-completed").count() >= 3
+    ui.shot("instance_completed")
+
+    # --- the admin changes a deadline in the modeler, validates and publishes
+    ui.login(ADMIN)
+    page.click("text=Definitions")
+    ui.shot("definitions")
+    page.click("text=Open in modeler")
+    page.wait_for_selector("#modeler-app[data-ready=true]", state="attached")
+    page.click("g[data-element-id=ut_approve]")
+    assert page.input_value("#prop-due_in") == "P3D"
+    page.fill("#prop-due_in", "P4D")
+    page.click("[data-testid=apply]")
+    page.wait_for_selector("text=applied")
+    page.click("[data-testid=validate]")
+    page.wait_for_selector("[data-testid=valid]")
+    ui.shot("modeler_validated")
+    page.click("[data-testid=publish]")
+    page.wait_for_selector("[data-testid=published]")
+    ui.shot("modeler_published")
+    page.goto(f"{live_server}/admin/processes/web_assessment")
+    assert page.inner_text("[data-testid=status-v2]") == "published"
+    ui.shot("versions")
+    assert not ui.errors, ui.errors
+    context.close()

@@ -1,0 +1,124 @@
+"""Accounts (passwords, sessions, tokens, throttling, admin use cases), visibility, and the catalog's
+XML edits, through the engine alone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from engine import access, accounts, catalog, services
+from engine.clock import FixedClock
+from engine.errors import Forbidden, InvalidInput, NotFound
+from engine.runtime import Context
+
+from .helpers import DATA, Flow, email, user
+
+
+def test_authenticate_checks_the_argon2id_hash(session: Session, clock: FixedClock) -> None:
+    ingrid = user(session, "ingrid")
+    accounts.set_password(ingrid, "correct horse")
+    assert ingrid.password_hash is not None and ingrid.password_hash.startswith("$argon2id$")
+    assert accounts.authenticate(session, clock, email("ingrid"), "correct horse") is ingrid
+    with pytest.raises(Forbidden, match="wrong e-mail or password"):
+        accounts.authenticate(session, clock, email("ingrid"), "wrong")
+    with pytest.raises(Forbidden, match="wrong e-mail or password"):
+        accounts.authenticate(session, clock, "nobody@lumenvale.example", "x")
+
+
+def test_throttle_locks_an_address_then_lets_it_in_after_the_window(session: Session, clock: FixedClock) -> None:
+    fatima = user(session, "fatima")
+    accounts.set_password(fatima, "secret")
+    throttle = accounts.Throttle(max_failures=3, window=timedelta(minutes=10))
+    for _ in range(3):
+        with pytest.raises(Forbidden):
+            accounts.authenticate(session, clock, email("fatima"), "bad", throttle=throttle)
+    with pytest.raises(accounts.TooManyAttempts, match="try again in 10 minutes"):
+        accounts.authenticate(session, clock, email("fatima"), "secret", throttle=throttle)
+    clock.advance(minutes=11)
+    assert accounts.authenticate(session, clock, email("fatima"), "secret", throttle=throttle) is fatima
+
+
+def test_sessions_end_on_logout_expiry_and_deactivation(session: Session, clock: FixedClock) -> None:
+    admin, tomas = user(session, "oliver"), user(session, "tomas")
+    token = accounts.open_session(session, clock, tomas, timedelta(hours=1))
+    assert accounts.session_user(session, clock, token) is tomas
+    accounts.close_session(session, clock, token)
+    assert accounts.session_user(session, clock, token) is None
+    token = accounts.open_session(session, clock, tomas, timedelta(hours=1))
+    clock.advance(hours=2)
+    assert accounts.session_user(session, clock, token) is None
+    token = accounts.open_session(session, clock, tomas, timedelta(hours=1))
+    _, secret = accounts.create_token(session, clock, tomas, "nightly export")
+    assert accounts.token_user(session, clock, secret) is tomas
+    accounts.set_active(session, clock, admin, tomas.id, False)
+    assert accounts.session_user(session, clock, token) is None
+    assert accounts.token_user(session, clock, secret) is None
+
+
+def test_tokens_are_stored_hashed_and_can_be_revoked(session: Session, clock: FixedClock) -> None:
+    daniel = user(session, "daniel")
+    row, secret = accounts.create_token(session, clock, daniel, "audit script")
+    assert secret not in (row.token_hash, row.prefix) and secret.startswith(row.prefix)
+    accounts.revoke_token(session, clock, daniel, row.id)
+    assert accounts.token_user(session, clock, secret) is None
+    with pytest.raises(NotFound):
+        accounts.revoke_token(session, clock, user(session, "tomas"), row.id)  # not theirs
+    with pytest.raises(InvalidInput, match="give the token a name"):
+        accounts.create_token(session, clock, daniel, " ")
+
+
+def test_only_admins_manage_users(session: Session, clock: FixedClock) -> None:
+    with pytest.raises(Forbidden, match="is not an admin"):
+        accounts.create_user(session, clock, user(session, "priya"), "x@lumenvale.example", "X", [], "pass")
+    admin = user(session, "oliver")
+    made = accounts.create_user(session, clock, admin, " New@Lumenvale.Example ", "New", ["assessor"], "pass")
+    assert made.email == "new@lumenvale.example" and made.roles == {"assessor"}
+    with pytest.raises(InvalidInput, match="not an e-mail address"):
+        accounts.create_user(session, clock, admin, "nope", "X", [], "pass")
+    with pytest.raises(InvalidInput, match="unknown role"):
+        accounts.set_roles(session, clock, admin, made.id, ["assessor", "wizard"])
+    assert accounts.set_roles(session, clock, admin, made.id, ["reviewer"]).roles == {"reviewer"}
+
+
+def test_visibility_follows_involvement(tiny_ctx: Context, flow: Flow) -> None:
+    session = tiny_ctx.session
+    instance = flow.start("meilin")
+    assert access.instance_visible(session, user(session, "meilin"), instance)     # started it
+    assert access.instance_visible(session, user(session, "tomas"), instance)      # may claim (process owner)
+    assert access.instance_visible(session, user(session, "daniel"), instance)     # internal auditor reads all
+    ingrid = user(session, "ingrid")
+    assert not access.instance_visible(session, ingrid, instance)                  # approver, not involved
+    submit = flow.open_task(instance, "ut_submit")
+    services.claim_task(tiny_ctx, user(session, "tomas"), submit.id)
+    assert access.instance_visible(session, ingrid, instance)                      # Tomas reports to her
+    with pytest.raises(NotFound, match=f"no task {submit.id}"):
+        access.visible_task(session, user(session, "sofia"), submit.id)
+    flow.submit(instance, "tomas")
+    assert access.instance_visible(session, user(session, "fatima"), instance)     # may claim the approval
+
+
+def test_patch_properties_sets_removes_and_keeps_the_rest() -> None:
+    xml = (DATA / "tiny_approval.bpmn").read_text()
+    patched = catalog.patch_properties(xml, "ut_approve", {"due_in": "P9D", "escalation_profile": "",
+                                                          "assignee_var": "approver_email"})
+    props = {e.id: e.properties for e in catalog.elements(patched)}
+    assert props["ut_approve"] == {"form": "tiny_approve", "due_in": "P9D", "sod_rules": "SOD-01,SOD-08",
+                                   "assignee_var": "approver_email"}
+    assert props["ut_submit"]["due_in"] == "P3D"
+    fresh = catalog.patch_properties(xml, "st_init", {"due_in": "P1D"})
+    assert {e.id: e.properties for e in catalog.elements(fresh)}["st_init"] == {"due_in": "P1D"}
+    with pytest.raises(InvalidInput, match="unknown task property colour"):
+        catalog.patch_properties(xml, "ut_approve", {"colour": "red"})
+    with pytest.raises(NotFound):
+        catalog.patch_properties(xml, "missing", {"due_in": "P1D"})
+
+
+def test_restore_references_puts_back_what_was_dropped_in_schema_order() -> None:
+    xml = (DATA / "tiny_multi_review.bpmn").read_text()
+    dropped = xml.replace("<bpmn:loopDataInputRef>requests</bpmn:loopDataInputRef>", "")
+    restored = catalog.restore_references(dropped, xml)
+    position = restored.index("loopDataInputRef>requests<")
+    assert position < restored.index("loopDataOutputRef>reviews<")
+    assert catalog.restore_references(xml, xml) == xml

@@ -1,0 +1,205 @@
+"""Admin pages: process definitions, the modeler's endpoints (lint, properties, drafts, publish),
+compare, XML download, the forms editor with its preview, users and roles."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+
+from flask import Flask
+from sqlalchemy import select
+
+from engine import catalog
+from engine.models import ProcessVersion, User
+from web.extensions import db
+
+from .conftest import DATA, PEOPLE, Browser
+
+
+def text(response) -> str:  # type: ignore[no-untyped-def]
+    return str(response.get_data(as_text=True))
+
+
+XML = (DATA / "web_assessment.bpmn").read_text()
+
+
+def published(app: Flask, process_id: str = "web_assessment") -> ProcessVersion:
+    with app.app_context():
+        version = db.session.scalar(select(ProcessVersion).where(ProcessVersion.process_id == process_id,
+                                                                 ProcessVersion.status == "published")
+                                    .order_by(ProcessVersion.version.desc()))
+        assert version is not None
+        version.bpmn_xml, version.forms  # noqa: B018 (load the deferred columns before detaching)
+        db.session.expunge(version)
+        return version
+
+
+def test_definitions_list_shows_versions_and_instance_counts(browser: Callable[[str], Browser]) -> None:
+    page = text(browser("admin").get("/admin/processes"))
+    assert "Web assessment" in page and "Tiny approval" in page and "Open in modeler" in page
+
+
+def test_modeler_page_loads_the_bpmn_js_modeler_and_the_properties_form(browser: Callable[[str], Browser]) -> None:
+    page = text(browser("admin").get("/admin/processes/web_assessment/modeler"))
+    assert "bpmn-modeler.production.min.js" in page and "modeler.js" in page
+    for name in ("form", "assignee_var", "due_in", "escalation_profile", "sod_rules"):
+        assert f'name="{name}"' in page
+    assert "<option>APPROVAL</option>" in page and 'value="SOD-01"' in page
+
+
+def test_lint_names_the_element_and_the_fix(browser: Callable[[str], Browser]) -> None:
+    admin = browser("admin")
+    ok = admin.post_json("/admin/processes/web_assessment/lint", {"xml": XML})
+    assert ok.get_json() == {"ok": True, "problems": []}
+    bad_xml = XML.replace('name="due_in" value="P3D"', 'name="due_in" value="three days"')
+    bad = admin.post_json("/admin/processes/web_assessment/lint", {"xml": bad_xml}).get_json()
+    assert bad["ok"] is False
+    assert bad["problems"][0]["element"] == "ut_approve"
+    assert "not an ISO 8601 duration" in bad["problems"][0]["message"]
+
+
+def test_properties_form_changes_one_task_and_keeps_the_rest(browser: Callable[[str], Browser]) -> None:
+    admin = browser("admin")
+    response = admin.post_json("/admin/processes/web_assessment/properties", {
+        "xml": XML, "element": "ut_approve", "name": "Approve it",
+        "values": {"due_in": "P4D", "form": "web_approve", "assignee_var": "", "escalation_profile": "APPROVAL",
+                   "due_at_var": "", "sod_rules": "SOD-01,SOD-08"}})
+    assert response.status_code == 200
+    patched = response.get_json()["xml"]
+    info = {e.id: e for e in catalog.elements(patched)}
+    assert info["ut_approve"].properties["due_in"] == "P4D" and info["ut_approve"].name == "Approve it"
+    assert info["ut_assess"].properties["due_in"] == "P5D"
+    assert "instructionsForEndUser" in patched and "bpmndi:BPMNDiagram" in patched
+    missing = admin.post_json("/admin/processes/web_assessment/properties",
+                              {"xml": XML, "element": "nope", "values": {"due_in": "P1D"}})
+    assert missing.status_code == 404
+
+
+def test_draft_then_publish_then_compare(app: Flask, browser: Callable[[str], Browser]) -> None:
+    admin = browser("admin")
+    before = published(app)
+    changed = XML.replace('name="due_in" value="P5D"', 'name="due_in" value="P6D"')
+    saved = admin.post_json("/admin/processes/web_assessment/drafts", {"xml": changed})
+    assert saved.status_code == 201
+    draft = saved.get_json()
+    assert draft["problems"] == [] and draft["version"] == before.version + 1
+    assert published(app).id == before.id  # a draft changes nothing for new instances
+    again = admin.post_json("/admin/processes/web_assessment/drafts", {"xml": changed})
+    assert again.status_code == 409 and "nothing changed" in again.get_json()["error"]["message"]
+    result = admin.client.post(f"/admin/versions/{draft['version_id']}/publish", json={},
+                               headers={"X-CSRFToken": admin.csrf(), "Accept": "application/json"})
+    assert result.status_code == 200 and result.get_json()["status"] == "published"
+    assert published(app).id == draft["version_id"]
+    diff = text(admin.get(f"/admin/processes/web_assessment/compare?a={before.id}&b={draft['version_id']}"))
+    assert "ut_assess" in diff and "P5D" in diff and "P6D" in diff
+    xml = admin.get(f"/admin/versions/{draft['version_id']}/bpmn")
+    assert xml.status_code == 200 and b'value="P6D"' in xml.data
+    assert "attachment" in xml.headers["Content-Disposition"]
+
+
+def test_a_draft_failing_lint_is_kept_but_cannot_be_published(app: Flask, browser: Callable[[str], Browser]) -> None:
+    admin = browser("admin")
+    before = published(app)
+    broken = XML.replace('name="escalation_profile" value="APPROVAL"', 'name="escalation_profile" value="NOPE"')
+    saved = admin.post_json("/admin/processes/web_assessment/drafts", {"xml": broken}).get_json()
+    assert saved["problems"][0]["element"] == "ut_approve"
+    refused = admin.post(f"/admin/versions/{saved['version_id']}/publish", follow_redirects=True)
+    assert "Not published" in text(refused) and "escalation_profile &#39;NOPE&#39; is not defined" in text(refused)
+    assert published(app).id == before.id
+    with app.app_context():
+        row = db.session.get(ProcessVersion, saved["version_id"])
+        assert row is not None and row.status == "draft"
+
+
+def test_a_draft_must_keep_the_process_id(browser: Callable[[str], Browser]) -> None:
+    admin = browser("admin")
+    renamed = XML.replace('id="web_assessment"', 'id="other_process"').replace(
+        'processRef="web_assessment"', 'processRef="other_process"')
+    response = admin.post_json("/admin/processes/web_assessment/drafts", {"xml": renamed})
+    assert response.status_code == 422
+    assert "keep the process id" in response.get_json()["error"]["message"]
+    assert admin.post_json("/admin/processes/web_assessment/drafts", {"xml": "<not xml"}).status_code == 422
+
+
+def test_forms_editor_previews_and_saves_a_draft_with_the_edited_form(app: Flask,
+                                                                      browser: Callable[[str], Browser]) -> None:
+    admin = browser("admin")
+    version = published(app)
+    page = text(admin.get(f"/admin/versions/{version.id}/forms/web_approve"))
+    assert "Live preview" in page and "hx-post" in page and "Request changes" in page
+    preview = text(admin.post("/admin/forms/preview", {"schema": '{"type": "object", "properties": '
+                                                                 '{"why": {"type": "string", "title": "Why"}}}'}))
+    assert 'name="f.why"' in preview
+    problems = text(admin.post("/admin/forms/preview", {"schema": '{"type": "object",'}))
+    assert "not valid JSON (line 1" in problems
+    schema = json.loads((DATA / "forms" / "web_approve.schema.json").read_text())
+    schema["properties"]["comment"]["title"] = "Your reasons"
+    saved = admin.post(f"/admin/versions/{version.id}/forms/web_approve", {"schema": json.dumps(schema)})
+    assert saved.status_code == 303
+    with app.app_context():
+        newest = db.session.scalar(select(ProcessVersion).where(ProcessVersion.process_id == "web_assessment")
+                                   .order_by(ProcessVersion.version.desc()))
+        assert newest is not None and newest.status == "draft"
+        assert newest.forms["web_approve"]["properties"]["comment"]["title"] == "Your reasons"
+    invalid = admin.post(f"/admin/versions/{version.id}/forms/web_approve", {"schema": '{"type": "strin"}'})
+    assert invalid.status_code == 422 and "not a valid JSON Schema" in text(invalid)
+
+
+def test_users_create_assign_roles_and_deactivate(app: Flask, browser: Callable[[str], Browser]) -> None:
+    admin = browser("admin")
+    created = admin.post("/admin/users", {"email": "New.Person@lumenvale.example", "name": "New Person",
+                                          "password": "pass1234", "roles": ["assessor"]}, follow_redirects=True)
+    assert "new.person@lumenvale.example can log in now" in text(created)
+    duplicate = admin.post("/admin/users", {"email": "new.person@lumenvale.example", "name": "Again",
+                                            "password": "pass1234"}, follow_redirects=True)
+    assert "already exists" in text(duplicate)
+    newcomer = Browser(app.test_client())
+    assert newcomer.login("new.person@lumenvale.example", "pass1234").status_code == 302
+    with app.app_context():
+        person = db.session.scalar(select(User).where(User.email == "new.person@lumenvale.example"))
+        assert person is not None
+        person_id = person.id
+    roles = admin.post(f"/admin/users/{person_id}/roles", {"roles": ["assessor", "reviewer"]}, follow_redirects=True)
+    assert "roles are now assessor, reviewer" in text(roles)
+    unknown = admin.post(f"/admin/users/{person_id}/roles", {"roles": ["wizard"]}, follow_redirects=True)
+    assert "unknown role(s) wizard" in text(unknown)
+    admin.post(f"/admin/users/{person_id}/active", {"active": "0"})
+    assert newcomer.get("/tasks").status_code == 302
+
+
+def test_an_admin_cannot_lock_themselves_out(app: Flask, browser: Callable[[str], Browser]) -> None:
+    admin = browser("admin")
+    with app.app_context():
+        me = db.session.scalar(select(User).where(User.email == PEOPLE["admin"]))
+        assert me is not None
+        my_id = me.id
+    response = admin.post(f"/admin/users/{my_id}/active", {"active": "0"}, follow_redirects=True)
+    assert "cannot deactivate yourself" in text(response)
+    response = admin.post(f"/admin/users/{my_id}/roles", {"roles": ["reviewer"]}, follow_redirects=True)
+    assert "cannot remove your own admin role" in text(response)
+    assert admin.get("/admin/users").status_code == 200
+
+
+def test_modeler_keeps_the_multi_instance_references_bpmn_js_drops(app: Flask,
+                                                                   browser: Callable[[str], Browser]) -> None:
+    """bpmn-js cannot resolve SpiffWorkflow's loopDataInputRef (a variable name, not an element id) and
+    leaves it out when it saves; the server puts it back from the version the modeler opened."""
+    admin = browser("admin")
+    base = published(app, "tiny_multi_review")
+    dropped = re.sub(r"\s*<bpmn:loopData(Input|Output)Ref>[^<]*</bpmn:loopData(Input|Output)Ref>", "",
+                     base.bpmn_xml)
+    assert "loopDataInputRef" not in dropped
+    broken = admin.post_json("/admin/processes/tiny_multi_review/lint", {"xml": dropped}).get_json()
+    assert broken["ok"] is False and "multiinstance" in broken["problems"][0]["message"].lower()
+    fixed = admin.post_json("/admin/processes/tiny_multi_review/lint",
+                            {"xml": dropped, "base_version_id": base.id}).get_json()
+    assert fixed == {"ok": True, "problems": []}
+    changed = dropped.replace('name="due_in" value="P2D"', 'name="due_in" value="P3D"')
+    saved = admin.post_json("/admin/processes/tiny_multi_review/drafts", {"xml": changed, "base_version_id": base.id})
+    assert saved.status_code == 201 and saved.get_json()["problems"] == []
+    with app.app_context():
+        row = db.session.get(ProcessVersion, saved.get_json()["version_id"])
+        assert row is not None
+        assert "<bpmn:loopDataInputRef>requests</bpmn:loopDataInputRef>" in row.bpmn_xml
+        assert "<bpmn:loopDataOutputRef>reviews</bpmn:loopDataOutputRef>" in row.bpmn_xml

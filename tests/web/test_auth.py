@@ -1,0 +1,154 @@
+"""Logging in and out: argon2id passwords, server-side sessions that logout and deactivation end at
+once, throttling, CSRF and the Origin check, cookie flags, size limits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from flask import Flask
+from sqlalchemy import select
+
+from engine import accounts
+from engine.clock import FixedClock
+from engine.models import LoginFailure, User, UserSession
+from web import create_app
+from web.extensions import db
+
+from .conftest import PEOPLE, Browser, csrf_of, user
+
+
+def test_login_with_email_and_password_opens_the_inbox(browser: Callable[[str], Browser]) -> None:
+    b = browser("assessor")
+    page = b.get("/tasks")
+    assert page.status_code == 200
+    assert "Sofia Rossi" in page.get_data(as_text=True)
+
+
+def test_login_stores_an_argon2id_hash_and_a_server_side_session(app: Flask, browser: Callable[[str], Browser]) -> None:
+    browser("approver")
+    with app.app_context():
+        ingrid = user("approver")
+        assert ingrid.password_hash is not None and ingrid.password_hash.startswith("$argon2id$")
+        assert db.session.scalar(select(UserSession).where(UserSession.user_id == ingrid.id)) is not None
+
+
+def test_login_wrong_password_is_refused_without_saying_which_part_was_wrong(anonymous: Browser) -> None:
+    response = anonymous.login(PEOPLE["reviewer"], "not-the-password")
+    assert response.status_code == 401
+    assert "wrong e-mail or password" in response.get_data(as_text=True)
+    assert anonymous.get("/tasks").status_code == 302
+
+
+def test_login_is_throttled_after_repeated_failures(app: Flask, anonymous: Browser, clock: FixedClock) -> None:
+    email = PEOPLE["internal_auditor"]
+    for _ in range(5):
+        assert anonymous.login(email, "wrong").status_code == 401
+    locked = anonymous.login(email, "demo")
+    assert locked.status_code == 429
+    assert "too many failed logins" in locked.get_data(as_text=True)
+    clock.advance(minutes=16)
+    assert anonymous.login(email, "demo").status_code == 302
+    with app.app_context():
+        assert db.session.scalar(select(LoginFailure).where(LoginFailure.email == email)) is None
+
+
+def test_logout_ends_the_session_at_once_even_for_a_copied_cookie(app: Flask,
+                                                                    browser: Callable[[str], Browser]) -> None:
+    b = browser("process_owner")
+    thief = app.test_client()
+    cookie = b.client.get_cookie("aimsflow_session")
+    assert cookie is not None
+    thief.set_cookie("aimsflow_session", cookie.value, domain="localhost")
+    assert thief.get("/tasks").status_code == 200
+    assert b.post("/logout").status_code == 302
+    assert thief.get("/tasks").status_code == 302  # the copied cookie is dead too
+    assert b.get("/tasks").status_code == 302
+
+
+def test_deactivating_a_user_ends_their_sessions_and_tokens_at_once(app: Flask,
+                                                                     browser: Callable[[str], Browser]) -> None:
+    victim = browser("action_owner")
+    with app.app_context():
+        _, secret = accounts.create_token(db.session, app.extensions["aimsflow.clock"], user("action_owner"), "script")
+        db.session.commit()
+    api = app.test_client()
+    assert api.get("/api/v1/tasks", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    admin = browser("admin")
+    with app.app_context():
+        victim_id = user("action_owner").id
+    assert admin.post(f"/admin/users/{victim_id}/active", {"active": "0"}).status_code == 303
+    assert victim.get("/tasks").status_code == 302
+    assert api.get("/api/v1/tasks", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+    assert victim.login(PEOPLE["action_owner"]).status_code == 401
+    assert admin.post(f"/admin/users/{victim_id}/active", {"active": "1"}).status_code == 303
+    assert victim.login(PEOPLE["action_owner"]).status_code == 302
+
+
+def test_a_form_without_the_csrf_token_is_refused(browser: Callable[[str], Browser]) -> None:
+    b = browser("assessor")
+    response = b.client.post("/logout", data={})
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+    assert b.get("/tasks").status_code == 200  # still logged in
+
+
+def test_a_post_from_another_origin_is_refused(browser: Callable[[str], Browser]) -> None:
+    b = browser("assessor")
+    response = b.post("/logout", headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403
+    assert "cross-site" in response.get_data(as_text=True)
+    assert b.post("/logout", headers={"Origin": "http://localhost"}).status_code == 302
+
+
+def test_session_cookie_is_httponly_samesite_lax(anonymous: Browser) -> None:
+    response = anonymous.client.get("/login")
+    csrf = csrf_of(response.get_data(as_text=True))
+    response = anonymous.client.post("/login", data={"email": PEOPLE["reviewer"], "password": "demo",
+                                                     "csrf_token": csrf})
+    header = "; ".join(response.headers.getlist("Set-Cookie"))
+    assert "HttpOnly" in header and "SameSite=Lax" in header
+
+
+def test_cookies_are_secure_outside_local_development(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert app.config["MAX_CONTENT_LENGTH"] > 0
+
+
+def test_a_request_over_the_size_limit_is_refused(app: Flask, browser: Callable[[str], Browser]) -> None:
+    b = browser("assessor")
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    response = b.client.post("/logout", data=b"x" * (limit + 1), content_type="application/octet-stream")
+    assert response.status_code == 413
+
+
+def test_session_expires_after_its_lifetime(app: Flask, browser: Callable[[str], Browser], clock: FixedClock) -> None:
+    b = browser("reviewer")
+    clock.advance(timedelta(hours=app.config["SESSION_HOURS"], minutes=1))
+    assert b.get("/tasks").status_code == 302
+
+
+def test_login_redirects_only_to_local_pages(anonymous: Browser) -> None:
+    csrf = anonymous.csrf()
+    response = anonymous.client.post("/login?next=https://evil.example/x",
+                                     data={"email": PEOPLE["reviewer"], "password": "demo", "csrf_token": csrf})
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/tasks")
+
+
+def test_demo_load_sets_the_demo_password_from_the_environment(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("AIMSFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
+    monkeypatch.setenv("AIMSFLOW_DEMO_PASSWORD", "s3cret-demo")
+    app = create_app()
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    result = runner.invoke(args=["demo", "load"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        ingrid = db.session.scalar(select(User).where(User.email == PEOPLE["approver"]))
+        assert ingrid is not None
+        assert accounts.verify_password(ingrid.password_hash, "s3cret-demo")
+        assert not accounts.verify_password(ingrid.password_hash, "demo")

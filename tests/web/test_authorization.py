@@ -1,0 +1,133 @@
+"""The authorization matrix: every kind of user against every page and API endpoint.
+
+Setup: Sofia (assessor) started an instance and holds its open task. A user who may not see the
+instance gets 404 for it and its task (ids cannot be probed); one who may see it but not act gets 403;
+no one but the holder completes the task, no one but an admin edits a definition or a user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from engine import accounts, services
+from engine.models import ProcessVersion, RoleAssignment, User
+from web.extensions import db
+
+from .conftest import DATA, PEOPLE, Browser, Flows, engine_ctx, user
+
+EXTERNAL = "external.auditor@cb.example"
+ROLES = ["admin", "aims_owner", "process_owner", "assessor", "reviewer", "approver", "top_management",
+         "internal_auditor", "action_owner", "external_auditor"]
+#: who may see Sofia's instance: read-all roles, Sofia, and Fatima (Sofia's line manager)
+SEES_INSTANCE = {"admin", "aims_owner", "assessor", "reviewer", "top_management", "internal_auditor",
+                 "external_auditor"}
+MANAGERS = {"admin", "aims_owner", "approver", "top_management", "reviewer"}  # Fatima is also an approver
+ASSESS = {"f.summary": "x", "f.risk_level": "low", "f.likelihood": "1", "f.review_by": "2026-12-01",
+          "f.reviewer": PEOPLE["reviewer"], "action": "complete"}
+
+
+@pytest.fixture(scope="module")
+def setup(app: Flask) -> dict[str, Any]:
+    with app.app_context():
+        clock = app.extensions["aimsflow.clock"]
+        admin = user("admin")
+        accounts.create_user(db.session, clock, admin, EXTERNAL, "Erik External", ["external_auditor"], "demo")
+        ctx = engine_ctx(app)
+        outcome = services.start_process(ctx, user("assessor"), "web_assessment",
+                                         {"topic": "Matrix", "ai_system_ref": "AIS-001"})
+        task = outcome.new_tasks[0]
+        db.session.flush()
+        services.claim_task(ctx, user("assessor"), task.id)
+        tokens = {}
+        for role in ROLES:
+            email = EXTERNAL if role == "external_auditor" else PEOPLE[role]
+            who = db.session.scalar(select(User).where(User.email == email))
+            assert who is not None
+            _, tokens[role] = accounts.create_token(db.session, clock, who, "matrix")
+        db.session.commit()
+        return {"instance": outcome.instance.id, "task": task.id, "tokens": tokens}
+
+
+def _expect(response: Any, status: int, what: str) -> None:
+    assert response.status_code == status, f"{what}: expected {status}, got {response.status_code}"
+
+
+def _versions() -> int:
+    return int(db.session.scalar(select(func.count()).select_from(ProcessVersion)) or 0)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_pages_by_role(app: Flask, browser: Callable[[str], Browser], flows: Flows, setup: dict[str, Any],
+                       role: str) -> None:
+    b = browser(EXTERNAL if role == "external_auditor" else role)
+    instance, task = setup["instance"], setup["task"]
+    sees = role in SEES_INSTANCE
+    for url in ("/tasks", "/tasks?tab=all", "/start", "/instances", "/registers", "/registers/risks/RSK-001",
+                "/account/tokens"):
+        _expect(b.get(url), 200, url)
+    _expect(b.get("/team"), 200 if role in MANAGERS else 403, "/team")
+    for url in (f"/instances/{instance}", f"/instances/{instance}/diagram.xml", f"/tasks/{task}"):
+        _expect(b.get(url), 200 if sees else 404, url)
+    for url in ("/admin/processes", "/admin/processes/web_assessment", "/admin/processes/web_assessment/modeler",
+                "/admin/users"):
+        _expect(b.get(url), 200 if role == "admin" else 403, url)
+    if role != "assessor":  # everyone but the holder: the task is not completed
+        _expect(b.post(f"/tasks/{task}/complete", ASSESS), 403 if sees else 404, "complete")
+        _expect(b.post(f"/tasks/{task}/claim"), 303 if sees else 404, "claim (refused with a message)")
+        assert flows.task_state(task) == "claimed"
+    with app.app_context():
+        before = _versions()
+    xml = (DATA / "web_assessment.bpmn").read_text().replace('value="P5D"', f'value="P{len(role) + 10}D"')
+    _expect(b.post_json("/admin/processes/web_assessment/drafts", {"xml": xml}), 201 if role == "admin" else 403,
+            "save draft")
+    _expect(b.post("/admin/users", {"email": f"{role}.made@x.example", "name": "X", "password": "pass1234"}),
+            303 if role == "admin" else 403, "create user")
+    with app.app_context():
+        assert _versions() == before + (1 if role == "admin" else 0)
+        made = db.session.scalar(select(User).where(User.email == f"{role}.made@x.example"))
+        assert (made is not None) == (role == "admin")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_api_by_role(app: Flask, flows: Flows, setup: dict[str, Any], role: str) -> None:
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {setup['tokens'][role]}"}
+    instance, task = setup["instance"], setup["task"]
+    sees = role in SEES_INSTANCE
+
+    def call(method: str, url: str, body: Any = None) -> Any:
+        return client.open(f"/api/v1{url}", method=method, json=body, headers=headers)
+
+    for url in ("/tasks", "/instances", "/definitions", "/registers", "/registers/risks", "/registers/risks/RSK-001"):
+        _expect(call("GET", url), 200, url)
+    _expect(call("GET", f"/instances/{instance}"), 200 if sees else 404, "instance")
+    _expect(call("GET", f"/tasks/{task}"), 200 if sees else 404, "task")
+    if role != "assessor":
+        _expect(call("POST", f"/tasks/{task}/complete", {"data": {}}), 403 if sees else 404, "complete")
+        _expect(call("POST", f"/tasks/{task}/claim"), 409 if sees else 404, "claim")
+        assert flows.task_state(task) == "claimed"
+    xml = (DATA / "web_assessment.bpmn").read_text().replace('value="P5D"', f'value="P{len(role) + 30}D"')
+    with app.app_context():
+        before = _versions()
+    _expect(call("POST", "/definitions", {"xml": xml, "status": "draft"}), 201 if role == "admin" else 403, "deploy")
+    with app.app_context():
+        assert _versions() == before + (1 if role == "admin" else 0)
+    starts = role in ("assessor", "process_owner")
+    started = call("POST", "/instances", {"process_id": "web_assessment",
+                                          "data": {"topic": "By API", "ai_system_ref": "AIS-001"}})
+    _expect(started, 201 if starts else 403, "start")
+
+
+def test_matrix_roles_are_what_the_demo_says(app: Flask, setup: dict[str, Any]) -> None:
+    """Guard the matrix's assumptions about the demo organisation."""
+    with app.app_context():
+        assert user("reviewer").manager_id is not None
+        assert user("assessor").manager_id == user("reviewer").id
+        roles = {r.role for r in db.session.scalars(select(RoleAssignment).where(
+            RoleAssignment.user_id == user("approver").id))}
+        assert roles == {"approver"}

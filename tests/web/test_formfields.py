@@ -1,0 +1,82 @@
+"""JSON Schema -> fields -> posted form -> data, without an app: every kind of field, and the real
+forms of forms/ build without errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from web import formfields
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+SCHEMA = {
+    "type": "object",
+    "required": ["name", "checklist"],
+    "properties": {
+        "name": {"type": "string", "maxLength": 50},
+        "rationale": {"type": "string"},
+        "level": {"enum": [1, 2, 3]},
+        "kind": {"enum": ["a", "b", "c", "d", "e"]},
+        "tags": {"type": "array", "items": {"enum": ["x", "y", "z"]}},
+        "count": {"type": "integer", "minimum": 0},
+        "ratio": {"type": "number"},
+        "ok": {"type": "boolean"},
+        "when": {"type": "string", "format": "date"},
+        "who": {"type": "string", "format": "email", "x-user-roles": ["reviewer"]},
+        "notes": {"type": "array", "items": {"type": "string"}},
+        "checklist": {"type": "object", "properties": {"hardware": {"enum": ["relevant", "not_relevant"]},
+                                                       "privacy": {"enum": ["relevant", "not_relevant"]}}},
+        "rows": {"type": "array", "items": {"type": "object", "properties": {"title": {"type": "string"}}}},
+        "card": {"type": "object", "x-file": True},
+        "cards": {"type": "array", "items": {"type": "object", "x-file": True}},
+    },
+}
+
+
+def test_build_picks_a_widget_for_every_kind() -> None:
+    fields = {f.key: f for f in formfields.build(SCHEMA, {}, {}, lambda roles: [("r@x.example", "R")])}
+    kinds = {k: f.kind for k, f in fields.items()}
+    assert kinds == {"name": "text", "rationale": "textarea", "level": "radio", "kind": "select", "tags": "checkboxes",
+                     "count": "integer", "ratio": "number", "ok": "checkbox", "when": "date", "who": "user",
+                     "notes": "lines", "checklist": "object", "rows": "group", "card": "file", "cards": "files"}
+    assert fields["who"].options == [("r@x.example", "R")]
+    assert [c.name for c in fields["checklist"].rows[0]] == ["f.checklist.hardware", "f.checklist.privacy"]
+    assert fields["name"].required and not fields["ratio"].required
+
+
+def test_parse_types_the_values_and_keeps_what_does_not_convert() -> None:
+    form = MultiDict([
+        ("f.name", "Ann"), ("f.rationale", ""), ("f.level", "2"), ("f.kind", "c"), ("f.tags", "z"), ("f.tags", "x"),
+        ("f.count", "12"), ("f.ratio", "0.5"), ("f.ok.present", "1"), ("f.when", "2026-01-02"),
+        ("f.notes", "one\n\n two \n"), ("f.checklist.hardware", "relevant"), ("f.rows.4.title", "later"),
+        ("f.rows.1.title", "first"), ("f.rows.2.title", ""),
+    ])
+    data, uploads = formfields.parse(SCHEMA, form)
+    assert data == {"name": "Ann", "level": 2, "kind": "c", "tags": ["x", "z"], "count": 12, "ratio": 0.5,
+                    "ok": False, "when": "2026-01-02", "notes": ["one", "two"],
+                    "checklist": {"hardware": "relevant"}, "rows": [{"title": "first"}, {"title": "later"}]}
+    assert uploads == []
+    bad, _ = formfields.parse(SCHEMA, MultiDict([("f.count", "twelve"), ("f.ratio", "1e")]))
+    assert bad == {"count": "twelve", "ratio": "1e"}
+
+
+def test_errors_land_on_their_fields_inside_groups_and_objects() -> None:
+    fields = formfields.build(SCHEMA, {"rows": [{"title": ""}]},
+                              {"rows/0/title": "too short", "checklist/privacy": "this field is required"})
+    by_key = {f.key: f for f in fields}
+    assert by_key["rows"].rows[0][0].error == "too short"
+    assert by_key["checklist"].rows[0][1].error == "this field is required"
+    assert {"rows/0/title", "checklist/privacy"} <= formfields.all_paths(fields)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "forms").glob("*.schema.json")) +
+                         sorted((ROOT / "tests" / "data" / "forms").glob("*.schema.json")), ids=lambda p: p.name)
+def test_every_shipped_form_builds_and_parses_an_empty_post(path: Path) -> None:
+    schema = json.loads(path.read_text())
+    fields = formfields.build(schema, {}, {}, lambda roles: [])
+    assert fields, f"{path.name} shows no field"
+    data, _ = formfields.parse(schema, MultiDict())
+    assert isinstance(data, dict)

@@ -1,0 +1,226 @@
+"""Admin pages: process definitions (list, versions, the bpmn-js modeler with a properties form, lint,
+drafts, publish, compare, XML download), the forms editor with a live preview, users and roles."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from engine import access, accounts, catalog, definitions, directory
+from engine.errors import ConflictError, DefinitionError, InvalidInput, NotFound
+
+from . import formfields
+from .common import actor, context, unit
+from .extensions import db
+from .tasks import _users
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.before_request
+@login_required
+def _admin_only() -> None:
+    access.require_admin(actor())
+
+
+def _problems(problems: list[Any]) -> list[dict[str, str]]:
+    return [{"file": p.file, "element": p.element, "message": p.message} for p in problems]
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, "send a JSON object")
+    return body
+
+
+def _xml(body: dict[str, Any], process_id: str) -> str:
+    """The XML the modeler sent, with what bpmn-js drops put back from the version it was opened from."""
+    xml = str(body.get("xml", ""))
+    base_id = body.get("base_version_id")
+    if isinstance(base_id, int) and xml.strip():
+        base = catalog.get_version(db.session, base_id)
+        if base.process_id == process_id:
+            try:
+                return catalog.restore_references(xml, base.bpmn_xml)
+            except DefinitionError:
+                return xml  # lint reports what is wrong with it
+    return xml
+
+
+# --------------------------------------------------------------------------- processes
+
+@bp.route("/processes")
+def processes() -> Any:
+    return render_template("admin/processes.html", items=catalog.process_list(db.session))
+
+
+@bp.route("/processes/<process_id>")
+def process(process_id: str) -> Any:
+    summary = catalog.process_summary(db.session, process_id)
+    return render_template("admin/process.html", s=summary)
+
+
+@bp.route("/versions/<int:version_id>/bpmn")
+def download(version_id: int) -> Any:
+    version = catalog.get_version(db.session, version_id)
+    return Response(version.bpmn_xml, mimetype="application/xml", headers={
+        "Content-Disposition": f'attachment; filename="{version.process_id}.v{version.version}.bpmn"'})
+
+
+@bp.route("/processes/<process_id>/modeler")
+def modeler(process_id: str) -> Any:
+    summary = catalog.process_summary(db.session, process_id)
+    version_id = request.args.get("version", type=int)
+    version = catalog.get_version(db.session, version_id) if version_id else summary.versions[0]
+    if version.process_id != process_id:
+        raise NotFound(f"version {version.id} is not a version of {process_id}")
+    settings = context().settings
+    return render_template("admin/modeler.html", s=summary, version=version,
+                           profiles=sorted(definitions.load_escalation_profiles(settings)),
+                           sod_rules=sorted(definitions.SOD_RULES), properties=catalog.EDITABLE_PROPERTIES)
+
+
+@bp.route("/versions/<int:version_id>/xml")
+def version_xml(version_id: int) -> Any:
+    return Response(catalog.get_version(db.session, version_id).bpmn_xml, mimetype="application/xml")
+
+
+@bp.route("/processes/<process_id>/lint", methods=["POST"])
+def lint(process_id: str) -> Any:
+    body = _json_body()
+    problems = catalog.lint(db.session, context().settings, process_id, _xml(body, process_id))
+    return jsonify({"ok": not problems, "problems": _problems(problems)})
+
+
+@bp.route("/processes/<process_id>/properties", methods=["POST"])
+def properties(process_id: str) -> Any:
+    """The modeler's properties form: set the task properties of one element in the posted XML."""
+    body = _json_body()
+    values = body.get("values") or {}
+    if not isinstance(values, dict):
+        abort(400, "values must be an object")
+    xml = catalog.patch_properties(_xml(body, process_id), str(body.get("element", "")),
+                                   {str(k): str(v) for k, v in values.items()}, body.get("name"))
+    return jsonify({"xml": xml})
+
+
+@bp.route("/processes/<process_id>/drafts", methods=["POST"])
+def save_draft(process_id: str) -> Any:
+    body = _json_body()
+    with unit() as ctx:
+        version, problems = catalog.save_draft(ctx.session, ctx.settings, ctx.clock, actor(), process_id,
+                                               _xml(body, process_id))
+        out = {"version_id": version.id, "version": version.version, "problems": _problems(problems),
+               "url": url_for(".process", process_id=process_id)}
+    return jsonify(out), 201
+
+
+@bp.route("/versions/<int:version_id>/publish", methods=["POST"])
+def publish(version_id: int) -> Any:
+    wants_json = request.is_json
+    try:
+        with unit() as ctx:
+            version = catalog.publish(ctx.session, ctx.settings, ctx.clock, actor(), version_id)
+            pid, number = version.process_id, version.version
+    except (DefinitionError, ConflictError) as exc:
+        if wants_json:
+            raise
+        flash("Not published: " + exc.message, "danger")
+        return redirect(url_for(".process", process_id=catalog.get_version(db.session, version_id).process_id), 303)
+    if wants_json:
+        return jsonify({"process_id": pid, "version": number, "status": "published"})
+    flash(f"{pid} v{number} is published: new instances start on it.", "success")
+    return redirect(url_for(".process", process_id=pid), 303)
+
+
+@bp.route("/processes/<process_id>/compare")
+def compare(process_id: str) -> Any:
+    a, b = request.args.get("a", type=int), request.args.get("b", type=int)
+    if not a or not b:
+        raise InvalidInput("choose two versions to compare (a and b)")
+    diff = catalog.compare(db.session, a, b)
+    if diff.old.process_id != process_id:
+        raise NotFound(f"version {a} is not a version of {process_id}")
+    return render_template("admin/compare.html", diff=diff, process_id=process_id)
+
+
+# --------------------------------------------------------------------------- forms
+
+@bp.route("/versions/<int:version_id>/forms/<name>", methods=["GET", "POST"])
+def form_editor(version_id: int, name: str) -> Any:
+    version = catalog.get_version(db.session, version_id)
+    text = json.dumps(catalog.form_of(db.session, version_id, name), indent=2)
+    problems: list[str] = []
+    if request.method == "POST":
+        text = request.form.get("schema", "")
+        schema, problems = catalog.parse_form(text)
+        if schema is not None:
+            try:
+                with unit() as ctx:
+                    draft, lint_problems = catalog.save_draft(ctx.session, ctx.settings, ctx.clock, actor(),
+                                                              version.process_id, version.bpmn_xml, {name: schema})
+                    number = draft.version
+                flash(f"Saved as draft v{number}" + (f" ({len(lint_problems)} lint problems)" if lint_problems
+                                                     else "; publish it to use it"), "success")
+                return redirect(url_for(".process", process_id=version.process_id), 303)
+            except ConflictError as exc:
+                problems = [exc.message]
+    return render_template("admin/form_editor.html", version=version, name=name, text=text, problems=problems,
+                           preview=_preview(text)), 422 if problems else 200
+
+
+def _preview(text: str) -> dict[str, Any]:
+    schema, problems = catalog.parse_form(text)
+    return {"fields": formfields.build(schema, {}, {}, _users) if schema else [], "problems": problems}
+
+
+@bp.route("/forms/preview", methods=["POST"])
+def form_preview() -> Any:
+    """The live preview (htmx): the posted schema rendered as the form users will see, or its problems."""
+    return render_template("admin/_preview.html", preview=_preview(request.form.get("schema", "")))
+
+
+# --------------------------------------------------------------------------- users
+
+@bp.route("/users", methods=["GET", "POST"])
+def users() -> Any:
+    if request.method == "POST":
+        try:
+            with unit() as ctx:
+                user = accounts.create_user(ctx.session, ctx.clock, actor(), request.form.get("email", ""),
+                                            request.form.get("name", ""), request.form.getlist("roles"),
+                                            request.form.get("password", ""),
+                                            request.form.get("manager") or None)
+                flash(f"{user.email} can log in now.", "success")
+        except (InvalidInput, NotFound) as exc:
+            flash(exc.message, "danger")
+        return redirect(url_for(".users"), 303)
+    return render_template("admin/users.html", users=accounts.all_users(db.session), roles=directory.ROLES)
+
+
+@bp.route("/users/<int:user_id>/roles", methods=["POST"])
+def user_roles(user_id: int) -> Any:
+    try:
+        with unit() as ctx:
+            user = accounts.set_roles(ctx.session, ctx.clock, actor(), user_id, request.form.getlist("roles"))
+            flash(f"{user.email}: roles are now {', '.join(sorted(user.roles)) or 'none'}.", "success")
+    except InvalidInput as exc:
+        flash(exc.message, "danger")
+    return redirect(url_for(".users"), 303)
+
+
+@bp.route("/users/<int:user_id>/active", methods=["POST"])
+def user_active(user_id: int) -> Any:
+    active = request.form.get("active") == "1"
+    try:
+        with unit() as ctx:
+            user = accounts.set_active(ctx.session, ctx.clock, actor(), user_id, active)
+            flash(f"{user.email} is {'active again' if active else 'deactivated; their sessions and tokens ended'}.",
+                  "success")
+    except InvalidInput as exc:
+        flash(exc.message, "danger")
+    return redirect(url_for(".users"), 303)

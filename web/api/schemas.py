@@ -1,0 +1,148 @@
+"""The JSON shapes of /api/v1 (marshmallow); the OpenAPI document is generated from them."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+
+class ErrorBody(ma.Schema):
+    code = fields.String(required=True, metadata={"description": "stable code: not_found, forbidden, "
+                                                                 "sod_violation, conflict, validation_error, ..."})
+    message = fields.String(required=True)
+    errors = fields.Raw(metadata={"description": "per-field problems (validation errors)"})
+    problems = fields.List(fields.Dict(), metadata={"description": "lint problems per BPMN element"})
+    rule = fields.String(metadata={"description": "the segregation-of-duties rule (sod_violation)"})
+    element = fields.String(allow_none=True)
+    line = fields.Integer(allow_none=True)
+
+
+class ErrorSchema(ma.Schema):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class TaskQuery(ma.Schema):
+    tab = fields.String(load_default="all", validate=validate.OneOf(["mine", "claimable", "overdue", "all"]))
+    q = fields.String(load_default="", validate=validate.Length(max=200))
+    process = fields.String(load_default="", validate=validate.Length(max=100))
+
+
+class TaskSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    task_spec = fields.String(required=True)
+    process_id = fields.String(required=True)
+    instance_id = fields.Integer(required=True)
+    subject = fields.String(allow_none=True)
+    role = fields.String(required=True)
+    state = fields.String(required=True)
+    assignee = fields.String(allow_none=True)
+    due_at = fields.DateTime(allow_none=True)
+    overdue = fields.Boolean()
+    form = fields.String(allow_none=True)
+
+
+class TaskDetailSchema(TaskSchema):
+    form_schema = fields.Dict(allow_none=True)
+    data = fields.Dict()
+    completed_by = fields.String(allow_none=True)
+    completed_at = fields.DateTime(allow_none=True)
+    may_claim = fields.Boolean()
+    may_complete = fields.Boolean()
+    blocked = fields.String(allow_none=True)
+
+
+class CompleteBody(ma.Schema):
+    data = fields.Dict(required=True, metadata={"description": "the form data (JSON object)"})
+
+
+class StartBody(ma.Schema):
+    process_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    data = fields.Dict(load_default=dict)
+
+
+class InstanceSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    process_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    subject = fields.String(allow_none=True)
+    status = fields.String(required=True)
+    started_at = fields.DateTime(required=True)
+    ended_at = fields.DateTime(allow_none=True)
+    end_event = fields.String(allow_none=True)
+
+
+class InstanceDetailSchema(InstanceSchema):
+    data = fields.Dict()
+    tasks = fields.List(fields.Nested(TaskSchema))
+    completed = fields.List(fields.String())
+    active = fields.List(fields.String())
+    overdue = fields.List(fields.String())
+
+
+class OutcomeSchema(ma.Schema):
+    instance = fields.Nested(InstanceSchema, required=True)
+    new_tasks = fields.List(fields.Nested(TaskSchema), required=True)
+
+
+class ProblemSchema(ma.Schema):
+    file = fields.String()
+    element = fields.String()
+    message = fields.String()
+
+
+class LintBody(ma.Schema):
+    xml = fields.String(required=True, validate=validate.Length(min=1))
+    filename = fields.String(load_default=None, allow_none=True,
+                             metadata={"description": "<process_id>.bpmn; defaults to the process id inside"})
+
+
+class DeployBody(LintBody):
+    status = fields.String(load_default="published", validate=validate.OneOf(["published", "draft"]))
+
+
+class LintResultSchema(ma.Schema):
+    ok = fields.Boolean(required=True)
+    process_id = fields.String(allow_none=True)
+    problems = fields.List(fields.Nested(ProblemSchema), required=True)
+
+
+class VersionSchema(ma.Schema):
+    id = fields.Integer(required=True)
+    process_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    name = fields.String(required=True)
+    status = fields.String(required=True)
+    sha256 = fields.String(required=True)
+    deployed_at = fields.DateTime(required=True)
+    instances = fields.Integer()
+
+
+class DeployResultSchema(ma.Schema):
+    version = fields.Nested(VersionSchema, required=True)
+    created = fields.Boolean(required=True)
+
+
+class DefinitionSchema(ma.Schema):
+    process_id = fields.String(required=True)
+    name = fields.String(required=True)
+    published_version = fields.Integer(allow_none=True)
+    versions = fields.List(fields.Nested(VersionSchema), required=True)
+
+
+class RegisterSchema(ma.Schema):
+    name = fields.String(required=True)
+    label = fields.String(required=True)
+
+
+class RegisterRowSchema(ma.Schema):
+    register = fields.String(required=True)
+    id = fields.Integer(required=True)
+    ref = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.String(required=True)
+    instance_id = fields.Integer(allow_none=True)
+
+
+class RegisterRowDetailSchema(RegisterRowSchema):
+    columns = fields.Dict(required=True)

@@ -1,0 +1,224 @@
+"""The /api/v1 endpoints: thin wrappers over one engine call each."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from engine import access, catalog, definitions, history, services, worklist
+from engine.errors import DefinitionError
+from engine.models import HumanTask, ProcessInstance
+from engine.queries import TaskRow
+
+from ..common import context, now, unit
+from ..extensions import db
+from . import schemas as s
+from .base import api_user, blueprint
+
+tasks = blueprint("tasks_api", "Human tasks: the inbox, claim, release, complete")
+instances = blueprint("instances_api", "Process instances: start and read")
+defs = blueprint("definitions_api", "Process definitions: list, lint, deploy")
+registers = blueprint("registers_api", "The AIMS registers (read only)")
+BLUEPRINTS = [tasks, instances, defs, registers]
+
+ERRORS = (401, 403, 404, 409, 422)
+
+
+def _errors(blp: Any, *codes: int) -> Any:
+    def wrap(fn: Any) -> Any:
+        for code in codes:
+            fn = blp.alt_response(code, schema=s.ErrorSchema, description="error")(fn)
+        return fn
+    return wrap
+
+
+def _task(row: HumanTask | TaskRow) -> dict[str, Any]:
+    if isinstance(row, TaskRow):
+        return dict(row.__dict__)
+    holder = db.session.get(type(api_user()), row.assignee_id) if row.assignee_id else None
+    return {"id": row.id, "name": row.name, "task_spec": row.task_spec, "process_id": row.process_id,
+            "instance_id": row.instance_id, "subject": row.subject, "role": row.role, "state": row.state,
+            "assignee": holder.email if holder else None, "due_at": row.due_at,
+            "overdue": row.state in ("ready", "claimed") and row.due_at is not None and row.due_at < now(),
+            "form": row.form}
+
+
+def _instance(i: ProcessInstance) -> dict[str, Any]:
+    return {"id": i.id, "process_id": i.process_id, "version": i.process_version.version, "subject": i.subject,
+            "status": i.status, "started_at": i.started_at, "ended_at": i.ended_at, "end_event": i.end_event}
+
+
+def _outcome(o: services.Outcome) -> dict[str, Any]:
+    return {"instance": _instance(o.instance), "new_tasks": [_task(t) for t in o.new_tasks]}
+
+
+# --------------------------------------------------------------------------- tasks
+
+@tasks.route("/tasks")
+@tasks.arguments(s.TaskQuery, location="query")
+@tasks.response(200, s.TaskSchema(many=True))
+@_errors(tasks, 401, 422)
+def list_tasks(args: dict[str, Any]) -> Any:
+    """Tasks the token's user may act on (tab: mine, claimable, overdue, all), overdue first."""
+    page = worklist.inbox_page(db.session, api_user(), now(), args["tab"], args["q"], args["process"])
+    return [_task(r) for r in page.rows]
+
+
+@tasks.route("/tasks/<int:task_id>")
+@tasks.response(200, s.TaskDetailSchema)
+@_errors(tasks, 401, 404)
+def get_task(task_id: int) -> Any:
+    """One task with its form schema and the data it sees."""
+    d = worklist.task_detail(context(), api_user(), task_id)
+    return {**_task(d.task), "form_schema": d.schema, "data": d.data,
+            "completed_by": d.completed_by.email if d.completed_by else None, "completed_at": d.task.completed_at,
+            "may_claim": d.may_claim, "may_complete": d.may_complete, "blocked": d.blocked}
+
+
+@tasks.route("/tasks/<int:task_id>/claim", methods=["POST"])
+@tasks.response(200, s.TaskSchema)
+@_errors(tasks, *ERRORS)
+def claim_task(task_id: int) -> Any:
+    """Claim a ready task."""
+    with unit() as ctx:
+        worklist.task_detail(ctx, api_user(), task_id)
+        return _task(services.claim_task(ctx, api_user(), task_id))
+
+
+@tasks.route("/tasks/<int:task_id>/release", methods=["POST"])
+@tasks.response(200, s.TaskSchema)
+@_errors(tasks, *ERRORS)
+def release_task(task_id: int) -> Any:
+    """Give a claimed task back."""
+    with unit() as ctx:
+        worklist.task_detail(ctx, api_user(), task_id)
+        return _task(services.release_task(ctx, api_user(), task_id))
+
+
+@tasks.route("/tasks/<int:task_id>/complete", methods=["POST"])
+@tasks.arguments(s.CompleteBody)
+@tasks.response(200, s.OutcomeSchema)
+@_errors(tasks, *ERRORS)
+def complete_task(body: dict[str, Any], task_id: int) -> Any:
+    """Submit the form data; the process runs on until it waits again. 409 names who completed it first."""
+    with unit() as ctx:
+        return _outcome(worklist.submit(ctx, api_user(), task_id, body["data"]))
+
+
+# --------------------------------------------------------------------------- instances
+
+@instances.route("/instances", methods=["POST"])
+@instances.arguments(s.StartBody)
+@instances.response(201, s.OutcomeSchema)
+@_errors(instances, *ERRORS)
+def start_instance(body: dict[str, Any]) -> Any:
+    """Start the published version of a process with its start data."""
+    with unit() as ctx:
+        return _outcome(services.start_process(ctx, api_user(), body["process_id"], body["data"]))
+
+
+@instances.route("/instances")
+@instances.response(200, s.InstanceSchema(many=True))
+@_errors(instances, 401)
+def list_instances() -> Any:
+    """Instances the token's user may see, newest first."""
+    return [_instance(i) for i in history.instances(db.session, api_user())]
+
+
+@instances.route("/instances/<int:instance_id>")
+@instances.response(200, s.InstanceDetailSchema)
+@_errors(instances, 401, 404)
+def get_instance(instance_id: int) -> Any:
+    """An instance with its current data, its tasks and its completed / active / overdue elements."""
+    v = history.instance_view(context(), api_user(), instance_id)
+    return {**_instance(v.instance), "data": v.data, "tasks": [_task(t) for t in v.tasks],
+            "completed": v.completed, "active": v.active, "overdue": v.overdue}
+
+
+# --------------------------------------------------------------------------- definitions
+
+def _version(v: Any, count: int | None = None) -> dict[str, Any]:
+    return {"id": v.id, "process_id": v.process_id, "version": v.version, "name": v.name, "status": v.status,
+            "sha256": v.sha256, "deployed_at": v.deployed_at, "instances": count}
+
+
+@defs.route("/definitions")
+@defs.response(200, s.DefinitionSchema(many=True))
+@_errors(defs, 401)
+def list_definitions() -> Any:
+    """Every process with its versions (newest first) and instance counts."""
+    return [{"process_id": p.process_id, "name": p.name,
+             "published_version": p.published.version if p.published else None,
+             "versions": [_version(v, p.instances.get(v.id, 0)) for v in p.versions]}
+            for p in catalog.process_list(db.session)]
+
+
+def _source(body: dict[str, Any]) -> definitions.SourceFile:
+    xml = body["xml"]
+    name = body.get("filename")
+    if not name:
+        match = re.search(r"<(?:\w+:)?process\b[^>]*\bid=\"([^\"]+)\"", xml)
+        name = f"{match.group(1) if match else 'process'}.bpmn"
+    return definitions.SourceFile(str(name)[:200], xml.encode("utf-8"))
+
+
+@defs.route("/definitions/lint", methods=["POST"])
+@defs.arguments(s.LintBody)
+@defs.response(200, s.LintResultSchema)
+@_errors(defs, 401, 422)
+def lint_definition(body: dict[str, Any]) -> Any:
+    """Lint a BPMN file without storing it: ok, or every problem with the element it concerns."""
+    ctx = context()
+    library, shas = definitions._library(ctx.session)
+    try:
+        parsed = definitions.parse_and_lint([_source(body)], ctx.settings, library, shas)
+    except DefinitionError as exc:
+        return {"ok": False, "process_id": None, "problems": [p.__dict__ for p in exc.problems]}
+    return {"ok": True, "process_id": parsed[0].process_id, "problems": []}
+
+
+@defs.route("/definitions", methods=["POST"])
+@defs.arguments(s.DeployBody)
+@defs.response(201, s.DeployResultSchema)
+@_errors(defs, *ERRORS)
+def deploy_definition(body: dict[str, Any]) -> Any:
+    """Deploy a BPMN file (admins): lint, then store it as a published (or draft) version. 422 lists the
+    lint problems; nothing is stored then."""
+    access.require_admin(api_user())
+    with unit() as ctx:
+        result = definitions.deploy(ctx.session, [_source(body)], ctx.settings, ctx.clock, api_user(),
+                                    status=body["status"])[0]
+        return {"version": _version(result.version), "created": result.created}
+
+
+# --------------------------------------------------------------------------- registers
+
+@registers.route("/registers")
+@registers.response(200, s.RegisterSchema(many=True))
+@_errors(registers, 401)
+def list_registers() -> Any:
+    """The registers there are."""
+    return [{"name": k, "label": v[1]} for k, v in history.REGISTERS.items()]
+
+
+@registers.route("/registers/<name>")
+@registers.response(200, s.RegisterRowSchema(many=True))
+@_errors(registers, 401, 404)
+def register_rows(name: str) -> Any:
+    """The rows of one register, by reference."""
+    return [r.__dict__ for r in history.register_rows(db.session, name)]
+
+
+@registers.route("/registers/<name>/<ref>")
+@registers.response(200, s.RegisterRowDetailSchema)
+@_errors(registers, 401, 404)
+def register_row(name: str, ref: str) -> Any:
+    """One register row with every column."""
+    row, columns = history.register_row(db.session, name, ref)
+    return {**row.__dict__, "columns": {k: _plain(v) for k, v in columns.items()}}
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

@@ -1,0 +1,131 @@
+"""Logging in and out, the server-side session behind the cookie, the Origin check, API tokens.
+
+The cookie (signed, HttpOnly, SameSite=Lax, Secure outside local development) carries only a random
+session secret; the ``user_session`` row behind it is what makes it valid, so logout and deactivation
+end a session at once. Every form carries a CSRF token (Flask-WTF), and every state-changing browser
+request must come from our own origin.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import UserMixin, current_user, login_required, login_user, logout_user
+
+from engine import accounts
+from engine.errors import Forbidden
+from engine.models import User
+
+from .common import actor, context, unit
+from .extensions import db, login_manager
+
+bp = Blueprint("auth", __name__)
+
+
+class Principal(UserMixin):
+    """The logged-in user as Flask-Login sees it: its id is the session secret, not the user id."""
+
+    def __init__(self, token: str, user: User):
+        self.token = token
+        self.user = user
+
+    def get_id(self) -> str:
+        return self.token
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.user.active)
+
+
+@login_manager.user_loader
+def _load(token: str) -> Principal | None:
+    ctx = context()
+    user = accounts.session_user(ctx.session, ctx.clock, token)
+    return Principal(token, user) if user is not None else None
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("tasks.inbox")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    if current_user.is_authenticated:
+        return redirect(url_for("tasks.inbox"))
+    email = ""
+    if request.method == "POST":
+        email = request.form.get("email", "").strip()
+        password = request.form.get("password", "")
+        ctx = context()
+        throttle = accounts.Throttle(int(current_app.config["LOGIN_MAX_FAILURES"]),
+                                     timedelta(minutes=int(current_app.config["LOGIN_WINDOW_MINUTES"])))
+        try:
+            user = accounts.authenticate(ctx.session, ctx.clock, email, password, request.remote_addr, throttle)
+            token = accounts.open_session(ctx.session, ctx.clock, user,
+                                          timedelta(hours=int(current_app.config["SESSION_HOURS"])),
+                                          request.remote_addr, request.user_agent.string)
+            ctx.session.commit()
+        except Forbidden as exc:
+            ctx.session.commit()  # the failed attempt counts towards the throttle
+            flash(exc.message, "danger")
+            return render_template("auth/login.html", email=email), 429 if exc.code == "too_many_attempts" else 401
+        session.clear()  # a new session id: no fixation
+        login_user(Principal(token, user))
+        flash(f"Welcome, {user.name}.", "success")
+        return redirect(_safe_next(request.args.get("next")))
+    return render_template("auth/login.html", email=email)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout() -> Any:
+    with unit() as ctx:
+        accounts.close_session(ctx.session, ctx.clock, current_user.token)
+    logout_user()
+    session.clear()
+    flash("You are logged out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/tokens", methods=["GET", "POST"])
+@login_required
+def tokens() -> Any:
+    """API tokens for scripts: create (the secret is shown once) and revoke."""
+    secret = None
+    if request.method == "POST":
+        with unit() as ctx:
+            if request.form.get("revoke"):
+                accounts.revoke_token(ctx.session, ctx.clock, actor(), int(request.form["revoke"]))
+                flash("Token revoked.", "info")
+            else:
+                _, secret = accounts.create_token(ctx.session, ctx.clock, actor(), request.form.get("name", ""))
+    return render_template("auth/tokens.html", tokens=accounts.tokens_of(db.session, actor()), secret=secret)
+
+
+def check_origin() -> None:
+    """Refuse a state-changing browser request whose Origin (or Referer) is another site."""
+    if request.method in ("GET", "HEAD", "OPTIONS", "TRACE") or request.path.startswith("/api/"):
+        return
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source or source == "null":
+        if request.headers.get("Origin") == "null":
+            abort(403, "requests from an opaque origin are refused")
+        return  # no header: not a cross-site browser request (the CSRF token still applies)
+    parts = urlsplit(source)
+    own = urlsplit(request.host_url)
+    if (parts.scheme, parts.netloc) != (own.scheme, own.netloc):
+        abort(403, f"cross-site request refused: origin {parts.scheme}://{parts.netloc} is not this site")
+
+
+def init_app(app: Any) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to see this page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = None  # the server-side session row is the protection
+    app.before_request(check_origin)

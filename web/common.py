@@ -1,0 +1,38 @@
+"""What every view uses: the engine context, the acting user, one transaction per request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import current_app
+from flask_login import current_user
+
+from engine.models import User
+from engine.runtime import Context
+from engine.uow import transaction
+
+from .extensions import db
+
+
+def context() -> Context:
+    return Context(db.session, current_app.extensions["aimsflow.clock"], current_app.extensions["aimsflow.settings"])
+
+
+def actor() -> User:
+    """The logged-in user (views are behind ``login_required``)."""
+    return current_user.user  # type: ignore[no-any-return]
+
+
+@contextmanager
+def unit() -> Iterator[Context]:
+    """One transaction: commit on success; on an engine error roll back (keeping audit events that must
+    survive, such as a blocked SoD attempt) and re-raise."""
+    ctx = context()
+    with transaction(ctx.session, ctx.clock):
+        yield ctx
+
+
+def now() -> Any:
+    return current_app.extensions["aimsflow.clock"].now()

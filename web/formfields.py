@@ -1,0 +1,273 @@
+"""JSON Schema forms in HTML: a schema becomes a list of :class:`Field` the templates render, and a
+posted form becomes the data the engine validates.
+
+Supported (DESIGN.md, FLOWS.md 0.8): text, textarea (``"x-widget": "textarea"`` or a long
+``maxLength``), enums as select or radio (``"x-widget": "radio"``, or four options or fewer),
+multi-enums (arrays of enums) as checkboxes, integers and numbers with their bounds, booleans, dates,
+date-times, user pickers (``"format": "email"`` with ``"x-user-roles"``), lists of text (one per line),
+nested objects (a fieldset), repeating groups (arrays of objects) and file uploads (``"x-file": true``,
+or an array of them).
+
+HTML names are ``f.<path>`` with dots (``f.risks.0.title``); a file field keeps its already uploaded
+evidence in ``keep.<path>`` so a form re-shown after an error does not lose it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.datastructures import FileStorage, MultiDict
+
+from engine.worklist import enum_options, humanize
+
+LONG_TEXT = re.compile(r"(comment|comments|rationale|description|note|notes|summary|justification|details|"
+                       r"explanation|reason|narrative|conclusion|impact|impacts)$")
+
+UserOptions = Callable[[list[str]], list[tuple[str, str]]]
+
+
+@dataclass
+class Field:
+    key: str
+    path: str  # "risks/0/title": how the engine names it in errors
+    name: str  # "f.risks.0.title": the HTML name
+    label: str
+    kind: str
+    required: bool = False
+    help: str | None = None
+    options: list[tuple[str, str]] = field(default_factory=list)
+    minimum: Any = None
+    maximum: Any = None
+    step: str | None = None
+    max_length: int | None = None
+    value: Any = None
+    error: str | None = None
+    #: repeating group: the child fields of each row, and a template row for "add a row"
+    rows: list[list[Field]] = field(default_factory=list)
+    template: list[Field] = field(default_factory=list)
+    multiple: bool = False
+
+    def is_selected(self, option: Any) -> bool:
+        if isinstance(self.value, list):
+            return str(option) in [str(v) for v in self.value]
+        return self.value is not None and str(self.value) == str(option)
+
+    @property
+    def files(self) -> list[dict[str, Any]]:
+        values = self.value if isinstance(self.value, list) else [self.value]
+        return [v for v in values if isinstance(v, dict) and "evidence_id" in v]
+
+    @property
+    def keep_json(self) -> str:
+        return json.dumps(self.files if self.multiple else (self.files[0] if self.files else None))
+
+    @property
+    def text_lines(self) -> str:
+        if isinstance(self.value, list):
+            return "\n".join(str(v) for v in self.value)
+        return "" if self.value is None else str(self.value)
+
+
+def _kind(key: str, schema: dict[str, Any]) -> str:
+    widget = schema.get("x-widget")
+    kind = schema.get("type")
+    if schema.get("x-file"):
+        return "file"
+    if kind == "array":
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        if items.get("x-file"):
+            return "files"
+        if enum_options(items):
+            return "checkboxes"
+        if items.get("type") == "object":
+            return "group"
+        return "lines"
+    if enum_options(schema):
+        if widget in ("radio", "select"):
+            return str(widget)
+        return "radio" if len(enum_options(schema)) <= 4 else "select"
+    if kind == "object" or (kind is None and isinstance(schema.get("properties"), dict)):
+        return "object"
+    if kind == "boolean":
+        return "checkbox"
+    if kind in ("integer", "number"):
+        return kind
+    if schema.get("format") == "email":
+        return "user"  # a person: picked among active users (those holding x-user-roles, if given)
+    if schema.get("format") == "date":
+        return "date"
+    if schema.get("format") == "date-time":
+        return "datetime"
+    if widget == "textarea" or (schema.get("maxLength") or 0) > 200 or (
+            widget != "text" and "maxLength" not in schema and LONG_TEXT.search(key)):
+        return "textarea"
+    return "text"
+
+
+def build(schema: dict[str, Any] | None, values: dict[str, Any] | None, errors: dict[str, str] | None = None,
+          users: UserOptions | None = None) -> list[Field]:
+    """The fields of ``schema`` (an object schema) filled with ``values`` and ``errors`` by path."""
+    if not schema:
+        return []
+    return _fields(schema, values or {}, errors or {}, users or (lambda roles: []), "", "f")
+
+
+def _fields(schema: dict[str, Any], values: Any, errors: dict[str, str], users: UserOptions, path: str,
+            name: str) -> list[Field]:
+    required = set(schema.get("required") or [])
+    values = values if isinstance(values, dict) else {}
+    out = []
+    for key, sub in (schema.get("properties") or {}).items():
+        if not isinstance(sub, dict) or sub.get("readOnly") or sub.get("x-hidden"):
+            continue
+        p = f"{path}/{key}" if path else key
+        f = Field(key=key, path=p, name=f"{name}.{key}", label=sub.get("title") or humanize(key),
+                  kind=_kind(key, sub), required=key in required, help=sub.get("description"),
+                  value=values.get(key, sub.get("default")), error=errors.get(p))
+        f.minimum, f.maximum, f.max_length = sub.get("minimum"), sub.get("maximum"), sub.get("maxLength")
+        if f.kind in ("integer", "number"):
+            f.step = "1" if f.kind == "integer" else "any"
+        if f.kind in ("radio", "select"):
+            f.options = enum_options(sub)
+        elif f.kind == "checkboxes":
+            f.options = enum_options(sub["items"])
+        elif f.kind == "user":
+            f.options = users(list(sub.get("x-user-roles") or []))
+        elif f.kind == "files":
+            f.multiple = True
+        elif f.kind == "object":
+            f.rows = [_fields(sub, f.value, errors, users, p, f.name)]
+        elif f.kind == "group":
+            items = sub["items"]
+            rows = f.value if isinstance(f.value, list) else []
+            f.rows = [_fields(items, row, errors, users, f"{p}/{i}", f"{f.name}.{i}") for i, row in enumerate(rows)]
+            if not f.rows and f.required:
+                f.rows = [_fields(items, {}, errors, users, f"{p}/0", f"{f.name}.0")]
+            f.template = _fields(items, {}, {}, users, f"{p}/__i__", f"{f.name}.__i__")
+        out.append(f)
+    return out
+
+
+def all_paths(fields: list[Field]) -> set[str]:
+    paths = set()
+    for f in fields:
+        paths.add(f.path)
+        for row in f.rows:
+            paths |= all_paths(row)
+    return paths
+
+
+# --------------------------------------------------------------------------- parsing a post
+
+@dataclass
+class Upload:
+    path: tuple[Any, ...]
+    file: FileStorage
+
+
+def parse(schema: dict[str, Any] | None, form: MultiDict[str, str],
+          files: MultiDict[str, FileStorage] | None = None) -> tuple[dict[str, Any], list[Upload]]:
+    """The data a posted form holds, typed by the schema (values that do not convert are kept as typed,
+    so validation names them and the form shows them again), and the files to store as evidence."""
+    uploads: list[Upload] = []
+    if not schema:
+        return {}, uploads
+    data = _parse_object(schema, form, files or MultiDict(), "f", (), uploads)
+    return data, uploads
+
+
+def _convert(kind: str, sub: dict[str, Any], raw: str) -> Any:
+    raw = raw.strip() if kind not in ("textarea", "text") else raw
+    if kind == "integer":
+        return int(raw) if re.fullmatch(r"[-+]?\d+", raw.strip()) else raw
+    if kind == "number":
+        try:
+            number = float(raw)
+        except ValueError:
+            return raw
+        return int(number) if number.is_integer() and "." not in raw else number
+    if kind in ("radio", "select"):
+        for value, _ in enum_options(sub):
+            if str(value) == raw:
+                return value
+    return raw
+
+
+def _parse_object(schema: dict[str, Any], form: MultiDict[str, str], files: MultiDict[str, FileStorage],
+                  name: str, path: tuple[Any, ...], uploads: list[Upload]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, sub in (schema.get("properties") or {}).items():
+        if not isinstance(sub, dict) or sub.get("readOnly") or sub.get("x-hidden"):
+            continue
+        kind = _kind(key, sub)
+        n = f"{name}.{key}"
+        if kind == "checkbox":
+            if f"{n}.present" in form or n in form:
+                data[key] = n in form
+        elif kind == "checkboxes":
+            chosen = form.getlist(n)
+            options = enum_options(sub["items"])
+            picked = [v for v, _ in options if str(v) in chosen]
+            if picked:
+                data[key] = picked
+        elif kind == "lines":
+            lines = [line.strip() for line in form.get(n, "").splitlines() if line.strip()]
+            if lines:
+                data[key] = lines
+        elif kind == "object":
+            inner = _parse_object(sub, form, files, n, path + (key,), uploads)
+            if inner:
+                data[key] = inner
+        elif kind == "group":
+            indices = sorted({int(m.group(1)) for k in list(form.keys()) + list(files.keys())
+                              if (m := re.match(re.escape(n) + r"\.(\d+)\.", k))})
+            rows = []
+            for i in indices:
+                row = _parse_object(sub["items"], form, files, f"{n}.{i}", path + (key, len(rows)), uploads)
+                if row:
+                    rows.append(row)
+            if rows:
+                data[key] = rows
+        elif kind in ("file", "files"):
+            kept = _kept(form.get(f"keep.{n[2:]}"))
+            new = [f for f in files.getlist(n) if f and f.filename]
+            if kind == "file":
+                if new:
+                    uploads.append(Upload(path + (key,), new[0]))
+                    data[key] = None  # filled in with the stored evidence
+                elif kept:
+                    data[key] = kept[0]
+            else:
+                start = len(kept)
+                for i, f in enumerate(new):
+                    uploads.append(Upload(path + (key, start + i), f))
+                if kept or new:
+                    data[key] = kept + [None] * len(new)
+        else:
+            raw = form.get(n)
+            if raw is not None and raw.strip() != "":
+                data[key] = _convert(kind, sub, raw)
+    return data
+
+
+def _kept(text: str | None) -> list[dict[str, Any]]:
+    if not text:
+        return []
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return []
+    values = value if isinstance(value, list) else [value]
+    return [v for v in values if isinstance(v, dict) and isinstance(v.get("evidence_id"), int)]
+
+
+def put(data: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
+    """Set ``value`` at ``path`` inside ``data`` (the place :func:`parse` left for an upload)."""
+    target: Any = data
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value

@@ -1,0 +1,88 @@
+"""Process instances (list, the instance page with the diagram, timeline, data and register links),
+starting a process with its start form, and the registers (read only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from engine import catalog, history, services
+from engine.errors import ValidationError
+
+from . import formfields
+from .common import actor, context, now, unit
+from .extensions import db
+from .tasks import _users
+
+bp = Blueprint("instances", __name__)
+
+
+@bp.before_request
+@login_required
+def _login() -> None:
+    """Every page here needs a logged-in user."""
+
+
+@bp.route("/instances")
+def instance_list() -> Any:
+    rows = history.instances(db.session, actor(), process_id=request.args.get("process") or None)
+    return render_template("instances/list.html", rows=rows)
+
+
+@bp.route("/instances/<int:instance_id>")
+def instance(instance_id: int) -> Any:
+    view = history.instance_view(context(), actor(), instance_id)
+    return render_template("instances/instance.html", v=view, now=now())
+
+
+@bp.route("/instances/<int:instance_id>/diagram.xml")
+def diagram(instance_id: int) -> Any:
+    view = history.instance_view(context(), actor(), instance_id)
+    return Response(view.version.bpmn_xml, mimetype="application/xml")
+
+
+@bp.route("/start")
+def start_list() -> Any:
+    return render_template("instances/start_list.html", items=catalog.startable(db.session, actor()))
+
+
+@bp.route("/start/<process_id>", methods=["GET", "POST"])
+def start(process_id: str) -> Any:
+    info = catalog.start_form(db.session, actor(), process_id)
+    values: dict[str, Any] = {}
+    errors: list[Any] = []
+    status = 200
+    if request.method == "POST":
+        values, _ = formfields.parse(info.form, request.form, request.files)
+        try:
+            with unit() as ctx:
+                outcome = services.start_process(ctx, actor(), process_id, values)
+                new_id = outcome.instance.id
+                mine = [t.id for t in outcome.new_tasks if t.assignee_id == actor().id]
+            flash(f"Started {info.version.name} as #{new_id}.", "success")
+            if mine:
+                return redirect(url_for("tasks.task", task_id=mine[0]), 303)
+            return redirect(url_for(".instance", instance_id=new_id), 303)
+        except ValidationError as exc:
+            errors, status = exc.errors, 422
+            flash("Some answers need fixing; see the messages next to the fields.", "danger")
+    fields = formfields.build(info.form, values, {e.path: e.message for e in errors}, _users)
+    known = formfields.all_paths(fields)
+    return render_template("instances/start.html", info=info, fields=fields,
+                           other_errors=[e for e in errors if e.path not in known]), status
+
+
+@bp.route("/registers")
+def registers() -> Any:
+    name = request.args.get("register", "ai_systems")
+    rows = history.register_rows(db.session, name)
+    return render_template("instances/registers.html", name=name, rows=rows, registers=history.REGISTERS)
+
+
+@bp.route("/registers/<name>/<ref>")
+def register_row(name: str, ref: str) -> Any:
+    row, columns = history.register_row(db.session, name, ref)
+    return render_template("instances/register_row.html", name=name, row=row, columns=columns,
+                           label=history.REGISTERS[name][1])

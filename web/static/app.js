@@ -1,0 +1,22 @@
+// Repeating groups: "Add a row" clones the group's <template>, numbering the row; "Remove" drops a row.
+document.addEventListener('click', function (event) {
+  var add = event.target.closest('[data-add-row]');
+  if (add) {
+    var name = add.getAttribute('data-add-row');
+    var template = document.querySelector('template[data-template-for="' + name + '"]');
+    var index = parseInt(add.getAttribute('data-next-index') || '0', 10);
+    var html = template.innerHTML.split('__i__').join(String(index));
+    document.querySelector('[data-repeat="' + name + '"]').insertAdjacentHTML('beforeend', html);
+    add.setAttribute('data-next-index', String(index + 1));
+  }
+  var remove = event.target.closest('[data-remove-row]');
+  if (remove) {
+    remove.closest('.repeat-row').remove();
+  }
+});
+
+// htmx requests carry the CSRF token of the page.
+document.addEventListener('htmx:configRequest', function (event) {
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  if (meta) { event.detail.headers['X-CSRFToken'] = meta.content; }
+});

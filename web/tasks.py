@@ -1,0 +1,168 @@
+"""The inbox, the task page (form, instructions, data so far, claim / release / complete / draft),
+evidence downloads and the managers' team view with reassignment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask_login import login_required
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup, escape
+
+from engine import directory, services, worklist
+from engine.errors import ConflictError, Forbidden, InvalidInput, NotFound, SodViolation, ValidationError
+
+from . import formfields
+from .common import actor, context, now, unit
+from .extensions import db
+
+bp = Blueprint("tasks", __name__)
+_JINJA = SandboxedEnvironment(autoescape=True)
+
+
+@bp.before_request
+@login_required
+def _login() -> None:
+    """Every page here needs a logged-in user."""
+
+
+@bp.route("/tasks")
+def inbox() -> Any:
+    page = worklist.inbox_page(db.session, actor(), now(), request.args.get("tab", "mine"),
+                               request.args.get("q", "").strip(), request.args.get("process", ""))
+    return render_template("tasks/inbox.html", page=page)
+
+
+def _users(roles: list[str]) -> list[tuple[str, str]]:
+    seen: dict[str, str] = {}
+    for role in roles or list(directory.BUSINESS_ROLES):
+        for u in directory.users_with_role(db.session, role):
+            seen[u.email] = f"{u.name} ({u.email})"
+    return sorted(seen.items(), key=lambda kv: kv[1])
+
+
+def instructions_html(text: str | None, data: dict[str, Any]) -> Markup | None:
+    """The BPMN instructions, a Jinja template over the task data, rendered in a sandbox."""
+    if not text:
+        return None
+    try:
+        rendered = _JINJA.from_string(text).render(**{k: v for k, v in data.items() if isinstance(k, str)})
+    except Exception:  # a broken template still shows its text
+        rendered = str(escape(text))
+    return Markup("<br>".join(Markup(rendered).split("\n")))
+
+
+def _render(detail: worklist.TaskDetail, values: dict[str, Any] | None = None,
+            errors: list[Any] | None = None, status: int = 200) -> Any:
+    by_path = {e.path: e.message for e in errors or []}
+    fields = formfields.build(detail.schema, values if values is not None else (detail.draft or detail.data),
+                              by_path, _users)
+    approval_fields: dict[str, Any] = {}
+    if detail.approval is not None:
+        keep = {detail.approval.decision_field, detail.approval.comment_field}
+        approval_fields = {f.key: f for f in fields if f.key in keep}
+        fields = [f for f in fields if f.key not in keep]
+    known = formfields.all_paths(fields) | set(approval_fields and {f.path for f in approval_fields.values()})
+    other_errors = [e for e in errors or [] if e.path not in known]
+    return render_template("tasks/task.html", d=detail, fields=fields, approval=approval_fields,
+                           other_errors=other_errors, instructions=instructions_html(detail.instructions, detail.data),
+                           disabled=not detail.may_complete,
+                           overdue=detail.task.state in ("ready", "claimed") and detail.task.due_at is not None
+                           and detail.task.due_at < now()), status
+
+
+@bp.route("/tasks/<int:task_id>")
+def task(task_id: int) -> Any:
+    return _render(worklist.task_detail(context(), actor(), task_id))
+
+
+@bp.route("/tasks/<int:task_id>/claim", methods=["POST"])
+def claim(task_id: int) -> Any:
+    with unit() as ctx:
+        worklist.task_detail(ctx, actor(), task_id)  # 404 for a task the user may not see
+        try:
+            services.claim_task(ctx, actor(), task_id)
+        except (ConflictError, Forbidden) as exc:
+            flash(exc.message, "warning")
+            return redirect(url_for(".task", task_id=task_id), 303)
+    flash("The task is yours now.", "success")
+    return redirect(url_for(".task", task_id=task_id), 303)
+
+
+@bp.route("/tasks/<int:task_id>/release", methods=["POST"])
+def release(task_id: int) -> Any:
+    with unit() as ctx:
+        worklist.task_detail(ctx, actor(), task_id)
+        try:
+            services.release_task(ctx, actor(), task_id)
+        except (ConflictError, Forbidden) as exc:
+            flash(exc.message, "warning")
+            return redirect(url_for(".task", task_id=task_id), 303)
+    flash("The task is back in its lane for someone else to claim.", "info")
+    return redirect(url_for(".inbox"), 303)
+
+
+@bp.route("/tasks/<int:task_id>/complete", methods=["POST"])
+def complete(task_id: int) -> Any:
+    ctx = context()
+    detail = worklist.task_detail(ctx, actor(), task_id)
+    data, uploads = formfields.parse(detail.schema, request.form, request.files)
+    try:
+        for upload in uploads:  # each file is kept even if the form is sent back with errors
+            with unit() as uctx:
+                row = worklist.store_evidence(uctx, actor(), task_id, "/".join(map(str, upload.path)),
+                                              upload.file.filename or "", upload.file.mimetype,
+                                              upload.file.read())
+                formfields.put(data, upload.path, worklist.evidence_ref(row))
+        if request.form.get("action") == "draft":
+            with unit() as uctx:
+                worklist.save_draft(uctx, actor(), task_id, data)
+            flash("Draft saved. It is here when you come back.", "info")
+            return redirect(url_for(".task", task_id=task_id), 303)
+        with unit() as uctx:
+            outcome = worklist.submit(uctx, actor(), task_id, data)
+            mine = [t.id for t in outcome.new_tasks if t.assignee_id == actor().id]
+    except ValidationError as exc:
+        flash("Some answers need fixing; see the messages next to the fields.", "danger")
+        return _render(worklist.task_detail(context(), actor(), task_id), data, exc.errors, 422)
+    except ConflictError as exc:
+        flash(exc.message, "warning")
+        return redirect(url_for(".task", task_id=task_id), 303)
+    except (Forbidden, InvalidInput) as exc:
+        flash(exc.message, "danger")
+        return _render(worklist.task_detail(context(), actor(), task_id), data, [], 403 if isinstance(
+            exc, Forbidden) else 422)
+    flash(f"Task '{detail.task.name}' completed.", "success")
+    if mine:
+        return redirect(url_for(".task", task_id=mine[0]), 303)
+    return redirect(url_for(".inbox"), 303)
+
+
+@bp.route("/tasks/<int:task_id>/reassign", methods=["POST"])
+def reassign(task_id: int) -> Any:
+    """Managers hand a task to someone else with a reason. A role that may not reassign gets 403."""
+    worklist.task_detail(context(), actor(), task_id)  # 404 for a task the user may not see
+    to = request.form.get("to", "")
+    try:
+        with unit() as ctx:
+            services.reassign_task(ctx, actor(), task_id, to, request.form.get("reason", ""))
+        flash(f"Task {task_id} reassigned to {to}.", "success")
+    except (InvalidInput, ConflictError, SodViolation, NotFound) as exc:
+        flash(exc.message, "danger")
+    back = url_for(".team") if request.form.get("back") == "team" else url_for(".task", task_id=task_id)
+    return redirect(back, 303)
+
+
+@bp.route("/evidence/<int:evidence_id>")
+def evidence(evidence_id: int) -> Any:
+    row, path = worklist.evidence_file(context(), actor(), evidence_id)
+    return send_file(path, mimetype=row.content_type, as_attachment=True, download_name=row.filename)
+
+
+@bp.route("/team")
+def team() -> Any:
+    overdue = request.args.get("overdue") == "1"
+    rows = worklist.team_rows(db.session, actor(), now(), overdue_only=overdue)
+    return render_template("tasks/team.html", rows=rows, overdue=overdue,
+                           candidates={r.task.role: directory.users_with_role(db.session, r.task.role) for r in rows})

@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import assignment, audit, definitions, directory, serializer
+from . import assignment, audit, definitions, directory, events, serializer
 from .clock import Clock, as_utc, parse_datetime
 from .durations import add_duration
 from .errors import ConflictError, EngineError, WorkflowError
@@ -49,10 +49,12 @@ class Context:
 
 @dataclass
 class Effects:
-    """What operators asked for while the engine ran: audit events and processes to start."""
+    """What operators asked for while the engine ran: audit events and processes to start; and the
+    messages the workflow threw that nothing inside it caught (``SpiffWorkflow`` ``BpmnEvent``)."""
 
     audit_events: list[dict[str, Any]] = field(default_factory=list)
     starts: list[StartRequest] = field(default_factory=list)
+    messages: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -120,14 +122,17 @@ class Binding:
     session, clock and actor, and collects what they ask for."""
 
     workflow: Any
+    clock: Clock
     effects: Effects = field(default_factory=Effects)
     failures: list[EngineError] = field(default_factory=list)
 
     def step(self, action: Any) -> None:
         """Run ``action()`` (a task's ``run``, ``do_engine_steps``...) with SpiffWorkflow's errors turned
-        into WorkflowError naming the element (or the operator's own EngineError)."""
+        into WorkflowError naming the element (or the operator's own EngineError). Timers read the
+        use case's clock meanwhile."""
         try:
-            action()
+            with events.use_clock(self.clock):
+                action()
         except WorkflowException as exc:
             if self.failures:
                 raise self.failures[0] from exc
@@ -143,7 +148,7 @@ class Binding:
 def bind(ctx: Context, instance: ProcessInstance, workflow: Any, actor: User | None) -> Binding:
     """Attach the sandboxed script engine (operators see ``ctx`` and ``actor``) before anything runs:
     user-task post-scripts run when the task completes, not only in engine steps."""
-    binding = Binding(workflow)
+    binding = Binding(workflow, ctx.clock)
 
     def handle_service(task: Any, operation_name: str, params: dict[str, Any]) -> str:
         try:
@@ -167,6 +172,7 @@ def run(ctx: Context, instance: ProcessInstance, workflow: Any, actor: User | No
     """Run engine steps until the workflow waits. Raises WorkflowError (or an operator's EngineError)."""
     binding = binding or bind(ctx, instance, workflow, actor)
     binding.step(workflow.do_engine_steps)
+    binding.effects.messages.extend(events.thrown_messages(workflow))
     return binding.effects
 
 

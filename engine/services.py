@@ -12,7 +12,7 @@ from typing import Any
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, or_, select, update
 
-from . import assignment, audit, definitions, directory, forms, runtime, serializer
+from . import assignment, audit, definitions, directory, events, forms, runtime, serializer
 from .errors import ConflictError, Forbidden, InvalidInput, NotFound
 from .models import HumanTask, ProcessInstance, User
 from .runtime import Context
@@ -93,7 +93,7 @@ def start_process(ctx: Context, actor: User | None, process_id: str, data: dict[
                  subject=instance.subject, data={"process_id": process_id, "version": version.version,
                                                  "data": data, "parent_instance_id": instance.parent_instance_id})
     outcome = Outcome(instance, new_tasks)
-    _after_run(ctx, instance, actor, effects, outcome)
+    _after_run(ctx, instance, actor, effects, outcome, workflow)
     return outcome
 
 
@@ -106,13 +106,34 @@ def _check_may_start(actor: User, process_id: str, roles: tuple[str, ...]) -> No
 
 
 def _after_run(ctx: Context, instance: ProcessInstance, actor: User | None, effects: runtime.Effects,
-               outcome: Outcome) -> None:
+               outcome: Outcome, workflow: Any = None) -> None:
+    """What a run asked for, after its instance is saved: audit events, child instances, messages; then,
+    if ``workflow`` now waits for a message, the messages that came for it early."""
     runtime.append_effects(ctx, instance, actor, effects)
     for request in effects.starts:
         child = start_process(ctx, None, request.process_id, request.data, parent=instance,
                               subject=request.subject)
         outcome.started.append(child.instance)
         outcome.started.extend(child.started)
+        outcome.new_tasks.extend(child.new_tasks)
+    targets: list[ProcessInstance] = []
+    for event in effects.messages:
+        name = event.event_definition.name
+        parent = ctx.session.get(ProcessInstance, instance.parent_instance_id) if instance.parent_instance_id else None
+        if parent is None:
+            audit.append(ctx.session, ctx.clock, "message_undeliverable", instance_id=instance.id,
+                         subject=instance.subject, data={"message": name, "reason": "the instance has no parent"})
+            continue
+        events.post(ctx.session, ctx.clock, name, event.payload, parent, source=instance)
+        if parent not in targets:
+            targets.append(parent)
+    if workflow is not None and instance.status == "running" and events.waits_for_messages(workflow) \
+            and instance not in targets:
+        targets.append(instance)
+    for target in targets:
+        delivered = deliver_messages(ctx, target.id)
+        outcome.started.extend(delivered.started)
+        outcome.new_tasks.extend(delivered.new_tasks)
 
 
 # --------------------------------------------------------------------------- tasks
@@ -231,7 +252,7 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any])
                      subject=task.subject, data={"task_spec": task.task_spec, "decision": decision,
                                                  "comment": _comment(data)})
     outcome = Outcome(instance, new_tasks, task)
-    _after_run(ctx, instance, actor, effects, outcome)
+    _after_run(ctx, instance, actor, effects, outcome, loaded.workflow)
     return outcome
 
 
@@ -323,3 +344,102 @@ def open_tasks(ctx: Context, instance_id: int) -> list[HumanTask]:
     return list(ctx.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
                                                             HumanTask.state.in_(runtime.OPEN_STATES))
                                     .order_by(HumanTask.id)))
+
+
+# --------------------------------------------------------------------------- messages and timers
+
+def send_message(ctx: Context, actor: User | None, instance_id: int, name: str,
+                 payload: dict[str, Any] | None = None) -> Outcome:
+    """Post the BPMN message ``name`` to a running instance and deliver it if the instance waits for it
+    (else it waits, ``pending``, until the instance reaches a catch event for it).
+
+    Raises NotFound (no such instance), ConflictError (the instance has ended), InvalidInput (no name).
+    """
+    if not name or not name.strip():
+        raise InvalidInput("a message needs a name")
+    instance = ctx.session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"no process instance {instance_id}")
+    if instance.status != "running":
+        raise ConflictError(f"instance {instance_id} is {instance.status}; it takes no more messages")
+    events.post(ctx.session, ctx.clock, name.strip(), payload or {}, instance)
+    audit.append(ctx.session, ctx.clock, "message_posted", actor=actor, instance_id=instance.id,
+                 subject=instance.subject, data={"message": name.strip(), "payload": payload or {}})
+    return deliver_messages(ctx, instance.id, actor)
+
+
+def deliver_messages(ctx: Context, instance_id: int, actor: User | None = None) -> Outcome:
+    """Deliver the instance's pending messages that it waits for, oldest first, running the process on
+    after each; what it then throws or starts is handled as after any run. Messages for an instance
+    that has ended become ``undeliverable``."""
+    instance = ctx.session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"no process instance {instance_id}")
+    outcome = Outcome(instance)
+    queued = events.pending(ctx.session, instance.id)
+    if not queued:
+        return outcome
+    if instance.status != "running":
+        for message in queued:
+            message.status = "undeliverable"
+        ctx.session.flush()
+        return outcome
+    loaded = runtime.restore(ctx, instance)
+    binding = runtime.bind(ctx, instance, loaded.workflow, actor)
+    delivered = []
+    progress = True
+    while progress:
+        progress = False
+        for message in queued:
+            if message.status != "pending":
+                continue
+            if not events.waiting_catches(loaded.workflow, message.name):
+                continue
+            binding.step(lambda m=message: events.catch(loaded.workflow, m.name, m.payload))
+            message.status, message.delivered_at = "delivered", ctx.clock.now()
+            delivered.append(message)
+            runtime.run(ctx, instance, loaded.workflow, actor, binding)
+            progress = True
+    if not delivered:
+        return outcome
+    with runtime.version_guard(instance):
+        runtime.save(ctx, instance, loaded.workflow, flush=False)
+        outcome.new_tasks = runtime.sync_tasks(ctx, instance, loaded.workflow)
+        ctx.session.flush()
+    for message in delivered:
+        audit.append(ctx.session, ctx.clock, "message_delivered", actor=actor, instance_id=instance.id,
+                     subject=instance.subject, data={"message": message.name, "id": message.id,
+                                                     "from_instance": message.source_instance_id})
+    _after_run(ctx, instance, actor, binding.effects, outcome)
+    return outcome
+
+
+def wake_instance(ctx: Context, instance_id: int) -> Outcome:
+    """Fire the instance's timers that are due by the context's clock and run it on (the worker's tick
+    for one instance). An instance with nothing due is left as it is."""
+    instance = ctx.session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"no process instance {instance_id}")
+    outcome = Outcome(instance)
+    if instance.status != "running" or instance.wake_at is None or instance.wake_at > ctx.clock.now():
+        return outcome
+    loaded = runtime.restore(ctx, instance)
+    binding = runtime.bind(ctx, instance, loaded.workflow, None)
+    binding.step(loaded.workflow.refresh_timers)
+    runtime.run(ctx, instance, loaded.workflow, None, binding)
+    with runtime.version_guard(instance):
+        runtime.save(ctx, instance, loaded.workflow, flush=False)
+        outcome.new_tasks = runtime.sync_tasks(ctx, instance, loaded.workflow)
+        ctx.session.flush()
+    audit.append(ctx.session, ctx.clock, "timer_fired", instance_id=instance.id, subject=instance.subject,
+                 data={"next_wake_at": instance.wake_at.isoformat() if instance.wake_at else None})
+    _after_run(ctx, instance, None, binding.effects, outcome, loaded.workflow)
+    return outcome
+
+
+def due_instances(ctx: Context, limit: int = 100) -> list[int]:
+    """Ids of running instances whose earliest timer is due by the context's clock."""
+    return list(ctx.session.scalars(
+        select(ProcessInstance.id).where(ProcessInstance.status == "running",
+                                         ProcessInstance.wake_at <= ctx.clock.now())
+        .order_by(ProcessInstance.wake_at).limit(limit)))

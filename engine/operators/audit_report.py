@@ -314,10 +314,13 @@ def raise_ncs(ctx: OperatorContext, audit_ref: str) -> dict[str, Any]:
     for f in _active(findings_of(ctx, audit)):
         details = f.details or {}
         if f.type in NC_TYPES and f.status not in ("nc_raised", "closed"):
+            owner = details.get("proposed_nc_owner") or details.get("auditee_id")
             payload = {"source": "internal_audit", "source_ref": f.ref, "severity": f.type.split("_")[0],
-                       "nc_owner_id": details.get("proposed_nc_owner") or details.get("auditee_id"),
-                       "verifier_hint_id": lead, "title": f"{f.clause_or_control}: {f.statement}"[:200],
-                       "description": f"{f.statement}\n\nObjective evidence: {f.objective_evidence}",
+                       "suggested_severity": f.type.split("_")[0], "verifier_hint_id": lead,
+                       "title": f"{f.clause_or_control}: {f.statement}"[:200],
+                       "description": f"{f.statement}\n\nCriterion: {f.criterion}\nObjective evidence: "
+                                      f"{f.objective_evidence}\nAuditee: {details.get('auditee_id')}; proposed NC "
+                                      f"owner: {owner}",
                        "requirement_ref": f.clause_or_control}
             ctx.start_process("aims_nc_capa", payload, subject=f.ref)
             touch(ctx, f, "nc_raised")
@@ -333,25 +336,23 @@ def raise_ncs(ctx: OperatorContext, audit_ref: str) -> dict[str, Any]:
 @operator("audit.follow_up_status")
 def follow_up_status(ctx: OperatorContext, audit_ref: str) -> dict[str, Any]:
     """Which nonconformities raised by the audit are still open (I16). An NC counts as handled once its
-    register row is closed (or found not to be an NC, a duplicate, withdrawn), or once the
-    ``aims_nc_capa`` instance started for it has ended. Links each finding to its NC."""
+    register row (found by the finding as ``source_ref``) is closed, found not to be an NC, a duplicate
+    or withdrawn, or once its ``aims_nc_capa`` instance has ended. Links each finding to its NC."""
     audit = audit_row(ctx, audit_ref)
     open_, closed = [], []
     for f in findings_of(ctx, audit):
         if f.type not in NC_TYPES or f.status not in ("nc_raised", "closed"):
             continue
-        nc = ctx.session.scalar(select(Nonconformity).where(Nonconformity.source_ref == f.ref)
+        nc = ctx.session.scalar(select(Nonconformity).where(Nonconformity.source == "internal_audit",
+                                                            Nonconformity.source_ref == f.ref)
                                 .order_by(Nonconformity.id.desc()).limit(1))
         if nc is not None:
             f.nc_id = nc.id
-        child = ctx.session.scalar(select(ProcessInstance).where(ProcessInstance.parent_instance_id == ctx.instance.id,
-                                                                 ProcessInstance.subject == f.ref)
-                                   .order_by(ProcessInstance.id.desc()).limit(1))
-        done = (nc is not None and nc.status in CLOSED_NC_STATES) or (child is not None and child.status != "running")
-        if done:
+        flow = ctx.session.get(ProcessInstance, nc.instance_id) if nc is not None and nc.instance_id else None
+        if nc is not None and (nc.status in CLOSED_NC_STATES or (flow is not None and flow.status != "running")):
             if f.status != "closed":
                 touch(ctx, f, "closed")
-            closed.append(f.ref)
+            closed.append({"finding_ref": f.ref, "nc_ref": nc.ref, "nc_status": nc.status})
         else:
             open_.append({"finding_ref": f.ref, "nc_ref": nc.ref if nc else None,
                           "nc_status": nc.status if nc else None})

@@ -1,36 +1,26 @@
 """``FlowDriver``: drive a shipped process through the services by task spec and demo user, so the flow
-tests read as the path a user takes; plus the stand-ins for processes another branch ships.
+tests read as the path a user takes.
 
-``fire_timer`` moves a waiting BPMN timer to "due" and runs the instance on, as the worker's wake does
-(``services.wake_instance`` on the timers branch): it rewrites the timer's armed time to the past, so
-it works whatever clock SpiffWorkflow reads.
+``fire_timer`` moves the test's clock past a waiting BPMN timer and runs the worker's tick for the
+instance (``services.wake_instance``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.orm import Session
 
-from engine import definitions, runtime, services
+from engine import runtime, services
+from engine.clock import FixedClock, parse_datetime
 from engine.models import HumanTask, ProcessInstance
 from engine.runtime import Context
 
-from .helpers import DATA, user
-
-PAST = "2000-01-01T00:00:00+00:00"
-STAND_INS = DATA / "stand_ins"
-
-
-def deploy_stand_ins(ctx: Context, *names: str) -> None:
-    """Deploy ``tests/data/<name>.bpmn`` (stand-ins for ``aims_nc_capa`` and ``aims_action``, whose real
-    flows are built on another branch) into the test's rolled-back session."""
-    files = [definitions.SourceFile.read(STAND_INS / f"{name}.bpmn") for name in names]
-    definitions.deploy(ctx.session, files, ctx.settings, ctx.clock)  # type: ignore[arg-type]
-    ctx.session.flush()
+from .helpers import user
 
 
 @dataclass
@@ -88,23 +78,19 @@ class FlowDriver:
         return out
 
     def fire_timer(self, bpmn_id: str) -> services.Outcome:
-        """Make the waiting timer ``bpmn_id`` due and run the instance on until it waits again."""
+        """Move the clock just past the waiting timer ``bpmn_id`` (if it is not due yet) and let the
+        worker's tick (``services.wake_instance``) fire it, on a workflow restored from the database."""
         assert self.instance is not None
-        instance = self.instance
-        loaded = runtime.restore(self.ctx, instance)
-        timers = [t for t in loaded.workflow.get_tasks(state=TaskState.WAITING) if t.task_spec.bpmn_id == bpmn_id]
-        assert timers, f"{bpmn_id} is not waiting; waiting: {sorted(self.waiting_timers())}"
-        for task in timers:
-            task.internal_data["event_value"] = PAST
-        binding = runtime.bind(self.ctx, instance, loaded.workflow, None)
-        binding.step(loaded.workflow.refresh_timers)
-        effects = runtime.run(self.ctx, instance, loaded.workflow, None, binding)
-        with runtime.version_guard(instance):
-            runtime.save(self.ctx, instance, loaded.workflow, flush=False)
-            new_tasks = runtime.sync_tasks(self.ctx, instance, loaded.workflow)
-            self.session.flush()
-        outcome = services.Outcome(instance, new_tasks)
-        services._after_run(self.ctx, instance, None, effects, outcome)
+        due = self.waiting_timers().get(bpmn_id)
+        assert due is not None, f"{bpmn_id} is not waiting; waiting: {sorted(self.waiting_timers())}"
+        clock = self.ctx.clock
+        assert isinstance(clock, FixedClock)
+        when = parse_datetime(due) + timedelta(seconds=1)
+        if when > clock.now():
+            clock.set(when.isoformat())
+        runtime.clear_caches()
+        outcome = services.wake_instance(self.ctx, self.instance.id)
+        assert bpmn_id not in self.waiting_timers() or self.waiting_timers()[bpmn_id] != due, f"{bpmn_id} did not fire"
         return outcome
 
     def children(self, process_id: str) -> list[ProcessInstance]:

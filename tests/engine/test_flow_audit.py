@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine import catalogue
+from engine import catalogue, services
+from engine.clock import FixedClock
 from engine.errors import ConflictError, InvalidInput, SodViolation, ValidationError
-from engine.models import Document, DocumentVersion, SoAVersion
+from engine.models import Document, DocumentVersion, Nonconformity, SoAVersion
 from engine.runtime import Context
 
 from .audit_flow import (
@@ -23,13 +24,12 @@ from .audit_flow import (
     programme_audits,
     report,
 )
-from .flow_driver import deploy_stand_ins
+from .capa_flow import NO_CA, CapaFlow
 from .helpers import email, events, grant, user
 
 
 @pytest.fixture
 def af(ctx: Context) -> AuditFlow:
-    deploy_stand_ins(ctx, "aims_nc_capa")
     return AuditFlow(ctx)
 
 
@@ -74,7 +74,7 @@ def test_audit_without_nonconformity_issues_the_report_and_closes(af: AuditFlow)
     fieldwork = af.task_for("ut_fieldwork")
     assert fieldwork.due_at is not None and fieldwork.due_at.date().isoformat() == "2027-02-20"
     af.fieldwork()
-    assert (af.audit().status, str(af.audit().actual_start)) == ("fieldwork", "2026-11-02")
+    assert (af.audit().status, str(af.audit().actual_start)) == ("fieldwork", "2027-02-15")
     af.complete("daniel", "ut_draft_findings", findings(finding("positive", "8.1")))
     assert af.audit().status == "findings_review"
     assert af.specs() == ["ut_write_report"]  # nothing for the auditee to answer
@@ -90,7 +90,7 @@ def test_audit_without_nonconformity_issues_the_report_and_closes(af: AuditFlow)
     doc = af.session.get(Document, version.document_id)
     assert doc is not None and (doc.ref, doc.doc_type) == (f"DOC-RPT-{af.ref}", "report")
     assert [(f.type, f.status) for f in af.findings()] == [("positive", "closed")]
-    assert soa_effectiveness(af, "A.8.2") == ("effective", "2026-11-02")
+    assert soa_effectiveness(af, "A.8.2") == ("effective", "2027-02-15")
     assert af.approvals() == [("report_review", "issue", "aims_owner")]
     assert events(af.session, af.instance.id, "audit_report_issued")[0].data["distribution"] == [
         email("meilin"), email("priya")]
@@ -119,37 +119,75 @@ def test_nonconformity_findings_start_nc_capa_and_the_audit_follows_them_up(af: 
     assert soa_effectiveness(af, "A.8.2")[0] == "partially_effective"
     assert soa_effectiveness(af, "A.8.3")[0] == "ineffective"
     ncs = af.children("aims_nc_capa")
-    assert [c.subject for c in ncs] == [f"{af.ref}-F1", f"{af.ref}-F2"] and outcome.started == ncs
-    from engine import services
-
-    first = services.instance_data(af.ctx, ncs[0].id)
-    assert {k: first[k] for k in ("source", "source_ref", "severity", "nc_owner_id", "verifier_hint_id",
-                                  "requirement_ref")} == {
-        "source": "internal_audit", "source_ref": f"{af.ref}-F1", "severity": "minor", "nc_owner_id": email("ravi"),
-        "verifier_hint_id": email("daniel"), "requirement_ref": "A.8.2"}
-    assert services.instance_data(af.ctx, ncs[1].id)["nc_owner_id"] == email("meilin")
+    assert outcome.started[:2] == ncs and len(ncs) == 2
+    rows = {nc.source_ref: nc for nc in af.session.scalars(select(Nonconformity).where(
+        Nonconformity.source == "internal_audit", Nonconformity.instance_id.in_([c.id for c in ncs])))}
+    first, second = rows[f"{af.ref}-F1"], rows[f"{af.ref}-F2"]
+    assert (first.status, first.requirement_ref, second.requirement_ref) == ("reported", "A.8.2", "A.8.3")
+    assert [c.subject for c in ncs] == [first.ref, second.ref]
+    assert services.instance_data(af.ctx, ncs[0].id)["verifier_hint_id"] == email("daniel")
+    assert f"proposed NC owner: {email('ravi')}" in first.description
+    assert f"proposed NC owner: {email('meilin')}" in second.description
     assert [(f.type, f.status) for f in af.findings()] == [
         ("minor_nc", "nc_raised"), ("major_nc", "nc_raised"), ("ofi", "logged_as_ofi")]
     assert af.audit().status == "follow_up"
     assert af.instance is not None and af.instance.status == "running"
-    assert sorted(af.waiting_timers()) == ["tm_follow_up_180", "tm_follow_up_90"]
+    assert sorted(af.waiting_timers()) == ["tm_follow_up_180", "tm_follow_up_90", "tm_recheck"]
 
 
-def test_follow_up_notices_after_90_and_180_days_leave_the_audit_waiting(af: AuditFlow) -> None:
+def raise_one_nc(af: AuditFlow) -> None:
     af.to_fieldwork()
     af.fieldwork(A_8_2="minor_nc")
     af.complete("daniel", "ut_draft_findings", findings(finding("minor_nc", "A.8.2")))
     af.complete("meilin", "ut_auditee_response", {"responses": [{"finding_ref": f"{af.ref}-F1", "response": "accept"}]})
     af.complete("daniel", "ut_write_report", report())
     af.complete("priya", "ut_review_report", {"decision": "issue"})
+
+
+def test_audit_closes_when_its_nc_is_closed_effective(af: AuditFlow, clock: FixedClock) -> None:
+    raise_one_nc(af)
+    [nc_instance] = af.children("aims_nc_capa")
+    nc = CapaFlow(af.ctx, clock, nc_instance)
+    nc.triage(owner="meilin", approver="grace")
+    nc.contain("meilin")
+    nc.root_cause("meilin")
+    nc.plan(NO_CA, who="meilin")
+    assert af.instance is not None and af.instance.status == "running"
+    nc.verify()  # daniel, the lead auditor, verifies (SOD-03) and the NC closes
+
+    assert nc.nc().status == "closed"
+    assert (af.instance.status, af.instance.end_event) == ("completed", "E_CLOSED")
+    assert af.audit().status == "closed"
+    [f1] = af.findings()
+    assert (f1.status, f1.nc_id) == ("closed", nc.nc().id)
+    delivered = events(af.session, af.instance.id, "message_delivered")
+    assert [e.data["message"] for e in delivered] == ["msg_nc_closed"]
+
+
+def test_nc_found_not_to_be_one_closes_the_audit_at_the_weekly_recheck(af: AuditFlow, clock: FixedClock) -> None:
+    raise_one_nc(af)
+    [nc_instance] = af.children("aims_nc_capa")
+    nc = CapaFlow(af.ctx, clock, nc_instance)
+    nc.triage(kind="no_observation")
+    assert nc_instance.end_event == "E_NOT_NC"
+    assert af.instance is not None and af.instance.status == "running"  # the NC flow sends nothing back
+    af.fire_timer("tm_recheck")
+    assert (af.instance.status, af.audit().status) == ("completed", "closed")
+
+
+def test_follow_up_notices_after_90_and_180_days_leave_the_audit_waiting(af: AuditFlow) -> None:
+    raise_one_nc(af)
+    assert af.instance is not None
+    for _ in range(12):  # weekly rechecks until 90 days have passed
+        af.fire_timer("tm_recheck")
     af.fire_timer("tm_follow_up_90")
     af.fire_timer("tm_follow_up_180")
-    assert af.instance is not None
     notices = events(af.session, af.instance.id, "audit_follow_up_overdue")
     assert [(e.data["level"], e.data["open"]) for e in notices] == [
         ("aims_owner", [f"{af.ref}-F1"]), ("top_management", [f"{af.ref}-F1"])]
     assert notices[0].data["recipients"] == [email("priya")]
     assert af.instance.status == "running" and af.audit().status == "follow_up"
+    assert "tm_recheck" in af.waiting_timers()
 
 
 # --------------------------------------------------------------------------- independence (G-I2, G-I1a)

@@ -306,6 +306,8 @@ class AuditProgramme(RegisterMixin, Base):
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     approved_at: Mapped[datetime | None]
     approval_id: Mapped[int | None] = mapped_column(ForeignKey("approval.id"))
+    #: the fiscal year, the drafted audits, coverage checks and results (migration 0007)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONText, default=dict)
 
 
 class Audit(RegisterMixin, Base):
@@ -354,6 +356,9 @@ class AuditFinding(RegisterMixin, Base):
     resolution: Mapped[str | None] = mapped_column(Text)
     nc_id: Mapped[int | None] = mapped_column(ForeignKey("nonconformity.id"))
     improvement_ref: Mapped[str | None] = mapped_column(String(40))
+    auditee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    #: the auditee's e-mail, escalation and proposed NC owner, arbitration (migration 0007)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONText, default=dict)
 
 
 # --------------------------------------------------------------------------- 4.11 NC and CA

@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import assignment, audit, definitions, directory, serializer
+from . import assignment, audit, deadlines, definitions, directory, serializer, timers
 from .clock import Clock, as_utc, parse_datetime
 from .durations import add_duration
 from .errors import ConflictError, EngineError, WorkflowError
@@ -122,12 +122,15 @@ class Binding:
     workflow: Any
     effects: Effects = field(default_factory=Effects)
     failures: list[EngineError] = field(default_factory=list)
+    #: the clock SpiffWorkflow's timers read while this binding runs the workflow
+    clock: Clock | None = None
 
     def step(self, action: Any) -> None:
         """Run ``action()`` (a task's ``run``, ``do_engine_steps``...) with SpiffWorkflow's errors turned
-        into WorkflowError naming the element (or the operator's own EngineError)."""
+        into WorkflowError naming the element (or the operator's own EngineError); timers read ``clock``."""
         try:
-            action()
+            with timers.using_clock(self.clock):
+                action()
         except WorkflowException as exc:
             if self.failures:
                 raise self.failures[0] from exc
@@ -143,7 +146,7 @@ class Binding:
 def bind(ctx: Context, instance: ProcessInstance, workflow: Any, actor: User | None) -> Binding:
     """Attach the sandboxed script engine (operators see ``ctx`` and ``actor``) before anything runs:
     user-task post-scripts run when the task completes, not only in engine steps."""
-    binding = Binding(workflow)
+    binding = Binding(workflow, clock=ctx.clock)
 
     def handle_service(task: Any, operation_name: str, params: dict[str, Any]) -> str:
         try:
@@ -281,6 +284,9 @@ def sync_tasks(ctx: Context, instance: ProcessInstance, workflow: Any, done_id: 
                 done = assignment.history(session, instance.id)
             _apply_candidates(ctx, row, task.data, done)
         created.append(row)
+    # same transaction: deputy routing, the deadline ladder, the "new task" notifications
+    deadlines.on_created(session, ctx.clock, ctx.settings, instance.id,
+                         ((row, ready[row.spiff_task_id].data) for row in created))
     return created
 
 

@@ -1,4 +1,4 @@
-"""Use cases: start, claim, release, complete, reassign, cancel. One transaction each.
+"""Use cases: start, claim, release, complete, reassign, cancel, wake (timers). One transaction each.
 
 Every function takes a :class:`Context` (session, clock, settings) and the acting user, flushes and
 never commits: the caller commits on success and rolls back on error (``engine.uow.transaction``).
@@ -12,7 +12,7 @@ from typing import Any
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, or_, select, update
 
-from . import assignment, audit, definitions, directory, forms, runtime, serializer
+from . import assignment, audit, definitions, directory, forms, runtime, serializer, timers
 from .errors import ConflictError, Forbidden, InvalidInput, NotFound
 from .models import HumanTask, ProcessInstance, User
 from .runtime import Context
@@ -77,6 +77,7 @@ def start_process(ctx: Context, actor: User | None, process_id: str, data: dict[
         data.setdefault("started_by", actor.email)
     workflow = serializer.new_workflow(specs, version.sha256, make_script_engine(None))
     workflow.task_tree.data.update(data)
+    timers.prime_start_timer(workflow)  # a timer start event: this instance is one firing, it runs now
     now = ctx.clock.now()
     instance = ProcessInstance(process_version=version, process_id=process_id, status="running", state="",
                                started_by_id=actor.id if actor else None, started_at=now, updated_at=now,
@@ -252,8 +253,8 @@ def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason
     if (error := _closed_error(ctx, task)) is not None:
         raise error
     if not assignment.may_reassign(ctx.session, actor, task):
-        raise Forbidden(f"{actor.email} may not reassign task {task.id}: it takes the assignee's line manager "
-                        "or an admin, AIMS owner or top-management member")
+        raise Forbidden(f"{actor.email} may not reassign task {task.id}: it takes the assignee's line manager, "
+                        "the person the task was escalated to, or an admin, AIMS owner or top-management member")
     target = directory.user_by_email(ctx.session, to_email)
     if not target.active:
         raise InvalidInput(f"{target.email} is deactivated")
@@ -322,3 +323,34 @@ def open_tasks(ctx: Context, instance_id: int) -> list[HumanTask]:
     return list(ctx.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
                                                             HumanTask.state.in_(runtime.OPEN_STATES))
                                     .order_by(HumanTask.id)))
+
+
+# --------------------------------------------------------------------------- timers
+
+def wake_instance(ctx: Context, instance_id: int) -> Outcome | None:
+    """Fire the instance's timers that are due at ``ctx.clock.now()`` and run it on until it waits
+    again (boundary timers interrupt or branch off their task, intermediate timers move on), in one
+    transaction with the task rows and the audit event ``timer``. Returns None when the instance is
+    not running. Raises WorkflowError (a diagram's script failed), ConflictError (changed meanwhile).
+    """
+    instance = ctx.session.get(ProcessInstance, instance_id)
+    if instance is None or instance.status != "running":
+        return None
+    loaded = runtime.restore(ctx, instance)
+    fired = timers.due_timers(loaded.workflow, ctx.clock.now())
+    if not fired:  # nothing due after all (stale wake_at): just put the next time right
+        instance.wake_at = runtime.next_timer(loaded.workflow)
+        runtime.flush_instance(ctx, instance)
+        return Outcome(instance)
+    binding = runtime.bind(ctx, instance, loaded.workflow, None)
+    binding.step(loaded.workflow.refresh_timers)
+    effects = runtime.run(ctx, instance, loaded.workflow, None, binding)
+    with runtime.version_guard(instance):
+        runtime.save(ctx, instance, loaded.workflow, flush=False)
+        new_tasks = runtime.sync_tasks(ctx, instance, loaded.workflow)
+        ctx.session.flush()
+    audit.append(ctx.session, ctx.clock, "timer", actor=None, instance_id=instance.id, subject=instance.subject,
+                 data={"fired": fired, "status": instance.status})
+    outcome = Outcome(instance, new_tasks)
+    _after_run(ctx, instance, None, effects, outcome)
+    return outcome

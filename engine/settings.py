@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,7 +20,21 @@ class EngineSettings:
     max_form_bytes: int = 500_000
     #: the organisation's risk criteria (DOMAIN.md section 6); the demo loader may override them
     risk_appetite_max_score: int = 6
+    #: where users reach the web app; links in e-mails and the calendar feed start with it
+    base_url: str = "http://localhost:5000"
+    #: the hour (UTC) from which the daily digest e-mails go out
+    digest_hour: int = 7
     extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def mail_domain(self) -> str:
+        """The domain of the Message-IDs aimsflow writes (the base URL's host)."""
+        return urlparse(self.base_url).hostname or "aimsflow.invalid"
+
+    def task_link(self, task_id: int | None) -> str:
+        """The web address of a task (the app's start page without one)."""
+        base = self.base_url.rstrip("/")
+        return f"{base}/tasks/{task_id}" if task_id is not None else f"{base}/"
 
     @property
     def escalation_profiles_path(self) -> Path:

@@ -2,6 +2,7 @@
 
 from .audit import AuditEvent, AuditHead
 from .base import Base
+from .deadlines import Delegation, Notification, OutboxMessage, ProcessSchedule, UserPreference
 from .identity import Organisation, RefCounter, RoleAssignment, User
 from .process import HumanTask, ProcessInstance, ProcessVersion
 from .registers import (
@@ -14,7 +15,7 @@ from .registers import (
 )
 
 __all__ = [
-    "AISystem", "Approval", "AuditEvent", "AuditHead", "Base", "HumanTask", "ImpactAssessment",
-    "Organisation", "ProcessInstance", "ProcessVersion", "RefCounter", "Risk", "RiskAcceptance",
-    "RiskTreatmentAction", "RoleAssignment", "User",
+    "AISystem", "Approval", "AuditEvent", "AuditHead", "Base", "Delegation", "HumanTask", "ImpactAssessment",
+    "Notification", "Organisation", "OutboxMessage", "ProcessInstance", "ProcessSchedule", "ProcessVersion",
+    "RefCounter", "Risk", "RiskAcceptance", "RiskTreatmentAction", "RoleAssignment", "User", "UserPreference",
 ]

@@ -33,6 +33,8 @@ class Outcome:
     new_tasks: list[HumanTask] = field(default_factory=list)
     task: HumanTask | None = None
     started: list[ProcessInstance] = field(default_factory=list)
+    #: BPMN ids of the timers that fired (wake_instance)
+    timers_fired: list[str] = field(default_factory=list)
 
 
 def _user_check(ctx: Context):  # type: ignore[no-untyped-def]
@@ -351,6 +353,6 @@ def wake_instance(ctx: Context, instance_id: int) -> Outcome | None:
         ctx.session.flush()
     audit.append(ctx.session, ctx.clock, "timer", actor=None, instance_id=instance.id, subject=instance.subject,
                  data={"fired": fired, "status": instance.status})
-    outcome = Outcome(instance, new_tasks)
+    outcome = Outcome(instance, new_tasks, timers_fired=fired)
     _after_run(ctx, instance, None, effects, outcome)
     return outcome

@@ -110,7 +110,7 @@ def prime_start_timer(workflow: Any) -> None:
     start = timer_start_event(workflow.spec)
     if start is None:
         return
-    for task in workflow.get_tasks(state=TaskState.PREDICTED_MASK):
+    for task in workflow.get_tasks(state=TaskState.PREDICTED_MASK | TaskState.FUTURE):
         if task.workflow is workflow and task.task_spec is start:
             task._set_internal_data(event_fired=True)
             # a cycle start event predicts no outputs; give it the one branch a firing takes

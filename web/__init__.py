@@ -26,15 +26,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["aimsflow.settings"] = config.engine_settings(app.config)
     app.extensions["aimsflow.clock"] = app.config.get("CLOCK") or SystemClock()
 
-    from .extensions import db, migrate
+    from .extensions import db, mail, migrate
 
     db.init_app(app)
+    mail.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
     with app.app_context():
         configure_sqlite(db.engine)
 
-    from . import cli, errors
+    from . import calendar, cli, errors
 
     errors.init_app(app)
+    app.register_blueprint(calendar.bp)
     cli.register(app.cli)
     return app

@@ -14,6 +14,20 @@ DEFAULTS: dict[str, Any] = {
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "PROCESSES_DIR": None,
     "FORMS_DIR": None,
+    # where users reach the app: links in e-mails and calendar feeds
+    "BASE_URL": "http://localhost:5000",
+    # mail (flask-mail); no MAIL_SERVER: nothing is sent and the outbox keeps every message
+    "MAIL_SERVER": None,
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_DEFAULT_SENDER": "aimsflow@localhost",
+    "MAIL_TIMEOUT": 30,
+    # the worker: seconds between passes, and the hour (UTC) daily digests go out
+    "WORKER_INTERVAL": 15,
+    "DIGEST_HOUR": 7,
 }
 
 
@@ -29,4 +43,6 @@ def engine_settings(app_config: dict[str, Any]) -> EngineSettings:
     return EngineSettings(
         processes_dir=Path(app_config["PROCESSES_DIR"]) if app_config.get("PROCESSES_DIR") else defaults.processes_dir,
         forms_dir=Path(app_config["FORMS_DIR"]) if app_config.get("FORMS_DIR") else defaults.forms_dir,
+        base_url=str(app_config.get("BASE_URL") or defaults.base_url),
+        digest_hour=int(app_config.get("DIGEST_HOUR", defaults.digest_hour)),
     )

@@ -197,12 +197,14 @@ def digest_time(now: datetime, hour: int) -> datetime:
 
 
 def queue_digests(session: Session, clock: Clock, settings: EngineSettings) -> int:
-    """Write one digest e-mail per user with notifications waiting for it, once a day from
-    ``settings.digest_hour``. Returns how many digests were queued."""
+    """Write the daily digest e-mails: at the first pass on or after ``settings.digest_hour`` (UTC),
+    one e-mail per user listing the notifications that came in before that hour and were in no digest
+    yet (later ones wait for the next day's). Returns how many digests were queued."""
     now = clock.now()
     due_since = digest_time(now, settings.digest_hour)
-    user_ids = list(session.scalars(select(Notification.user_id).where(
-        Notification.delivery == "digest", Notification.digested_at.is_(None)).distinct()))
+    waiting = (Notification.delivery == "digest", Notification.digested_at.is_(None),
+               Notification.created_at <= due_since)
+    user_ids = list(session.scalars(select(Notification.user_id).where(*waiting).distinct()))
     queued = 0
     for user_id in user_ids:
         pref = session.get(UserPreference, user_id)
@@ -211,9 +213,8 @@ def queue_digests(session: Session, clock: Clock, settings: EngineSettings) -> i
         user = session.get(User, user_id)
         if user is None:
             continue
-        items = list(session.scalars(select(Notification).where(
-            Notification.user_id == user_id, Notification.delivery == "digest",
-            Notification.digested_at.is_(None)).order_by(Notification.id)))
+        items = list(session.scalars(select(Notification).where(Notification.user_id == user_id, *waiting)
+                                     .order_by(Notification.id)))
         if not user.active:
             for item in items:
                 item.digested_at = now

@@ -30,12 +30,13 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from . import assignment, audit, directory
 from .clock import Clock
@@ -240,12 +241,17 @@ class Step:
     offer_reassignment: bool = False
 
 
+@cache
+def _parsed(duration: str) -> tuple[tuple[str, float], ...]:
+    return tuple(TimerEventDefinition.parse_iso_duration(duration).items())
+
+
 def shift(due: datetime, offset: str) -> datetime:
     """``due`` moved by a signed ISO 8601 duration (calendar months and years)."""
+    parsed = dict(_parsed(offset.lstrip("-")))  # a copy: SpiffWorkflow's helpers consume the dict
     if offset.startswith("-"):
-        parsed = TimerEventDefinition.parse_iso_duration(offset[1:])
         return due - TimerEventDefinition.get_timedelta_from_end(parsed, due)
-    return add_duration(due, offset)
+    return due + TimerEventDefinition.get_timedelta_from_start(parsed, due)
 
 
 def ladder(profile: Profile, created_at: datetime, due_at: datetime) -> list[Step]:
@@ -309,9 +315,32 @@ class People:
         self._org: Organisation | None = None
         self._org_read = False
         self._roles: dict[str, list[Person]] = {}
+        self._users: dict[int, User | None] = {}
 
     def get(self, user_id: int | None) -> User | None:
-        return self.session.get(User, user_id) if user_id is not None else None
+        if user_id is None:
+            return None
+        if user_id not in self._users:  # kept here: the session's identity map holds rows only weakly
+            self._users[user_id] = self.session.get(User, user_id)
+        return self._users[user_id]
+
+    def known_ids(self) -> list[int]:
+        return [i for i, u in self._users.items() if u is not None]
+
+    def preload(self, tasks: Iterable[HumanTask]) -> None:
+        """Read the holders of ``tasks``, their managers and the organisation's people in two queries."""
+        org = self.org()
+        wanted = {t.assignee_id for t in tasks if t.assignee_id is not None}
+        if org is not None:
+            wanted.update(i for i in (org.aims_owner_id, org.top_management_sponsor_id, org.ceo_id) if i is not None)
+        for _ in range(2):  # the users, then their managers
+            missing = wanted - set(self._users)
+            if missing:
+                # role rows load only if asked for (User.role_rows is "selectin" by default)
+                for user in self.session.scalars(select(User).where(User.id.in_(missing))
+                                                 .options(lazyload(User.role_rows))):
+                    self._users[user.id] = user
+            wanted = {u.manager_id for u in self._users.values() if u is not None and u.manager_id is not None}
 
     def org(self) -> Organisation | None:
         if not self._org_read:
@@ -461,6 +490,7 @@ def on_created(session: Session, clock: Clock, settings: EngineSettings, instanc
             recipients = people.candidates(row)
             notifier.preload(u.id for u in recipients)
             notifier.send(recipients, new_task_message(row, people))
+        notifier.write()
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -499,39 +529,31 @@ def sweep(session: Session, clock: Clock, settings: EngineSettings, limit: int =
     notifier = Notifier(session, clock, settings)
     people = People(session, now, notifier=notifier)
     known = profiles(settings)
-    _preload_users(session, rows)
-    for task in rows:
-        if task.state not in OPEN_STATES:  # read under the row lock in this transaction
-            continue
-        report.tasks += 1
-        report.task_ids.append(task.id)
-        profile = known.get(task.escalation_profile or "")
-        if profile is None or task.due_at is None:
-            task.next_action_at = None
-            continue
-        steps = ladder(profile, task.created_at, task.due_at)
-        since = task.ladder_done_until or task.created_at
-        due = [s for s in steps if since < s.at <= now]
-        for i, step in enumerate(due):
-            if step.kind == "reminder" and i < len(due) - 1:
-                report.skipped_reminders += 1  # overtaken by a later step that is due too
+    people.preload(rows)
+    notifier.preload(people.known_ids())
+    with session.no_autoflush:  # one flush for the whole batch, at the end
+        for task in rows:
+            if task.state not in OPEN_STATES:  # read under the row lock in this transaction
                 continue
-            _take(session, clock, notifier, people, task, step, now, report)
-        task.ladder_done_until = now
-        task.next_action_at = next_action(steps, now)
+            report.tasks += 1
+            report.task_ids.append(task.id)
+            profile = known.get(task.escalation_profile or "")
+            if profile is None or task.due_at is None:
+                task.next_action_at = None
+                continue
+            steps = ladder(profile, task.created_at, task.due_at)
+            since = task.ladder_done_until or task.created_at
+            due = [s for s in steps if since < s.at <= now]
+            for i, step in enumerate(due):
+                if step.kind == "reminder" and i < len(due) - 1:
+                    report.skipped_reminders += 1  # overtaken by a later step that is due too
+                    continue
+                _take(session, clock, notifier, people, task, step, now, report)
+            task.ladder_done_until = now
+            task.next_action_at = next_action(steps, now)
     session.flush()
+    notifier.write()
     return report
-
-
-def _preload_users(session: Session, rows: list[HumanTask]) -> None:
-    """Load the holders of a batch (and their managers) in two queries instead of one per task."""
-    ids = {r.assignee_id for r in rows if r.assignee_id is not None}
-    if not ids:
-        return
-    holders = list(session.scalars(select(User).where(User.id.in_(ids))))
-    managers = {u.manager_id for u in holders if u.manager_id is not None} - ids
-    if managers:
-        list(session.scalars(select(User).where(User.id.in_(managers))))
 
 
 def _take(session: Session, clock: Clock, notifier: Notifier, people: People, task: HumanTask, step: Step,
@@ -541,8 +563,7 @@ def _take(session: Session, clock: Clock, notifier: Notifier, people: People, ta
     else:
         recipients = [u for key in step.to for u in people.resolve(key, task)]
     notifier.preload(u.id for u in recipients)
-    sent = notifier.send(recipients, step_message(task, step, people, now))
-    report.notifications += len(sent)
+    report.notifications += notifier.send(recipients, step_message(task, step, people, now))
     if step.kind == "reminder":
         task.reminders_sent += 1
         report.reminders += 1

@@ -120,13 +120,15 @@ def create(session: Session, clock: Clock, settings: EngineSettings, actor: User
     audit.append(session, clock, "delegation_created", actor=actor, subject=user.email,
                  data={"delegation_id": delegation.id, "user": user.email, "deputy": deputy.email,
                        "from": isoformat(starts_at), "until": isoformat(ends_at), "reason": clean_reason})
-    Notifier(session, clock, settings).send([deputy], Message(
+    notifier = Notifier(session, clock, settings)
+    notifier.send([deputy], Message(
         "delegation", f"You stand in for {user.name} ({user.email}) from {starts_at:%Y-%m-%d %H:%M} until "
                       f"{ends_at:%Y-%m-%d %H:%M} UTC",
         body=f"New tasks meant for {user.name} come to you in that time, and so do their reminders and "
              "escalations." + (f" Reason: {clean_reason}" if clean_reason else ""),
         context={"user_name": user.name, "user_email": user.email, "from": isoformat(starts_at),
                  "until": isoformat(ends_at), "reason": clean_reason}))
+    notifier.write()
     return delegation
 
 

@@ -4,10 +4,16 @@ environment at import time."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from urllib.parse import urlparse
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@cache
+def _host(url: str) -> str:
+    return urlparse(url).hostname or "aimsflow.invalid"
 
 
 @dataclass(frozen=True)
@@ -29,7 +35,7 @@ class EngineSettings:
     @property
     def mail_domain(self) -> str:
         """The domain of the Message-IDs aimsflow writes (the base URL's host)."""
-        return urlparse(self.base_url).hostname or "aimsflow.invalid"
+        return _host(self.base_url)
 
     def task_link(self, task_id: int | None) -> str:
         """The web address of a task (the app's start page without one)."""

@@ -51,6 +51,8 @@ class PassReport:
     delivery: outbox.DeliveryReport | None = None
     mail_waiting: int = 0
     seconds: float = 0.0
+    #: seconds per phase: schedules, timers, ladders, digests, outbox
+    timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
         mail = (f"mail sent {self.delivery.sent}, failed {self.delivery.failed}"
@@ -68,17 +70,29 @@ def run_pass(session: Session, clock: Clock, settings: EngineSettings, send: out
     started = time.perf_counter()
     report = PassReport(clock.now())
     ctx = Context(session, clock, settings)
+
+    def phase(name: str, since: float) -> float:
+        now = time.perf_counter()
+        report.timings[name] = now - since
+        return now
+
+    mark = started
     _fire_schedules(ctx, report)
+    mark = phase("schedules", mark)
     _wake_instances(ctx, report)
+    mark = phase("timers", mark)
     _sweep_ladders(ctx, report, batch)
+    mark = phase("ladders", mark)
     with transaction(session, clock):
         report.digests = notifications.queue_digests(session, clock, settings)
+    mark = phase("digests", mark)
     if send is not None:
         report.delivery = outbox.deliver(session, clock, settings, send)
         report.mail_waiting = report.delivery.waiting
     else:
         report.mail_waiting = outbox.pending_count(session)
         session.rollback()
+    phase("outbox", mark)
     report.seconds = time.perf_counter() - started
     return report
 

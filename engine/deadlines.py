@@ -583,13 +583,17 @@ def _take(session: Session, clock: Clock, notifier: Notifier, people: People, ta
 
 
 def _escalation_recipients(people: People, task: HumanTask, step: Step) -> list[Recipient]:
-    """An escalation never goes to the person it is about: it moves up to their manager instead."""
+    """An escalation never goes to the person it is about (the holder, or the only person who may
+    claim an unassigned task): it moves up to their line manager instead."""
     recipients = people.resolve(step.to[0], task)
     holder = people.get(task.assignee_id)
+    if holder is None:
+        candidates = people.candidates(task)
+        holder = people.get(candidates[0].id) if len(candidates) == 1 else None
     if holder is not None and any(r.id == holder.id for r in recipients):
         recipients = [r for r in recipients if r.id != holder.id]
         manager = people.get(holder.manager_id)
-        if manager is not None and manager.active:
+        if manager is not None and manager.active and all(r.id != manager.id for r in recipients):
             recipients.append(people.deputies.present(manager))
     return recipients
 

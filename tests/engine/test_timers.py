@@ -119,6 +119,18 @@ def test_non_interrupting_boundary_timer_adds_a_task_and_keeps_the_first(tctx: C
     assert instance.status == "completed"
 
 
+def test_escalation_of_a_task_only_one_person_may_claim_goes_to_their_manager(tctx: Context) -> None:
+    instance = start(tctx, "tiny_nudge")
+    at(tctx, T0 + timedelta(days=5, seconds=1))  # ut_chase: AIMS owner lane (only priya), due 2 days later
+
+    at(tctx, T0 + timedelta(days=9, seconds=1))  # STD level 1: the line manager; nobody holds it yet
+
+    chase = tctx.session.scalar(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                        HumanTask.task_spec == "ut_chase"))
+    assert chase is not None and chase.assignee_id is None and chase.escalation_level == 1
+    assert user_email(tctx, chase.escalated_to_id or 0) == "amara.okafor@lumenvale.example"  # priya's manager
+
+
 def user_email(ctx: Context, user_id: int) -> str:
     from engine import directory
 

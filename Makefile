@@ -21,6 +21,7 @@ run: install
 	$(BIN)/aimsflow deploy
 	$(BIN)/aimsflow demo load
 	@$(BIN)/python -m web.welcome
+	$(BIN)/aimsflow worker
 
 test: install
 	$(BIN)/ruff check .
@@ -47,6 +48,7 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench engine
+	$(BIN)/python -m bench sweep
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .mypy_cache

@@ -46,17 +46,26 @@ def null_send(mail: outbox.OutgoingMail) -> None:
     """The sender without SMTP."""
 
 
-def _due_fields(i: int, profile: str) -> dict[str, object]:
-    """A task whose next ladder step is due now: a reminder, the overdue notice or an escalation."""
-    kind = i % 4
-    if kind in (0, 1):  # first reminder due (STD/APPROVAL/BULK: due - 2 days; CERT: due - 3 days)
-        due = NOW + timedelta(days=3 if profile == "CERT" else 2)
-        return {"due_at": due, "created_at": NOW - timedelta(days=10)}
-    if kind == 2:  # overdue notice (BULK has none: its second reminder at the due time)
-        return {"due_at": NOW, "created_at": NOW - timedelta(days=10), "ladder_done_until": NOW - timedelta(days=1),
-                "reminders_sent": 1}
-    return {"due_at": NOW - timedelta(days=7 if profile == "BULK" else 2), "created_at": NOW - timedelta(days=20),
-            "ladder_done_until": NOW - timedelta(hours=1), "reminders_sent": 1}  # first escalation level
+#: the delay of the first escalation level of each shipped profile
+FIRST_LEVEL = {"STD": 2, "APPROVAL": 2, "CERT": 1, "BULK": 7}
+
+
+def _due_fields(k: int) -> dict[str, object]:
+    """The ``k``-th due task: its profile, and a due date that makes its next ladder step due now:
+    the first reminder (half of them), the overdue notice (BULK: its reminder at the due time), or
+    the first escalation level."""
+    profile = PROFILES[k % len(PROFILES)]
+    kind = (k // len(PROFILES)) % 4
+    fields: dict[str, object] = {"escalation_profile": profile, "next_action_at": NOW}
+    if kind in (0, 1):
+        fields.update(due_at=NOW + timedelta(days=3 if profile == "CERT" else 2), created_at=NOW - timedelta(days=10))
+    elif kind == 2:
+        fields.update(due_at=NOW, created_at=NOW - timedelta(days=10), ladder_done_until=NOW - timedelta(hours=1),
+                      reminders_sent=1)
+    else:
+        fields.update(due_at=NOW - timedelta(days=FIRST_LEVEL[profile]), created_at=NOW - timedelta(days=20),
+                      ladder_done_until=NOW - timedelta(hours=1), reminders_sent=1)
+    return fields
 
 
 def build(path: Path, tasks: int, due: int, instances: int) -> None:
@@ -90,8 +99,7 @@ def build(path: Path, tasks: int, due: int, instances: int) -> None:
                 "created_at": NOW - timedelta(days=1), "due_at": NOW + timedelta(days=30),
                 "next_action_at": NOW + timedelta(days=28)}
             if i % step == 0 and i // step < due:
-                row.update(_due_fields(i // step, profile))
-                row["next_action_at"] = NOW
+                row.update(_due_fields(i // step))
             rows.append(row)
             if len(rows) == 10_000:
                 session.execute(insert(HumanTask), rows)

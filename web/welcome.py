@@ -26,7 +26,10 @@ Try it from the command line (the web app arrives with a later release):
   .venv/bin/aimsflow claim TASK_ID --as priya.raman@lumenvale.example
   .venv/bin/aimsflow complete TASK_ID --as priya.raman@lumenvale.example --data @answers.json
   .venv/bin/aimsflow audit verify
-See README.md for every command, its options and exit codes.""")
+See README.md for every command, its options and exit codes.
+
+The worker runs now (reminders, escalations, BPMN timers, e-mail; Ctrl-C stops it). To see a date
+come: .venv/bin/aimsflow worker --once --now 2027-01-15T09:00:00Z (in another terminal).""")
 
 
 if __name__ == "__main__":

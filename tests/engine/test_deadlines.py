@@ -123,6 +123,18 @@ def test_ladder_stops_when_the_task_is_completed_mid_way(lctx: Context, spec: st
     assert task.escalation_level == 0 and task.escalated_at is None
 
 
+def test_ladder_stops_when_the_instance_is_cancelled(lctx: Context) -> None:
+    instance = start_ladders(lctx)
+    walk(lctx, instance, 9)
+    services.cancel_instance(lctx, user(lctx.session, "priya"), instance.id, "no longer needed")
+
+    later = walk(lctx, instance, 30, from_day=10)
+
+    assert later == {}
+    assert {t.state for t in lctx.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id))} \
+        == {"cancelled"}
+
+
 def test_ladder_short_window_reminds_one_day_before(tiny_ctx: Context) -> None:
     # tests/data's STD: tasks given less than P4D are reminded one day before, not two
     instance = services.start_process(tiny_ctx, user(tiny_ctx.session, "tomas"), "tiny_approval",

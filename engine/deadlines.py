@@ -504,6 +504,8 @@ class SweepReport:
     notifications: int = 0
     skipped_reminders: int = 0
     task_ids: list[int] = field(default_factory=list)
+    #: audit events of this batch, appended together at its end
+    audit: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, other: SweepReport) -> None:
         for name in ("tasks", "reminders", "overdue_notices", "escalations", "notifications", "skipped_reminders"):
@@ -553,6 +555,8 @@ def sweep(session: Session, clock: Clock, settings: EngineSettings, limit: int =
             task.next_action_at = next_action(steps, now)
     session.flush()
     notifier.write()
+    audit.append_many(session, clock, report.audit)
+    report.audit = []
     return report
 
 
@@ -575,11 +579,11 @@ def _take(session: Session, clock: Clock, notifier: Notifier, people: People, ta
         task.escalated_at = now
         task.escalated_to_id = recipients[0].id if recipients else None
         report.escalations += 1
-        audit.append(session, clock, "escalate", actor=None, instance_id=task.instance_id, task_id=task.id,
-                     subject=task.subject,
-                     data={"task_spec": task.task_spec, "profile": task.escalation_profile, "level": step.number,
-                           "to": [u.email for u in recipients], "recipient": step.to[0],
-                           "due_at": _due_text(task.due_at)})
+        report.audit.append({"action": "escalate", "instance_id": task.instance_id, "task_id": task.id,
+                             "subject": task.subject,
+                             "data": {"task_spec": task.task_spec, "profile": task.escalation_profile,
+                                      "level": step.number, "to": [u.email for u in recipients],
+                                      "recipient": step.to[0], "due_at": _due_text(task.due_at)}})
 
 
 def _escalation_recipients(people: People, task: HumanTask, step: Step) -> list[Recipient]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine import deadlines, definitions, delegation, directory, queries, runtime, services, worker
+from engine import audit, deadlines, definitions, delegation, directory, queries, runtime, services, worker
 from engine.clock import FixedClock, parse_datetime
 from engine.errors import DefinitionError, Forbidden
 from engine.models import HumanTask, Notification, ProcessInstance
@@ -182,6 +182,7 @@ def test_escalation_is_audited_and_marks_the_task_in_the_inbox(lctx: Context) ->
     rows = {r.task_spec: r for r in queries.inbox(lctx.session, user(lctx.session, "tomas"), lctx.clock.now())}
     assert rows["ut_std"].escalation_level == 1 and rows["ut_std"].overdue
     assert std in deadlines.escalated_to(lctx.session, user(lctx.session, "ingrid"))
+    assert audit.verify(lctx.session).ok  # the batch of escalations was chained like single appends
 
 
 def test_escalation_skips_to_the_deputy_of_an_absent_recipient(lctx: Context) -> None:

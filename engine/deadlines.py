@@ -493,6 +493,21 @@ def on_created(session: Session, clock: Clock, settings: EngineSettings, instanc
         notifier.write()
 
 
+def on_reassigned(session: Session, clock: Clock, settings: EngineSettings, task: HumanTask, by: User,
+                  reason: str) -> None:
+    """Tell the new holder of a reassigned task (in the reassignment's transaction)."""
+    people = People(session, clock.now())
+    holder = people.get(task.assignee_id)
+    if holder is None:
+        return
+    message = new_task_message(task, people)
+    message.title = f"Assigned to you by {by.email}: {_label(task)}"
+    message.body = f"Reason: {reason}"
+    notifier = Notifier(session, clock, settings)
+    notifier.send([people.deputies.present(holder)], message)
+    notifier.write()
+
+
 # --------------------------------------------------------------------------- the sweep
 
 @dataclass

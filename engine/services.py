@@ -12,7 +12,7 @@ from typing import Any
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, or_, select, update
 
-from . import assignment, audit, definitions, directory, forms, runtime, serializer, timers
+from . import assignment, audit, deadlines, definitions, directory, forms, runtime, serializer, timers
 from .errors import ConflictError, Forbidden, InvalidInput, NotFound
 from .models import HumanTask, ProcessInstance, User
 from .runtime import Context
@@ -279,6 +279,7 @@ def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason
     audit.append(ctx.session, ctx.clock, "reassign", actor=actor, instance_id=task.instance_id, task_id=task.id,
                  subject=task.subject, data={"task_spec": task.task_spec, "from": previous, "to": target.email,
                                              "reason": reason.strip()})
+    deadlines.on_reassigned(ctx.session, ctx.clock, ctx.settings, task, actor, reason.strip())
     return task
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from . import audit, deadlines, notifications, outbox, services, timers
 from .clock import Clock, isoformat
-from .errors import EngineError
+from .errors import ConflictError, EngineError
 from .models import ProcessInstance, ProcessSchedule
 from .runtime import Context
 from .settings import EngineSettings
@@ -153,6 +153,8 @@ def _wake_instances(ctx: Context, report: PassReport) -> None:
             try:
                 with session.begin_nested():
                     outcome = services.wake_instance(ctx, instance_id)
+            except ConflictError:  # a user changed the instance meanwhile: the next pass tries again
+                continue
             except EngineError as exc:
                 failure = exc.message
             if failure is None:

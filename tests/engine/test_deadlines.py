@@ -217,6 +217,9 @@ def test_escalation_recipient_may_reassign_with_a_reason(lctx: Context) -> None:
     assert approval.assignee_id == user(lctx.session, "ravi").id
     [event] = events(lctx.session, instance.id, "reassign")
     assert event.actor == email("meilin") and event.data["reason"] == "tomas is away until December"
+    [told] = lctx.session.scalars(select(Notification).where(Notification.task_id == approval.id,
+                                                             Notification.user_id == user(lctx.session, "ravi").id))
+    assert told.title.startswith(f"Assigned to you by {email('meilin')}") and "December" in (told.body or "")
 
 
 def test_ladder_open_states_match_the_runtime() -> None:

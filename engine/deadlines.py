@@ -469,6 +469,9 @@ def on_created(session: Session, clock: Clock, settings: EngineSettings, instanc
     created = list(created)
     if not created:
         return
+    # the task rows get their ids now (the caller's flush, moved forward: the callers run sync_tasks
+    # inside runtime.version_guard), so the notifications go out as plain multi-row inserts
+    session.flush()
     now = clock.now()
     notifier = Notifier(session, clock, settings)
     people = People(session, now, notifier=notifier)
@@ -477,7 +480,6 @@ def on_created(session: Session, clock: Clock, settings: EngineSettings, instanc
     def done() -> list[DoneTask]:
         nonlocal history
         if history is None:
-            session.flush()  # the task just completed counts
             history = assignment.history(session, instance_id)
         return history
 

@@ -115,7 +115,11 @@ def check_can_claim(session: Session, user: User, task: HumanTask) -> None:
 
 
 def may_reassign(session: Session, actor: User, task: HumanTask) -> bool:
+    """Admins, the AIMS owner and top management; the holder's line manager; and whoever the task's
+    latest escalation went to."""
     if actor.has_role(*MANAGER_ROLES):
+        return True
+    if task.escalated_to_id is not None and task.escalated_to_id == actor.id:
         return True
     if task.assignee_id is not None:
         holder = session.get(User, task.assignee_id)

@@ -93,6 +93,36 @@ def append(session: Session, clock: Clock, action: str, *, actor: User | str | N
     return AuditEvent(**values)
 
 
+def append_many(session: Session, clock: Clock, events: list[dict[str, Any]]) -> int:
+    """Append several events (dicts of :func:`append`'s keyword arguments plus ``action``) in order,
+    with one head lock, one multi-row insert and one head move: the worker audits a batch of
+    escalations this way. Returns how many were appended."""
+    if not events:
+        return 0
+    head = session.execute(_SELECT_HEAD).first()
+    if head is None:
+        ensure_head(session)
+        head = session.execute(_SELECT_HEAD).one()
+    seq, prev_hash = head[0], head[1]
+    at = clock.now()
+    stamp = isoformat(at)
+    rows = []
+    for event in events:
+        seq += 1
+        actor = event.get("actor")
+        actor_name = actor.email if isinstance(actor, User) else actor
+        plain = _plain(event.get("data"))
+        digest = chain_hash(prev_hash, canonical(seq, stamp, actor_name, event["action"], event.get("instance_id"),
+                                                 event.get("task_id"), event.get("subject"), plain))
+        rows.append(dict(seq=seq, at=at, actor=actor_name, action=event["action"],
+                         instance_id=event.get("instance_id"), task_id=event.get("task_id"),
+                         subject=event.get("subject"), data=plain, prev_hash=prev_hash, hash=digest))
+        prev_hash = digest
+    session.execute(_INSERT_EVENT, rows)
+    session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev_hash})
+    return len(rows)
+
+
 @dataclass(frozen=True)
 class Head:
     hash: str

@@ -26,7 +26,7 @@ from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import audit, forms
+from . import audit, deadlines, forms, timers
 from .clock import Clock
 from .directory import ROLES
 from .durations import is_duration
@@ -294,6 +294,9 @@ def _lint(parsed: ParsedDefinition, root: Any, settings: EngineSettings,
             hint = get_close_matches(op_name, list(operators), n=1)
             problems.append(Problem(file, bpmn_id, f"service task calls operator {op_name!r}, which is not "
                                                    "registered" + (f"; did you mean {hint[0]!r}?" if hint else ".")))
+    start_problem = timers.start_timer_problem(parsed.specs[0])
+    if start_problem is not None:
+        problems.append(Problem(file, *start_problem))
     for element_id, mode, source in _expressions(root):
         for message in check_source(source, mode):
             problems.append(Problem(file, element_id, f"{'script' if mode == 'exec' else 'expression'} "
@@ -337,57 +340,14 @@ def _owner_id(node: Any) -> str:
 
 
 def load_escalation_profiles(settings: EngineSettings, problems: list[Problem] | None = None) -> dict[str, Any]:
-    """The named ladders of ``processes/escalation_profiles.json``; problems are appended, not raised."""
+    """The named ladders of ``processes/escalation_profiles.json`` (every name the file defines, so a
+    task naming an invalid profile gets that profile's problems, not "not defined"); each problem is
+    appended to ``problems`` naming the profile and the fix (``engine/deadlines.py`` validates)."""
     path = settings.escalation_profiles_path
-    sink: list[Problem] = problems if problems is not None else []
-    if not path.is_file():
-        return {}
-    try:
-        profiles = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        sink.append(Problem(path.name, "", f"not valid JSON (line {exc.lineno}: {exc.msg})"))
-        return {}
-    if not isinstance(profiles, dict):
-        sink.append(Problem(path.name, "", "must be an object mapping profile names to ladders"))
-        return {}
-    for name, profile in profiles.items():
-        if name.startswith("$") or name.startswith("_"):
-            continue
-        for problem in _profile_problems(profile):
-            sink.append(Problem(path.name, name, problem))
-    return {k: v for k, v in profiles.items() if not (k.startswith("$") or k.startswith("_"))}
-
-
-def _profile_problems(profile: Any) -> list[str]:
-    if not isinstance(profile, dict):
-        return ["a profile must be an object"]
-    out = []
-    for value in _durations_in(profile):
-        if not is_duration(value.lstrip("-")):
-            out.append(f"{value!r} is not an ISO 8601 duration")
-    levels = profile.get("levels", profile.get("escalations", []))
-    if not isinstance(levels, list):
-        out.append("levels must be a list")
-    else:
-        for i, level in enumerate(levels):
-            if not isinstance(level, dict) or "after_due" not in level or "to" not in level:
-                out.append(f"level {i + 1} needs after_due (a duration) and to (a recipient)")
-    return out
-
-
-def _durations_in(value: Any) -> Iterable[str]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if isinstance(v, str) and (k in ("after_due", "below") or k.startswith("reminder")):
-                yield v
-            else:
-                yield from _durations_in(v)
-    elif isinstance(value, list):
-        for v in value:
-            if isinstance(v, str) and v.lstrip("-").startswith("P"):
-                yield v
-            else:
-                yield from _durations_in(v)
+    result = deadlines.read_profiles(path)
+    if problems is not None:
+        problems.extend(Problem(path.name, name, message) for name, message in result.problems)
+    return {name: result.profiles.get(name) for name in result.names}
 
 
 # --------------------------------------------------------------------------- deploy + versions
@@ -406,6 +366,7 @@ def deploy(session: Session, files: list[SourceFile], settings: EngineSettings, 
         if existing is not None:
             if status == "published" and existing.status != "published":
                 existing.status = "published"
+                timers.register_schedule(session, clock, existing, definition.specs[0])
             results.append(DeployResult(existing, False))
             continue
         number = (session.scalar(select(func.max(ProcessVersion.version))
@@ -422,6 +383,8 @@ def deploy(session: Session, files: list[SourceFile], settings: EngineSettings, 
         audit.append(session, clock, "deploy", actor=actor, subject=f"{definition.process_id} v{number}",
                      data={"process_id": definition.process_id, "version": number, "sha256": sha,
                            "status": status, "file": definition.source.name})
+        if status == "published":
+            timers.register_schedule(session, clock, version, definition.specs[0])
         results.append(DeployResult(version, True))
     return results
 

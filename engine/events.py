@@ -1,10 +1,4 @@
-"""BPMN timers and messages between instances, on the engine's terms.
-
-**Timers read the injected clock.** SpiffWorkflow's timer definitions call ``datetime.now(timezone.utc)``
-themselves. :func:`install` gives its timer module a ``datetime`` whose ``now()`` answers from the
-clock of the use case running in this thread or task (a ``ContextVar`` set by :func:`use_clock`),
-and from the system clock otherwise; so a test moves a ``FixedClock`` instead of sleeping, and a
-timer never fires early or late because the host's clock differs from the engine's.
+"""Messages between instances, on the engine's terms (timers on the engine's clock: ``timers.py``).
 
 **Messages.** A message an instance throws (intermediate throw or end event with a
 ``messageEventDefinition``) that nothing inside the same workflow catches is posted to the instance
@@ -17,55 +11,15 @@ then, so a message is never lost because it came early. Delivery itself is a use
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from datetime import datetime, tzinfo
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.specs.event_definitions import message as _message
-from SpiffWorkflow.bpmn.specs.event_definitions import timer as _timer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .clock import Clock
 from .models import ProcessInstance, ProcessMessage
-
-_CLOCK: ContextVar[Clock | None] = ContextVar("aimsflow_clock", default=None)
-
-
-class _ClockDatetime(datetime):
-    """``datetime`` whose ``now()`` asks the use case's clock (SpiffWorkflow's timer module uses it)."""
-
-    @classmethod
-    def now(cls, tz: tzinfo | None = None) -> _ClockDatetime:
-        clock = _CLOCK.get()
-        current = clock.now() if clock is not None else datetime.now(tz)
-        if tz is not None:
-            current = current.astimezone(tz)
-        elif current.tzinfo is not None:
-            current = current.astimezone().replace(tzinfo=None)
-        return cls.combine(current.date(), current.timetz())
-
-
-def install() -> None:
-    """Make SpiffWorkflow's timers read :func:`use_clock`'s clock (idempotent)."""
-    _timer.datetime = _ClockDatetime  # type: ignore[misc]
-
-
-@contextmanager
-def use_clock(clock: Clock) -> Iterator[None]:
-    """Within the block, SpiffWorkflow's timers in this thread or task read ``clock``."""
-    token = _CLOCK.set(clock)
-    try:
-        yield
-    finally:
-        _CLOCK.reset(token)
-
-
-install()
-
 
 # --------------------------------------------------------------------------- messages
 

@@ -27,6 +27,8 @@ class TaskRow:
     overdue: bool
     form: str | None
     note: str | None
+    #: 0, or the escalation level the deadline ladder reached (the inbox marks the task escalated)
+    escalation_level: int = 0
 
 
 def inbox(session: Session, user: User, now: datetime, limit: int = 500) -> list[TaskRow]:
@@ -45,5 +47,6 @@ def inbox(session: Session, user: User, now: datetime, limit: int = 500) -> list
             continue
         rows.append(TaskRow(task.id, task.name, task.task_spec, task.process_id, task.instance_id, task.subject,
                             task.role, task.state, email, task.due_at,
-                            task.due_at is not None and task.due_at < now, task.form, task.note))
+                            task.due_at is not None and task.due_at < now, task.form, task.note,
+                            task.escalation_level))
     return rows

@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import assignment, audit, definitions, directory, events, serializer
+from . import assignment, audit, deadlines, definitions, directory, events, serializer, timers
 from .clock import Clock, as_utc, parse_datetime
 from .durations import add_duration
 from .errors import ConflictError, EngineError, WorkflowError
@@ -122,16 +122,16 @@ class Binding:
     session, clock and actor, and collects what they ask for."""
 
     workflow: Any
-    clock: Clock
+    #: the clock SpiffWorkflow's timers read while this binding runs the workflow
+    clock: Clock | None = None
     effects: Effects = field(default_factory=Effects)
     failures: list[EngineError] = field(default_factory=list)
 
     def step(self, action: Any) -> None:
         """Run ``action()`` (a task's ``run``, ``do_engine_steps``...) with SpiffWorkflow's errors turned
-        into WorkflowError naming the element (or the operator's own EngineError). Timers read the
-        use case's clock meanwhile."""
+        into WorkflowError naming the element (or the operator's own EngineError); timers read ``clock``."""
         try:
-            with events.use_clock(self.clock):
+            with timers.using_clock(self.clock):
                 action()
         except WorkflowException as exc:
             if self.failures:
@@ -148,7 +148,7 @@ class Binding:
 def bind(ctx: Context, instance: ProcessInstance, workflow: Any, actor: User | None) -> Binding:
     """Attach the sandboxed script engine (operators see ``ctx`` and ``actor``) before anything runs:
     user-task post-scripts run when the task completes, not only in engine steps."""
-    binding = Binding(workflow, ctx.clock)
+    binding = Binding(workflow, clock=ctx.clock)
 
     def handle_service(task: Any, operation_name: str, params: dict[str, Any]) -> str:
         try:
@@ -287,6 +287,9 @@ def sync_tasks(ctx: Context, instance: ProcessInstance, workflow: Any, done_id: 
                 done = assignment.history(session, instance.id)
             _apply_candidates(ctx, row, task.data, done)
         created.append(row)
+    # same transaction: deputy routing, the deadline ladder, the "new task" notifications
+    deadlines.on_created(session, ctx.clock, ctx.settings, instance.id,
+                         ((row, ready[row.spiff_task_id].data) for row in created))
     return created
 
 

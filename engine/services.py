@@ -1,4 +1,4 @@
-"""Use cases: start, claim, release, complete, reassign, cancel. One transaction each.
+"""Use cases: start, claim, release, complete, reassign, cancel, wake (timers). One transaction each.
 
 Every function takes a :class:`Context` (session, clock, settings) and the acting user, flushes and
 never commits: the caller commits on success and rolls back on error (``engine.uow.transaction``).
@@ -12,7 +12,7 @@ from typing import Any
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, or_, select, update
 
-from . import assignment, audit, definitions, directory, events, forms, runtime, serializer
+from . import assignment, audit, deadlines, definitions, directory, events, forms, runtime, serializer, timers
 from .errors import ConflictError, Forbidden, InvalidInput, NotFound
 from .models import HumanTask, ProcessInstance, User
 from .runtime import Context
@@ -33,6 +33,8 @@ class Outcome:
     new_tasks: list[HumanTask] = field(default_factory=list)
     task: HumanTask | None = None
     started: list[ProcessInstance] = field(default_factory=list)
+    #: BPMN ids of the timers that fired (wake_instance)
+    timers_fired: list[str] = field(default_factory=list)
 
 
 def _user_check(ctx: Context):  # type: ignore[no-untyped-def]
@@ -78,6 +80,7 @@ def start_process(ctx: Context, actor: User | None, process_id: str, data: dict[
         data.setdefault("started_by", actor.email)
     workflow = serializer.new_workflow(specs, version.sha256, make_script_engine(None))
     workflow.task_tree.data.update(data)
+    timers.prime_start_timer(workflow)  # a timer start event: this instance is one firing, it runs now
     now = ctx.clock.now()
     instance = ProcessInstance(process_version=version, process_id=process_id, status="running", state="",
                                started_by_id=actor.id if actor else None, started_at=now, updated_at=now,
@@ -274,8 +277,8 @@ def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason
     if (error := _closed_error(ctx, task)) is not None:
         raise error
     if not assignment.may_reassign(ctx.session, actor, task):
-        raise Forbidden(f"{actor.email} may not reassign task {task.id}: it takes the assignee's line manager "
-                        "or an admin, AIMS owner or top-management member")
+        raise Forbidden(f"{actor.email} may not reassign task {task.id}: it takes the assignee's line manager, "
+                        "the person the task was escalated to, or an admin, AIMS owner or top-management member")
     target = directory.user_by_email(ctx.session, to_email)
     if not target.active:
         raise InvalidInput(f"{target.email} is deactivated")
@@ -298,6 +301,7 @@ def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason
     audit.append(ctx.session, ctx.clock, "reassign", actor=actor, instance_id=task.instance_id, task_id=task.id,
                  subject=task.subject, data={"task_spec": task.task_spec, "from": previous, "to": target.email,
                                              "reason": reason.strip()})
+    deadlines.on_reassigned(ctx.session, ctx.clock, ctx.settings, task, actor, reason.strip())
     return task
 
 
@@ -414,26 +418,32 @@ def deliver_messages(ctx: Context, instance_id: int, actor: User | None = None) 
     return outcome
 
 
-def wake_instance(ctx: Context, instance_id: int) -> Outcome:
-    """Fire the instance's timers that are due by the context's clock and run it on (the worker's tick
-    for one instance). An instance with nothing due is left as it is."""
+def wake_instance(ctx: Context, instance_id: int) -> Outcome | None:
+    """Fire the instance's timers that are due at ``ctx.clock.now()`` and run it on until it waits
+    again (boundary timers interrupt or branch off their task, intermediate timers move on), in one
+    transaction with the task rows and the audit event ``timer``. Returns None when the instance is
+    not running. Raises WorkflowError (a diagram's script failed), ConflictError (changed meanwhile).
+    """
     instance = ctx.session.get(ProcessInstance, instance_id)
-    if instance is None:
-        raise NotFound(f"no process instance {instance_id}")
-    outcome = Outcome(instance)
-    if instance.status != "running" or instance.wake_at is None or instance.wake_at > ctx.clock.now():
-        return outcome
+    if instance is None or instance.status != "running":
+        return None
     loaded = runtime.restore(ctx, instance)
+    fired = timers.due_timers(loaded.workflow, ctx.clock.now())
+    if not fired:  # nothing due after all (stale wake_at): just put the next time right
+        instance.wake_at = runtime.next_timer(loaded.workflow)
+        runtime.flush_instance(ctx, instance)
+        return Outcome(instance)
     binding = runtime.bind(ctx, instance, loaded.workflow, None)
     binding.step(loaded.workflow.refresh_timers)
-    runtime.run(ctx, instance, loaded.workflow, None, binding)
+    effects = runtime.run(ctx, instance, loaded.workflow, None, binding)
     with runtime.version_guard(instance):
         runtime.save(ctx, instance, loaded.workflow, flush=False)
-        outcome.new_tasks = runtime.sync_tasks(ctx, instance, loaded.workflow)
+        new_tasks = runtime.sync_tasks(ctx, instance, loaded.workflow)
         ctx.session.flush()
-    audit.append(ctx.session, ctx.clock, "timer_fired", instance_id=instance.id, subject=instance.subject,
-                 data={"next_wake_at": instance.wake_at.isoformat() if instance.wake_at else None})
-    _after_run(ctx, instance, None, binding.effects, outcome, loaded.workflow)
+    audit.append(ctx.session, ctx.clock, "timer", actor=None, instance_id=instance.id, subject=instance.subject,
+                 data={"fired": fired, "status": instance.status})
+    outcome = Outcome(instance, new_tasks, timers_fired=fired)
+    _after_run(ctx, instance, None, effects, outcome, loaded.workflow)
     return outcome
 
 

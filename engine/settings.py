@@ -4,9 +4,16 @@ environment at import time."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from urllib.parse import urlparse
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@cache
+def _host(url: str) -> str:
+    return urlparse(url).hostname or "aimsflow.invalid"
 
 
 @dataclass(frozen=True)
@@ -23,7 +30,21 @@ class EngineSettings:
     evidence_dir: Path = PROJECT_ROOT / "instance" / "evidence"
     #: the largest evidence file accepted (bytes)
     max_evidence_bytes: int = 20_000_000
+    #: where users reach the web app; links in e-mails and the calendar feed start with it
+    base_url: str = "http://localhost:5000"
+    #: the hour (UTC) from which the daily digest e-mails go out
+    digest_hour: int = 7
     extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def mail_domain(self) -> str:
+        """The domain of the Message-IDs aimsflow writes (the base URL's host)."""
+        return _host(self.base_url)
+
+    def task_link(self, task_id: int | None) -> str:
+        """The web address of a task (the app's start page without one)."""
+        base = self.base_url.rstrip("/")
+        return f"{base}/tasks/{task_id}" if task_id is not None else f"{base}/"
 
     @property
     def escalation_profiles_path(self) -> Path:

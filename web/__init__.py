@@ -29,15 +29,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["aimsflow.settings"] = config.engine_settings(app.config, app.instance_path)
     app.extensions["aimsflow.clock"] = app.config.get("CLOCK") or SystemClock()
 
-    from .extensions import api, csrf, db, migrate
+    from .extensions import api, csrf, db, mail, migrate
 
     db.init_app(app)
+    mail.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
     with app.app_context():
         configure_sqlite(db.engine)
     csrf.init_app(app)
 
-    from . import admin, auth, cli, errors, instances, pages, tasks
+    from . import admin, auth, calendar, cli, errors, instances, pages, tasks
     from .api import register_api
 
     auth.init_app(app)
@@ -48,6 +49,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.register_converter(RowId, lambda _: {"type": "integer", "minimum": 0, "maximum": RowId.MAX})
     register_api(api, csrf)
     errors.init_app(app)
+    app.register_blueprint(calendar.bp)
     cli.register(app.cli)
     app.after_request(_security_headers)
     return app

@@ -7,9 +7,14 @@ Exit codes: 0 ok, 3 invalid input (form or definition), 4 conflict, 5 forbidden 
 from __future__ import annotations
 
 import json
+import logging
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +23,28 @@ from flask import current_app
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 from flask_migrate.cli import db as db_group
 
-from engine import accounts, audit, definitions, demo, directory, queries, services
-from engine.clock import isoformat
+from engine import (
+    accounts,
+    audit,
+    definitions,
+    delegation,
+    demo,
+    directory,
+    ics,
+    notifications,
+    queries,
+    services,
+    worker,
+)
+from engine.clock import FixedClock, isoformat, parse_datetime
 from engine.errors import EngineError, InvalidInput, NotFound
 from engine.runtime import Context
 from engine.uow import transaction
 
+from . import mailer
 from .extensions import db
+
+log = logging.getLogger("aimsflow.worker")
 
 
 def _context() -> Context:
@@ -166,7 +186,7 @@ def tasks_command(as_user: str, json_output: bool) -> None:
     with _unit(json_output) as ctx:
         user = directory.user_by_email(ctx.session, as_user)
         rows = queries.inbox(ctx.session, user, ctx.clock.now())
-        out = [dict(_task_dict(r), overdue=r.overdue) for r in rows]
+        out = [dict(_task_dict(r), overdue=r.overdue, escalation_level=r.escalation_level) for r in rows]
     if json_output:
         click.echo(json.dumps(out, indent=2))
         return
@@ -174,7 +194,8 @@ def tasks_command(as_user: str, json_output: bool) -> None:
         click.echo(f"no open tasks for {as_user}")
     for r in out:
         due = r["due_at"][:16].replace("T", " ") if r["due_at"] else "-"
-        flag = " OVERDUE" if r["overdue"] else ""
+        flag = (" OVERDUE" if r["overdue"] else "") + (f" ESCALATED(L{r['escalation_level']})"
+                                                        if r["escalation_level"] else "")
         holder = r["assignee"] or f"({r['role']})"
         click.echo(f"{r['id']:>6}  {due:16}{flag}  {r['name']}  [{r['process_id']} #{r['instance_id']}"
                    f"{' ' + r['subject'] if r['subject'] else ''}]  {holder}")
@@ -317,21 +338,265 @@ def demo_load() -> None:
 @click.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="port to listen on")
+@click.option("--no-worker", is_flag=True, help="do not run the worker beside the app (run `aimsflow worker` apart)")
 @with_appcontext
-def run_command(host: str, port: int) -> None:
-    """Serve the web app (production: gunicorn 'web:create_app()')."""
+def run_command(host: str, port: int, no_worker: bool) -> None:
+    """Serve the web app with the worker beside it (production: gunicorn 'web:create_app()' and
+    `aimsflow worker` as separate processes)."""
     from werkzeug.serving import run_simple
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if host in ("127.0.0.1", "localhost", "::1"):
         # local development over plain http: a Secure cookie would never come back
         app.config["SESSION_COOKIE_SECURE"] = app.config["REMEMBER_COOKIE_SECURE"] = False
-    click.echo(f"aimsflow is serving on http://{host}:{port} (Ctrl+C stops it)")
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    stop = threading.Event()
+    if not no_worker:
+        thread = threading.Thread(target=_background_worker, args=(app, stop), name="aimsflow-worker", daemon=True)
+        thread.start()
+    click.echo(f"aimsflow is serving on http://{host}:{port}{'' if no_worker else ' with the worker'} "
+               "(Ctrl+C stops it)")
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        stop.set()
+
+
+def _background_worker(app: Any, stop: threading.Event) -> None:
+    """Worker passes every WORKER_INTERVAL seconds in a thread of ``aimsflow run`` until ``stop``."""
+    with app.app_context():
+        clock = app.extensions["aimsflow.clock"]
+        settings = app.extensions["aimsflow.settings"]
+        send = mailer.sender(app)
+        while not stop.is_set():
+            try:
+                worker.run_pass(db.session, clock, settings, send)
+            except Exception:  # the database went away, ...: log it and try again next time
+                db.session.rollback()
+                log.exception("worker pass failed")
+            finally:
+                db.session.remove()
+            stop.wait(float(app.config["WORKER_INTERVAL"]))
+
+
+# --------------------------------------------------------------------------- worker
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="run one pass and exit")
+@click.option("--now", "now_text", metavar="ISO_DATETIME",
+              help="with --once: run the pass as if it were this time (simulate a date)")
+@click.option("--interval", type=float, help="seconds between passes (default: WORKER_INTERVAL, 15)")
+@_json_option
+@with_appcontext
+def worker_command(once: bool, now_text: str | None, interval: float | None, json_output: bool) -> None:
+    """Make deadlines act: scheduled starts, BPMN timers, reminders and escalations, digests, e-mail.
+
+    Runs passes until stopped (Ctrl-C or SIGTERM); --once runs one pass and prints what it did.
+    """
+    if now_text is not None and not once:
+        click.echo("error: --now needs --once (a loop runs on the real time)", err=True)
+        sys.exit(InvalidInput.exit_code)
+    clock = current_app.extensions["aimsflow.clock"]
+    if now_text is not None:
+        try:
+            clock = FixedClock(parse_datetime(now_text))
+        except ValueError as exc:
+            click.echo(f"error: --now {exc}", err=True)
+            sys.exit(InvalidInput.exit_code)
+    settings = current_app.extensions["aimsflow.settings"]
+    send = mailer.sender(current_app)
+    if once:
+        report = worker.run_pass(db.session, clock, settings, send)
+        if json_output:
+            click.echo(json.dumps(_report_dict(report), indent=2))
+        else:
+            click.echo(report.summary())
+            for failure in report.failures:
+                click.echo(f"  failed: {failure}", err=True)
+        return
+    _loop(clock, settings, send, interval if interval is not None else float(current_app.config["WORKER_INTERVAL"]))
+
+
+def _loop(clock: Any, settings: Any, send: Any, interval: float) -> None:
+    stopping = []
+
+    def stop(_signum: int, _frame: Any) -> None:
+        stopping.append(True)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    mail = f"to {current_app.config['MAIL_SERVER']}" if send else "delivery off (AIMSFLOW_MAIL_SERVER unset)"
+    click.echo(f"aimsflow worker: a pass every {interval:g} s; mail {mail}; Ctrl-C stops")
+    try:
+        while not stopping:
+            try:
+                report = worker.run_pass(db.session, clock, settings, send)
+                if report.failures or report.ladder.notifications or report.timers_fired or report.schedules_started \
+                        or (report.delivery and (report.delivery.sent or report.delivery.failed)):
+                    click.echo(report.summary())
+            except Exception:  # the database went away, ...: log it and try again next time
+                db.session.rollback()
+                log.exception("worker pass failed")
+            deadline = time.monotonic() + interval
+            while not stopping and time.monotonic() < deadline:
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo("aimsflow worker stopped")
+
+
+def _report_dict(report: worker.PassReport) -> dict[str, Any]:
+    ladder = report.ladder
+    delivery = report.delivery
+    return {"at": isoformat(report.at), "schedules_started": report.schedules_started,
+            "instances_woken": report.instances_woken, "timers_fired": report.timers_fired,
+            "reminders": ladder.reminders, "overdue_notices": ladder.overdue_notices,
+            "escalations": ladder.escalations, "notifications": ladder.notifications, "digests": report.digests,
+            "mail": None if delivery is None else {"sent": delivery.sent, "failed": delivery.failed,
+                                                   "errors": delivery.errors},
+            "mail_waiting": report.mail_waiting, "failures": report.failures,
+            "seconds": round(report.seconds, 3)}
+
+
+# --------------------------------------------------------------------------- delegation
+
+def _period_bound(text: str, option: str, end: bool) -> Any:
+    """A date means the whole day (--until is inclusive); a date-time is taken as it is."""
+    try:
+        value = parse_datetime(text)
+    except ValueError as exc:
+        click.echo(f"error: {option} {exc}", err=True)
+        sys.exit(InvalidInput.exit_code)
+    if end and "T" not in text and " " not in text.strip():
+        value += timedelta(days=1)
+    return value
+
+
+@click.command("delegate")
+@click.option("--as", "as_user", required=True, help="e-mail of the user who will be away (or who sets it up)")
+@click.option("--for", "for_user", help="e-mail of the user who will be away, when someone else sets it up")
+@click.option("--to", "deputy", required=True, help="e-mail of the deputy")
+@click.option("--from", "from_text", required=True, metavar="DATE", help="first day (or ISO date-time)")
+@click.option("--until", "until_text", required=True, metavar="DATE", help="last day, inclusive (or ISO date-time)")
+@click.option("--reason", help="why (recorded in the audit trail)")
+@_json_option
+@with_appcontext
+def delegate_command(as_user: str, for_user: str | None, deputy: str, from_text: str, until_text: str,
+                     reason: str | None, json_output: bool) -> None:
+    """Out of office: new tasks for the user go to DEPUTY in the period, and so do their notifications."""
+    starts = _period_bound(from_text, "--from", end=False)
+    ends = _period_bound(until_text, "--until", end=True)
+    with _unit(json_output) as ctx:
+        actor = directory.user_by_email(ctx.session, as_user)
+        away = directory.user_by_email(ctx.session, for_user) if for_user else actor
+        made = delegation.create(ctx.session, ctx.clock, ctx.settings, actor, away, deputy, starts, ends, reason)
+        out = _delegation_dict(made)
+    if json_output:
+        click.echo(json.dumps(out, indent=2))
+    else:
+        click.echo(f"delegation {out['id']}: {out['user']} -> {out['deputy']} from {out['from']} until {out['until']}")
+
+
+@click.command("delegations")
+@click.option("--as", "as_user", required=True)
+@click.option("--all", "include_past", is_flag=True, help="include past and revoked ones")
+@_json_option
+@with_appcontext
+def delegations_command(as_user: str, include_past: bool, json_output: bool) -> None:
+    """Delegations where USER is away or stands in."""
+    with _unit(json_output) as ctx:
+        user = directory.user_by_email(ctx.session, as_user)
+        out = [_delegation_dict(d) for d in delegation.list_for(ctx.session, user, ctx.clock.now(),
+                                                                include_past=include_past)]
+    if json_output:
+        click.echo(json.dumps(out, indent=2))
+        return
+    if not out:
+        click.echo(f"no delegations for {as_user}")
+    for d in out:
+        revoked = f"  revoked {d['revoked_at']}" if d["revoked_at"] else ""
+        reason = f"  ({d['reason']})" if d["reason"] else ""
+        click.echo(f"{d['id']:>5}  {d['user']} -> {d['deputy']}  {d['from']} .. {d['until']}{revoked}{reason}")
+
+
+@click.command("undelegate")
+@click.argument("delegation_id", type=int)
+@click.option("--as", "as_user", required=True)
+@with_appcontext
+def undelegate_command(delegation_id: int, as_user: str) -> None:
+    """End (or cancel) a delegation now."""
+    with _unit() as ctx:
+        delegation.revoke(ctx.session, ctx.clock, directory.user_by_email(ctx.session, as_user), delegation_id)
+    click.echo(f"delegation {delegation_id} revoked")
+
+
+def _delegation_dict(d: Any) -> dict[str, Any]:
+    return {"id": d.id, "user": directory.email_of(db.session, d.user_id),
+            "deputy": directory.email_of(db.session, d.deputy_id), "from": isoformat(d.starts_at),
+            "until": isoformat(d.ends_at), "reason": d.reason,
+            "revoked_at": isoformat(d.revoked_at) if d.revoked_at else None}
+
+
+# --------------------------------------------------------------------------- notifications, preferences, calendar
+
+@click.command("notifications")
+@click.option("--as", "as_user", required=True)
+@click.option("--unread", is_flag=True, help="only unread ones")
+@click.option("--mark-read", is_flag=True, help="mark them all read afterwards")
+@click.option("--limit", type=int, default=50, show_default=True)
+@_json_option
+@with_appcontext
+def notifications_command(as_user: str, unread: bool, mark_read: bool, limit: int, json_output: bool) -> None:
+    """USER's notifications, newest first, with the unread count."""
+    with _unit(json_output) as ctx:
+        user = directory.user_by_email(ctx.session, as_user)
+        count = notifications.unread_count(ctx.session, user)
+        rows = notifications.list_for(ctx.session, user, unread_only=unread, limit=limit)
+        out = [{"id": n.id, "kind": n.kind, "title": n.title, "body": n.body, "task_id": n.task_id,
+                "created_at": isoformat(n.created_at), "read": n.read_at is not None, "delivery": n.delivery}
+               for n in rows]
+        if mark_read:
+            notifications.mark_read(ctx.session, ctx.clock, user)
+    if json_output:
+        click.echo(json.dumps({"unread": count, "notifications": out}, indent=2))
+        return
+    click.echo(f"{count} unread")
+    for n in out:
+        click.echo(f"{'  ' if n['read'] else '* '}{n['created_at'][:16].replace('T', ' ')}  {n['title']}"
+                   + (f"  [task {n['task_id']}]" if n["task_id"] else ""))
+
+
+@click.command("preferences")
+@click.option("--as", "as_user", required=True)
+@click.option("--email-mode", type=click.Choice(list(notifications.EMAIL_MODES)),
+              help="immediate: an e-mail per notification; digest: one a day; in_app: none")
+@with_appcontext
+def preferences_command(as_user: str, email_mode: str | None) -> None:
+    """Show or set how USER hears about tasks."""
+    with _unit() as ctx:
+        user = directory.user_by_email(ctx.session, as_user)
+        pref = (notifications.set_email_mode(ctx.session, ctx.clock, user, email_mode) if email_mode
+                else notifications.preference(ctx.session, ctx.clock, user))
+        mode = pref.email_mode
+    click.echo(f"{as_user}: e-mail {mode} ({notifications.EMAIL_MODES[mode]})")
+
+
+@click.command("calendar")
+@click.option("--as", "as_user", required=True)
+@click.option("--reset", is_flag=True, help="make a new secret address (the old one stops working)")
+@with_appcontext
+def calendar_command(as_user: str, reset: bool) -> None:
+    """Print the address of USER's calendar feed of task deadlines (.ics)."""
+    with _unit() as ctx:
+        user = directory.user_by_email(ctx.session, as_user)
+        token = ics.token_for(ctx.session, ctx.clock, user, reset=reset)
+        url = ctx.settings.base_url.rstrip("/") + ics.feed_path(token)
+    click.echo(url)
 
 
 COMMANDS = [deploy_command, lint_command, start_command, tasks_command, claim_command, release_command,
-            complete_command, reassign_command, cancel_command, audit_group, demo_group, db_group]
+            complete_command, reassign_command, cancel_command, audit_group, demo_group, db_group, worker_command,
+            delegate_command, delegations_command, undelegate_command, notifications_command, preferences_command,
+            calendar_command]
 
 
 def register(group: click.Group) -> None:

@@ -39,6 +39,20 @@ DEFAULTS: dict[str, Any] = {
     "OPENAPI_VERSION": "3.0.3",
     "OPENAPI_URL_PREFIX": "/api/v1",
     "OPENAPI_JSON_PATH": "openapi.json",
+    # where users reach the app: links in e-mails and calendar feeds
+    "BASE_URL": "http://localhost:5000",
+    # mail (flask-mail); no MAIL_SERVER: nothing is sent and the outbox keeps every message
+    "MAIL_SERVER": None,
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_DEFAULT_SENDER": "aimsflow@localhost",
+    "MAIL_TIMEOUT": 30,
+    # the worker: seconds between passes, and the hour (UTC) daily digests go out
+    "WORKER_INTERVAL": 15,
+    "DIGEST_HOUR": 7,
 }
 
 
@@ -56,4 +70,6 @@ def engine_settings(app_config: dict[str, Any], instance_path: str) -> EngineSet
         forms_dir=Path(app_config["FORMS_DIR"]) if app_config.get("FORMS_DIR") else defaults.forms_dir,
         evidence_dir=Path(app_config["EVIDENCE_DIR"]) if app_config.get("EVIDENCE_DIR")
         else Path(instance_path) / "evidence",
+        base_url=str(app_config.get("BASE_URL") or defaults.base_url),
+        digest_hour=int(app_config.get("DIGEST_HOUR", defaults.digest_hour)),
     )

@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> None:
             user = known.get(email)
             if user is not None:
                 print(f"  {role:20} {email:38} {user.name}")
-    print("\nThe command line works too: .venv/bin/aimsflow --help (README.md lists every command).")
+    print("\nThe worker runs inside the app (reminders, escalations, BPMN timers, e-mail). To see a date come,\n"
+          "in another terminal: .venv/bin/aimsflow worker --once --now 2027-01-15T09:00:00Z\n"
+          "The command line works too: .venv/bin/aimsflow --help (README.md lists every command).")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from .aims import (
 )
 from .audit import AuditEvent, AuditHead
 from .base import Base
+from .deadlines import Delegation, Notification, OutboxMessage, ProcessSchedule, UserPreference
 from .evidence import EvidenceFile, TaskDraft
 from .identity import Organisation, RefCounter, RoleAssignment, User
 from .messages import ProcessMessage
@@ -45,9 +46,10 @@ from .registers import (
 __all__ = [
     "AIObjective", "AISystem", "Acknowledgement", "ActionItem", "ApiToken", "Approval", "Audit", "AuditEvent",
     "AuditFinding", "AuditHead", "AuditProgramme", "Base", "CertificationCycle", "Clause", "CompetenceRequirement",
-    "Control", "CorrectiveAction", "Document", "DocumentVersion", "Evidence", "EvidenceFile", "ExternalAudit",
-    "ExternalFinding", "HumanTask", "ImpactAssessment", "LoginFailure", "ManagementReview", "Nonconformity",
-    "Organisation", "ProcessInstance", "ProcessMessage", "ProcessVersion", "ReadinessReview", "RefCounter",
-    "ReviewAction", "ReviewDecision", "Risk", "RiskAcceptance", "RiskTreatmentAction", "RoleAssignment", "SoAEntry",
-    "SoAVersion", "TaskDraft", "TrainingRecord", "User", "UserSession",
+    "Control", "CorrectiveAction", "Delegation", "Document", "DocumentVersion", "Evidence", "EvidenceFile",
+    "ExternalAudit", "ExternalFinding", "HumanTask", "ImpactAssessment", "LoginFailure", "ManagementReview",
+    "Nonconformity", "Notification", "Organisation", "OutboxMessage", "ProcessInstance", "ProcessMessage",
+    "ProcessSchedule", "ProcessVersion", "ReadinessReview", "RefCounter", "ReviewAction", "ReviewDecision", "Risk",
+    "RiskAcceptance", "RiskTreatmentAction", "RoleAssignment", "SoAEntry", "SoAVersion", "TaskDraft",
+    "TrainingRecord", "User", "UserPreference", "UserSession",
 ]

@@ -79,6 +79,7 @@ class HumanTask(Base):
         Index("ix_human_task_assignee_state", "assignee_id", "state", "due_at"),
         Index("ix_human_task_role_state", "role", "state", "due_at"),
         Index("ix_human_task_state_due", "state", "due_at"),
+        Index("ix_human_task_state_next_action", "state", "next_action_at"),
         UniqueConstraint("spiff_task_id"),
     )
 
@@ -105,6 +106,18 @@ class HumanTask(Base):
     completed_at: Mapped[datetime | None]
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     escalation_level: Mapped[int] = mapped_column(default=0)
+    #: deadline ladder (engine/deadlines.py): reminders sent, overdue notice, escalation, next step due
+    reminders_sent: Mapped[int] = mapped_column(default=0)
+    overdue_notified_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    #: who the latest escalation went to (they may reassign the task)
+    escalated_to_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    #: every ladder step due up to this time has been taken
+    ladder_done_until: Mapped[datetime | None]
+    #: when the worker must look at this task next (None: no step left)
+    next_action_at: Mapped[datetime | None]
+    #: the user the task was meant for when it went to their deputy (out-of-office delegation)
+    delegated_from_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     #: the validated data the user submitted (kept apart from the workflow state)
     submitted: Mapped[dict[str, Any] | None] = mapped_column(JSONText)
     #: users the segregation-of-duties rules excluded when the candidates were built

@@ -15,7 +15,6 @@ from engine.runtime import Context
 
 from .flow_driver import FlowDriver
 from .helpers import email
-from .policy_flow import timer_start_primed
 
 MEETING = "2026-12-15T10:00:00+00:00"
 REQUIRED = ["prev_actions_status", "context_changes", "interested_party_changes", "performance_nc_ca_trends",
@@ -88,8 +87,7 @@ class ReviewFlow(FlowDriver):
         self.fire_timer("tm_meeting")
 
     def approve(self, key: str = "jonas", **data: Any) -> Any:
-        with timer_start_primed():  # a policy change starts aims_policy_review (timer start event)
-            return self.complete(key, "ut_mr_approve_minutes", {"decision": "approve"} | data)
+        return self.complete(key, "ut_mr_approve_minutes", {"decision": "approve"} | data)
 
     # --- registers
 

@@ -4,23 +4,17 @@ People (demo organisation): priya (AIMS owner) owns and drafts the AI policy (DO
 published, v1.1 left in review by hand); sofia and fatima review; jonas and grace are top management;
 ingrid approves procedures.
 
-The process starts with a timer start event (the yearly review). On the timers branch the engine marks
-that event fired for every instance it starts, by hand or by the schedule; ``timer_start_primed`` does
-the same here until that branch is merged.
+The process starts with a timer start event (the yearly review); the engine marks that event fired for
+every instance it starts, by hand or by the schedule (``engine.timers.prime_start_timer``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
-from engine import acknowledgements, directory, serializer
+from engine import acknowledgements, directory
 from engine.models import Acknowledgement, Approval, Document, DocumentVersion, ProcessInstance
 from engine.runtime import Context
 
@@ -31,34 +25,6 @@ POLICY = "DOC-POL-001"
 CHECKLIST = {c: True for c in ("fits_purpose", "objectives_framework", "commit_applicable_requirements",
                                "commit_continual_improvement", "principles_stated", "exception_handling_defined",
                                "roles_referenced")}
-
-
-def prime(workflow: Any) -> None:
-    """Mark a timer start event of a new workflow as fired, so the instance runs at once."""
-    for task in workflow.get_tasks(state=TaskState.PREDICTED_MASK | TaskState.FUTURE):
-        spec = task.task_spec
-        if task.workflow is workflow and isinstance(spec, StartEvent) and \
-                isinstance(spec.event_definition, TimerEventDefinition):
-            task._set_internal_data(event_fired=True)
-            task._sync_children(spec.outputs, TaskState.FUTURE)
-            for child in task.children:  # predict the path beyond, or the workflow ends after the first task
-                child.task_spec._predict(child, mask=TaskState.PREDICTED_MASK | TaskState.FUTURE)
-
-
-@contextmanager
-def timer_start_primed() -> Iterator[None]:
-    original = serializer.new_workflow
-
-    def new_workflow(*args: Any, **kwargs: Any) -> Any:
-        workflow = original(*args, **kwargs)
-        prime(workflow)
-        return workflow
-
-    serializer.new_workflow = new_workflow  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        serializer.new_workflow = original  # type: ignore[assignment]
 
 
 def draft(outcome: str = "minor_revision", topics: tuple[str, ...] = ("principles",), ack: bool = True,
@@ -85,8 +51,7 @@ class PolicyFlow(FlowDriver):
         super().__init__(ctx, "aims_policy_review")
 
     def start(self, key: str = "priya", data: dict[str, Any] | None = None) -> ProcessInstance:
-        with timer_start_primed():
-            return super().start(key, data if data is not None else {"trigger": "management_review"})
+        return super().start(key, data if data is not None else {"trigger": "management_review"})
 
     def review_all(self, data: dict[str, Any] | None = None) -> list[str]:
         """Every open specialist review, by sofia or fatima (whoever is not excluded); returns the topics."""

@@ -113,4 +113,4 @@ def test_timer_fires_by_the_engine_clock_not_the_host_clock(ectx: Context, clock
     outcome = services.wake_instance(ectx, instance.id)
     assert [t.task_spec for t in outcome.new_tasks] == ["ut_check"]
     assert instance.wake_at is None
-    assert events(ectx.session, instance.id, "timer_fired")
+    assert events(ectx.session, instance.id, "timer")

@@ -3,12 +3,14 @@ document versions, approvals, evidence and acknowledgements each path leaves beh
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
-from engine import acknowledgements, definitions, directory
+from engine import acknowledgements, definitions, directory, worker
 from engine.errors import ConflictError, InvalidInput, NotFound, SodViolation
-from engine.models import Evidence
+from engine.models import Evidence, HumanTask, ProcessInstance, ProcessSchedule
 from engine.runtime import Context
 
 from .helpers import email, events, grant, user
@@ -224,3 +226,20 @@ def test_acknowledging_needs_a_request_and_a_tick(pol: PolicyFlow) -> None:
     with pytest.raises(NotFound, match="was not asked"):
         acknowledgements.acknowledge(pol.ctx, user(pol.session, "tomas"), POLICY, True)
     assert acknowledgements.pending(pol.ctx, user(pol.session, "tomas")) == []
+
+
+def test_the_yearly_schedule_starts_a_review_that_waits_for_its_first_task(ctx: Context) -> None:
+    """The worker starts the policy review on its timer start event's cycle; the instance runs the
+    whole diagram, not just the first step after the start event."""
+    schedule = ctx.session.scalar(select(ProcessSchedule).where(ProcessSchedule.process_id == "aims_policy_review"))
+    assert schedule is not None and schedule.next_at is not None
+    ctx.clock.set((schedule.next_at + timedelta(minutes=1)).isoformat())  # type: ignore[attr-defined]
+
+    report = worker.run_pass(ctx.session, ctx.clock, ctx.settings)
+
+    assert report.failures == [] and report.schedules_started == 1
+    instance = ctx.session.scalar(select(ProcessInstance).where(ProcessInstance.process_id == "aims_policy_review"))
+    assert instance is not None and instance.status == "running"
+    open_specs = [t.task_spec for t in ctx.session.scalars(select(HumanTask).where(
+        HumanTask.instance_id == instance.id, HumanTask.state == "ready"))]
+    assert open_specs == ["ut_policy_review_draft"]

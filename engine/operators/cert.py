@@ -346,7 +346,8 @@ def plan_remediation(ctx: OperatorContext, review_ref: str, actions: list[dict[s
     for index, item in enumerate(actions or []):
         due = as_date(item.get("due_date"), f"actions/{index}/due_date")
         if due is not None and limit is not None and due > limit:
-            raise InvalidInput(f"actions/{index}/due_date {due} is after {limit} (target stage 1 minus 14 days)")
+            raise InvalidInput(f"actions/{index}/due_date {due} is after {limit}, the latest a remediation action "
+                               "may be due before the audit")
         if item["description"] in existing:
             continue
         row = _new(ctx, ActionItem, refs.next_ref(ctx.session, "ACT"), status="open", description=item["description"],
@@ -739,7 +740,10 @@ def open_maintenance(ctx: OperatorContext, cycle_ref: str, audit_type: str, audi
     start_at = due if audit_type == "recertification" else _plus(due, "-P90D")
     ctx.set_subject(f"{cycle.ref} {audit_type}{'' if audit_type == 'recertification' else f' {audit_no}'}")
     owner = _aims_owner(ctx)
-    return {"start_at_iso": _iso_day(start_at), "due_date": due.isoformat(), "aims_owner_id": owner,
+    latest = _plus(cycle.expires_at, "-P3M") if audit_type == "recertification" and cycle.expires_at else \
+        _plus(due, "-P14D")
+    return {"start_at_iso": _iso_day(start_at), "due_date": due.isoformat(), "latest_action_due": latest.isoformat(),
+            "aims_owner_id": owner,
             "prepared_by_id": owner, "subset": "full" if audit_type == "recertification" else "surveillance"}
 
 

@@ -13,7 +13,7 @@ deployed, so these tests assert the start requests and drive the message the rea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -46,33 +46,47 @@ def deploy_standins(session: Session, settings: EngineSettings, clock: FixedCloc
     definitions.deploy(session, files, settings, clock)
 
 
-def clear_blockers(session: Session) -> None:
+def clear_blockers(session: Session, as_of: date = date(2026, 11, 1)) -> None:
     """Do in the registers what the demo organisation still has to do before certification (the work
-    the readiness blockers ask for): AIS-004 leaves the scope until its assessments are done, the
-    risks above appetite are accepted or linked, the audit cycle and the management review after it
-    are complete, NC-2026-003 has an approved plan."""
-    from engine.models import AISystem, RiskAcceptance
+    the readiness blockers ask for), as if done just before ``as_of``: AIS-004 leaves the scope until
+    its assessments are done, the others are assessed, the risks above appetite are accepted and
+    linked to controls, the audit cycle and the management review after it are complete, NC-2026-003
+    has an approved plan, the scope, the AI policy and dated evidence are reviewed. Calling it again moves the dates."""
+    from engine.models import AISystem, Document, Evidence, ImpactAssessment, RiskAcceptance
 
-    ais4 = session.scalar(select(AISystem).where(AISystem.ref == "AIS-004"))
-    assert ais4 is not None
-    ais4.in_aims_scope = False
+    moment = datetime.combine(as_of, datetime.min.time(), UTC)
+    next_year = as_of + timedelta(days=365)
+    for system in session.scalars(select(AISystem)):
+        if system.ref == "AIS-004":
+            system.in_aims_scope = False
+        system.last_risk_assessment_at = as_of - timedelta(days=7)
+    for aiia in session.scalars(select(ImpactAssessment)):
+        aiia.next_review_due = next_year
+    for document in session.scalars(select(Document)):
+        document.next_review_at = next_year
+    for evidence in session.scalars(select(Evidence).where(Evidence.valid_until.is_not(None))):
+        evidence.valid_until = next_year
     for ref in ("RSK-001", "RSK-006", "RSK-007"):
         risk = session.scalar(select(Risk).where(Risk.ref == ref))
         assert risk is not None
         if not risk.planned_controls:
             risk.planned_controls = ["A.6.2.6"]
-        now = datetime(2026, 11, 1, tzinfo=UTC)
-        acceptance = RiskAcceptance(ref=f"RA-T-{ref}", status="granted", risk_id=risk.id, created_at=now,
-                                    updated_at=now, residual_score_at_acceptance=risk.residual_score or 12,
-                                    level="high", required_authority="top_management",
-                                    acceptor_authority_level="top_management", valid_until=date(2027, 10, 31))
-        session.add(acceptance)
+        acceptance = session.scalar(select(RiskAcceptance).where(RiskAcceptance.ref == f"RA-T-{ref}"))
+        if acceptance is None:
+            acceptance = RiskAcceptance(ref=f"RA-T-{ref}", status="granted", risk_id=risk.id, created_at=moment,
+                                        updated_at=moment, residual_score_at_acceptance=risk.residual_score or 12,
+                                        level="high", required_authority="top_management",
+                                        acceptor_authority_level="top_management")
+            session.add(acceptance)
+        acceptance.valid_until = next_year
+    for granted in session.scalars(select(RiskAcceptance).where(RiskAcceptance.status == "granted")):
+        granted.valid_until = next_year  # re-accepted on time
     for audit_row in session.scalars(select(Audit)):
-        audit_row.status, audit_row.actual_end = "closed", date(2026, 10, 9)
+        audit_row.status, audit_row.actual_end = "closed", as_of - timedelta(days=23)
     review = session.scalar(select(ManagementReview).where(ManagementReview.ref == "MR-2026-2"))
     assert review is not None
-    review.held_at = datetime.fromisoformat("2026-10-20T10:00:00+00:00")
-    review.minutes_approved_at = datetime.fromisoformat("2026-10-27T10:00:00+00:00")
+    review.held_at = moment - timedelta(days=12)
+    review.minutes_approved_at = moment - timedelta(days=5)
     nc = session.scalar(select(Nonconformity).where(Nonconformity.ref == "NC-2026-003"))
     assert nc is not None
     nc.status = "plan_approved"
@@ -198,12 +212,14 @@ class CertFlow:
 
     # --- whole steps
 
-    def complete_gap_entries(self, **change: Any) -> None:
+    def complete_gap_entries(self, only: str | None = None, **change: Any) -> None:
+        """Each open SoA entry task answered by its owner; ``change`` applies to control ``only`` (or all)."""
         for task in self.tasks("ut_complete_soa_entry"):
             item = self.item_of(task)
+            answer = soa_entry(item, **change) if only in (None, item["control_id"]) else soa_entry(item)
             who = next(k for k in ("lucas", "fatima", "priya", "tomas", "meilin", "ravi")
                        if email(k) == item["owner_id"])
-            services.complete_task(self.ctx, user(self.session, who), task.id, soa_entry(item, **change))
+            services.complete_task(self.ctx, user(self.session, who), task.id, answer)
 
     def to_soa_approved(self) -> None:
         """Start, define the project, fill the gaps, review and approve the SoA."""

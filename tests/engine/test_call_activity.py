@@ -62,3 +62,27 @@ def test_call_activity_to_an_unknown_process_fails_deploy(session: Session, cloc
                                                           tiny_settings: EngineSettings) -> None:
     with pytest.raises(DefinitionError, match="call_inner.*calls process 'tiny_callee'"):
         definitions.deploy(session, [source("tiny_caller")], tiny_settings, clock)
+
+
+@pytest.mark.parametrize("restored", [False, True], ids=["cached", "restored"])
+def test_interrupting_timer_on_a_multi_instance_subprocess_drops_its_instances(
+        tiny_ctx: Context, session: Session, clock: FixedClock, tiny_settings: EngineSettings, restored: bool) -> None:
+    """SpiffWorkflow left the instances' subworkflows behind and failed the next engine step
+    (TaskNotFoundException); serializer._do_engine_steps cancels and drops them."""
+    definitions.deploy(session, [source("tiny_mi_timeout")], tiny_settings, clock)
+    outcome = services.start_process(tiny_ctx, user(session, "tomas"), "tiny_mi_timeout", {"items": ["a", "b"]})
+    instance = outcome.instance
+    assert sorted(t.task_spec for t in outcome.new_tasks) == ["ut_item", "ut_item"]
+    services.complete_task(tiny_ctx, user(session, "tomas"), outcome.new_tasks[0].id, {})
+    if restored:
+        runtime.clear_caches()
+    clock.advance(days=3)
+    woken = services.wake_instance(tiny_ctx, instance.id)
+    assert [t.task_spec for t in services.open_tasks(tiny_ctx, instance.id)] == ["ut_timed_out"]
+    assert [t.task_spec for t in woken.new_tasks] == ["ut_timed_out"]
+    workflow = runtime.restore(tiny_ctx, instance).workflow
+    assert all(sp.completed or sp.parent_task_id in workflow.tasks or any(
+        sp.parent_task_id in other.tasks for other in workflow.subprocesses.values())
+        for sp in workflow.subprocesses.values())
+    services.complete_task(tiny_ctx, user(session, "tomas"), services.open_tasks(tiny_ctx, instance.id)[0].id, {})
+    assert (instance.status, instance.end_event) == ("completed", "end_late")

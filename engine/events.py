@@ -78,28 +78,32 @@ def thrown_messages(workflow: Any) -> list[BpmnEvent]:
     return messages
 
 
+def _message_definitions(task: Any) -> list[Any]:
+    """The message definitions a waiting task catches: its own, or those of the events behind an
+    event-based gateway (one ``MultipleEventDefinition``)."""
+    definition = getattr(task.task_spec, "event_definition", None)
+    inner = getattr(definition, "event_definitions", None)
+    candidates = inner if isinstance(inner, list) else [definition]
+    return [d for d in candidates if isinstance(d, _message.MessageEventDefinition)]
+
+
 def waiting_catches(workflow: Any, name: str) -> list[Any]:
-    """The workflow's waiting tasks that catch the message ``name``."""
-    out = []
-    for task in workflow.event_manager.tasks.values():
-        definition = getattr(task.task_spec, "event_definition", None)
-        if isinstance(definition, _message.MessageEventDefinition) and definition.name == name:
-            out.append(task)
-    return out
+    """The message definitions named ``name`` that the workflow's waiting tasks catch."""
+    return [d for task in workflow.event_manager.tasks.values() for d in _message_definitions(task)
+            if d.name == name]
 
 
 def waits_for_messages(workflow: Any) -> bool:
     """True when some task of the workflow waits for a message."""
-    return any(isinstance(getattr(t.task_spec, "event_definition", None), _message.MessageEventDefinition)
-               for t in workflow.event_manager.tasks.values())
+    return any(_message_definitions(t) for t in workflow.event_manager.tasks.values())
 
 
 def catch(workflow: Any, name: str, payload: Any) -> bool:
     """Hand the message to the workflow if it waits for it (True), else leave it (False)."""
-    tasks = waiting_catches(workflow, name)
-    if not tasks:
+    definitions = waiting_catches(workflow, name)
+    if not definitions:
         return False
-    workflow.send_event(BpmnEvent(tasks[0].task_spec.event_definition, payload))
+    workflow.send_event(BpmnEvent(definitions[0], payload))
     return True
 
 

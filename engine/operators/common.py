@@ -86,3 +86,14 @@ def record_approval(ctx: OperatorContext, subject_type: str, subject_id: int, su
     ctx.session.add(approval)
     ctx.session.flush()
     return approval
+
+
+def touch(ctx: OperatorContext, row: Any, status: str | None = None) -> None:
+    """Stamp a register row as changed by this instance (and move it to ``status`` if given)."""
+    if status is not None:
+        row.status = status
+    row.updated_at = ctx.clock.now()
+    if hasattr(row, "updated_by_id"):
+        row.updated_by_id = actor_id(ctx)
+    row.instance_id = ctx.instance.id
+    row.row_version = (row.row_version or 0) + 1

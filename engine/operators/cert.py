@@ -531,17 +531,23 @@ def record_audit_log(ctx: OperatorContext, audit_ref: str, log: dict[str, Any]) 
     return {"actual_end": end.isoformat()}
 
 
-def _nc_owner(ctx: OperatorContext, ref: str | None) -> str | None:
-    """The control owner for a finding against an Annex A control, else the AIMS owner."""
-    if ref and ref.startswith("A."):
-        statement = soa.compute(ctx.session, ctx.clock)
-        try:
-            owner = statement.row(ref).owner
-        except NotFound:
-            owner = None
-        if owner:
-            return owner
-    return _aims_owner(ctx)
+#: the ``source`` an NC raised by a CB finding carries (``aims_nc_capa``'s start form)
+NC_SOURCES = {"stage1": "external_audit_stage1", "stage2": "external_audit_stage2", "surveillance": "surveillance",
+              "recertification": "recertification", "special": "surveillance"}
+
+
+def _nc_request(audit: ExternalAudit, finding: ExternalFinding) -> dict[str, Any]:
+    """The start data of ``aims_nc_capa`` for a CB finding (its ``nc_report`` form): the CB's grade is
+    fixed, its deadline kept; the NC flow appoints owner and verifier in triage."""
+    severity = "major" if finding.type == "major_nc" else "minor"
+    data: dict[str, Any] = {
+        "source": NC_SOURCES[audit.type], "source_ref": finding.ref, "severity": severity,
+        "suggested_severity": severity, "title": f"{finding.cb_ref}: {finding.statement}"[:200],
+        "description": finding.statement[:5000], "requirement_ref": finding.clause_or_control or "internal_procedure",
+        "external_due_date": finding.cb_due_date.isoformat() if finding.cb_due_date else None}
+    if data["requirement_ref"] == "internal_procedure":
+        data["internal_procedure_ref"] = f"certification body finding {finding.cb_ref}"
+    return {k: v for k, v in data.items() if v is not None}
 
 
 @operator("cert.register_findings")
@@ -585,13 +591,7 @@ def register_findings(ctx: OperatorContext, audit_ref: str, outcome: str, findin
                             "statement": finding.statement, "cb_due_date": cb_due.isoformat(),
                             "submit_due_iso": _iso_day(max(_plus(cb_due, "-P3D"), today(ctx)))})
         if new:
-            ctx.start_process("aims_nc_capa", {
-                "source": f"external_audit_{row.type}", "source_ref": finding.ref,
-                "severity": "major" if f["type"] == "major_nc" else "minor",
-                "nc_owner_id": _nc_owner(ctx, finding.clause_or_control), "external_due_date": f["cb_due_date"],
-                "verifier_hint_id": _aims_owner(ctx), "title": f"{finding.cb_ref}: {finding.statement[:150]}",
-                "description": finding.statement, "requirement_ref": finding.clause_or_control},
-                subject=finding.ref)
+            ctx.start_process("aims_nc_capa", _nc_request(row, finding), subject=finding.ref)
     row.outcome = outcome
     row.details = {**(row.details or {}), "report_ref": report_ref, "next_audit_date": next_audit_date,
                    "improvement_findings": improvements}

@@ -71,9 +71,9 @@ def test_happy_path_to_certification(ready: CertFlow) -> None:
                    interviewees=["tomas"])
     [nc] = flow.children("aims_nc_capa")
     start = flow.data(nc)
-    assert (start["source"], start["severity"], start["external_due_date"], start["verifier_hint_id"]) == \
-        ("external_audit_stage2", "minor", "2027-04-30", email("priya"))
-    assert start["nc_owner_id"] == "kwame.mensah@lumenvale.example"  # A.6.2.6's control owner in the SoA
+    assert (start["source"], start["severity"], start["external_due_date"], start["requirement_ref"]) == \
+        ("external_audit_stage2", "minor", "2027-04-30", "A.6.2.6")
+    assert start["source_ref"] == "EXF-001" and start["title"].startswith("CB-1: A.6.2.6")
     assert flow.specs() == ["ut_submit_to_cb"]
     flow.complete("priya", "ut_submit_to_cb", cf.CA_PLAN)
     flow.complete("priya", "ut_record_cb_response", cf.ACCEPTED)
@@ -435,3 +435,41 @@ def test_recertification_renews_the_certificate_after_remediation_and_a_no_go(fl
                                                                           date(2031, 4, 10))
     [following] = flow.children("aims_cert_maintenance")
     assert (flow.data(following)["audit_type"], flow.data(following)["audit_no"]) == ("surveillance", 1)
+
+
+# --------------------------------------------------------------------------- with the real shared flows
+
+
+@pytest.fixture
+def real(ctx: Context, clock: FixedClock) -> CertFlow:
+    """No stand-ins: the shipped aims_nc_capa and aims_action take the start requests."""
+    flow = CertFlow(ctx, clock)
+    cf.clear_blockers(flow.session)
+    return flow
+
+
+def test_cb_findings_start_the_shipped_nc_flow_and_remediation_the_shipped_action_flow(real: CertFlow) -> None:
+    flow = real
+    flow.to_stage1()
+    flow.run_audit(cf.STAGE1, "2027-02-16", cf.outcome("ready_for_stage2", next_audit=cf.STAGE2))
+    flow.run_audit(cf.STAGE2, "2027-03-17", cf.outcome(
+        "recommend_after_ca", cf.finding("CB-1", "major_nc"), cf.finding("CB-2", "minor_nc", "9.2.2")),
+        interviewees=["tomas"])
+    ncs = flow.children("aims_nc_capa")
+    assert len(ncs) == 2 and all(nc.status == "running" for nc in ncs)
+    first = flow.data(ncs[0])
+    assert (first["source"], first["severity"], first["source_ref"], first["requirement_ref"]) == (
+        "external_audit_stage2", "major", "EXF-001", "A.6.2.6")
+    assert all(flow.specs(nc) for nc in ncs)  # each waits for its first human step
+
+
+def test_remediation_starts_the_shipped_action_flow(real: CertFlow) -> None:
+    flow = real
+    flow.to_soa_approved()
+    flow.complete("amara", "ut_readiness_decision", cf.NO_GO)
+    flow.complete("priya", "ut_plan_remediation", {"actions": [{
+        "description": "Run a second internal audit of 8.x", "owner_id": email("daniel"), "due_date": "2026-12-15"}]})
+    [action] = flow.children("aims_action")
+    assert action.status == "running" and flow.data(action)["owner_id"] == email("daniel")
+    [task] = flow.tasks(instance=action)
+    assert task.assignee_id == user(flow.session, "daniel").id

@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 from contextvars import ContextVar
 from copy import deepcopy
+from types import MethodType
 from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
 
 FORMAT_VERSION = "aimsflow-1"
 
@@ -45,6 +48,70 @@ class _InstanceOnlyConverter(BpmnWorkflowConverter):
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
         return workflow
+
+
+def _do_engine_steps(workflow: BpmnWorkflow, will_complete_task: Any = None, did_complete_task: Any = None) -> bool:
+    """SpiffWorkflow 3.2's ``BpmnWorkflow._do_engine_steps`` with one fix: a subworkflow whose parent
+    task is gone is cancelled and dropped instead of failing the pass. An interrupting boundary event
+    on a multi-instance subprocess drops the instance tasks but leaves their running subworkflows
+    behind; SpiffWorkflow then looked up their parent task and raised ``TaskNotFoundException``
+    (and their ready user tasks would still have been offered)."""
+
+    def update_workflow(wf: Any) -> int:
+        count = 0
+        for task in wf.get_tasks(state=TaskState.READY):
+            if not task.task_spec.manual:
+                if will_complete_task is not None:
+                    will_complete_task(task)
+                task.run()
+                count += 1
+                if did_complete_task is not None:
+                    did_complete_task(task)
+        return count
+
+    active = workflow.get_active_subprocesses()
+    for subprocess in sorted(active, key=lambda v: v.depth, reverse=True):
+        if workflow.subprocesses.get(subprocess.parent_task_id) is not subprocess:
+            continue  # deleted meanwhile
+        if _orphaned(workflow, subprocess):
+            continue
+        count = None
+        while count is None or count > 0:
+            count = update_workflow(subprocess)
+        if subprocess.parent_task_id is not None:
+            task = workflow.get_task_from_id(subprocess.parent_task_id)
+            task.task_spec._update(task)
+    count = update_workflow(workflow)
+    return count > 0 or len(workflow.get_active_subprocesses()) > len(active)
+
+
+def _orphaned(workflow: BpmnWorkflow, subprocess: Any) -> bool:
+    """Cancel and drop ``subprocess`` (and the subworkflows inside it) if its parent task is gone."""
+    try:
+        workflow.get_task_from_id(subprocess.parent_task_id)
+        return False
+    except TaskNotFoundException:
+        pass
+    inner = [sp for sp in list(workflow.subprocesses.values()) if sp is not subprocess and
+             _inside(workflow, sp, subprocess)]
+    for sp in [*inner, subprocess]:
+        sp.cancel()
+        workflow.subprocesses.pop(sp.parent_task_id, None)
+    return True
+
+
+def _inside(workflow: BpmnWorkflow, sp: Any, outer: Any) -> bool:
+    """True when ``sp``'s parent task lives in ``outer`` (directly or deeper)."""
+    while sp is not None:
+        if sp.parent_task_id in outer.tasks:
+            return True
+        sp = next((c for c in workflow.subprocesses.values() if sp.parent_task_id in c.tasks), None)
+    return False
+
+
+def _patched(workflow: BpmnWorkflow) -> BpmnWorkflow:
+    workflow._do_engine_steps = MethodType(_do_engine_steps, workflow)  # type: ignore[method-assign]
+    return workflow
 
 
 def _make() -> BpmnWorkflowSerializer:
@@ -79,10 +146,10 @@ def loads(state: str, specs: tuple[Any, dict[str, Any]]) -> BpmnWorkflow:
         workflow: BpmnWorkflow = _SERIALIZER.from_dict(dct)
     finally:
         _SPECS.reset(token)
-    return workflow
+    return _patched(workflow)
 
 
 def new_workflow(specs: tuple[Any, dict[str, Any]], spec_key: str, script_engine: Any = None) -> BpmnWorkflow:
     workflow = BpmnWorkflow(specs[0], specs[1], script_engine=script_engine)
     workflow.spec_key = spec_key
-    return workflow
+    return _patched(workflow)

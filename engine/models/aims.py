@@ -204,6 +204,9 @@ class SoAEntry(Base):
     effectiveness: Mapped[str] = mapped_column(String(30), default="not_assessed")
     last_tested_at: Mapped[date | None] = mapped_column(Date)
     target_date: Mapped[date | None] = mapped_column(Date)
+    #: when and by whom the control owner last confirmed the entry (the SoA's "last review")
+    reviewed_at: Mapped[datetime | None]
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     updated_at: Mapped[datetime]
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     row_version: Mapped[int] = mapped_column(default=1)
@@ -590,6 +593,8 @@ class ExternalAudit(RegisterMixin, Base):
     audit_plan_evidence_id: Mapped[int | None] = mapped_column(ForeignKey("evidence.id"))
     report_evidence_id: Mapped[int | None] = mapped_column(ForeignKey("evidence.id"))
     outcome: Mapped[str | None] = mapped_column(String(30))
+    #: the schedule form, the CB information-request log, the evidence-pack manifest, repeat flags
+    details: Mapped[dict[str, Any]] = mapped_column(JSONText, default=dict)
 
 
 class ExternalFinding(RegisterMixin, Base):

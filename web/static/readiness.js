@@ -1,5 +1,6 @@
 // Readiness dashboard: draws the charts from the figures the page carries in
-// <script type="application/json" id="readiness-data"> (no inline script: the CSP allows only 'self').
+// <script type="application/json" id="readiness-data"> as [label, value] pairs per chart (no inline
+// script: the CSP allows only 'self').
 (function () {
   var node = document.getElementById('readiness-data');
   if (!node || typeof Chart === 'undefined') { return; }
@@ -9,8 +10,8 @@
   function draw(id, figures, type, colours) {
     var canvas = document.getElementById(id);
     if (!canvas) { return; }
-    var labels = Object.keys(figures).map(function (k) { return k.replace(/_/g, ' '); });
-    var values = Object.keys(figures).map(function (k) { return figures[k]; });
+    var labels = figures.map(function (pair) { return pair[0].replace(/_/g, ' '); });
+    var values = figures.map(function (pair) { return pair[1]; });
     new Chart(canvas, {
       type: type,
       data: {labels: labels, datasets: [{data: values, backgroundColor: colours || palette}]},

@@ -119,9 +119,12 @@ def away_create() -> Any:
 
 @bp.route("/away/<int:delegation_id>/revoke", methods=["POST"])
 def away_revoke(delegation_id: int) -> Any:
+    """Revoke a delegation; one the user may not manage answers 404 like a missing one (ids cannot be probed)."""
     try:
         with unit() as ctx:
             delegation.revoke(ctx.session, ctx.clock, actor(), delegation_id)
+    except Forbidden:
+        raise NotFound(f"no delegation {delegation_id}") from None
     except ConflictError as exc:
         flash(exc.message, "warning")
         return redirect(url_for(".away"), 303)

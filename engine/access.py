@@ -4,7 +4,8 @@ so ids cannot be probed; pages a role may not use at all are Forbidden.
 * Read-everything roles (admin, AIMS owner, top management, internal and external auditors) see every
   instance and task.
 * Everyone else sees an instance they started, or one with a task they hold, were named for, completed,
-  may claim (an open task in a lane of one of their roles), or that a direct report of theirs holds.
+  may claim (an open task in a lane of one of their roles), that was escalated to them (they may reassign
+  it), or that a direct report of theirs holds.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _involvement(user: User):  # type: ignore[no-untyped-def]
     """A condition on HumanTask: the user is involved in this task."""
     holder = aliased(User)
     conditions = [HumanTask.assignee_id == user.id, HumanTask.completed_by_id == user.id,
-                  HumanTask.designated_id == user.id,
+                  HumanTask.designated_id == user.id, HumanTask.escalated_to_id == user.id,
                   exists().where(holder.id == HumanTask.assignee_id, holder.manager_id == user.id)]
     if user.roles:
         conditions.append(HumanTask.role.in_(sorted(user.roles)) & HumanTask.state.in_(OPEN_STATES))

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from flask import Flask
 from sqlalchemy import func, select
 
-from engine import notifications
+from engine import notifications, services
 from engine.models import AuditEvent, Delegation, HumanTask, Notification, UserPreference
 from engine.notifications import Message, Notifier
 from web.extensions import db
@@ -192,3 +192,29 @@ def test_revoking_someone_elses_delegation_is_refused(app: Flask, browser: Calla
     assert browser("process_owner").post("/away/999999/revoke").status_code == 404
     [still] = _delegations(app, "internal_auditor")
     assert still.revoked_at is None
+
+
+def test_the_person_a_task_was_escalated_to_opens_it_from_the_notification_and_reassigns_it(
+        app: Flask, browser: Callable[[str], Browser], flows: Flows) -> None:
+    """Tomas (process owner) is neither in the lane nor the holder's manager: until the task is escalated
+    to him it is a 404; then he sees it and may hand it on with a reason."""
+    instance = flows.start(topic="Escalated to Tomas")
+    task_id = flows.task(instance, "ut_assess")
+    with app.app_context():
+        ctx = engine_ctx(app)
+        services.claim_task(ctx, user("assessor"), task_id)
+        db.session.commit()
+    tomas = browser("process_owner")
+    assert tomas.get(f"/tasks/{task_id}").status_code == 404
+    with app.app_context():
+        row = db.session.get(HumanTask, task_id)
+        assert row is not None
+        row.escalation_level, row.escalated_to_id = 1, user("process_owner").id
+        db.session.commit()
+    page = tomas.get(f"/tasks/{task_id}")
+    assert page.status_code == 200 and f'action="/tasks/{task_id}/reassign"' in text(page)
+    response = tomas.post(f"/tasks/{task_id}/reassign", {"to": PEOPLE["assessor2"], "reason": "Sofia is swamped"})
+    assert response.status_code == 303
+    with app.app_context():
+        row = db.session.get(HumanTask, task_id)
+        assert row is not None and row.assignee_id == user("assessor2").id

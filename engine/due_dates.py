@@ -222,8 +222,9 @@ KINDS: tuple[Kind, ...] = (
 def run(ctx: Context, kinds: Sequence[Kind] = KINDS) -> DueReport:
     """Start every review that is due at ``ctx.clock.now()``; commits one start at a time."""
     report = DueReport()
-    deployed = set(ctx.session.scalars(select(ProcessVersion.process_id).where(ProcessVersion.status == "published")))
-    ctx.session.rollback()
+    with transaction(ctx.session, ctx.clock):
+        deployed = set(ctx.session.scalars(select(ProcessVersion.process_id)
+                                           .where(ProcessVersion.status == "published")))
     for kind in kinds:
         if kind.process_id in deployed:  # an organisation that has not deployed a flow gets none of its reviews
             _run_kind(ctx, kind, report)

@@ -62,6 +62,7 @@ class PassReport:
         mail = (f"mail sent {self.delivery.sent}, failed {self.delivery.failed}"
                 if self.delivery is not None else "mail delivery off")
         return (f"worker pass at {isoformat(self.at)}: {self.schedules_started} scheduled start(s), "
+                f"{len(self.due.started)} review(s) started by due dates, "
                 f"{self.instances_woken} instance(s) woken ({self.timers_fired} timer(s) fired), "
                 f"{self.ladder.reminders} reminder(s), {self.ladder.overdue_notices} overdue notice(s), "
                 f"{self.ladder.escalations} escalation(s), {self.digests} digest(s), {mail}, "

@@ -79,3 +79,15 @@ def require_admin(user: User) -> None:
 def require_team_role(user: User) -> None:
     if not user.active or not user.roles & TEAM_ROLES:
         raise Forbidden("the team view is for managers (approver, AIMS owner, top management, admin)")
+
+
+#: roles that see the Statement of Applicability and the readiness dashboard and download the SoA
+#: (XLSX, PDF) and the audit pack: the people who run, direct or check the AIMS. The external auditor
+#: receives the pack from them (it holds the whole audit trail), so they have no download of their own.
+CERT_ROLES = frozenset({"admin", "aims_owner", "top_management", "internal_auditor"})
+
+
+def require_cert_role(user: User) -> None:
+    if not user.active or not user.roles & CERT_ROLES:
+        raise Forbidden("the Statement of Applicability, readiness and audit pack are for the AIMS owner, "
+                        "top management, internal auditors and admins")

@@ -17,7 +17,6 @@ from datetime import datetime, time
 from typing import Any
 from uuid import UUID
 
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -233,16 +232,8 @@ def _end_event(workflow: Any) -> str | None:
 
 def next_timer(workflow: Any) -> datetime | None:
     """The earliest due time of the workflow's waiting timers (None without timers)."""
-    due: datetime | None = None
-    for task in workflow.get_tasks(state=TaskState.WAITING):
-        definition = getattr(task.task_spec, "event_definition", None)
-        if isinstance(definition, TimerEventDefinition):
-            value = definition.details(task).value
-            if value is None:
-                continue
-            when = TimerEventDefinition.get_datetime(value if isinstance(value, str) else value["next"])
-            due = when if due is None or when < due else due
-    return due
+    due = [when for _, when in timers.waiting_timers(workflow)]
+    return min(due) if due else None
 
 
 def ready_human_tasks(workflow: Any) -> dict[str, Any]:

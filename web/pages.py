@@ -9,10 +9,12 @@ from typing import Any
 from flask import Flask, redirect, url_for
 from flask_login import current_user
 
-from engine import access
+from engine import access, notifications
 from engine.clock import as_utc
 from engine.directory import ROLES
 from engine.worklist import humanize
+
+from .extensions import db
 
 
 def _when(value: datetime | None, with_time: bool = True) -> str:
@@ -37,7 +39,9 @@ def init_app(app: Flask) -> None:
         user = current_user.user if current_user.is_authenticated else None
         return {"me": user,
                 "is_admin": bool(user and "admin" in user.roles),
-                "is_manager": bool(user and user.roles & access.TEAM_ROLES)}
+                "is_manager": bool(user and user.roles & access.TEAM_ROLES),
+                "is_cert": bool(user and user.roles & access.CERT_ROLES),
+                "unread": notifications.unread_count(db.session, user) if user else 0}
 
     @app.route("/")
     def index() -> Any:

@@ -31,7 +31,7 @@ from ..models import (
     User,
 )
 from . import OperatorContext, operator
-from .common import actor_id, as_date, email, record_approval, today, user_id
+from .common import actor_id, as_date, email, record_approval, today, touch, user_id
 
 #: audits that were carried out (their scope counts as audited)
 DONE_AUDIT_STATES = ("report_issued", "follow_up", "closed")
@@ -46,13 +46,6 @@ LOOKBACK = timedelta(days=365)
 
 # --------------------------------------------------------------------------- helpers shared with the programme
 
-def touch(ctx: OperatorContext, row: Any, status: str | None = None) -> None:
-    if status is not None:
-        row.status = status
-    row.updated_at = ctx.clock.now()
-    row.updated_by_id = actor_id(ctx)
-    row.instance_id = ctx.instance.id
-    row.row_version = (row.row_version or 0) + 1
 
 
 def applicable_controls(session: Session) -> list[str]:

@@ -30,6 +30,7 @@ from ..models import (
 )
 from . import OperatorContext, operator
 from .common import actor_id, as_date, email, record_approval, today, user_id
+from .common import touch as _touch
 
 AUDIT_TYPES = ("stage1", "stage2", "surveillance", "recertification", "special")
 OUTCOMES = {
@@ -48,13 +49,6 @@ SCHEDULED_STATUS = {"stage1": "stage1_scheduled", "stage2": "stage2_scheduled",
 NO_DEADLINE = "9999-12-31T00:00:00+00:00"
 
 
-def _touch(ctx: OperatorContext, row: Any, status: str | None = None) -> None:
-    if status is not None:
-        row.status = status
-    row.updated_at = ctx.clock.now()
-    row.updated_by_id = actor_id(ctx)
-    row.instance_id = ctx.instance.id
-    row.row_version = (row.row_version or 0) + 1
 
 
 def _new(ctx: OperatorContext, model: Any, ref: str, **values: Any) -> Any:

@@ -21,6 +21,7 @@ from ..models import AISystem, Risk, RiskAcceptance, RiskTreatmentAction
 from ..sod import AUTHORITY_ORDER
 from . import OperatorContext, operator
 from .common import actor_id, as_date, criteria, email, plus, record_approval, today, user_id
+from .common import touch as _touch
 
 SCOPES = ("ai_system", "aims", "supplier", "change")
 OPEN_RISK_STATES = ("identified", "analysed", "treatment_planned", "pending_acceptance", "in_treatment", "monitoring")
@@ -49,13 +50,6 @@ def _risk(ctx: OperatorContext, ref: str | None, where: str) -> Risk:
     return row
 
 
-def _touch(ctx: OperatorContext, row: Any, status: str | None = None) -> None:
-    if status is not None:
-        row.status = status
-    row.updated_at = ctx.clock.now()
-    row.updated_by_id = actor_id(ctx)
-    row.instance_id = ctx.instance.id
-    row.row_version = (row.row_version or 0) + 1
 
 
 def _summary(ctx: OperatorContext, risk: Risk) -> dict[str, Any]:

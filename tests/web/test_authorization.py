@@ -15,6 +15,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from engine import accounts, services
+from engine.access import CERT_ROLES
 from engine.models import ProcessVersion, RoleAssignment, User
 from web.extensions import db
 
@@ -68,8 +69,10 @@ def test_pages_by_role(app: Flask, browser: Callable[[str], Browser], flows: Flo
     instance, task = setup["instance"], setup["task"]
     sees = role in SEES_INSTANCE
     for url in ("/tasks", "/tasks?tab=all", "/start", "/instances", "/registers", "/registers/risks/RSK-001",
-                "/account/tokens"):
+                "/account/tokens", "/notifications", "/away"):
         _expect(b.get(url), 200, url)
+    for url in ("/soa", "/soa/export.xlsx", "/soa/export.pdf", "/audit-pack.zip", "/readiness"):
+        _expect(b.get(url), 200 if role in CERT_ROLES else 403, url)
     _expect(b.get("/team"), 200 if role in MANAGERS else 403, "/team")
     for url in (f"/instances/{instance}", f"/instances/{instance}/diagram.xml", f"/tasks/{task}"):
         _expect(b.get(url), 200 if sees else 404, url)

@@ -1,0 +1,73 @@
+"""A real browser over the user's own pages and the certification pages: the bell and
+/notifications, out of office, the Statement of Applicability and the readiness dashboard, whose
+charts must draw under the CSP ('self' only). Screenshots under test-output/e2e/<test name>/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .conftest import ROOT
+from .test_browser import Pages
+
+AIMS_OWNER = "priya.raman@lumenvale.example"
+DEPUTY = "grace.nwosu@lumenvale.example"
+
+
+def test_notifications_away_soa_and_readiness_in_a_real_browser(live_server: str, chromium: Any,
+                                                                 shots: Path) -> None:
+    assert (ROOT / "web" / "static" / "vendor" / "chart.umd.min.js").exists(), \
+        "the front-end packages are missing: run make install"
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    ui = Pages(page, live_server, shots)
+    ui.login(AIMS_OWNER)
+
+    page.click("[data-testid=bell]")
+    page.wait_for_selector("[data-testid=preferences]")
+    page.check("#mode-digest")
+    page.click("[data-testid=preferences] button[type=submit]")
+    page.wait_for_selector("text=Your e-mail preference is saved.")
+    assert page.is_checked("#mode-digest")
+    assert "/calendar/" in page.input_value("[data-testid=feed-url]")
+    ui.shot("notifications")
+
+    page.click("text=Out of office")
+    page.select_option("#deputy", DEPUTY)
+    page.fill("#starts", "2026-11-09")
+    page.fill("#ends", "2026-11-13")
+    page.fill("#reason", "Annual leave")
+    page.click("[data-testid=away-form] button[type=submit]")
+    page.wait_for_selector("text=stands in for you")
+    assert "Annual leave" in page.inner_text("[data-testid=delegations]")
+    ui.shot("away")
+
+    # the deputy hears of it: the bell counts one unread notification until it is marked read
+    ui.login(DEPUTY)
+    assert page.inner_text("[data-testid=unread]") == "1"
+    page.click("[data-testid=bell]")
+    assert "You stand in for Priya Raman" in page.inner_text("[data-testid=notifications]")
+    ui.shot("notifications_deputy")
+    page.click("[data-testid=notifications] button:has-text('Mark read')")
+    page.wait_for_selector("text=1 notification marked read.")
+    assert page.inner_text("[data-testid=unread]") == "0"
+    ui.login(AIMS_OWNER)
+
+    page.click("nav >> text=SoA")
+    page.wait_for_selector("[data-testid=soa]")
+    assert page.locator("[data-testid=soa] tbody tr[data-control]").count() == 38
+    ui.shot("soa")
+    with page.expect_download() as info:
+        page.click("[data-testid=xlsx]")
+    assert info.value.suggested_filename.endswith(".xlsx")
+
+    page.click("nav >> text=Readiness")
+    page.wait_for_selector("#chart-status")
+    drawn = page.evaluate("() => Boolean(window.Chart && Chart.getChart('chart-status')"
+                          " && Chart.getChart('chart-ncs'))")
+    assert drawn, "the readiness charts did not draw"
+    ui.shot("readiness")
+    assert not ui.errors, ui.errors
+    assert not [m for m in console if "Content Security Policy" in m], console

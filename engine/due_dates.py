@@ -17,8 +17,9 @@ internal_audit    a planned audit of an approved programme,        ``aims_intern
 
 The next review dates are the ones the review flows write when a review completes (policy publication or
 no-change review, AIIA approval, evidence acceptance, risk acceptance), so "computed from its last
-completed review". The SoA has no review flow of its own (it is reviewed inside ``aims_cert_prep`` and
-``aims_cert_maintenance``), so it has no row here.
+completed review". The SoA has no review flow of its own (its entries are reviewed and the version approved
+inside ``aims_cert_prep``), so it has no kind here, and its document (``doc_type`` soa, published by
+``soa.publish``) is left out of the document kind: the policy review is not the SoA's review.
 
 Each start is recorded in ``due_date_start`` under (kind, object, due date), unique: one review per object
 per due date, however many passes or workers run. Candidate rows are claimed with ``SELECT ... FOR UPDATE
@@ -193,7 +194,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("document", "aims_policy_review", Document, _days(30),
          lambda today, now: (Document.next_review_at.is_not(None), Document.current_version_id.is_not(None),
                              Document.next_review_at <= today + _days(30),
-                             Document.status.not_in(("withdrawn", "retired", "archived"))),
+                             Document.status.not_in(("withdrawn", "retired", "archived")),
+                             Document.doc_type != "soa"),
          _document_start),
     Kind("impact_assessment", "aims_aiia", ImpactAssessment, _days(30),
          lambda today, now: (ImpactAssessment.status.in_(AIIA_VALID), ImpactAssessment.next_review_due.is_not(None),

@@ -23,6 +23,7 @@ from engine.models import (
     AuditEvent,
     AuditProgramme,
     Document,
+    DocumentVersion,
     DueDateStart,
     Evidence,
     ImpactAssessment,
@@ -106,6 +107,18 @@ def test_a_document_is_not_started_before_its_lead_time(session: Session, settin
     run(session, settings, T0)
     assert "DOC-PROC-003" not in started(run(session, settings, parse_datetime("2026-12-21T23:00:00Z")), "document")
     assert "DOC-PROC-003" in started(run(session, settings, parse_datetime("2026-12-22T00:30:00Z")), "document")
+
+
+def test_the_soa_document_is_not_reviewed_by_the_policy_review(session: Session, settings: EngineSettings) -> None:
+    soa_document = row(session, Document, "DOC-SOA-001")
+    assert soa_document.doc_type == "soa"
+    version = DocumentVersion(document_id=soa_document.id, version="1.0", status="published", created_at=T0,
+                              updated_at=T0)  # as soa.publish leaves it
+    session.add(version)
+    session.flush()
+    soa_document.current_version_id, soa_document.next_review_at = version.id, date(2026, 11, 20)
+    session.flush()
+    assert set(started(run(session, settings, T0), "document")) == DEMO_DUE_DOCUMENTS
 
 
 def test_a_review_running_already_defers_the_due_start(session: Session, settings: EngineSettings) -> None:

@@ -4,12 +4,15 @@
 A pass, at ``clock.now()``:
 
 1. **schedules**: processes with a timer start event whose next firing is due start a new instance;
-2. **timers**: instances whose ``wake_at`` is due get their timers refreshed and run on
+2. **due dates**: register dates that came due start their reviews (``due_dates.run``: risk acceptances
+   near expiry, evidence past validity, documents and impact assessments at their next review, planned
+   management reviews and internal audits), one review per object per due date;
+3. **timers**: instances whose ``wake_at`` is due get their timers refreshed and run on
    (``services.wake_instance``: boundary timers interrupt or branch off, intermediate timers move on);
-3. **ladders**: open tasks whose ``next_action_at`` is due get their reminders, overdue notices and
+4. **ladders**: open tasks whose ``next_action_at`` is due get their reminders, overdue notices and
    escalations (``deadlines.sweep``);
-4. **digests**: users on the daily digest get one e-mail a day (``notifications.queue_digests``);
-5. **outbox**: waiting e-mails are delivered with ``send`` (``outbox.deliver``); skipped when there is
+5. **digests**: users on the daily digest get one e-mail a day (``notifications.queue_digests``);
+6. **outbox**: waiting e-mails are delivered with ``send`` (``outbox.deliver``); skipped when there is
    no sender (mail not configured): the messages wait.
 
 The worker is an edge like the CLI: it commits, one transaction per unit (a schedule firing, an
@@ -28,7 +31,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from . import audit, deadlines, notifications, outbox, services, timers
+from . import audit, deadlines, due_dates, notifications, outbox, services, timers
 from .clock import Clock, isoformat
 from .errors import ConflictError, EngineError
 from .models import ProcessInstance, ProcessSchedule
@@ -43,6 +46,7 @@ log = logging.getLogger("aimsflow.worker")
 class PassReport:
     at: datetime
     schedules_started: int = 0
+    due: due_dates.DueReport = field(default_factory=due_dates.DueReport)
     instances_woken: int = 0
     timers_fired: int = 0
     failures: list[str] = field(default_factory=list)
@@ -51,13 +55,14 @@ class PassReport:
     delivery: outbox.DeliveryReport | None = None
     mail_waiting: int = 0
     seconds: float = 0.0
-    #: seconds per phase: schedules, timers, ladders, digests, outbox
+    #: seconds per phase: schedules, due_dates, timers, ladders, digests, outbox
     timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
         mail = (f"mail sent {self.delivery.sent}, failed {self.delivery.failed}"
                 if self.delivery is not None else "mail delivery off")
         return (f"worker pass at {isoformat(self.at)}: {self.schedules_started} scheduled start(s), "
+                f"{len(self.due.started)} review(s) started by due dates, "
                 f"{self.instances_woken} instance(s) woken ({self.timers_fired} timer(s) fired), "
                 f"{self.ladder.reminders} reminder(s), {self.ladder.overdue_notices} overdue notice(s), "
                 f"{self.ladder.escalations} escalation(s), {self.digests} digest(s), {mail}, "
@@ -79,6 +84,9 @@ def run_pass(session: Session, clock: Clock, settings: EngineSettings, send: out
     mark = started
     _fire_schedules(ctx, report)
     mark = phase("schedules", mark)
+    report.due = due_dates.run(ctx)
+    report.failures.extend(report.due.failures)
+    mark = phase("due_dates", mark)
     _wake_instances(ctx, report)
     mark = phase("timers", mark)
     _sweep_ladders(ctx, report, batch)

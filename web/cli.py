@@ -442,7 +442,7 @@ def _loop(clock: Any, settings: Any, send: Any, interval: float) -> None:
             try:
                 report = worker.run_pass(db.session, clock, settings, send)
                 if report.failures or report.ladder.notifications or report.timers_fired or report.schedules_started \
-                        or (report.delivery and (report.delivery.sent or report.delivery.failed)):
+                        or report.due.started or (report.delivery and (report.delivery.sent or report.delivery.failed)):
                     click.echo(report.summary())
             except Exception:  # the database went away, ...: log it and try again next time
                 db.session.rollback()
@@ -460,6 +460,9 @@ def _report_dict(report: worker.PassReport) -> dict[str, Any]:
     ladder = report.ladder
     delivery = report.delivery
     return {"at": isoformat(report.at), "schedules_started": report.schedules_started,
+            "due_started": [{"kind": kind, "ref": ref, "due_on": due.isoformat(), "instance_id": instance}
+                            for kind, ref, due, instance in report.due.started],
+            "due_deferred": report.due.deferred,
             "instances_woken": report.instances_woken, "timers_fired": report.timers_fired,
             "reminders": ladder.reminders, "overdue_notices": ladder.overdue_notices,
             "escalations": ladder.escalations, "notifications": ladder.notifications, "digests": report.digests,

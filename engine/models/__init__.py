@@ -29,7 +29,7 @@ from .aims import (
 )
 from .audit import AuditEvent, AuditHead
 from .base import Base
-from .deadlines import Delegation, Notification, OutboxMessage, ProcessSchedule, UserPreference
+from .deadlines import Delegation, DueDateStart, Notification, OutboxMessage, ProcessSchedule, UserPreference
 from .evidence import EvidenceFile, TaskDraft
 from .identity import Organisation, RefCounter, RoleAssignment, User
 from .messages import ProcessMessage
@@ -46,7 +46,8 @@ from .registers import (
 __all__ = [
     "AIObjective", "AISystem", "Acknowledgement", "ActionItem", "ApiToken", "Approval", "Audit", "AuditEvent",
     "AuditFinding", "AuditHead", "AuditProgramme", "Base", "CertificationCycle", "Clause", "CompetenceRequirement",
-    "Control", "CorrectiveAction", "Delegation", "Document", "DocumentVersion", "Evidence", "EvidenceFile",
+    "Control", "CorrectiveAction", "Delegation", "DueDateStart", "Document", "DocumentVersion", "Evidence",
+    "EvidenceFile",
     "ExternalAudit", "ExternalFinding", "HumanTask", "ImpactAssessment", "LoginFailure", "ManagementReview",
     "Nonconformity", "Notification", "Organisation", "OutboxMessage", "ProcessInstance", "ProcessMessage",
     "ProcessSchedule", "ProcessVersion", "ReadinessReview", "RefCounter", "ReviewAction", "ReviewDecision", "Risk",

@@ -3,10 +3,10 @@ delegations and the schedules of timer-started processes."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import JSONText
@@ -125,3 +125,23 @@ class ProcessSchedule(Base):
     last_instance_id: Mapped[int | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class DueDateStart(Base):
+    """A review the worker started because a register date came due (``engine.due_dates``): one row per
+    (kind, object, due date), so each object gets one review per due date however many passes or
+    workers run. ``kind`` is risk_acceptance, evidence, document, impact_assessment,
+    management_review or internal_audit."""
+
+    __tablename__ = "due_date_start"
+    __table_args__ = (UniqueConstraint("kind", "object_id", "due_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[int]
+    object_ref: Mapped[str] = mapped_column(String(60))
+    #: the register date that came due (expiry, validity, next review, planned date)
+    due_on: Mapped[date] = mapped_column(Date)
+    process_id: Mapped[str] = mapped_column(String(100))
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
+    started_at: Mapped[datetime]

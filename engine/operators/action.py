@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import select
 
 from .. import refs
-from ..errors import NotFound
+from ..errors import InvalidInput, NotFound
 from ..models import ActionItem, CorrectiveAction, ReviewAction, RiskTreatmentAction
 from . import OperatorContext, operator
-from .common import actor_id, as_date, touch, user_id
+from .common import actor_id, as_date, today, touch, user_id
 
 #: action registers by ref prefix -> (model, status when done, status when verified)
 REGISTERS: dict[str, tuple[Any, str, str]] = {
@@ -65,7 +65,17 @@ def record_completion(ctx: OperatorContext, action_ref: str, status: str, comple
     """Store what the owner reported: done (note, date, evidence) or cannot_complete (the blocker)."""
     row, (_model, done_status, _verified) = find(ctx, action_ref)
     row.completion_note = completion_note
-    row.completed_at = as_date(completed_at, "completed_at") if status == "done" else None
+    done_on = as_date(completed_at, "completed_at") if status == "done" else None
+    if done_on is not None:
+        # the completion date starts the NC's effectiveness window (nc.await_effectiveness): it must be real
+        if done_on > today(ctx):
+            raise InvalidInput(f"completed_at: {done_on.isoformat()} is in the future; an action is reported done "
+                               f"once it is done (today is {today(ctx).isoformat()})")
+        opened = row.created_at.date()
+        if done_on < opened:
+            raise InvalidInput(f"completed_at: {done_on.isoformat()} is before the action was raised "
+                               f"({opened.isoformat()})")
+    row.completed_at = done_on
     row.evidence = list(evidence or [])
     if hasattr(row, "blocker"):
         row.blocker = blocker if status != "done" else None

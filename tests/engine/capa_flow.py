@@ -62,10 +62,10 @@ NO_CA = {"ca_required": "no_correction_sufficient", "aims_change_required": ["no
          "no_ca_justification": "A one-off lapse; the correction removed it"}
 
 
-def done(status: str = "done") -> dict[str, Any]:
+def done(status: str = "done", on: str = "2026-11-02") -> dict[str, Any]:
     if status == "cannot_complete":
         return {"status": status, "completion_note": "not started", "blocker": "no budget for the scheduler"}
-    return {"status": "done", "completion_note": "pipeline live", "completed_at": "2026-11-20",
+    return {"status": "done", "completion_note": "pipeline live", "completed_at": on,
             "evidence": ["EVD-201 scheduler config"]}
 
 
@@ -141,13 +141,13 @@ class CapaFlow:
             ProcessInstance.status == "running").order_by(ProcessInstance.id)))
 
     def act(self, statuses: tuple[str, ...] = ("done", "done")) -> None:
-        """Every running action instance reports, in order, with the given statuses."""
+        """Every running action instance reports, in order, with the given statuses (done today)."""
         instances = self.action_instances()
         assert len(instances) == len(statuses), f"{len(instances)} actions running"
         for instance, status in zip(instances, statuses, strict=True):
             row = self.task("ut_complete_action", instance)
             owner = self.session.get(type(user(self.session, "lucas")), row.assignee_id)
-            services.complete_task(self.ctx, owner, row.id, done(status))
+            services.complete_task(self.ctx, owner, row.id, done(status, self.clock.now().date().isoformat()))
 
     def reach_check_date(self) -> services.Outcome:
         """Move the clock past the effectiveness check date and let the timer fire."""

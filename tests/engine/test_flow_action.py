@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from engine import services
-from engine.errors import SodViolation
+from engine.errors import InvalidInput, SodViolation
 from engine.models import ActionItem, ProcessInstance
 from engine.runtime import Context
 
@@ -32,7 +32,7 @@ def complete(ctx: Context, instance: ProcessInstance, who: str, data: dict) -> s
     return services.complete_task(ctx, user(ctx.session, who), task.id, data)
 
 
-DONE = {"status": "done", "completion_note": "form is live", "completed_at": "2026-11-10", "evidence": ["EVD-300"]}
+DONE = {"status": "done", "completion_note": "form is live", "completed_at": "2026-11-02", "evidence": ["EVD-300"]}
 
 
 def test_action_creates_a_generic_action_that_the_requester_verifies(ctx: Context) -> None:
@@ -87,3 +87,19 @@ def test_action_for_an_existing_corrective_action_updates_that_row(ctx: Context)
     row = ctx.session.scalar(select(CorrectiveAction).where(CorrectiveAction.ref == "CA-003"))
     assert row is not None and row.status == "completed" and row.action_instance_id == instance.id
     assert row.completion_note == "form is live"
+
+
+@pytest.mark.parametrize(("completed_at", "problem"), [("2026-11-03", "is in the future"),
+                                                       ("2026-10-30", "is before the action was raised")])
+def test_completion_date_must_be_between_raising_and_today(ctx: Context, completed_at: str, problem: str) -> None:
+    """The completion date starts an NC's effectiveness window, so a date that did not happen yet (or
+    before the action existed) is refused and nothing changes."""
+    instance = start(ctx)
+    row = item(ctx, instance)
+    with pytest.raises(InvalidInput, match=f"completed_at: {completed_at} {problem}"):
+        complete(ctx, instance, "lucas", DONE | {"completed_at": completed_at})
+    assert (row.status, row.completed_at) == ("in_progress", None)
+    [task] = services.open_tasks(ctx, instance.id)
+    assert task.task_spec == "ut_complete_action" and task.state != "completed"
+    complete(ctx, instance, "lucas", DONE)
+    assert row.status == "done" and row.completed_at is not None and row.completed_at.isoformat() == "2026-11-02"

@@ -48,7 +48,7 @@ def test_capa_happy_path_closes_an_effective_nc_with_its_actions_verified(capa: 
     capa.act(("done", "done"))
     assert nc.status == "effectiveness_review"
     assert [a.status for a in capa.actions()] == ["completed", "completed"]
-    assert nc.effectiveness_check_at is not None and nc.effectiveness_check_at.isoformat() == "2026-12-20"
+    assert nc.effectiveness_check_at is not None and nc.effectiveness_check_at.isoformat() == "2026-12-02"
     assert capa.specs() == []  # the timer waits for the check date
     assert {m.status for m in capa.session.scalars(select(ProcessMessage).where(
         ProcessMessage.target_instance_id == capa.instance.id))} == {"delivered"}

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine import outbox, services, worker
 from engine.clock import FixedClock, parse_datetime
-from engine.models import HumanTask, Notification, OutboxMessage
+from engine.models import DueDateStart, HumanTask, Notification, OutboxMessage
 from engine.runtime import Context
 from engine.settings import PROJECT_ROOT, EngineSettings
 
@@ -79,5 +79,12 @@ def test_two_workers_send_every_reminder_exactly_once(fresh_db: sessionmaker[Ses
         messages = session.scalars(select(OutboxMessage.message_id)).all()
         assert session.scalar(select(func.count()).select_from(OutboxMessage)
                               .where(OutboxMessage.sent_at.is_(None))) == 0
-    assert len(messages) == DUE_TASKS + 4  # the reminders and the real instance's four "new task" mails
+        # the demo's documents due for review at T0 start their policy reviews, once (engine.due_dates)
+        due_reviews = session.scalars(select(DueDateStart.instance_id)).all()
+        assert len(due_reviews) == sum(len(r.due.started) for r in reports) == 3
+        review_mails = session.scalar(select(func.count()).select_from(Notification).where(
+            Notification.kind == "new_task", Notification.delivery == "email",
+            Notification.instance_id.in_(due_reviews)))
+    # the reminders, the real instance's four "new task" mails and those of the reviews started
+    assert len(messages) == DUE_TASKS + 4 + review_mails
     assert Counter(sent) == Counter(messages)  # every message sent, none twice

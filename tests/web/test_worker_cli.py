@@ -156,3 +156,31 @@ def test_calendar_command_prints_a_feed_address_that_serves_ics(dcli: Cli) -> No
     assert fresh != url
     assert dcli.app.test_client().get(url.removeprefix("https://aims.example")).status_code == 404
 
+
+
+def test_worker_once_starts_the_reviews_that_register_dates_make_due(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """On a migrated database with the shipped flows, one pass starts the policy reviews of the demo's
+    documents within 30 days of their next review, and the next pass starts none again."""
+    tmp_path = tmp_path_factory.mktemp("due_dates")
+    url, drop = database_url(tmp_path)
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "PROCESSES_DIR": str(PROJECT_ROOT / "processes"),
+                      "FORMS_DIR": str(PROJECT_ROOT / "forms"), "CLOCK": FixedClock(START)})
+    cli = Cli(app)
+    try:
+        upgrade(cli)
+        cli.ok("demo", "load")
+        cli.ok("deploy")
+        first = cli.json("worker", "--once", "--now", "2026-11-02T10:00:00Z")
+        again = cli.json("worker", "--once", "--now", "2026-11-02T11:00:00Z")
+        text = cli.ok("worker", "--once", "--now", "2026-11-02T12:00:00Z").output
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+        drop()
+
+    assert sorted((d["kind"], d["ref"], d["due_on"]) for d in first["due_started"]) == [
+        ("document", "DOC-POL-001", "2026-11-16"), ("document", "DOC-PROC-002", "2026-12-02"),
+        ("document", "DOC-SCOPE-001", "2026-11-11")]
+    assert first["failures"] == []
+    assert again["due_started"] == [] and again["failures"] == []
+    assert "0 review(s) started by due dates" in text

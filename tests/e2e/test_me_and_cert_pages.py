@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
 from .conftest import ROOT
 from .test_browser import Pages
 
@@ -65,9 +67,11 @@ def test_notifications_away_soa_and_readiness_in_a_real_browser(live_server: str
 
     page.click("nav >> text=Readiness")
     page.wait_for_selector("#chart-status")
-    drawn = page.evaluate("() => Boolean(window.Chart && Chart.getChart('chart-status')"
-                          " && Chart.getChart('chart-ncs'))")
-    assert drawn, "the readiness charts did not draw"
+    try:  # the charts are drawn by a deferred script: wait for it rather than race it
+        page.wait_for_function("() => Boolean(window.Chart && Chart.getChart('chart-status')"
+                               " && Chart.getChart('chart-ncs'))", timeout=15_000)
+    except PlaywrightTimeoutError:
+        raise AssertionError("the readiness charts did not draw") from None
     ui.shot("readiness")
     assert not ui.errors, ui.errors
     assert not [m for m in console if "Content Security Policy" in m], console

@@ -11,11 +11,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.util.task import TaskState
 from sqlalchemy.orm import Session
 
-from engine import runtime, services
+from engine import runtime, services, timers
 from engine.clock import FixedClock, parse_datetime
 from engine.models import HumanTask, ProcessInstance
 from engine.runtime import Context
@@ -66,16 +64,10 @@ class FlowDriver:
         return services.complete_task(self.ctx, user(self.session, key), self.task_for(spec, key).id, data)
 
     def waiting_timers(self) -> dict[str, str]:
-        """BPMN id -> armed due time of every timer the instance waits on."""
+        """BPMN id -> armed due time (ISO) of every timer the instance waits on."""
         assert self.instance is not None
         workflow = runtime.restore(self.ctx, self.instance).workflow
-        out = {}
-        for task in workflow.get_tasks(state=TaskState.WAITING):
-            definition = getattr(task.task_spec, "event_definition", None)
-            if isinstance(definition, TimerEventDefinition):
-                value = definition.details(task).value
-                out[task.task_spec.bpmn_id] = value if isinstance(value, str) else value["next"]
-        return out
+        return {task.task_spec.bpmn_id: when.isoformat() for task, when in timers.waiting_timers(workflow)}
 
     def fire_timer(self, bpmn_id: str) -> services.Outcome:
         """Move the clock just past the waiting timer ``bpmn_id`` (if it is not due yet) and let the

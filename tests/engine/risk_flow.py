@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from engine import services
 from engine.models import HumanTask, ProcessInstance, Risk, RiskAcceptance, RiskTreatmentAction
-from engine.runtime import Context
 
+from .flow_driver import FlowDriver
 from .helpers import email, user
 
 PROCESS = "aims_risk_assessment"
@@ -89,38 +89,21 @@ QA_RETURN = {"methodology_followed": False, "scores_consistent": False, "soa_con
 
 
 @dataclass
-class RiskFlow:
-    ctx: Context
-    instance: ProcessInstance | None = None
+class RiskFlow(FlowDriver):
+    process_id: str = PROCESS
 
-    def start(self, starter: str = "priya", assessor: str = "sofia", scope: str = "AIS-001",
-              **extra: Any) -> ProcessInstance:
+    def start(self, starter: str = "priya", data: dict[str, Any] | None = None, *, assessor: str = "sofia",
+              scope: str = "AIS-001", **extra: Any) -> ProcessInstance:
         data = {"assessment_scope": "ai_system", "scope_ref": scope, "trigger": "periodic",
-                "assessor_id": email(assessor)} | extra
-        self.instance = services.start_process(self.ctx, user(self.ctx.session, starter), PROCESS, data).instance
-        return self.instance
+                "assessor_id": email(assessor)} | (data or {}) | extra
+        return super().start(starter, data)
 
-    def tasks(self, spec: str | None = None) -> list[HumanTask]:
-        assert self.instance is not None
-        return [t for t in services.open_tasks(self.ctx, self.instance.id) if spec is None or t.task_spec == spec]
-
-    def specs(self) -> list[str]:
-        return sorted(t.task_spec for t in self.tasks())
-
-    def data(self) -> dict[str, Any]:
-        assert self.instance is not None
-        return services.instance_data(self.ctx, self.instance.id)
-
-    def item_of(self, task: HumanTask) -> dict[str, Any]:
+    def item(self, task: HumanTask) -> dict[str, Any]:
         """The multi-instance item (risk, request or action) a task row works on."""
-        from engine import runtime
-
-        assert self.instance is not None
-        workflow = runtime.restore(self.ctx, self.instance).workflow
-        spiff = runtime.spiff_task(workflow, task)
         for name in ("risk", "risk_to_treat", "risk_to_confirm", "request", "action"):
-            if isinstance(spiff.data.get(name), dict):
-                return dict(spiff.data[name])
+            found = self.item_of(task, name)
+            if isinstance(found, dict):
+                return dict(found)
         return {}
 
     def complete(self, key: str, spec: str, data: dict[str, Any], title: str | None = None) -> services.Outcome:
@@ -129,10 +112,10 @@ class RiskFlow:
         if title is not None:
             tasks = [t for t in tasks if self._title(t) == title]
         assert len(tasks) == 1, f"expected one open {spec} {title or ''}, found {self.specs()}"
-        return services.complete_task(self.ctx, user(self.ctx.session, key), tasks[0].id, data)
+        return services.complete_task(self.ctx, user(self.session, key), tasks[0].id, data)
 
     def _title(self, task: HumanTask) -> str | None:
-        item = self.item_of(task)
+        item = self.item(task)
         return item.get("title") or item.get("description")
 
     # --- whole steps

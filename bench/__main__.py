@@ -27,6 +27,9 @@ def main(argv: list[str]) -> int:
     if name not in BENCHMARKS:
         print(f"unknown benchmark {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    from engine import aims
+
+    aims.install()
     module = importlib.import_module(f"{__package__}.{BENCHMARKS[name][0]}")
     return int(module.main(rest) or 0)
 

@@ -44,13 +44,13 @@ from SpiffWorkflow.util.task import TaskState
 from SpiffWorkflow.version import __version__ as spiff_version
 from sqlalchemy.orm import sessionmaker
 
-from engine import audit, definitions, services
-from engine.clock import SystemClock
-from engine.db import make_engine
-from engine.models import Base, ProcessInstance, RoleAssignment, User
-from engine.runtime import Context
-from engine.settings import EngineSettings
-from engine.uow import transaction
+from engine.core import audit_trail, definitions, services
+from engine.core.clock import SystemClock
+from engine.core.db import make_engine
+from engine.core.models import Base, ProcessInstance, RoleAssignment, User
+from engine.core.runtime import Context
+from engine.core.settings import EngineSettings
+from engine.core.uow import transaction
 
 DATA = Path(__file__).resolve().parent / "data"
 BPMN = DATA / "engine_bench.bpmn"
@@ -120,7 +120,7 @@ class ThroughEngine:
         Base.metadata.create_all(self.db)
         self.sessions = sessionmaker(self.db)
         with self.sessions() as session:
-            audit.ensure_head(session)
+            audit_trail.ensure_head(session)
             definitions.deploy(session, [definitions.SourceFile.read(BPMN)], self.settings, self.clock)
             user = User(email=EMAIL, name="Bench Owner", active=True, created_at=self.clock.now(),
                         role_rows=[RoleAssignment(role=ROLE)])
@@ -214,7 +214,7 @@ def profile(engine: ThroughEngine, instances: int, limit: int) -> str:
     out = io.StringIO()
     out.write(f"{instances} instances, {total:.2f} s under cProfile ({total / instances * 1000:.1f} ms/instance)\n")
     out.write("engine functions by cumulative time:\n  share  ms/inst  calls/inst  function\n")
-    engine_dir = str(Path(audit.__file__).resolve().parent)
+    engine_dir = str(Path(audit_trail.__file__).resolve().parent)
     for cum, _, calls, label, _ in sorted((r for r in rows if r[4].startswith(engine_dir)), reverse=True)[:limit]:
         out.write(f"  {cum / total:5.1%}  {cum / instances * 1000:7.2f}  {calls / instances:10.1f}  {label}\n")
     out.write("hottest functions by own time:\n  share  ms/inst  calls/inst  function\n")

@@ -30,11 +30,12 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
-from engine import audit, definitions, demo, outbox, worker
-from engine.clock import FixedClock, parse_datetime
-from engine.db import make_engine
-from engine.models import Base, HumanTask, Notification, OutboxMessage, ProcessInstance, User
-from engine.settings import PROJECT_ROOT, EngineSettings
+from engine.aims import demo
+from engine.core import audit_trail, definitions, outbox, worker
+from engine.core.clock import FixedClock, parse_datetime
+from engine.core.db import make_engine
+from engine.core.models import Base, HumanTask, Notification, OutboxMessage, ProcessInstance, User
+from engine.core.settings import PROJECT_ROOT, EngineSettings
 
 DATA = Path(__file__).resolve().parent / "data"
 NOW = parse_datetime("2026-11-02T09:00:00Z")
@@ -73,7 +74,7 @@ def build(path: Path, tasks: int, due: int, instances: int) -> None:
     Base.metadata.create_all(engine)
     clock = FixedClock(NOW - timedelta(days=30))
     with Session(engine) as session:
-        audit.ensure_head(session)
+        audit_trail.ensure_head(session)
         demo.load(session, clock)
         [deployed] = definitions.deploy(session, [definitions.SourceFile.read(DATA / "engine_bench.bpmn")],
                                         EngineSettings(processes_dir=DATA, forms_dir=DATA / "forms"), clock)

@@ -3,8 +3,8 @@
 No Flask here (``engine/README.md``). Use cases take a :class:`Context` and the acting user.
 """
 
-from .clock import Clock, FixedClock, SystemClock
-from .errors import (
+from engine.core.clock import Clock, FixedClock, SystemClock
+from engine.core.errors import (
     ConflictError,
     DefinitionError,
     EngineError,
@@ -15,8 +15,8 @@ from .errors import (
     ValidationError,
     WorkflowError,
 )
-from .runtime import Context
-from .services import (
+from engine.core.runtime import Context
+from engine.core.services import (
     Outcome,
     cancel_instance,
     claim_task,
@@ -25,7 +25,7 @@ from .services import (
     release_task,
     start_process,
 )
-from .settings import EngineSettings
+from engine.core.settings import EngineSettings
 
 __all__ = [
     "Clock", "ConflictError", "Context", "DefinitionError", "EngineError", "EngineSettings", "FixedClock",

@@ -16,12 +16,16 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import audit, definitions, demo
-from engine.clock import FixedClock
-from engine.db import make_engine
-from engine.models import Base
-from engine.runtime import Context
-from engine.settings import EngineSettings
+from engine import aims
+from engine.aims import demo
+from engine.core import audit_trail, definitions
+from engine.core.clock import FixedClock
+from engine.core.db import make_engine
+from engine.core.models import Base
+from engine.core.runtime import Context
+from engine.core.settings import EngineSettings
+
+aims.install()
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -60,7 +64,7 @@ def db_engine(db_url: str, settings: EngineSettings) -> Iterator[Engine]:
     create_schema(engine)
     with Session(engine) as session:
         clock = FixedClock(START)
-        audit.ensure_head(session)
+        audit_trail.ensure_head(session)
         demo.load(session, clock)
         deploy_shipped(session, settings, clock)
         session.commit()
@@ -117,7 +121,7 @@ def fresh_db(tmp_path: Path, settings: EngineSettings) -> Iterator[sessionmaker[
     factory = sessionmaker(engine, expire_on_commit=False)
     with factory() as s:
         clock = FixedClock(START)
-        audit.ensure_head(s)
+        audit_trail.ensure_head(s)
         demo.load(s, clock)
         deploy_shipped(s, settings, clock)
         s.commit()

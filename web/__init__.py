@@ -8,13 +8,14 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.routing import IntegerConverter
 
-from engine.clock import SystemClock
-from engine.db import configure_sqlite
+from engine import aims
+from engine.core import SystemClock, configure_sqlite
 
 from . import config
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    aims.install()
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(config.DEFAULTS)
     if test_config is None:

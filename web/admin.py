@@ -9,8 +9,9 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from engine import access, accounts, catalog, definitions, directory
-from engine.errors import ConflictError, DefinitionError, InvalidInput, NotFound
+from engine.aims import roles
+from engine.app import access, accounts, process_admin
+from engine.core import ConflictError, DefinitionError, InvalidInput, NotFound, definitions, domain
 
 from . import formfields
 from .common import actor, context, unit
@@ -42,10 +43,10 @@ def _xml(body: dict[str, Any], process_id: str) -> str:
     xml = str(body.get("xml", ""))
     base_id = body.get("base_version_id")
     if isinstance(base_id, int) and xml.strip():
-        base = catalog.get_version(db.session, base_id)
+        base = process_admin.get_version(db.session, base_id)
         if base.process_id == process_id:
             try:
-                return catalog.restore_references(xml, base.bpmn_xml)
+                return process_admin.restore_references(xml, base.bpmn_xml)
             except DefinitionError:
                 return xml  # lint reports what is wrong with it
     return xml
@@ -55,44 +56,44 @@ def _xml(body: dict[str, Any], process_id: str) -> str:
 
 @bp.route("/processes")
 def processes() -> Any:
-    return render_template("admin/processes.html", items=catalog.process_list(db.session))
+    return render_template("admin/processes.html", items=process_admin.process_list(db.session))
 
 
 @bp.route("/processes/<process_id>")
 def process(process_id: str) -> Any:
-    summary = catalog.process_summary(db.session, process_id)
+    summary = process_admin.process_summary(db.session, process_id)
     return render_template("admin/process.html", s=summary)
 
 
 @bp.route("/versions/<int:version_id>/bpmn")
 def download(version_id: int) -> Any:
-    version = catalog.get_version(db.session, version_id)
+    version = process_admin.get_version(db.session, version_id)
     return Response(version.bpmn_xml, mimetype="application/xml", headers={
         "Content-Disposition": f'attachment; filename="{version.process_id}.v{version.version}.bpmn"'})
 
 
 @bp.route("/processes/<process_id>/modeler")
 def modeler(process_id: str) -> Any:
-    summary = catalog.process_summary(db.session, process_id)
+    summary = process_admin.process_summary(db.session, process_id)
     version_id = request.args.get("version", type=int)
-    version = catalog.get_version(db.session, version_id) if version_id else summary.versions[0]
+    version = process_admin.get_version(db.session, version_id) if version_id else summary.versions[0]
     if version.process_id != process_id:
         raise NotFound(f"version {version.id} is not a version of {process_id}")
     settings = context().settings
     return render_template("admin/modeler.html", s=summary, version=version,
                            profiles=sorted(definitions.load_escalation_profiles(settings)),
-                           sod_rules=sorted(definitions.SOD_RULES), properties=catalog.EDITABLE_PROPERTIES)
+                           sod_rules=sorted(domain.current().sod_rules), properties=process_admin.EDITABLE_PROPERTIES)
 
 
 @bp.route("/versions/<int:version_id>/xml")
 def version_xml(version_id: int) -> Any:
-    return Response(catalog.get_version(db.session, version_id).bpmn_xml, mimetype="application/xml")
+    return Response(process_admin.get_version(db.session, version_id).bpmn_xml, mimetype="application/xml")
 
 
 @bp.route("/processes/<process_id>/lint", methods=["POST"])
 def lint(process_id: str) -> Any:
     body = _json_body()
-    problems = catalog.lint(db.session, context().settings, process_id, _xml(body, process_id))
+    problems = process_admin.lint(db.session, context().settings, process_id, _xml(body, process_id))
     return jsonify({"ok": not problems, "problems": _problems(problems)})
 
 
@@ -103,8 +104,8 @@ def properties(process_id: str) -> Any:
     values = body.get("values") or {}
     if not isinstance(values, dict):
         abort(400, "values must be an object")
-    xml = catalog.patch_properties(_xml(body, process_id), str(body.get("element", "")),
-                                   {str(k): str(v) for k, v in values.items()}, body.get("name"))
+    xml = process_admin.patch_properties(_xml(body, process_id), str(body.get("element", "")),
+                                         {str(k): str(v) for k, v in values.items()}, body.get("name"))
     return jsonify({"xml": xml})
 
 
@@ -112,8 +113,8 @@ def properties(process_id: str) -> Any:
 def save_draft(process_id: str) -> Any:
     body = _json_body()
     with unit() as ctx:
-        version, problems = catalog.save_draft(ctx.session, ctx.settings, ctx.clock, actor(), process_id,
-                                               _xml(body, process_id))
+        version, problems = process_admin.save_draft(ctx.session, ctx.settings, ctx.clock, actor(), process_id,
+                                                     _xml(body, process_id))
         out = {"version_id": version.id, "version": version.version, "problems": _problems(problems),
                "url": url_for(".process", process_id=process_id)}
     return jsonify(out), 201
@@ -124,13 +125,14 @@ def publish(version_id: int) -> Any:
     wants_json = request.is_json
     try:
         with unit() as ctx:
-            version = catalog.publish(ctx.session, ctx.settings, ctx.clock, actor(), version_id)
+            version = process_admin.publish(ctx.session, ctx.settings, ctx.clock, actor(), version_id)
             pid, number = version.process_id, version.version
     except (DefinitionError, ConflictError) as exc:
         if wants_json:
             raise
         flash("Not published: " + exc.message, "danger")
-        return redirect(url_for(".process", process_id=catalog.get_version(db.session, version_id).process_id), 303)
+        pid = process_admin.get_version(db.session, version_id).process_id
+        return redirect(url_for(".process", process_id=pid), 303)
     if wants_json:
         return jsonify({"process_id": pid, "version": number, "status": "published"})
     flash(f"{pid} v{number} is published: new instances start on it.", "success")
@@ -142,7 +144,7 @@ def compare(process_id: str) -> Any:
     a, b = request.args.get("a", type=int), request.args.get("b", type=int)
     if not a or not b:
         raise InvalidInput("choose two versions to compare (a and b)")
-    diff = catalog.compare(db.session, a, b)
+    diff = process_admin.compare(db.session, a, b)
     if diff.old.process_id != process_id:
         raise NotFound(f"version {a} is not a version of {process_id}")
     return render_template("admin/compare.html", diff=diff, process_id=process_id)
@@ -152,17 +154,18 @@ def compare(process_id: str) -> Any:
 
 @bp.route("/versions/<int:version_id>/forms/<name>", methods=["GET", "POST"])
 def form_editor(version_id: int, name: str) -> Any:
-    version = catalog.get_version(db.session, version_id)
-    text = json.dumps(catalog.form_of(db.session, version_id, name), indent=2)
+    version = process_admin.get_version(db.session, version_id)
+    text = json.dumps(process_admin.form_of(db.session, version_id, name), indent=2)
     problems: list[str] = []
     if request.method == "POST":
         text = request.form.get("schema", "")
-        schema, problems = catalog.parse_form(text)
+        schema, problems = process_admin.parse_form(text)
         if schema is not None:
             try:
                 with unit() as ctx:
-                    draft, lint_problems = catalog.save_draft(ctx.session, ctx.settings, ctx.clock, actor(),
-                                                              version.process_id, version.bpmn_xml, {name: schema})
+                    draft, lint_problems = process_admin.save_draft(ctx.session, ctx.settings, ctx.clock, actor(),
+                                                                    version.process_id, version.bpmn_xml,
+                                                                    {name: schema})
                     number = draft.version
                 flash(f"Saved as draft v{number}" + (f" ({len(lint_problems)} lint problems)" if lint_problems
                                                      else "; publish it to use it"), "success")
@@ -174,7 +177,7 @@ def form_editor(version_id: int, name: str) -> Any:
 
 
 def _preview(text: str) -> dict[str, Any]:
-    schema, problems = catalog.parse_form(text)
+    schema, problems = process_admin.parse_form(text)
     return {"fields": formfields.build(schema, {}, {}, _users) if schema else [], "problems": problems}
 
 
@@ -199,7 +202,7 @@ def users() -> Any:
         except (InvalidInput, NotFound) as exc:
             flash(exc.message, "danger")
         return redirect(url_for(".users"), 303)
-    return render_template("admin/users.html", users=accounts.all_users(db.session), roles=directory.ROLES)
+    return render_template("admin/users.html", users=accounts.all_users(db.session), roles=roles.ROLES)
 
 
 @bp.route("/users/<int:user_id>/roles", methods=["POST"])

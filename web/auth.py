@@ -15,9 +15,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
 
-from engine import accounts
-from engine.errors import Forbidden
-from engine.models import User
+from engine.app import accounts
+from engine.core import Forbidden, User
 
 from .common import actor, context, unit
 from .extensions import db, login_manager

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 
-from engine import ics
+from engine.app import calendar_feed
 
 from .extensions import db
 
@@ -15,5 +15,5 @@ bp = Blueprint("calendar", __name__)
 @bp.get("/calendar/<token>.ics")
 def feed(token: str) -> Response:
     clock = current_app.extensions["aimsflow.clock"]
-    text = ics.feed(db.session, current_app.extensions["aimsflow.settings"], token, clock.now())
+    text = calendar_feed.feed(db.session, current_app.extensions["aimsflow.settings"], token, clock.now())
     return Response(text, mimetype="text/calendar", headers={"Cache-Control": "private, max-age=300"})

@@ -9,8 +9,9 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request
 from flask_login import login_required
 
-from engine import documents, soa
-from engine.errors import InvalidInput
+from engine.aims import soa
+from engine.app import documents
+from engine.core import InvalidInput
 
 from .common import actor, context, unit
 

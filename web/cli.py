@@ -23,27 +23,25 @@ from flask import current_app
 from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 from flask_migrate.cli import db as db_group
 
-from engine import (
-    accounts,
-    audit,
-    audit_pack,
+from engine.aims import audit_pack, demo, demo_work, exports, soa
+from engine.app import accounts, calendar_feed, queries
+from engine.core import (
+    Context,
+    EngineError,
+    FixedClock,
+    InvalidInput,
+    NotFound,
+    audit_trail,
     definitions,
     delegation,
-    demo,
-    demo_work,
     directory,
-    exports,
-    ics,
+    isoformat,
     notifications,
-    queries,
+    parse_datetime,
     services,
-    soa,
+    transaction,
     worker,
 )
-from engine.clock import FixedClock, isoformat, parse_datetime
-from engine.errors import EngineError, InvalidInput, NotFound
-from engine.runtime import Context
-from engine.uow import transaction
 
 from . import mailer
 from .extensions import db
@@ -301,11 +299,11 @@ def audit_verify(head_text: str | None) -> None:
     expected = None
     if head_text:
         try:
-            expected = audit.Head.parse(head_text)
+            expected = audit_trail.Head.parse(head_text)
         except ValueError as exc:
             click.echo(f"error: --head {exc}", err=True)
             sys.exit(InvalidInput.exit_code)
-    result = audit.verify(db.session, expected)
+    result = audit_trail.verify(db.session, expected)
     db.session.rollback()
     if result.ok:
         click.echo(f"ok: {result.count} events, head {result.head}")
@@ -318,7 +316,7 @@ def audit_verify(head_text: str | None) -> None:
 @with_appcontext
 def audit_head() -> None:
     """Print HASH:COUNT of the chain's head, to keep somewhere else."""
-    click.echo(str(audit.head(db.session)))
+    click.echo(str(audit_trail.head(db.session)))
     db.session.rollback()
 
 
@@ -603,8 +601,8 @@ def calendar_command(as_user: str, reset: bool) -> None:
     """Print the address of USER's calendar feed of task deadlines (.ics)."""
     with _unit() as ctx:
         user = directory.user_by_email(ctx.session, as_user)
-        token = ics.token_for(ctx.session, ctx.clock, user, reset=reset)
-        url = ctx.settings.base_url.rstrip("/") + ics.feed_path(token)
+        token = calendar_feed.token_for(ctx.session, ctx.clock, user, reset=reset)
+        url = ctx.settings.base_url.rstrip("/") + calendar_feed.feed_path(token)
     click.echo(url)
 
 
@@ -626,8 +624,8 @@ def soa_export(fmt: str, output: Path, version_ref: str | None) -> None:
         statement = soa.compute(ctx.session, ctx.clock, version)
         data = exports.export(statement, fmt)
         _write(output, data)
-        audit.append(ctx.session, ctx.clock, "soa_exported", subject=statement.version_ref,
-                     data={"format": fmt, "controls": len(statement.rows), "file": output.name})
+        audit_trail.append(ctx.session, ctx.clock, "soa_exported", subject=statement.version_ref,
+                           data={"format": fmt, "controls": len(statement.rows), "file": output.name})
     counts = ", ".join(f"{k} {n}" for k, n in statement.counts().items() if n)
     click.echo(f"{output}: {len(statement.rows)} controls ({counts}); {exports.headline(statement)}")
 
@@ -658,9 +656,9 @@ def audit_pack_command(output: Path, since: str | None) -> None:
     with _unit() as ctx:
         pack = audit_pack.build(ctx.session, ctx.clock, start)
         _write(output, pack.data)
-        audit.append(ctx.session, ctx.clock, "audit_pack_built",
-                     data={"sha256": pack.sha256, "files": len(pack.manifest), "chain_ok": pack.verification.ok,
-                           "events": pack.verification.count})
+        audit_trail.append(ctx.session, ctx.clock, "audit_pack_built",
+                           data={"sha256": pack.sha256, "files": len(pack.manifest), "chain_ok": pack.verification.ok,
+                                 "events": pack.verification.count})
     click.echo(f"{output}: {len(pack.manifest) + 1} files, sha256 {pack.sha256}")
     if pack.verification.ok:
         click.echo(f"audit trail: ok, {pack.verification.count} events, head {pack.verification.head}")

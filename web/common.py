@@ -9,9 +9,7 @@ from typing import Any
 from flask import current_app
 from flask_login import current_user
 
-from engine.models import User
-from engine.runtime import Context
-from engine.uow import transaction
+from engine.core import Context, User, transaction
 
 from .extensions import db
 

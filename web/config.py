@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from engine.settings import EngineSettings
+from engine.core import EngineSettings
 
 DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": "dev-only-change-me",

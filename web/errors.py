@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from engine import errors as e
+from engine.core import errors as e
 
 STATUS: dict[type[e.EngineError], int] = {
     e.EngineError: 500,

@@ -7,7 +7,7 @@ from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
-from engine.models import Base
+from engine.core import Base
 
 from .api.schemas import ErrorSchema
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from engine.worklist import enum_options, humanize
+from engine.app import enum_options, humanize
 
 LONG_TEXT = re.compile(r"(comment|comments|rationale|description|note|notes|summary|justification|details|"
                        r"explanation|reason|narrative|conclusion|impact|impacts)$")

@@ -8,8 +8,8 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from engine import catalog, history, services
-from engine.errors import ValidationError
+from engine.app import history, process_admin
+from engine.core import ValidationError, services
 
 from . import formfields
 from .common import actor, context, now, unit
@@ -45,12 +45,12 @@ def diagram(instance_id: int) -> Any:
 
 @bp.route("/start")
 def start_list() -> Any:
-    return render_template("instances/start_list.html", items=catalog.startable(db.session, actor()))
+    return render_template("instances/start_list.html", items=process_admin.startable(db.session, actor()))
 
 
 @bp.route("/start/<process_id>", methods=["GET", "POST"])
 def start(process_id: str) -> Any:
-    info = catalog.start_form(db.session, actor(), process_id)
+    info = process_admin.start_form(db.session, actor(), process_id)
     values: dict[str, Any] = {}
     errors: list[Any] = []
     status = 200

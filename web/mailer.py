@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask
 from flask_mail import Connection, Message
 
-from engine.outbox import OutgoingMail, Send, TransportDown
+from engine.core import OutgoingMail, Send, TransportDown
 
 
 class _TimedConnection(Connection):

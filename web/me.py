@@ -10,9 +10,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from sqlalchemy import select
 
-from engine import delegation, ics, notifications
-from engine.errors import ConflictError, Forbidden, InvalidInput, NotFound
-from engine.models import User
+from engine.app import calendar_feed
+from engine.core import ConflictError, Forbidden, InvalidInput, NotFound, User, delegation, notifications
 
 from .common import actor, now, unit
 from .extensions import db
@@ -33,7 +32,7 @@ def notifications_page() -> Any:
         me = actor()
         rows = notifications.list_for(ctx.session, me, unread_only=unread_only, limit=100)
         mode = notifications.preference(ctx.session, ctx.clock, me).email_mode
-        token = ics.token_for(ctx.session, ctx.clock, me)
+        token = calendar_feed.token_for(ctx.session, ctx.clock, me)
     return render_template("me/notifications.html", rows=rows, mode=mode, modes=notifications.EMAIL_MODES,
                            unread_only=unread_only, feed_url=url_for("calendar.feed", token=token, _external=True))
 
@@ -67,7 +66,7 @@ def preferences() -> Any:
 def reset_calendar() -> Any:
     """A new calendar feed address; the old one stops working."""
     with unit() as ctx:
-        ics.token_for(ctx.session, ctx.clock, actor(), reset=True)
+        calendar_feed.token_for(ctx.session, ctx.clock, actor(), reset=True)
     flash("Your calendar feed has a new address; the old one no longer works.", "info")
     return redirect(url_for(".notifications_page"), 303)
 

@@ -9,10 +9,9 @@ from typing import Any
 from flask import Flask, redirect, url_for
 from flask_login import current_user
 
-from engine import access, notifications
-from engine.clock import as_utc
-from engine.directory import ROLES
-from engine.worklist import humanize
+from engine.aims import ROLES
+from engine.app import access, humanize
+from engine.core import as_utc, notifications
 
 from .extensions import db
 

@@ -10,8 +10,18 @@ from flask_login import login_required
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
-from engine import directory, services, worklist
-from engine.errors import ConflictError, Forbidden, InvalidInput, NotFound, SodViolation, ValidationError
+from engine.aims import BUSINESS_ROLES
+from engine.app import worklist
+from engine.core import (
+    ConflictError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    SodViolation,
+    ValidationError,
+    directory,
+    services,
+)
 
 from . import formfields
 from .common import actor, context, now, unit
@@ -36,7 +46,7 @@ def inbox() -> Any:
 
 def _users(roles: list[str]) -> list[tuple[str, str]]:
     seen: dict[str, str] = {}
-    for role in roles or list(directory.BUSINESS_ROLES):
+    for role in roles or list(BUSINESS_ROLES):
         for u in directory.users_with_role(db.session, role):
             seen[u.email] = f"{u.name} ({u.email})"
     return sorted(seen.items(), key=lambda kv: kv[1])

@@ -6,7 +6,7 @@ import argparse
 
 from sqlalchemy import select
 
-from engine.models import User
+from engine.core import User
 
 from . import create_app
 from .extensions import db

@@ -9,7 +9,7 @@ Create Date: 2026-11-30 09:42:00.211239
 from alembic import op
 import sqlalchemy as sa
 
-import engine.db
+import engine.core.db
 
 
 # revision identifiers, used by Alembic.
@@ -25,12 +25,12 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('deputy_id', sa.Integer(), nullable=False),
-    sa.Column('starts_at', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('ends_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('starts_at', engine.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', engine.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('reason', sa.String(length=500), nullable=True),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('revoked_at', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', engine.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['created_by_id'], ['user_account.id'], name=op.f('fk_delegation_created_by_id_user_account')),
     sa.ForeignKeyConstraint(['deputy_id'], ['user_account.id'], name=op.f('fk_delegation_deputy_id_user_account')),
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_delegation_user_id_user_account')),
@@ -43,8 +43,8 @@ def upgrade():
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('email_mode', sa.String(length=10), nullable=False),
     sa.Column('calendar_token', sa.String(length=64), nullable=True),
-    sa.Column('last_digest_at', engine.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_digest_at', engine.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', engine.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_user_preference_user_id_user_account'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_user_preference')),
     sa.UniqueConstraint('calendar_token', name=op.f('uq_user_preference_calendar_token'))
@@ -54,15 +54,15 @@ def upgrade():
     sa.Column('process_id', sa.String(length=100), nullable=False),
     sa.Column('start_event', sa.String(length=100), nullable=False),
     sa.Column('expression', sa.String(length=200), nullable=False),
-    sa.Column('next_at', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_at', engine.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('interval', sa.String(length=50), nullable=True),
     sa.Column('remaining', sa.Integer(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('version_id', sa.Integer(), nullable=False),
-    sa.Column('last_fired_at', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_fired_at', engine.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_instance_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', engine.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['version_id'], ['process_version.id'], name=op.f('fk_process_schedule_version_id_process_version')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_process_schedule')),
     sa.UniqueConstraint('process_id', name=op.f('uq_process_schedule_process_id'))
@@ -79,9 +79,9 @@ def upgrade():
     sa.Column('title', sa.String(length=300), nullable=False),
     sa.Column('body', sa.Text(), nullable=True),
     sa.Column('delivery', sa.String(length=10), nullable=False),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('read_at', engine.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('digested_at', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', engine.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('read_at', engine.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('digested_at', engine.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['task_id'], ['human_task.id'], name=op.f('fk_notification_task_id_human_task')),
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_notification_user_id_user_account')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notification'))
@@ -99,13 +99,13 @@ def upgrade():
     sa.Column('to_user_id', sa.Integer(), nullable=True),
     sa.Column('to_email', sa.String(length=254), nullable=False),
     sa.Column('task_id', sa.Integer(), nullable=True),
-    sa.Column('context', engine.db.JSONText(), nullable=False),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('next_attempt_at', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('lease_until', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('context', engine.core.db.JSONText(), nullable=False),
+    sa.Column('created_at', engine.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', engine.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('lease_until', engine.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.String(length=500), nullable=True),
-    sa.Column('sent_at', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', engine.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('subject', sa.String(length=300), nullable=True),
     sa.ForeignKeyConstraint(['task_id'], ['human_task.id'], name=op.f('fk_outbox_message_task_id_human_task')),
     sa.ForeignKeyConstraint(['to_user_id'], ['user_account.id'], name=op.f('fk_outbox_message_to_user_id_user_account')),
@@ -118,11 +118,11 @@ def upgrade():
 
     with op.batch_alter_table('human_task', schema=None) as batch_op:
         batch_op.add_column(sa.Column('reminders_sent', sa.Integer(), nullable=False, server_default='0'))
-        batch_op.add_column(sa.Column('overdue_notified_at', engine.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('escalated_at', engine.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('overdue_notified_at', engine.core.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('escalated_at', engine.core.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('escalated_to_id', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('ladder_done_until', engine.db.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('next_action_at', engine.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('ladder_done_until', engine.core.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('next_action_at', engine.core.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('delegated_from_id', sa.Integer(), nullable=True))
         batch_op.create_index('ix_human_task_state_next_action', ['state', 'next_action_at'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_human_task_delegated_from_id_user_account'), 'user_account', ['delegated_from_id'], ['id'])

@@ -8,7 +8,7 @@ Create Date: 2026-11-30 09:39:14.584358
 from alembic import op
 import sqlalchemy as sa
 
-import engine.db
+import engine.core.db
 
 
 # revision identifiers, used by Alembic.
@@ -24,7 +24,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email', sa.String(length=254), nullable=False),
     sa.Column('ip', sa.String(length=64), nullable=True),
-    sa.Column('at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', engine.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_login_failure'))
     )
     with op.batch_alter_table('login_failure', schema=None) as batch_op:
@@ -36,9 +36,9 @@ def upgrade():
     sa.Column('prefix', sa.String(length=12), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_used_at', engine.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', engine.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', engine.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', engine.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', engine.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_api_token_user_id_user_account'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_token')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_api_token_token_hash'))
@@ -50,9 +50,9 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_seen_at', engine.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', engine.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', engine.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', engine.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('ip', sa.String(length=64), nullable=True),
     sa.Column('user_agent', sa.String(length=300), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_user_session_user_id_user_account'), ondelete='CASCADE'),
@@ -72,7 +72,7 @@ def upgrade():
     sa.Column('size', sa.BigInteger(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
-    sa.Column('uploaded_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('uploaded_at', engine.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], name=op.f('fk_evidence_file_instance_id_process_instance')),
     sa.ForeignKeyConstraint(['task_id'], ['human_task.id'], name=op.f('fk_evidence_file_task_id_human_task')),
     sa.ForeignKeyConstraint(['uploaded_by_id'], ['user_account.id'], name=op.f('fk_evidence_file_uploaded_by_id_user_account')),
@@ -86,8 +86,8 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('task_id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('data', engine.db.JSONText(), nullable=False),
-    sa.Column('saved_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('data', engine.core.db.JSONText(), nullable=False),
+    sa.Column('saved_at', engine.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['task_id'], ['human_task.id'], name=op.f('fk_task_draft_task_id_human_task'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_task_draft_user_id_user_account'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_task_draft')),

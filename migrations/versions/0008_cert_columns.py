@@ -9,7 +9,7 @@ Create Date: 2026-11-30 10:30:00
 from alembic import op
 import sqlalchemy as sa
 
-import engine.db
+import engine.core.db
 
 
 revision = '0008'
@@ -20,12 +20,12 @@ depends_on = None
 
 def upgrade():
     with op.batch_alter_table('soa_entry', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('reviewed_at', engine.db.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('reviewed_at', engine.core.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('reviewed_by_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_soa_entry_reviewed_by_id_user_account'), 'user_account',
                                     ['reviewed_by_id'], ['id'])
     with op.batch_alter_table('external_audit', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('details', engine.db.JSONText(), nullable=False, server_default='{}'))
+        batch_op.add_column(sa.Column('details', engine.core.db.JSONText(), nullable=False, server_default='{}'))
 
 
 def downgrade():

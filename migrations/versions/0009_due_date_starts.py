@@ -8,7 +8,7 @@ Create Date: 2026-11-30 11:10:00
 from alembic import op
 import sqlalchemy as sa
 
-import engine.db
+import engine.core.db
 
 
 revision = '0009'
@@ -26,7 +26,7 @@ def upgrade():
     sa.Column('due_on', sa.Date(), nullable=False),
     sa.Column('process_id', sa.String(length=100), nullable=False),
     sa.Column('instance_id', sa.Integer(), nullable=False),
-    sa.Column('started_at', engine.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', engine.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'],
                             name=op.f('fk_due_date_start_instance_id_process_instance')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_due_date_start')),

@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from engine import accounts, audit, definitions, demo
-from engine.clock import FixedClock
-from engine.models import Base
+from engine.aims import demo
+from engine.app import accounts
+from engine.core import audit_trail, definitions
+from engine.core.clock import FixedClock
+from engine.core.models import Base
 from web import create_app
 from web.extensions import db
 
@@ -50,7 +52,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                       "PROCESSES_DIR": str(DATA), "EVIDENCE_DIR": str(tmp / "evidence")})
     with app.app_context():
         Base.metadata.create_all(db.engine)
-        audit.ensure_head(db.session)
+        audit_trail.ensure_head(db.session)
         demo.load(db.session, clock)
         accounts.set_demo_passwords(db.session, "demo")
         definitions.deploy(db.session, [definitions.SourceFile.read(DATA / "web_assessment.bpmn")],

@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine.models import Approval, Audit, AuditFinding, AuditProgramme
-from engine.runtime import Context
+from engine.aims.registers import Approval, Audit, AuditFinding, AuditProgramme
+from engine.core.runtime import Context
 
 from .flow_driver import FlowDriver
 from .helpers import email

@@ -13,10 +13,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import services
-from engine.clock import FixedClock
-from engine.models import CorrectiveAction, HumanTask, Nonconformity, ProcessInstance
-from engine.runtime import Context, clear_caches
+from engine.aims.registers import CorrectiveAction, Nonconformity
+from engine.core import services
+from engine.core.clock import FixedClock
+from engine.core.models import HumanTask, ProcessInstance
+from engine.core.runtime import Context, clear_caches
 
 from .helpers import email, user
 

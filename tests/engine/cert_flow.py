@@ -19,20 +19,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import definitions, runtime, services
-from engine.clock import FixedClock
-from engine.models import (
-    Audit,
-    CertificationCycle,
-    ExternalAudit,
-    HumanTask,
-    ManagementReview,
-    Nonconformity,
-    ProcessInstance,
-    Risk,
-)
-from engine.runtime import Context
-from engine.settings import EngineSettings
+from engine.aims.registers import Audit, CertificationCycle, ExternalAudit, ManagementReview, Nonconformity, Risk
+from engine.core import definitions, runtime, services
+from engine.core.clock import FixedClock
+from engine.core.models import HumanTask, ProcessInstance
+from engine.core.runtime import Context
+from engine.core.settings import EngineSettings
 
 from .helpers import DATA, email, user
 
@@ -52,7 +44,7 @@ def clear_blockers(session: Session, as_of: date = date(2026, 11, 1)) -> None:
     its assessments are done, the others are assessed, the risks above appetite are accepted and
     linked to controls, the audit cycle and the management review after it are complete, NC-2026-003
     has an approved plan, the scope, the AI policy and dated evidence are reviewed. Calling it again moves the dates."""
-    from engine.models import AISystem, Document, Evidence, ImpactAssessment, RiskAcceptance
+    from engine.aims.registers import AISystem, Document, Evidence, ImpactAssessment, RiskAcceptance
 
     moment = datetime.combine(as_of, datetime.min.time(), UTC)
     next_year = as_of + timedelta(days=365)

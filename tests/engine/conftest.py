@@ -7,10 +7,10 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy.orm import Session
 
-from engine.clock import FixedClock
-from engine.models import User
-from engine.runtime import Context
-from engine.settings import EngineSettings
+from engine.core.clock import FixedClock
+from engine.core.models import User
+from engine.core.runtime import Context
+from engine.core.settings import EngineSettings
 
 from .helpers import DATA, Flow, deploy_tiny, user
 

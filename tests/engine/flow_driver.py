@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine import runtime, services, timers
-from engine.clock import FixedClock, parse_datetime
-from engine.models import HumanTask, ProcessInstance
-from engine.runtime import Context
+from engine.core import runtime, services, timers
+from engine.core.clock import FixedClock, parse_datetime
+from engine.core.models import HumanTask, ProcessInstance
+from engine.core.runtime import Context
 
 from .helpers import user
 

@@ -33,11 +33,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import definitions, services
-from engine.clock import FixedClock
-from engine.models import AuditEvent, HumanTask, ProcessInstance, RoleAssignment, User
-from engine.runtime import Context
-from engine.settings import EngineSettings
+from engine.core import definitions, services
+from engine.core.clock import FixedClock
+from engine.core.models import AuditEvent, HumanTask, ProcessInstance, RoleAssignment, User
+from engine.core.runtime import Context
+from engine.core.settings import EngineSettings
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 DOMAIN = "lumenvale.example"

@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine.models import ManagementReview, ProcessInstance, ReviewAction, ReviewDecision
-from engine.runtime import Context
+from engine.aims.registers import ManagementReview, ReviewAction, ReviewDecision
+from engine.core.models import ProcessInstance
+from engine.core.runtime import Context
 
 from .flow_driver import FlowDriver
 from .helpers import email

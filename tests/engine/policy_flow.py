@@ -14,9 +14,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import acknowledgements, directory
-from engine.models import Acknowledgement, Approval, Document, DocumentVersion, ProcessInstance
-from engine.runtime import Context
+from engine.aims import acknowledgements
+from engine.aims.registers import Acknowledgement, Approval, Document, DocumentVersion
+from engine.core import directory
+from engine.core.models import ProcessInstance
+from engine.core.runtime import Context
 
 from .flow_driver import FlowDriver
 from .helpers import user
@@ -59,7 +61,7 @@ class PolicyFlow(FlowDriver):
         for task in self.tasks("ut_policy_specialist_review"):
             topics.append(self.item_of(task, "review_request")["topic"])
             reviewer = "fatima" if len(topics) % 2 else "sofia"
-            from engine import services
+            from engine.core import services
 
             services.complete_task(self.ctx, user(self.session, reviewer), task.id, data or ENDORSE)
         return topics

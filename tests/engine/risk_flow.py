@@ -13,8 +13,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import services
-from engine.models import HumanTask, ProcessInstance, Risk, RiskAcceptance, RiskTreatmentAction
+from engine.aims.registers import Risk, RiskAcceptance, RiskTreatmentAction
+from engine.core import services
+from engine.core.models import HumanTask, ProcessInstance
 
 from .flow_driver import FlowDriver
 from .helpers import email, user

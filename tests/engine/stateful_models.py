@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from engine.clock import FixedClock
-from engine.runtime import Context
-from engine.settings import EngineSettings
+from engine.core.clock import FixedClock
+from engine.core.runtime import Context
+from engine.core.settings import EngineSettings
 
 from .helpers import DATA, deploy_tiny, email
 from .risk_flow import (

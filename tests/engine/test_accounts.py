@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from engine import access, accounts, catalog, services
-from engine.clock import FixedClock
-from engine.errors import Forbidden, InvalidInput, NotFound
-from engine.runtime import Context
+from engine.app import access, accounts, process_admin
+from engine.core import services
+from engine.core.clock import FixedClock
+from engine.core.errors import Forbidden, InvalidInput, NotFound
+from engine.core.runtime import Context
 
 from .helpers import DATA, Flow, email, user
 
@@ -101,24 +102,24 @@ def test_visibility_follows_involvement(tiny_ctx: Context, flow: Flow) -> None:
 
 def test_patch_properties_sets_removes_and_keeps_the_rest() -> None:
     xml = (DATA / "tiny_approval.bpmn").read_text()
-    patched = catalog.patch_properties(xml, "ut_approve", {"due_in": "P9D", "escalation_profile": "",
-                                                          "assignee_var": "approver_email"})
-    props = {e.id: e.properties for e in catalog.elements(patched)}
+    patched = process_admin.patch_properties(xml, "ut_approve", {"due_in": "P9D", "escalation_profile": "",
+                                                                "assignee_var": "approver_email"})
+    props = {e.id: e.properties for e in process_admin.elements(patched)}
     assert props["ut_approve"] == {"form": "tiny_approve", "due_in": "P9D", "sod_rules": "SOD-01,SOD-08",
                                    "assignee_var": "approver_email"}
     assert props["ut_submit"]["due_in"] == "P3D"
-    fresh = catalog.patch_properties(xml, "st_init", {"due_in": "P1D"})
-    assert {e.id: e.properties for e in catalog.elements(fresh)}["st_init"] == {"due_in": "P1D"}
+    fresh = process_admin.patch_properties(xml, "st_init", {"due_in": "P1D"})
+    assert {e.id: e.properties for e in process_admin.elements(fresh)}["st_init"] == {"due_in": "P1D"}
     with pytest.raises(InvalidInput, match="unknown task property colour"):
-        catalog.patch_properties(xml, "ut_approve", {"colour": "red"})
+        process_admin.patch_properties(xml, "ut_approve", {"colour": "red"})
     with pytest.raises(NotFound):
-        catalog.patch_properties(xml, "missing", {"due_in": "P1D"})
+        process_admin.patch_properties(xml, "missing", {"due_in": "P1D"})
 
 
 def test_restore_references_puts_back_what_was_dropped_in_schema_order() -> None:
     xml = (DATA / "tiny_multi_review.bpmn").read_text()
     dropped = xml.replace("<bpmn:loopDataInputRef>requests</bpmn:loopDataInputRef>", "")
-    restored = catalog.restore_references(dropped, xml)
+    restored = process_admin.restore_references(dropped, xml)
     position = restored.index("loopDataInputRef>requests<")
     assert position < restored.index("loopDataOutputRef>reviews<")
-    assert catalog.restore_references(xml, xml) == xml
+    assert process_admin.restore_references(xml, xml) == xml

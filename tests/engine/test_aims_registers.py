@@ -9,10 +9,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import catalogue, demo, traceability
-from engine.clock import FixedClock
-from engine.errors import NotFound
-from engine.models import (
+from engine.aims import catalogue, demo, traceability
+from engine.aims.registers import (
     AIObjective,
     Audit,
     AuditFinding,
@@ -27,8 +25,10 @@ from engine.models import (
     ReadinessReview,
     SoAVersion,
     TrainingRecord,
-    User,
 )
+from engine.core.clock import FixedClock
+from engine.core.errors import NotFound
+from engine.core.models import User
 
 from .helpers import email
 
@@ -139,7 +139,7 @@ def test_traceability_every_clause_and_control_has_a_flow_a_register_and_evidenc
 
 
 def test_traceability_names_only_known_flows_registers_and_refs(session: Session) -> None:
-    from engine.models import Base
+    from engine.core.models import Base
     mapping = traceability._mapping()
     tables = set(Base.metadata.tables)
     assert set(mapping["registers"]) <= tables

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import audit
-from engine.clock import FixedClock
-from engine.models import AuditEvent
+from engine.core import audit_trail
+from engine.core.clock import FixedClock
+from engine.core.models import AuditEvent
 
 START = "2026-11-02T09:00:00+00:00"
 
@@ -22,8 +22,8 @@ def append_events(factory: sessionmaker[Session], n: int, action: str = "note") 
     with factory() as s:
         for i in range(n):
             clock.advance(minutes=1)
-            event = audit.append(s, clock, action, actor="tester@lumenvale.example", subject=f"event {i}",
-                                 data={"i": i, "text": "naïve ünïcode", "when": clock.now()})
+            event = audit_trail.append(s, clock, action, actor="tester@lumenvale.example", subject=f"event {i}",
+                                       data={"i": i, "text": "naïve ünïcode", "when": clock.now()})
             seqs.append(event.seq)
         s.commit()
     return seqs
@@ -35,14 +35,14 @@ def execute(factory: sessionmaker[Session], sql: str, **params: object) -> None:
         s.commit()
 
 
-def verify(factory: sessionmaker[Session], expected: audit.Head | None = None) -> audit.VerifyResult:
+def verify(factory: sessionmaker[Session], expected: audit_trail.Head | None = None) -> audit_trail.VerifyResult:
     with factory() as s:
-        return audit.verify(s, expected)
+        return audit_trail.verify(s, expected)
 
 
-def current_head(factory: sessionmaker[Session]) -> audit.Head:
+def current_head(factory: sessionmaker[Session]) -> audit_trail.Head:
     with factory() as s:
-        return audit.head(s)
+        return audit_trail.head(s)
 
 
 def test_verify_accepts_an_untouched_chain(fresh_db: sessionmaker[Session]) -> None:
@@ -58,10 +58,10 @@ def test_append_links_each_event_to_its_predecessor(fresh_db: sessionmaker[Sessi
     append_events(fresh_db, 3)
     with fresh_db() as s:
         events = list(s.scalars(select(AuditEvent).order_by(AuditEvent.seq)))
-    assert events[0].prev_hash == audit.GENESIS
+    assert events[0].prev_hash == audit_trail.GENESIS
     for before, after in zip(events, events[1:], strict=False):
         assert after.prev_hash == before.hash
-        assert after.hash == audit.chain_hash(before.hash, audit._event_canonical(after))
+        assert after.hash == audit_trail.chain_hash(before.hash, audit_trail._event_canonical(after))
 
 
 @pytest.mark.parametrize(("column", "value"), [
@@ -110,7 +110,7 @@ def test_verify_names_deleted_tail_events_while_the_head_row_remembers(fresh_db:
 
 def test_verify_needs_a_head_kept_elsewhere_to_detect_a_cut_off_tail(fresh_db: sessionmaker[Session]) -> None:
     seqs = append_events(fresh_db, 6)
-    kept = audit.Head.parse(str(current_head(fresh_db)))
+    kept = audit_trail.Head.parse(str(current_head(fresh_db)))
     keep_to = seqs[3]
     with fresh_db() as s:
         new_tip = s.scalar(select(AuditEvent.hash).where(AuditEvent.seq == keep_to))
@@ -135,7 +135,7 @@ def test_verify_detects_a_rewritten_chain_against_a_kept_head(fresh_db: sessionm
         events[0].subject = "rewritten"
         for e in events:
             e.prev_hash = prev
-            e.hash = audit.chain_hash(prev, audit._event_canonical(e))
+            e.hash = audit_trail.chain_hash(prev, audit_trail._event_canonical(e))
             prev = e.hash
         s.flush()
         s.execute(text("UPDATE audit_head SET hash = :hash WHERE id = 1"), {"hash": prev})
@@ -158,13 +158,13 @@ HASH = "a" * 64
         "negative", "trailing-letters", "fraction", "superscript-digit", "arabic-indic-digits"])
 def test_head_parse_rejects_bad_input(text_: str) -> None:
     with pytest.raises(ValueError, match="expected HASH:COUNT") as info:
-        audit.Head.parse(text_)
+        audit_trail.Head.parse(text_)
     assert repr(text_) in str(info.value)
 
 
 def test_head_parse_round_trips_what_head_prints() -> None:
-    head = audit.Head(HASH, 12)
-    assert audit.Head.parse(f"  {head}\n") == head
+    head = audit_trail.Head(HASH, 12)
+    assert audit_trail.Head.parse(f"  {head}\n") == head
 
 
 APPENDS_PER_THREAD = 40
@@ -181,7 +181,7 @@ def test_append_from_two_threads_never_forks_the_chain(fresh_db: sessionmaker[Se
             barrier.wait(timeout=30)
             for i in range(APPENDS_PER_THREAD):
                 with fresh_db() as s:
-                    audit.append(s, clock, "note", actor=name, data={"i": i})
+                    audit_trail.append(s, clock, "note", actor=name, data={"i": i})
                     s.commit()
         except BaseException as exc:  # surfaced in the main thread below
             errors.append(exc)

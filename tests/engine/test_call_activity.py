@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from engine import definitions, runtime, services
-from engine.clock import FixedClock
-from engine.errors import DefinitionError
-from engine.runtime import Context
-from engine.settings import EngineSettings
+from engine.core import definitions, runtime, services
+from engine.core.clock import FixedClock
+from engine.core.errors import DefinitionError
+from engine.core.runtime import Context
+from engine.core.settings import EngineSettings
 
 from .helpers import DATA, user
 

@@ -20,13 +20,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import assignment, audit, services
-from engine.clock import FixedClock
-from engine.errors import ConflictError
-from engine.models import AuditEvent, HumanTask, ProcessInstance, User
-from engine.runtime import Context
-from engine.settings import EngineSettings
-from engine.uow import transaction
+from engine.core import assignment, audit_trail, services
+from engine.core.clock import FixedClock
+from engine.core.errors import ConflictError
+from engine.core.models import AuditEvent, HumanTask, ProcessInstance, User
+from engine.core.runtime import Context
+from engine.core.settings import EngineSettings
+from engine.core.uow import transaction
 
 from .helpers import Flow, deploy_tiny, email, user
 
@@ -117,7 +117,7 @@ def test_complete_task_concurrently_one_succeeds_other_conflicts(
         completes = s.scalar(select(func.count()).select_from(AuditEvent)
                              .where(AuditEvent.action == "complete", AuditEvent.task_id == task_id))
         assert completes == 1
-        verified = audit.verify(s)
+        verified = audit_trail.verify(s)
         assert verified.ok, verified.problem
     assert "someone else" in str(loser) or "already completed by" in str(loser)
 
@@ -141,6 +141,6 @@ def test_claim_task_concurrently_one_wins(
         claims = list(s.scalars(select(AuditEvent).where(AuditEvent.action == "claim",
                                                          AuditEvent.task_id == task_id)))
         assert [e.actor for e in claims] == [email(winner)]
-        verified = audit.verify(s)
+        verified = audit_trail.verify(s)
         assert verified.ok, verified.problem
     assert "claimed" in str(loser)

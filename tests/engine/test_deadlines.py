@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine import audit, deadlines, definitions, delegation, directory, queries, runtime, services, worker
-from engine.clock import FixedClock, parse_datetime
-from engine.errors import DefinitionError, Forbidden
-from engine.models import HumanTask, Notification, ProcessInstance
-from engine.runtime import Context
-from engine.settings import PROJECT_ROOT, EngineSettings
+from engine.app import queries
+from engine.core import audit_trail, definitions, delegation, directory, escalation, runtime, services, worker
+from engine.core.clock import FixedClock, parse_datetime
+from engine.core.errors import DefinitionError, Forbidden
+from engine.core.models import HumanTask, Notification, ProcessInstance
+from engine.core.runtime import Context
+from engine.core.settings import PROJECT_ROOT, EngineSettings
 
 from .helpers import DATA, deploy_tiny, email, events, user
 
@@ -181,8 +182,8 @@ def test_escalation_is_audited_and_marks_the_task_in_the_inbox(lctx: Context) ->
     assert event.data["level"] == 1 and event.data["to"] == [email("ingrid")]
     rows = {r.task_spec: r for r in queries.inbox(lctx.session, user(lctx.session, "tomas"), lctx.clock.now())}
     assert rows["ut_std"].escalation_level == 1 and rows["ut_std"].overdue
-    assert std in deadlines.escalated_to(lctx.session, user(lctx.session, "ingrid"))
-    assert audit.verify(lctx.session).ok  # the batch of escalations was chained like single appends
+    assert std in escalation.escalated_to(lctx.session, user(lctx.session, "ingrid"))
+    assert audit_trail.verify(lctx.session).ok  # the batch of escalations was chained like single appends
 
 
 def test_escalation_skips_to_the_deputy_of_an_absent_recipient(lctx: Context) -> None:
@@ -223,7 +224,7 @@ def test_escalation_recipient_may_reassign_with_a_reason(lctx: Context) -> None:
 
 
 def test_ladder_open_states_match_the_runtime() -> None:
-    assert deadlines.OPEN_STATES == runtime.OPEN_STATES
+    assert escalation.OPEN_STATES == runtime.OPEN_STATES
 
 
 # --------------------------------------------------------------------------- profiles

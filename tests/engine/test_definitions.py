@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import audit, definitions, directory, services
-from engine.clock import FixedClock
-from engine.definitions import SourceFile, deploy
-from engine.errors import DefinitionError
-from engine.models import AuditEvent, HumanTask, ProcessVersion
-from engine.runtime import Context
-from engine.settings import EngineSettings
+from engine.core import audit_trail, definitions, directory, services
+from engine.core.clock import FixedClock
+from engine.core.definitions import SourceFile, deploy
+from engine.core.errors import DefinitionError
+from engine.core.models import AuditEvent, HumanTask, ProcessVersion
+from engine.core.runtime import Context
+from engine.core.settings import EngineSettings
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 TINY_NAME = "tiny_approval.bpmn"
@@ -277,16 +277,16 @@ def test_deploy_stores_referenced_forms(session: Session, clock: FixedClock) -> 
 
 
 def test_deploy_appends_an_audit_event(session: Session, clock: FixedClock) -> None:
-    before = audit.count_events(session, "deploy")
+    before = audit_trail.count_events(session, "deploy")
     [result] = deploy(session, [tiny()], TINY_SETTINGS, clock)
-    assert audit.count_events(session, "deploy") == before + 1
+    assert audit_trail.count_events(session, "deploy") == before + 1
     event = session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).one()
     assert event.action == "deploy"
     assert event.data["process_id"] == "tiny_approval" and event.data["version"] == 1
     assert event.data["sha256"] == result.version.sha256
     deploy(session, [tiny()], TINY_SETTINGS, clock)
-    assert audit.count_events(session, "deploy") == before + 1, "an unchanged redeploy is not a new deployment"
-    assert audit.verify(session).ok
+    assert audit_trail.count_events(session, "deploy") == before + 1, "an unchanged redeploy is not a new deployment"
+    assert audit_trail.verify(session).ok
 
 
 def test_instances_stay_on_the_version_they_started_on(ctx: Context, clock: FixedClock) -> None:

@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import delegation, services, worker
-from engine.clock import FixedClock, parse_datetime
-from engine.errors import ConflictError, Forbidden, InvalidInput, NotFound
-from engine.models import AuditEvent, Delegation, HumanTask, Notification, ProcessInstance
-from engine.runtime import Context
-from engine.settings import PROJECT_ROOT, EngineSettings
+from engine.core import delegation, services, worker
+from engine.core.clock import FixedClock, parse_datetime
+from engine.core.errors import ConflictError, Forbidden, InvalidInput, NotFound
+from engine.core.models import AuditEvent, Delegation, HumanTask, Notification, ProcessInstance
+from engine.core.runtime import Context
+from engine.core.settings import PROJECT_ROOT, EngineSettings
 
 from .helpers import DATA, deploy_tiny, email, events, user
 

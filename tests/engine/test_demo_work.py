@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import demo_work, queries
-from engine.clock import FixedClock
-from engine.runtime import Context
-from engine.settings import EngineSettings
+from engine.aims import demo_work
+from engine.app import queries
+from engine.core.clock import FixedClock
+from engine.core.runtime import Context
+from engine.core.settings import EngineSettings
 
 from .helpers import user
 

@@ -15,12 +15,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import services, worker
-from engine.clock import FixedClock, parse_datetime
-from engine.models import (
+from engine.aims.registers import (
     AISystem,
     Audit,
-    AuditEvent,
     AuditProgramme,
     Document,
     DocumentVersion,
@@ -28,12 +25,14 @@ from engine.models import (
     Evidence,
     ImpactAssessment,
     ManagementReview,
-    ProcessInstance,
     Risk,
     RiskAcceptance,
 )
-from engine.runtime import Context
-from engine.settings import EngineSettings
+from engine.core import services, worker
+from engine.core.clock import FixedClock, parse_datetime
+from engine.core.models import AuditEvent, ProcessInstance
+from engine.core.runtime import Context
+from engine.core.settings import EngineSettings
 
 from .helpers import email
 

@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import services
-from engine.clock import FixedClock, isoformat
-from engine.errors import ConflictError, InvalidInput, NotFound
-from engine.models import ProcessInstance, ProcessMessage
-from engine.runtime import Context, clear_caches
-from engine.settings import EngineSettings
+from engine.core import services
+from engine.core.clock import FixedClock, isoformat
+from engine.core.errors import ConflictError, InvalidInput, NotFound
+from engine.core.models import ProcessInstance, ProcessMessage
+from engine.core.runtime import Context, clear_caches
+from engine.core.settings import EngineSettings
 
 from .helpers import deploy_tiny, events, user
 

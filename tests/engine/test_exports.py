@@ -16,9 +16,11 @@ from pypdf import PdfReader
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from engine import audit, audit_pack, catalogue, exports, soa
-from engine.clock import FixedClock
-from engine.models import AuditEvent, Evidence
+from engine.aims import audit_pack, catalogue, exports, soa
+from engine.aims.registers import Evidence
+from engine.core import audit_trail
+from engine.core.clock import FixedClock
+from engine.core.models import AuditEvent
 
 #: the demo SoA: every control implemented except these
 NOT_IMPLEMENTED = {"A.4.6": "in_progress", "A.6.2.7": "in_progress", "A.7.5": "in_progress", "A.8.3": "in_progress",
@@ -139,7 +141,7 @@ def test_audit_pack_holds_what_an_auditor_asks_for(session: Session, clock: Fixe
     verification = json.loads(files["audit_trail/verification.json"])
     count = session.scalar(select(func.count()).select_from(AuditEvent))
     assert (verification["ok"], verification["events"], verification["problem"]) == (True, count, None)
-    assert verification["head"] == str(audit.head(session))
+    assert verification["head"] == str(audit_trail.head(session))
     events = [json.loads(line) for line in files["audit_trail/events.jsonl"].decode().splitlines()]
     assert [e["seq"] for e in events] == list(range(1, count + 1))
     # the extract re-verifies on its own: each event links to the one before
@@ -157,9 +159,9 @@ def test_audit_pack_reports_a_broken_chain(session: Session, clock: FixedClock) 
 
 
 def test_audit_pack_extract_since_a_date(session: Session, clock: FixedClock) -> None:
-    audit.append(session, clock, "late_event", subject="x")
+    audit_trail.append(session, clock, "late_event", subject="x")
     clock.advance(hours=1)
-    audit.append(session, clock, "later_event", subject="y")
+    audit_trail.append(session, clock, "later_event", subject="y")
     pack = audit_pack.build(session, clock, since=datetime(2026, 11, 2, 9, 30, tzinfo=UTC))
     lines = read_pack(pack.data)["audit_trail/events.jsonl"].decode().splitlines()
     assert [json.loads(line)["action"] for line in lines] == ["later_event"]

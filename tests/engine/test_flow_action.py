@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine import services
-from engine.errors import InvalidInput, SodViolation
-from engine.models import ActionItem, ProcessInstance
-from engine.runtime import Context
+from engine.aims.registers import ActionItem
+from engine.core import services
+from engine.core.errors import InvalidInput, SodViolation
+from engine.core.models import ProcessInstance
+from engine.core.runtime import Context
 
 from .helpers import email, grant, user
 
@@ -81,7 +82,7 @@ def test_action_blocked_ends_blocked_and_tells_its_source(ctx: Context) -> None:
 
 
 def test_action_for_an_existing_corrective_action_updates_that_row(ctx: Context) -> None:
-    from engine.models import CorrectiveAction
+    from engine.aims.registers import CorrectiveAction
     instance = start(ctx, verify=False, action_ref="CA-003", notify_source=False)
     complete(ctx, instance, "lucas", DONE)
     row = ctx.session.scalar(select(CorrectiveAction).where(CorrectiveAction.ref == "CA-003"))

@@ -18,22 +18,14 @@ from SpiffWorkflow.bpmn.specs.mixins import UserTaskMixin
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
-from engine import definitions, operators, runtime, serializer, services
-from engine.errors import ConflictError, Forbidden, SodViolation, ValidationError
-from engine.extensions import read_properties
-from engine.models import (
-    AISystem,
-    Approval,
-    HumanTask,
-    ImpactAssessment,
-    ProcessInstance,
-    Risk,
-    RoleAssignment,
-    User,
-)
-from engine.operators import OperatorContext
-from engine.operators.aiia import record_sha256
-from engine.runtime import Context
+from engine.aims.operators.aiia import record_sha256
+from engine.aims.registers import AISystem, Approval, ImpactAssessment, Risk
+from engine.core import definitions, operators, runtime, serializer, services
+from engine.core.errors import ConflictError, Forbidden, SodViolation, ValidationError
+from engine.core.models import HumanTask, ProcessInstance, RoleAssignment, User
+from engine.core.operators import OperatorContext
+from engine.core.properties import read_properties
+from engine.core.runtime import Context
 
 from .helpers import PEOPLE, email, events, grant
 

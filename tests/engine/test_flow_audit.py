@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine import catalogue, services
-from engine.clock import FixedClock
-from engine.errors import ConflictError, InvalidInput, SodViolation, ValidationError
-from engine.models import Document, DocumentVersion, Nonconformity, SoAVersion
-from engine.runtime import Context
+from engine.aims import catalogue
+from engine.aims.registers import Document, DocumentVersion, Nonconformity, SoAVersion
+from engine.core import services
+from engine.core.clock import FixedClock
+from engine.core.errors import ConflictError, InvalidInput, SodViolation, ValidationError
+from engine.core.runtime import Context
 
 from .audit_flow import (
     CONFIRMED,
@@ -359,7 +360,7 @@ def test_report_returned_three_times_goes_to_top_management(af: AuditFlow) -> No
 
 def test_report_of_an_audit_led_by_the_aims_owner_is_reviewed_by_top_management(af: AuditFlow) -> None:
     grant(af.session, "priya", "internal_auditor")
-    from engine.models import CompetenceRequirement, TrainingRecord
+    from engine.aims.registers import CompetenceRequirement, TrainingRecord
 
     requirement = af.session.scalar(select(CompetenceRequirement).where(
         CompetenceRequirement.ref == "iso42001_internal_auditor"))
@@ -486,11 +487,11 @@ def test_programme_refuses_bad_dates_and_a_second_programme_for_the_period(pf: P
 def test_default_programme_is_the_next_fiscal_year(pf: ProgrammeFlow) -> None:
     from datetime import date, timedelta
 
-    from engine import directory
+    from engine.aims import roles
 
     pf.start("priya", {})
     seed = pf.data()["seed"]
-    org = directory.organisation(pf.session)
+    org = roles.organisation(pf.session)
     assert org is not None
     anchor = date.fromisoformat(org.details["fiscal_year_start"])  # shifted with the demo dates
     start = date.fromisoformat(seed["fy_start"])

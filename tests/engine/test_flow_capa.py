@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import services
-from engine.clock import FixedClock
-from engine.errors import InvalidInput, SodViolation
-from engine.models import Approval, ProcessMessage
-from engine.runtime import Context
+from engine.aims.registers import Approval
+from engine.core import services
+from engine.core.clock import FixedClock
+from engine.core.errors import InvalidInput, SodViolation
+from engine.core.models import ProcessMessage
+from engine.core.runtime import Context
 
 from .capa_flow import NO_CA, CapaFlow, plan
 from .helpers import email, events, grant, user
@@ -90,7 +91,7 @@ def test_capa_triager_cannot_own_the_nc_and_nothing_changes(capa: CapaFlow) -> N
 
 
 def test_capa_triage_form_names_the_missing_fields(capa: CapaFlow) -> None:
-    from engine.errors import ValidationError
+    from engine.core.errors import ValidationError
     capa.start()
     task = capa.task("ut_triage_nc")
     with pytest.raises(ValidationError, match="nc_owner_id"):
@@ -108,7 +109,7 @@ def test_capa_incident_communication_and_system_suspension(capa: CapaFlow) -> No
     capa.contain()
     assert capa.specs() == ["ut_incident_communication"]
     capa.complete("ut_incident_communication", "priya", COMMS)
-    from engine.models import AISystem
+    from engine.aims.registers import AISystem
     system = capa.session.scalar(select(AISystem).where(AISystem.ref == "AIS-001"))
     assert system is not None and system.status == "suspended"
     assert capa.nc().details["communications"][0]["audiences"] == ["regulator", "affected_users"]
@@ -196,7 +197,7 @@ def test_capa_blocked_action_sends_the_owner_back_to_planning(capa: CapaFlow) ->
 
 
 def test_capa_verifier_may_not_own_the_nc_or_an_action(capa: CapaFlow) -> None:
-    from engine.models import RoleAssignment
+    from engine.core.models import RoleAssignment
     lucas = user(capa.session, "lucas")
     lucas.role_rows.append(RoleAssignment(role="internal_auditor"))
     capa.session.flush()

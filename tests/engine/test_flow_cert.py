@@ -9,12 +9,14 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from engine import services, soa
-from engine.clock import FixedClock
-from engine.errors import Forbidden, InvalidInput, SodViolation, ValidationError
-from engine.models import ActionItem, Approval, ExternalFinding, ProcessInstance, ReadinessReview
-from engine.runtime import Context
-from engine.settings import EngineSettings
+from engine.aims import soa
+from engine.aims.registers import ActionItem, Approval, ExternalFinding, ReadinessReview
+from engine.core import services
+from engine.core.clock import FixedClock
+from engine.core.errors import Forbidden, InvalidInput, SodViolation, ValidationError
+from engine.core.models import ProcessInstance
+from engine.core.runtime import Context
+from engine.core.settings import EngineSettings
 
 from . import cert_flow as cf
 from .cert_flow import CertFlow

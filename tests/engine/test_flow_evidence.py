@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine import services
-from engine.errors import InvalidInput, SodViolation, ValidationError
-from engine.models import Evidence, ProcessInstance
-from engine.runtime import Context
+from engine.aims.registers import Evidence
+from engine.core import services
+from engine.core.errors import InvalidInput, SodViolation, ValidationError
+from engine.core.models import ProcessInstance
+from engine.core.runtime import Context
 
 from .helpers import user
 

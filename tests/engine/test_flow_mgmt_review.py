@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import update
 
-from engine import services
-from engine.errors import ConflictError, InvalidInput, SodViolation
-from engine.models import Audit, AuditFinding, DocumentVersion
-from engine.runtime import Context
+from engine.aims.registers import Audit, AuditFinding, DocumentVersion
+from engine.core import services
+from engine.core.errors import ConflictError, InvalidInput, SodViolation
+from engine.core.runtime import Context
 
 from .helpers import email, events, grant, user
 from .mr_flow import PACK, PROVIDERS, REQUIRED, ReviewFlow, minutes, provided, schedule

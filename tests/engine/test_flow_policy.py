@@ -8,10 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import acknowledgements, definitions, directory, worker
-from engine.errors import ConflictError, InvalidInput, NotFound, SodViolation
-from engine.models import Evidence, HumanTask, ProcessInstance, ProcessSchedule
-from engine.runtime import Context
+from engine.aims import acknowledgements, roles
+from engine.aims.registers import Evidence
+from engine.core import definitions, directory, worker
+from engine.core.errors import ConflictError, InvalidInput, NotFound, SodViolation
+from engine.core.models import HumanTask, ProcessInstance, ProcessSchedule
+from engine.core.runtime import Context
 
 from .helpers import email, events, grant, user
 from .policy_flow import CHANGES, ENDORSE, POLICY, PolicyFlow, draft
@@ -25,7 +27,7 @@ def pol(ctx: Context) -> PolicyFlow:
 def staff(pol: PolicyFlow) -> list[str]:
     """E-mails of everyone asked to acknowledge the current version (every active user with a business
     role)."""
-    people = {u.email for role in directory.BUSINESS_ROLES for u in directory.users_with_role(pol.session, role)}
+    people = {u.email for role in roles.BUSINESS_ROLES for u in directory.users_with_role(pol.session, role)}
     asked = pol.asked()
     assert sorted(people) == asked
     return asked

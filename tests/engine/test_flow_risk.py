@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine import runtime, services
-from engine.errors import Forbidden, NotFound, SodViolation, ValidationError
-from engine.models import AISystem, Approval, ProcessInstance, Risk, RiskAcceptance
-from engine.runtime import Context
+from engine.aims.registers import AISystem, Approval, Risk, RiskAcceptance
+from engine.core import runtime, services
+from engine.core.errors import Forbidden, NotFound, SodViolation, ValidationError
+from engine.core.models import ProcessInstance
+from engine.core.runtime import Context
 
 from .helpers import email, events, grant, user
 from .risk_flow import (
@@ -50,7 +51,7 @@ def approvals(rf: RiskFlow) -> list[tuple[str, str, str | None]]:
 
 
 def _email(rf: RiskFlow, uid: int | None) -> str | None:
-    from engine import directory
+    from engine.core import directory
 
     return directory.email_of(rf.ctx.session, uid)
 

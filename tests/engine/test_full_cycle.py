@@ -26,14 +26,11 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from engine import audit, audit_pack, catalogue, exports, soa
-from engine.clock import FixedClock
-from engine.models import (
-    ExternalFinding,
-    Nonconformity,
-    ReadinessReview,
-)
-from engine.runtime import Context
+from engine.aims import audit_pack, catalogue, exports, soa
+from engine.aims.registers import ExternalFinding, Nonconformity, ReadinessReview
+from engine.core import audit_trail
+from engine.core.clock import FixedClock
+from engine.core.runtime import Context
 
 from . import capa_flow as capa
 from . import cert_flow as cf
@@ -205,5 +202,5 @@ def test_internal_audit_to_certification(ctx: Context, clock: FixedClock) -> Non
     verification = json.loads(files["audit_trail/verification.json"])
     assert verification["ok"] is True and verification["problem"] is None
     assert verification["events"] == len(files["audit_trail/events.jsonl"].decode().splitlines())
-    result = audit.verify(ctx.session)
+    result = audit_trail.verify(ctx.session)
     assert result.ok and result.count == verification["events"]

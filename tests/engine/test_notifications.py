@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from engine import ics, notifications, outbox, services, worker
-from engine.clock import FixedClock, parse_datetime
-from engine.errors import InvalidInput, NotFound
-from engine.models import HumanTask, Notification, OutboxMessage, ProcessInstance
-from engine.runtime import Context
-from engine.settings import PROJECT_ROOT, EngineSettings
+from engine.app import calendar_feed
+from engine.core import notifications, outbox, services, worker
+from engine.core.clock import FixedClock, parse_datetime
+from engine.core.errors import InvalidInput, NotFound
+from engine.core.models import HumanTask, Notification, OutboxMessage, ProcessInstance
+from engine.core.runtime import Context
+from engine.core.settings import PROJECT_ROOT, EngineSettings
 
 from .helpers import DATA, deploy_tiny, email, user
 
@@ -146,9 +147,9 @@ def test_outbox_refuses_a_second_copy_of_a_ladder_step(nctx: Context) -> None:
 
 def test_ics_feed_lists_open_deadlines_with_links(nctx: Context) -> None:
     instance = start_ladders(nctx)
-    token = ics.token_for(nctx.session, nctx.clock, user(nctx.session, "tomas"))
+    token = calendar_feed.token_for(nctx.session, nctx.clock, user(nctx.session, "tomas"))
 
-    text = ics.feed(nctx.session, nctx.settings, token, nctx.clock.now())
+    text = calendar_feed.feed(nctx.session, nctx.settings, token, nctx.clock.now())
 
     assert text.startswith("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n") and text.endswith("END:VCALENDAR\r\n")
     assert "\n" not in text.replace("\r\n", "")
@@ -161,20 +162,20 @@ def test_ics_feed_lists_open_deadlines_with_links(nctx: Context) -> None:
         assert f"URL:https://aims.example/tasks/{task.id}" in unfolded
     assert "DTSTART:20261112T090000Z" in unfolded and "SUMMARY:Due: Std task" in unfolded
     services.complete_task(nctx, user(nctx.session, "tomas"), tasks[0].id, {})
-    assert ics.feed(nctx.session, nctx.settings, token, nctx.clock.now()).count("BEGIN:VEVENT") == 3
+    assert calendar_feed.feed(nctx.session, nctx.settings, token, nctx.clock.now()).count("BEGIN:VEVENT") == 3
 
 
 def test_ics_token_is_stable_until_reset(nctx: Context) -> None:
     tomas = user(nctx.session, "tomas")
-    token = ics.token_for(nctx.session, nctx.clock, tomas)
-    assert ics.token_for(nctx.session, nctx.clock, tomas) == token
+    token = calendar_feed.token_for(nctx.session, nctx.clock, tomas)
+    assert calendar_feed.token_for(nctx.session, nctx.clock, tomas) == token
 
-    fresh = ics.token_for(nctx.session, nctx.clock, tomas, reset=True)
+    fresh = calendar_feed.token_for(nctx.session, nctx.clock, tomas, reset=True)
 
     assert fresh != token and len(fresh) >= 40
     with pytest.raises(NotFound, match="no calendar feed"):
-        ics.feed(nctx.session, nctx.settings, token, nctx.clock.now())
-    assert "BEGIN:VCALENDAR" in ics.feed(nctx.session, nctx.settings, fresh, nctx.clock.now())
+        calendar_feed.feed(nctx.session, nctx.settings, token, nctx.clock.now())
+    assert "BEGIN:VCALENDAR" in calendar_feed.feed(nctx.session, nctx.settings, fresh, nctx.clock.now())
 
 
 @pytest.mark.parametrize(("text", "escaped"), [
@@ -183,13 +184,13 @@ def test_ics_token_is_stable_until_reset(nctx: Context) -> None:
     ("line one\nline two\r\nthree", "line one\\nline two\\nthree"),
 ], ids=["comma-semicolon", "backslash", "newlines"])
 def test_ics_escapes_text(text: str, escaped: str) -> None:
-    assert ics.escape(text) == escaped
+    assert calendar_feed.escape(text) == escaped
 
 
 def test_ics_folds_long_lines_without_splitting_characters() -> None:
     line = "SUMMARY:" + "Überprüfung der KI-Richtlinie " * 5
 
-    folded = ics.fold(line)
+    folded = calendar_feed.fold(line)
 
     parts = folded.split("\r\n")
     assert all(len(p.encode("utf-8")) <= 75 for p in parts)

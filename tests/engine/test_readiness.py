@@ -7,9 +7,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import readiness, services
-from engine.clock import FixedClock
-from engine.models import (
+from engine.aims import readiness
+from engine.aims.registers import (
     Audit,
     CertificationCycle,
     ExternalAudit,
@@ -17,7 +16,9 @@ from engine.models import (
     ManagementReview,
     Nonconformity,
 )
-from engine.runtime import Context
+from engine.core import services
+from engine.core.clock import FixedClock
+from engine.core.runtime import Context
 
 from .helpers import email, user
 from .risk_flow import RiskFlow

@@ -11,8 +11,8 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
 
-from engine import sandbox
-from engine.sandbox import add_duration, check_source, make_script_engine, parse_date
+from engine.core import sandbox
+from engine.core.sandbox import add_duration, check_source, make_script_engine, parse_date
 
 SCRIPT_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"

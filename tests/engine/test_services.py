@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine import definitions, queries, runtime, serializer, services
-from engine.errors import ConflictError, Forbidden, InvalidInput, NotFound, SodViolation, ValidationError
-from engine.models import AuditEvent, HumanTask, ProcessInstance, User
-from engine.runtime import Context
-from engine.uow import transaction
+from engine.app import queries
+from engine.core import definitions, runtime, serializer, services
+from engine.core.errors import ConflictError, Forbidden, InvalidInput, NotFound, SodViolation, ValidationError
+from engine.core.models import AuditEvent, HumanTask, ProcessInstance, User
+from engine.core.runtime import Context
+from engine.core.uow import transaction
 
 from .helpers import Flow, deploy_tiny, email, events, grant
 

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import catalogue, soa
-from engine.clock import FixedClock
-from engine.errors import ConflictError, InvalidInput, NotFound
-from engine.models import Document, DocumentVersion, Evidence, Risk, SoAEntry, SoAVersion
+from engine.aims import catalogue, soa
+from engine.aims.registers import Document, DocumentVersion, Evidence, Risk, SoAEntry, SoAVersion
+from engine.core.clock import FixedClock
+from engine.core.errors import ConflictError, InvalidInput, NotFound
 
 from .helpers import email, user
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from engine.sod import RULES, DoneTask, SodContext, check
+from engine.aims.sod_rules import RULES
+from engine.core.sod import DoneTask, SodContext, check
 
 ALICE = "alice@example.org"
 BOB = "bob@example.org"
@@ -34,7 +35,7 @@ class Case:
     def context(self) -> SodContext:
         return SodContext(email=self.email, roles=frozenset(self.roles), task_spec=self.task_spec,
                           task_role=self.task_role, data=self.data, history=list(self.history),
-                          delegator=self.delegator, manager_email=self.manager_email, ceo_email=CEO)
+                          delegator=self.delegator, manager_email=self.manager_email, facts={"ceo_email": CEO})
 
 
 # (case, words the user must read in the message)
@@ -118,7 +119,7 @@ def test_sod_check_blocks_with_rule_and_readable_message(case: Case, words: str)
 
     assert [v.rule for v in violations] == [case.rule]
     assert words in violations[0].message
-    assert str(violations[0]).startswith(f"{case.rule} {RULES[case.rule][0]}: ")
+    assert str(violations[0]).startswith(f"{case.rule} {RULES[case.rule].name}: ")
 
 
 @pytest.mark.parametrize("case", list(ALLOWED.values()), ids=list(ALLOWED))

@@ -23,10 +23,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import assignment, audit, runtime, services, sod
-from engine.errors import EngineError
-from engine.models import AuditEvent, HumanTask, ProcessInstance, User
-from engine.runtime import Context
+from engine.core import assignment, audit_trail, runtime, services, sod
+from engine.core.errors import EngineError
+from engine.core.models import AuditEvent, HumanTask, ProcessInstance, User
+from engine.core.runtime import Context
 
 from .helpers import email
 from .stateful_models import MODELS, FlowModel
@@ -192,7 +192,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     @invariant()
     def audit_chain_verifies(self) -> None:
-        result = audit.verify(self.session)
+        result = audit_trail.verify(self.session)
         assert result.ok, result.problem
 
 

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from engine import definitions, runtime, services, worker
-from engine.clock import FixedClock, parse_datetime
-from engine.errors import DefinitionError
-from engine.models import HumanTask, Notification, ProcessInstance, ProcessSchedule
-from engine.runtime import Context
+from engine.core import definitions, runtime, services, worker
+from engine.core.clock import FixedClock, parse_datetime
+from engine.core.errors import DefinitionError
+from engine.core.models import HumanTask, Notification, ProcessInstance, ProcessSchedule
+from engine.core.runtime import Context
 
 from .helpers import DATA, deploy_tiny, email, events, user
 
@@ -61,7 +61,7 @@ def test_timer_is_armed_on_the_engine_clock_not_the_real_time(tctx: Context) -> 
 def test_timer_clock_is_the_real_time_outside_a_workflow_step() -> None:
     from SpiffWorkflow.bpmn.specs.event_definitions import timer
 
-    from engine.timers import using_clock
+    from engine.core.timers import using_clock
 
     fixed = FixedClock("2001-01-01T00:00:00Z")
     with using_clock(fixed):
@@ -136,7 +136,7 @@ def test_escalation_of_a_task_only_one_person_may_claim_goes_to_their_manager(tc
 
 
 def user_email(ctx: Context, user_id: int) -> str:
-    from engine import directory
+    from engine.core import directory
 
     return directory.email_of(ctx.session, user_id) or ""
 
@@ -205,7 +205,7 @@ def test_cyclic_timer_start_event_starts_one_instance_per_period(tctx: Context) 
 
 
 def yearly_events(ctx: Context) -> list:  # type: ignore[type-arg]
-    from engine.models import AuditEvent
+    from engine.core.models import AuditEvent
 
     return list(ctx.session.scalars(select(AuditEvent).where(AuditEvent.action == "scheduled_start")
                                     .order_by(AuditEvent.seq)))

@@ -12,11 +12,12 @@ from datetime import timedelta
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import outbox, services, worker
-from engine.clock import FixedClock, parse_datetime
-from engine.models import DueDateStart, HumanTask, Notification, OutboxMessage
-from engine.runtime import Context
-from engine.settings import PROJECT_ROOT, EngineSettings
+from engine.aims.registers import DueDateStart
+from engine.core import outbox, services, worker
+from engine.core.clock import FixedClock, parse_datetime
+from engine.core.models import HumanTask, Notification, OutboxMessage
+from engine.core.runtime import Context
+from engine.core.settings import PROJECT_ROOT, EngineSettings
 
 from .helpers import DATA, deploy_tiny, email, user
 

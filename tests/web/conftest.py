@@ -16,11 +16,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from engine import accounts, audit, definitions, demo, services
-from engine.clock import FixedClock
-from engine.models import Base, HumanTask, User
-from engine.runtime import Context
-from engine.settings import EngineSettings
+from engine.aims import demo
+from engine.app import accounts
+from engine.core import audit_trail, definitions, services
+from engine.core.clock import FixedClock
+from engine.core.models import Base, HumanTask, User
+from engine.core.runtime import Context
+from engine.core.settings import EngineSettings
 from web import create_app
 from web.extensions import db
 
@@ -64,7 +66,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, clock: FixedClock) -> Iterator
     with app.app_context():
         Base.metadata.create_all(db.engine)
         session = db.session
-        audit.ensure_head(session)
+        audit_trail.ensure_head(session)
         demo.load(session, clock)
         accounts.set_demo_passwords(session, PASSWORD)
         settings = app.extensions["aimsflow.settings"]

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from flask import Flask
 from sqlalchemy import select
 
-from engine import catalog
-from engine.models import ProcessVersion, User
+from engine.app import process_admin
+from engine.core.models import ProcessVersion, User
 from web.extensions import db
 
 from .conftest import DATA, PEOPLE, Browser
@@ -67,7 +67,7 @@ def test_properties_form_changes_one_task_and_keeps_the_rest(browser: Callable[[
                    "due_at_var": "", "sod_rules": "SOD-01,SOD-08"}})
     assert response.status_code == 200
     patched = response.get_json()["xml"]
-    info = {e.id: e for e in catalog.elements(patched)}
+    info = {e.id: e for e in process_admin.elements(patched)}
     assert info["ut_approve"].properties["due_in"] == "P4D" and info["ut_approve"].name == "Approve it"
     assert info["ut_assess"].properties["due_in"] == "P5D"
     assert "instructionsForEndUser" in patched and "bpmndi:BPMNDiagram" in patched

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from engine import accounts
+from engine.app import accounts
 from web.extensions import db
 
 from .conftest import DATA, PEOPLE, Flows, user
@@ -114,7 +114,7 @@ def test_api_sod_violation_is_403_with_its_rule(app: Flask, api: Api, flows: Flo
     instance = flows.start(topic="API SoD")
     approve = flows.assess(instance)
     with app.app_context():
-        from engine.models import RoleAssignment
+        from engine.core.models import RoleAssignment
 
         db.session.add(RoleAssignment(user_id=user("assessor").id, role="approver"))
         db.session.commit()
@@ -125,7 +125,7 @@ def test_api_sod_violation_is_403_with_its_rule(app: Flask, api: Api, flows: Flo
         assert body["code"] == "sod_violation" and body["rule"] == "SOD-01"
     finally:
         with app.app_context():
-            from engine.models import RoleAssignment
+            from engine.core.models import RoleAssignment
 
             db.session.execute(RoleAssignment.__table__.delete().where(
                 RoleAssignment.user_id == user("assessor").id, RoleAssignment.role == "approver"))

@@ -11,7 +11,8 @@ from flask import Flask
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from engine import accounts, services
+from engine.app import accounts
+from engine.core import services
 from web.extensions import db
 
 from .conftest import engine_ctx, user

@@ -9,9 +9,9 @@ from datetime import timedelta
 from flask import Flask
 from sqlalchemy import select
 
-from engine import accounts
-from engine.clock import FixedClock
-from engine.models import LoginFailure, User, UserSession
+from engine.app import accounts
+from engine.core.clock import FixedClock
+from engine.core.models import LoginFailure, User, UserSession
 from web import create_app
 from web.extensions import db
 

@@ -14,9 +14,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from engine import accounts, services
-from engine.access import CERT_ROLES
-from engine.models import ProcessVersion, RoleAssignment, User
+from engine.app import accounts
+from engine.app.access import CERT_ROLES
+from engine.core import services
+from engine.core.models import ProcessVersion, RoleAssignment, User
 from web.extensions import db
 
 from .conftest import DATA, PEOPLE, Browser, Flows, engine_ctx, user

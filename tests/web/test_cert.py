@@ -15,10 +15,10 @@ from flask import Flask
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from engine import soa
-from engine.access import CERT_ROLES
-from engine.exports import HEADER_ROW
-from engine.models import AuditEvent
+from engine.aims import soa
+from engine.aims.exports import HEADER_ROW
+from engine.app.access import CERT_ROLES
+from engine.core.models import AuditEvent
 from web.extensions import db
 
 from .conftest import Browser, Flows

@@ -20,8 +20,8 @@ from click.testing import Result
 from flask import Flask
 from sqlalchemy import create_engine, text
 
-from engine.clock import FixedClock
-from engine.models import Base
+from engine.core.clock import FixedClock
+from engine.core.models import Base
 from web import create_app
 from web.extensions import db
 

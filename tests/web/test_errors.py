@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import errors as e
+from engine.core import errors as e
 from web import create_app
 from web.errors import STATUS, status_for
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from engine.clock import FixedClock
+from engine.core.clock import FixedClock
 
 from .conftest import Browser, Flows
 

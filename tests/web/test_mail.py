@@ -19,10 +19,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from engine import outbox, worker
-from engine.clock import FixedClock, parse_datetime
-from engine.models import OutboxMessage
-from engine.settings import PROJECT_ROOT
+from engine.core import outbox, worker
+from engine.core.clock import FixedClock, parse_datetime
+from engine.core.models import OutboxMessage
+from engine.core.settings import PROJECT_ROOT
 from web import create_app, mailer
 from web.extensions import db
 

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from flask import Flask
 from sqlalchemy import func, select
 
-from engine import notifications, services
-from engine.models import AuditEvent, Delegation, HumanTask, Notification, UserPreference
-from engine.notifications import Message, Notifier
+from engine.core import notifications, services
+from engine.core.models import AuditEvent, Delegation, HumanTask, Notification, UserPreference
+from engine.core.notifications import Message, Notifier
 from web.extensions import db
 
 from .conftest import PEOPLE, Browser, Flows, engine_ctx, settings, user

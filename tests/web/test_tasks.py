@@ -12,8 +12,8 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import select
 
-from engine.clock import FixedClock
-from engine.models import EvidenceFile, HumanTask, RoleAssignment
+from engine.core.clock import FixedClock
+from engine.core.models import EvidenceFile, HumanTask, RoleAssignment
 from web.extensions import db
 
 from .conftest import PEOPLE, Browser, Flows, user

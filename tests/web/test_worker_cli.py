@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.clock import FixedClock
-from engine.settings import PROJECT_ROOT
+from engine.core.clock import FixedClock
+from engine.core.settings import PROJECT_ROOT
 from web import create_app
 from web.extensions import db
 

@@ -8,8 +8,8 @@ from typing import Any
 from flask import g, request
 from flask_smorest import Blueprint, abort
 
-from engine import accounts
-from engine.models import User
+from engine.app import accounts
+from engine.core import User
 
 from ..common import context
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from engine import access, catalog, definitions, history, services, worklist
-from engine.errors import DefinitionError
-from engine.models import HumanTask, ProcessInstance
-from engine.queries import TaskRow
+from engine.app import TaskRow, access, history, process_admin, worklist
+from engine.core import DefinitionError, HumanTask, ProcessInstance, definitions, services
 
 from ..common import context, now, unit
 from ..extensions import db
@@ -150,7 +148,7 @@ def list_definitions() -> Any:
     return [{"process_id": p.process_id, "name": p.name,
              "published_version": p.published.version if p.published else None,
              "versions": [_version(v, p.instances.get(v.id, 0)) for v in p.versions]}
-            for p in catalog.process_list(db.session)]
+            for p in process_admin.process_list(db.session)]
 
 
 def _source(body: dict[str, Any]) -> definitions.SourceFile:

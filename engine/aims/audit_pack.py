@@ -1,0 +1,254 @@
+"""The audit pack: one zip with what a certification auditor asks to see (DOMAIN.md section 7).
+
+Contents (``README.txt`` in the zip says the same)::
+
+    soa/statement_of_applicability.{xlsx,pdf,json}   the SoA as the registers give it now
+    soa/versions.json                                  every SoA version, approved ones with their sha256
+    policy/ai_policy.json                              the AI policy, its versions, approvals, acknowledgement rate
+    risk/impact_assessments.json                       AI system impact assessments
+    risk/risk_register.csv, risk/risk_register.json    risks with treatment actions
+    risk/risk_acceptances.json                         acceptances of residual risk
+    audit/internal_audits.json                         audit programme, audits and their findings
+    nonconformities/nonconformities.json               nonconformities with their corrective actions
+    management_review/minutes.json                     management reviews: inputs, conclusions, decisions, actions
+    certification/certification.json                   cycles, readiness reviews, external audits and findings
+    evidence/evidence_index.csv                        every evidence record with its sha256 and validity
+    audit_trail/events.jsonl                           the audit-trail extract (all events, or those since a date)
+    audit_trail/verification.json                      the hash-chain verification of the whole trail
+    manifest.json                                      every file above with its size and sha256
+
+Users appear by e-mail address. Building the pack changes nothing but one ``audit_pack_built`` audit
+event (written by the caller's transaction after the extract, so the pack's chain head is verifiable).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.aims import exports, roles, soa
+from engine.aims.registers import (
+    Approval,
+    Audit,
+    AuditFinding,
+    AuditProgramme,
+    CertificationCycle,
+    CorrectiveAction,
+    Document,
+    DocumentVersion,
+    Evidence,
+    ExternalAudit,
+    ExternalFinding,
+    ImpactAssessment,
+    ManagementReview,
+    Nonconformity,
+    ReadinessReview,
+    Risk,
+    RiskAcceptance,
+    RiskTreatmentAction,
+    SoAVersion,
+)
+from engine.core import audit_trail
+from engine.core.audit_trail import VerifyResult
+from engine.core.clock import Clock, isoformat
+from engine.core.models import AuditEvent, User
+
+EVIDENCE_COLUMNS = ("ref", "title", "evidence_type", "status", "linked_controls", "linked_clauses", "collected_by",
+                    "collected_at", "reviewer", "reviewed_at", "valid_until", "valid_now", "content_ref", "sha256")
+RISK_COLUMNS = ("ref", "title", "status", "source_category", "owner_id", "inherent_score", "inherent_level",
+                "treatment_option", "planned_controls", "existing_controls", "residual_score", "residual_level",
+                "next_review_at")
+
+
+@dataclass
+class AuditPack:
+    data: bytes
+    manifest: list[dict[str, Any]]
+    verification: VerifyResult
+    generated_at: datetime
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+class _Rows:
+    """Register rows as plain dicts; user foreign keys become e-mail addresses."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.emails = {u.id: u.email for u in session.scalars(select(User))}
+
+    def plain(self, row: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for column in row.__table__.columns:
+            if column.key in skip:
+                continue
+            value = getattr(row, column.key)
+            if value is not None and any(fk.column.table.name == "user_account" for fk in column.foreign_keys):
+                value = self.emails.get(value, value)
+            out[column.key] = value
+        return out
+
+    def all(self, model: Any, *where: Any) -> list[Any]:
+        return list(self.session.scalars(select(model).where(*where).order_by(model.id)))
+
+
+def _json(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=_default) + "\n").encode()
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return isoformat(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON data")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value)
+    return _default(value) if isinstance(value, date) else str(value)
+
+
+def _csv(header: tuple[str, ...], rows: list[dict[str, Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_cell(row.get(h)) for h in header])
+    return out.getvalue().encode()
+
+
+def build(session: Session, clock: Clock, since: datetime | None = None) -> AuditPack:
+    """Build the pack from the registers as they are now. ``since`` limits the audit-trail extract to
+    events at or after it (the verification always covers the whole chain)."""
+    now = clock.now()
+    rows = _Rows(session)
+    files: dict[str, bytes] = {}
+    statement = soa.compute(session, clock)
+    files["soa/statement_of_applicability.xlsx"] = exports.soa_xlsx(statement)
+    files["soa/statement_of_applicability.pdf"] = exports.soa_pdf(statement)
+    files["soa/statement_of_applicability.json"] = _json(statement.to_dict())
+    files["soa/versions.json"] = _json([_soa_version(session, rows, v) for v in rows.all(SoAVersion)])
+    files["policy/ai_policy.json"] = _json(_policies(session, rows))
+    files["risk/impact_assessments.json"] = _json([rows.plain(a) for a in rows.all(ImpactAssessment)])
+    risks = [rows.plain(r) | {"treatment_actions": [
+        rows.plain(a) for a in rows.all(RiskTreatmentAction, RiskTreatmentAction.risk_id == r.id)]}
+        for r in rows.all(Risk)]
+    files["risk/risk_register.json"] = _json(risks)
+    files["risk/risk_register.csv"] = _csv(RISK_COLUMNS, risks)
+    files["risk/risk_acceptances.json"] = _json([rows.plain(a) for a in rows.all(RiskAcceptance)])
+    files["audit/internal_audits.json"] = _json({
+        "programmes": [rows.plain(p) for p in rows.all(AuditProgramme)],
+        "audits": [rows.plain(a) | {"findings": [rows.plain(f) for f in rows.all(AuditFinding,
+                                                                                  AuditFinding.audit_id == a.id)]}
+                   for a in rows.all(Audit)]})
+    files["nonconformities/nonconformities.json"] = _json([
+        rows.plain(n) | {"corrective_actions": [rows.plain(a) for a in rows.all(CorrectiveAction,
+                                                                                CorrectiveAction.nc_id == n.id)]}
+        for n in rows.all(Nonconformity)])
+    files["management_review/minutes.json"] = _json([
+        rows.plain(m) | {"decisions": [{"code": d.code, "type": d.type, "description": d.description,
+                                        "rationale": d.rationale} for d in m.decisions],
+                         "actions": [rows.plain(a) for a in m.actions]}
+        for m in rows.all(ManagementReview)])
+    files["certification/certification.json"] = _json([
+        rows.plain(c) | {
+            "readiness_reviews": [rows.plain(r) for r in rows.all(ReadinessReview, ReadinessReview.cycle_id == c.id)],
+            "external_audits": [rows.plain(a) | {"findings": [rows.plain(f) for f in rows.all(
+                ExternalFinding, ExternalFinding.external_audit_id == a.id)]}
+                for a in rows.all(ExternalAudit, ExternalAudit.cycle_id == c.id)]}
+        for c in rows.all(CertificationCycle)])
+    files["evidence/evidence_index.csv"] = _csv(EVIDENCE_COLUMNS, _evidence_index(rows, now.date()))
+    files["audit_trail/events.jsonl"] = _events(session, since)
+    verification = audit_trail.verify(session)
+    files["audit_trail/verification.json"] = _json({
+        "ok": verification.ok, "events": verification.count, "head": str(verification.head),
+        "problem": verification.problem, "first_bad_event": verification.bad_seq, "verified_at": now,
+        "extract_since": since})
+    org = roles.organisation(session)
+    files["README.txt"] = _readme(org.name if org else "", now, verification).encode()
+    manifest = [{"path": path, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+                for path, data in sorted(files.items())]
+    files["manifest.json"] = _json({"organisation": org.name if org else "", "generated_at": now,
+                                    "files": manifest})
+    return AuditPack(_zip(files, now), manifest, verification, now, files)
+
+
+def _zip(files: dict[str, bytes], now: datetime) -> bytes:
+    out = io.BytesIO()
+    stamp = (max(now.year, 1980), now.month, now.day, now.hour, now.minute, now.second)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(files):
+            info = zipfile.ZipInfo(path, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, files[path])
+    return out.getvalue()
+
+
+def _soa_version(session: Session, rows: _Rows, version: SoAVersion) -> dict[str, Any]:
+    doc = session.get(DocumentVersion, version.document_version_id) if version.document_version_id else None
+    return {"ref": version.ref, "version": version.version, "status": version.status,
+            "generated_at": version.generated_at, "approved_at": version.approved_at,
+            "approved_by": rows.emails.get(version.approved_by_id) if version.approved_by_id else None,
+            "gaps": version.gaps, "document_version": doc.version if doc else None,
+            "sha256": doc.sha256 if doc else None}
+
+
+def _policies(session: Session, rows: _Rows) -> list[dict[str, Any]]:
+    out = []
+    for document in rows.all(Document, Document.doc_type == "ai_policy"):
+        versions = []
+        for v in document.versions:
+            approvals = rows.all(Approval, Approval.subject_type == "document_version", Approval.subject_id == v.id)
+            versions.append(rows.plain(v) | {"approvals": [rows.plain(a) for a in approvals]})
+        out.append(rows.plain(document) | {"versions": versions})
+    return out
+
+
+def _evidence_index(rows: _Rows, today: date) -> list[dict[str, Any]]:
+    out = []
+    for e in rows.all(Evidence):
+        item = rows.plain(e)
+        item["collected_by"], item["reviewer"] = item.get("collected_by_id"), item.get("reviewer_id")
+        item["valid_now"] = "yes" if e.status == "accepted" and (e.valid_until is None or e.valid_until >= today) \
+            else "no"
+        out.append(item)
+    return out
+
+
+def _events(session: Session, since: datetime | None) -> bytes:
+    stmt = select(AuditEvent).order_by(AuditEvent.seq)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.at >= since)
+    lines = []
+    for e in session.scalars(stmt):
+        lines.append(json.dumps({"seq": e.seq, "at": isoformat(e.at), "actor": e.actor, "action": e.action,
+                                 "instance_id": e.instance_id, "task_id": e.task_id, "subject": e.subject,
+                                 "data": e.data, "prev_hash": e.prev_hash, "hash": e.hash},
+                                ensure_ascii=False, sort_keys=True, default=_default))
+    return ("\n".join(lines) + ("\n" if lines else "")).encode()
+
+
+def _readme(organisation: str, now: datetime, verification: VerifyResult) -> str:
+    chain = (f"verified: {verification.count} events, head {verification.head}" if verification.ok
+             else f"BROKEN: {verification.problem}")
+    body = (__doc__ or "").split("::", 1)[1].split("Users appear", 1)[0]
+    return (f"Audit pack of {organisation}, built {isoformat(now)} by aimsflow.\n\n"
+            f"Audit trail hash chain: {chain}\n\nContents:\n{body.rstrip()}\n\n"
+            "Check a file against manifest.json with `sha256sum`. The audit-trail events carry prev_hash and hash:\n"
+            "hash = sha256(prev_hash + canonical event), so the extract can be re-verified independently.\n")

@@ -1,0 +1,16 @@
+"""The ISO/IEC 42001 service-task operators (``@operator`` from ``engine.core.operators``): importing this
+package registers every one of them."""
+
+from engine.aims.operators import (  # noqa: F401 (imported to register)
+    action,
+    aiia,
+    audit,
+    audit_programme,
+    audit_report,
+    capa,
+    cert,
+    evidence,
+    policy,
+    review,
+    risk,
+)

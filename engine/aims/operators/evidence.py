@@ -1,0 +1,60 @@
+"""Operators of ``aims_evidence_review`` (FLOWS.md S2): an evidence item is accepted (with its validity
+and the controls it proves) or rejected; only accepted, unexpired evidence counts for a control."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from engine.aims.operators.common import actor_id, as_date, email, plus, today, touch
+from engine.aims.registers import Evidence
+from engine.core.errors import InvalidInput, NotFound
+from engine.core.operators import OperatorContext, operator
+
+DEFAULT_VALIDITY = "P12M"
+
+
+def _evidence(ctx: OperatorContext, ref: str) -> Evidence:
+    row = ctx.session.scalar(select(Evidence).where(Evidence.ref == ref))
+    if row is None:
+        raise NotFound(f"evidence_ref: no evidence {ref!r}")
+    return row
+
+
+@operator("evidence.open_review")
+def open_review(ctx: OperatorContext, evidence_ref: str) -> dict[str, Any]:
+    """Load the evidence to review; it is ``submitted`` while the review runs."""
+    row = _evidence(ctx, evidence_ref)
+    if row.status in ("archived",):
+        raise InvalidInput(f"evidence {evidence_ref} is archived; it cannot be reviewed again")
+    previous = row.status
+    touch(ctx, row, "submitted")
+    ctx.set_subject(row.ref)
+    ctx.audit("evidence_review_opened", subject=row.ref, previous_status=previous)
+    return {"title": row.title, "evidence_type": row.evidence_type, "linked_controls": list(row.linked_controls),
+            "collected_by_id": email(ctx, row.collected_by_id), "previous_status": previous,
+            "previous_valid_until": row.valid_until.isoformat() if row.valid_until else None,
+            "default_valid_until": plus(ctx, DEFAULT_VALIDITY).isoformat()}
+
+
+@operator("evidence.set_status")
+def set_status(ctx: OperatorContext, evidence_ref: str, decision: str, valid_until: str | None,
+               linked_controls: list[str], comment: str | None) -> dict[str, Any]:
+    """Accept (validity, controls) or reject (comment) the evidence (SOD-06 was checked on the task)."""
+    row = _evidence(ctx, evidence_ref)
+    row.reviewer_id, row.reviewed_at, row.review_comment = actor_id(ctx), ctx.clock.now(), comment
+    row.linked_controls = list(linked_controls)
+    if decision == "accept":
+        until = as_date(valid_until, "valid_until") or plus(ctx, DEFAULT_VALIDITY)
+        if until <= today(ctx):
+            raise InvalidInput(f"valid_until: {until.isoformat()} is not after today; accepted evidence must be "
+                               "valid for some time")
+        row.valid_until = until
+        row.next_review_at = until
+        touch(ctx, row, "accepted")
+    else:
+        touch(ctx, row, "rejected")
+    ctx.audit("evidence_reviewed", subject=row.ref, decision=decision, valid_until=valid_until,
+              linked_controls=row.linked_controls)
+    return {"status": row.status}

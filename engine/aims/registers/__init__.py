@@ -1,0 +1,48 @@
+"""The ISO/IEC 42001 registers (tables on the core's one ``Base``), grouped by area."""
+
+from .audits import Audit, AuditFinding, AuditProgramme
+from .certification import CertificationCycle, ExternalAudit, ExternalFinding, ReadinessReview
+from .common import RegisterMixin
+from .documents import Acknowledgement, Document, DocumentVersion, Evidence
+from .nonconformities import ActionItem, CorrectiveAction, Nonconformity
+from .organisation import DueDateStart, Organisation
+from .reviews import ManagementReview, ReviewAction, ReviewDecision
+from .soa import Clause, Control, SoAEntry, SoAVersion
+from .support import AIObjective, CompetenceRequirement, TrainingRecord
+from .systems_risks import AISystem, Approval, ImpactAssessment, Risk, RiskAcceptance, RiskTreatmentAction
+
+__all__ = [
+    "AIObjective",
+    "AISystem",
+    "Acknowledgement",
+    "ActionItem",
+    "Approval",
+    "Audit",
+    "AuditFinding",
+    "AuditProgramme",
+    "CertificationCycle",
+    "Clause",
+    "CompetenceRequirement",
+    "Control",
+    "CorrectiveAction",
+    "Document",
+    "DocumentVersion",
+    "DueDateStart",
+    "Evidence",
+    "ExternalAudit",
+    "ExternalFinding",
+    "ImpactAssessment",
+    "ManagementReview",
+    "Nonconformity",
+    "Organisation",
+    "ReadinessReview",
+    "RegisterMixin",
+    "ReviewAction",
+    "ReviewDecision",
+    "Risk",
+    "RiskAcceptance",
+    "RiskTreatmentAction",
+    "SoAEntry",
+    "SoAVersion",
+    "TrainingRecord",
+]

@@ -1,0 +1,94 @@
+"""Who may see what. A task or instance a user may not see is reported as NotFound (never Forbidden),
+so ids cannot be probed; pages a role may not use at all are Forbidden.
+
+* Read-everything roles (admin, AIMS owner, top management, internal and external auditors) see every
+  instance and task.
+* Everyone else sees an instance they started, or one with a task they hold, were named for, completed,
+  may claim (an open task in a lane of one of their roles), that was escalated to them (they may reassign
+  it), or that a direct report of theirs holds.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from engine.core.errors import Forbidden, NotFound
+from engine.core.models import HumanTask, ProcessInstance, User
+
+READ_ALL_ROLES = frozenset({"admin", "aims_owner", "top_management", "internal_auditor", "external_auditor"})
+#: roles that see the team view (open and overdue work of their area) and may reassign there
+TEAM_ROLES = frozenset({"admin", "aims_owner", "top_management", "approver"})
+OPEN_STATES = ("ready", "claimed")
+
+
+def sees_everything(user: User) -> bool:
+    return user.active and bool(user.roles & READ_ALL_ROLES)
+
+
+def _involvement(user: User):  # type: ignore[no-untyped-def]
+    """A condition on HumanTask: the user is involved in this task."""
+    holder = aliased(User)
+    conditions = [HumanTask.assignee_id == user.id, HumanTask.completed_by_id == user.id,
+                  HumanTask.designated_id == user.id, HumanTask.escalated_to_id == user.id,
+                  exists().where(holder.id == HumanTask.assignee_id, holder.manager_id == user.id)]
+    if user.roles:
+        conditions.append(HumanTask.role.in_(sorted(user.roles)) & HumanTask.state.in_(OPEN_STATES))
+    return or_(*conditions)
+
+
+def instance_visible(session: Session, user: User, instance: ProcessInstance) -> bool:
+    if not user.active:
+        return False
+    if sees_everything(user) or instance.started_by_id == user.id:
+        return True
+    return bool(session.scalar(select(exists().where(HumanTask.instance_id == instance.id, _involvement(user)))))
+
+
+def visible_instance(session: Session, user: User, instance_id: int) -> ProcessInstance:
+    """The instance, if ``user`` may see it. Raises NotFound otherwise (also when it does not exist)."""
+    instance = session.get(ProcessInstance, instance_id)
+    if instance is None or not instance_visible(session, user, instance):
+        raise NotFound(f"no process instance {instance_id}")
+    return instance
+
+
+def visible_task(session: Session, user: User, task_id: int) -> HumanTask:
+    """The task, if ``user`` may see its instance. Raises NotFound otherwise."""
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound(f"no task {task_id}")
+    instance = session.get(ProcessInstance, task.instance_id)
+    if instance is None or not instance_visible(session, user, instance):
+        raise NotFound(f"no task {task_id}")
+    return task
+
+
+def visible_instances_condition(user: User):  # type: ignore[no-untyped-def]
+    """A WHERE condition on ProcessInstance for lists: the instances ``user`` may see."""
+    if sees_everything(user):
+        return ProcessInstance.id.is_not(None)
+    return or_(ProcessInstance.started_by_id == user.id,
+               exists().where(HumanTask.instance_id == ProcessInstance.id, _involvement(user)))
+
+
+def require_admin(user: User) -> None:
+    if not user.active or "admin" not in user.roles:
+        raise Forbidden("this page is for admins")
+
+
+def require_team_role(user: User) -> None:
+    if not user.active or not user.roles & TEAM_ROLES:
+        raise Forbidden("the team view is for managers (approver, AIMS owner, top management, admin)")
+
+
+#: roles that see the Statement of Applicability and the readiness dashboard and download the SoA
+#: (XLSX, PDF) and the audit pack: the people who run, direct or check the AIMS. The external auditor
+#: receives the pack from them (it holds the whole audit trail), so they have no download of their own.
+CERT_ROLES = frozenset({"admin", "aims_owner", "top_management", "internal_auditor"})
+
+
+def require_cert_role(user: User) -> None:
+    if not user.active or not user.roles & CERT_ROLES:
+        raise Forbidden("the Statement of Applicability, readiness and audit pack are for the AIMS owner, "
+                        "top management, internal auditors and admins")

@@ -1,0 +1,259 @@
+"""Accounts: passwords (argon2id), server-side login sessions, API tokens, login throttling, and the
+admin's use cases on users (create, deactivate, assign roles).
+
+Random secrets go to the client; only their sha256 is stored. Deactivating a user deletes their
+sessions and revokes their tokens in the same transaction, so they are out at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from engine.aims.roles import ROLES
+from engine.core import audit_trail, directory
+from engine.core.clock import Clock
+from engine.core.errors import Forbidden, InvalidInput, NotFound
+from engine.core.models import ApiToken, LoginFailure, RoleAssignment, User, UserSession
+
+#: argon2id with the library's defaults (RFC 9106 low-memory profile)
+_HASHER = PasswordHasher()
+#: a hash to verify against when the user does not exist, so both cases cost the same time
+_DUMMY_HASH = _HASHER.hash("not a password")
+
+MIN_PASSWORD_LENGTH = 4
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """After ``max_failures`` failed logins for one address within ``window``, refuse for ``window``."""
+
+    max_failures: int = 5
+    window: timedelta = timedelta(minutes=15)
+
+
+class TooManyAttempts(Forbidden):
+    code = "too_many_attempts"
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def verify_password(stored: str | None, password: str) -> bool:
+    try:
+        return _HASHER.verify(stored or _DUMMY_HASH, password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _sha(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def set_password(user: User, password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    user.password_hash = hash_password(password)
+
+
+def set_demo_passwords(session: Session, password: str) -> int:
+    """Give every user of the imported demo organisation (those with an ``external_key``) ``password``."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"the demo password needs at least {MIN_PASSWORD_LENGTH} characters")
+    stmt = update(User).where(User.external_key.is_not(None)).values(password_hash=hash_password(password))
+    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- login
+
+def authenticate(session: Session, clock: Clock, email: str, password: str, ip: str | None = None,
+                 throttle: Throttle = Throttle()) -> User:
+    """The active user with this e-mail and password.
+
+    Raises TooManyAttempts while the address is locked out, Forbidden("wrong e-mail or password")
+    otherwise; a failure is recorded (the caller commits it even though login failed).
+    """
+    address = directory.normalise_email(email or "")
+    now = clock.now()
+    since = now - throttle.window
+    failures = session.scalar(select(func.count()).select_from(LoginFailure)
+                              .where(LoginFailure.email == address, LoginFailure.at >= since)) or 0
+    if failures >= throttle.max_failures:
+        minutes = int(throttle.window.total_seconds() // 60)
+        raise TooManyAttempts(f"too many failed logins for {address}; try again in {minutes} minutes")
+    user = directory.find_user(session, address)
+    if user is None or not verify_password(user.password_hash, password or "") or not user.active:
+        session.add(LoginFailure(email=address[:254], ip=ip, at=now))
+        session.flush()
+        raise Forbidden("wrong e-mail or password (or the account is deactivated)")
+    session.execute(delete(LoginFailure).where(LoginFailure.email == address))
+    if _HASHER.check_needs_rehash(user.password_hash or ""):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def open_session(session: Session, clock: Clock, user: User, lifetime: timedelta, ip: str | None = None,
+                 user_agent: str | None = None) -> str:
+    """Start a browser session for ``user``; returns the secret the cookie carries."""
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    session.add(UserSession(token_hash=_sha(token), user_id=user.id, created_at=now, last_seen_at=now,
+                            expires_at=now + lifetime, ip=ip, user_agent=(user_agent or "")[:300] or None))
+    audit_trail.append(session, clock, "login", actor=user)
+    session.flush()
+    return token
+
+
+def session_user(session: Session, clock: Clock, token: str | None) -> User | None:
+    """The active user whose unexpired session ``token`` is, or None (logged out, expired, deactivated)."""
+    if not token:
+        return None
+    row = session.scalar(select(UserSession).where(UserSession.token_hash == _sha(token)))
+    if row is None or row.expires_at <= clock.now():
+        return None
+    user = session.get(User, row.user_id)
+    return user if user is not None and user.active else None
+
+
+def close_session(session: Session, clock: Clock, token: str | None) -> None:
+    if not token:
+        return
+    row = session.scalar(select(UserSession).where(UserSession.token_hash == _sha(token)))
+    if row is not None:
+        user = session.get(User, row.user_id)
+        session.delete(row)
+        audit_trail.append(session, clock, "logout", actor=user)
+        session.flush()
+
+
+# --------------------------------------------------------------------------- API tokens
+
+def create_token(session: Session, clock: Clock, user: User, name: str) -> tuple[ApiToken, str]:
+    """A new API token for ``user``; returns the row and the secret (shown once, never stored)."""
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("give the token a name (1 to 100 characters) saying which script uses it")
+    secret = "af_" + secrets.token_urlsafe(32)
+    row = ApiToken(token_hash=_sha(secret), prefix=secret[:10], name=name, user_id=user.id, created_at=clock.now())
+    session.add(row)
+    session.flush()
+    audit_trail.append(session, clock, "token_create", actor=user, data={"token_id": row.id, "name": name})
+    return row, secret
+
+
+def token_user(session: Session, clock: Clock, secret: str | None) -> User | None:
+    """The active user an unrevoked API token belongs to, or None."""
+    if not secret:
+        return None
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _sha(secret)))
+    if row is None or row.revoked_at is not None:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        return None
+    row.last_used_at = clock.now()
+    return user
+
+
+def tokens_of(session: Session, user: User) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)))
+
+
+def revoke_token(session: Session, clock: Clock, actor: User, token_id: int) -> ApiToken:
+    row = session.get(ApiToken, token_id)
+    if row is None or (row.user_id != actor.id and not actor.has_role("admin")):
+        raise NotFound(f"no API token {token_id}")
+    if row.revoked_at is None:
+        row.revoked_at = clock.now()
+        audit_trail.append(session, clock, "token_revoke", actor=actor, data={"token_id": row.id, "name": row.name})
+    session.flush()
+    return row
+
+
+# --------------------------------------------------------------------------- users (admin)
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _require_admin(actor: User) -> None:
+    if not actor.active or not actor.has_role("admin"):
+        raise Forbidden(f"{actor.email} is not an admin")
+
+
+def _check_roles(roles: list[str]) -> list[str]:
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise InvalidInput(f"unknown role(s) {', '.join(unknown)}; known: {', '.join(sorted(ROLES))}")
+    return sorted(set(roles))
+
+
+def create_user(session: Session, clock: Clock, actor: User, email: str, name: str, roles: list[str],
+                password: str, manager_email: str | None = None) -> User:
+    """A new active user. Raises Forbidden (not an admin), InvalidInput (bad or taken e-mail, roles)."""
+    _require_admin(actor)
+    address = directory.normalise_email(email or "")
+    if not _EMAIL.match(address):
+        raise InvalidInput(f"{email!r} is not an e-mail address")
+    if directory.find_user(session, address) is not None:
+        raise InvalidInput(f"a user with e-mail {address} already exists")
+    if not (name or "").strip():
+        raise InvalidInput("the user needs a name")
+    manager = directory.user_by_email(session, manager_email) if manager_email else None
+    user = User(email=address, name=name.strip(), created_at=clock.now(), active=True,
+                manager_id=manager.id if manager else None)
+    set_password(user, password)
+    user.role_rows = [RoleAssignment(role=r) for r in _check_roles(roles)]
+    session.add(user)
+    session.flush()
+    audit_trail.append(session, clock, "user_create", actor=actor, subject=address, data={"roles": sorted(user.roles)})
+    return user
+
+
+def set_roles(session: Session, clock: Clock, actor: User, user_id: int, roles: list[str]) -> User:
+    """Replace a user's roles. An admin cannot take their own admin role away (someone must stay admin)."""
+    _require_admin(actor)
+    user = directory.user_by_id(session, user_id)
+    wanted = _check_roles(roles)
+    if user.id == actor.id and "admin" not in wanted:
+        raise InvalidInput("you cannot remove your own admin role; ask another admin")
+    before = sorted(user.roles)
+    keep = [r for r in user.role_rows if r.role in wanted]
+    user.role_rows = keep + [RoleAssignment(role=r) for r in wanted if r not in {k.role for k in keep}]
+    session.flush()
+    audit_trail.append(session, clock, "user_roles", actor=actor, subject=user.email, data={"before": before,
+                                                                                             "after": wanted})
+    return user
+
+
+def set_active(session: Session, clock: Clock, actor: User, user_id: int, active: bool) -> User:
+    """Deactivate (sessions ended, tokens revoked, at once) or reactivate a user."""
+    _require_admin(actor)
+    user = directory.user_by_id(session, user_id)
+    if user.id == actor.id and not active:
+        raise InvalidInput("you cannot deactivate yourself")
+    user.active = active
+    if not active:
+        session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+        session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+                        .values(revoked_at=clock.now()))
+    session.flush()
+    audit_trail.append(session, clock, "user_activate" if active else "user_deactivate", actor=actor,
+                       subject=user.email)
+    return user
+
+
+def all_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.active.desc(), User.name)))
+
+
+def purge_expired_sessions(session: Session, now: datetime) -> int:
+    return int(session.execute(delete(UserSession).where(UserSession.expires_at <= now)).rowcount)  # type: ignore[attr-defined]

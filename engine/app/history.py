@@ -1,0 +1,131 @@
+"""What the instance page shows: the diagram's completed, active and overdue elements, the timeline
+from the audit trail, the current data, the tasks, and the register rows the instance touched.
+Also the register lists read by the web and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.aims.registers import AISystem, ImpactAssessment, Risk, RiskAcceptance, RiskTreatmentAction
+from engine.app import access
+from engine.core import runtime, services
+from engine.core.models import AuditEvent, HumanTask, ProcessInstance, ProcessVersion, User
+from engine.core.runtime import Context
+
+#: register name -> (model, label, the column used as its title)
+REGISTERS: dict[str, tuple[Any, str, str]] = {
+    "ai_systems": (AISystem, "AI systems", "name"),
+    "impact_assessments": (ImpactAssessment, "Impact assessments", "trigger"),
+    "risks": (Risk, "Risks", "title"),
+    "risk_treatment_actions": (RiskTreatmentAction, "Risk treatment actions", "description"),
+    "risk_acceptances": (RiskAcceptance, "Risk acceptances", "level"),
+}
+
+
+@dataclass(frozen=True)
+class RegisterRow:
+    register: str
+    id: int
+    ref: str
+    title: str
+    status: str
+    instance_id: int | None
+
+
+@dataclass
+class InstanceView:
+    instance: ProcessInstance
+    version: ProcessVersion
+    completed: list[str] = field(default_factory=list)
+    active: list[str] = field(default_factory=list)
+    overdue: list[str] = field(default_factory=list)
+    timeline: list[AuditEvent] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    tasks: list[HumanTask] = field(default_factory=list)
+    registers: list[RegisterRow] = field(default_factory=list)
+    started_by: User | None = None
+    #: the users the tasks name (holders and completers), by id
+    people: dict[int, User] = field(default_factory=dict)
+
+
+def instance_view(ctx: Context, user: User, instance_id: int) -> InstanceView:
+    """The instance page. Raises NotFound when the user may not see the instance."""
+    session = ctx.session
+    instance = access.visible_instance(session, user, instance_id)
+    view = InstanceView(instance, instance.process_version)
+    workflow = runtime.restore(ctx, instance).workflow
+    completed, active = set(), set()
+    for task in workflow.get_tasks():
+        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+        if not bpmn_id:
+            continue
+        if task.state == TaskState.COMPLETED:
+            completed.add(bpmn_id)
+        elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
+            active.add(bpmn_id)
+    now = ctx.clock.now()
+    view.tasks = list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)
+                                      .order_by(HumanTask.id)))
+    view.overdue = sorted({t.task_spec for t in view.tasks
+                           if t.state in access.OPEN_STATES and t.due_at is not None and t.due_at < now})
+    view.active = sorted(active - set(view.overdue))
+    view.completed = sorted(completed - active)
+    view.timeline = timeline(session, instance.id)
+    view.data = services.instance_data(ctx, instance.id)
+    view.registers = touched_registers(session, instance.id)
+    view.started_by = session.get(User, instance.started_by_id) if instance.started_by_id else None
+    ids = {i for t in view.tasks for i in (t.assignee_id, t.completed_by_id) if i is not None}
+    if ids:
+        view.people = {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))}
+    return view
+
+
+def timeline(session: Session, instance_id: int) -> list[AuditEvent]:
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
+                                .order_by(AuditEvent.seq)))
+
+
+def _row(name: str, row: Any) -> RegisterRow:
+    _, _, title = REGISTERS[name]
+    return RegisterRow(name, row.id, row.ref, str(getattr(row, title) or ""), row.status, row.instance_id)
+
+
+def touched_registers(session: Session, instance_id: int) -> list[RegisterRow]:
+    out = []
+    for name, (model, _, _) in REGISTERS.items():
+        for row in session.scalars(select(model).where(model.instance_id == instance_id).order_by(model.id)):
+            out.append(_row(name, row))
+    return out
+
+
+def register_rows(session: Session, name: str, limit: int = 1000) -> list[RegisterRow]:
+    """The rows of one register, by reference. Raises NotFound for an unknown register."""
+    if name not in REGISTERS:
+        raise services.NotFound(f"no register {name!r}; known: {', '.join(REGISTERS)}")
+    model = REGISTERS[name][0]
+    return [_row(name, r) for r in session.scalars(select(model).order_by(model.ref).limit(limit))]
+
+
+def register_row(session: Session, name: str, ref: str) -> tuple[RegisterRow, dict[str, Any]]:
+    """One row of a register by its reference, with every column. Raises NotFound."""
+    if name not in REGISTERS:
+        raise services.NotFound(f"no register {name!r}; known: {', '.join(REGISTERS)}")
+    model = REGISTERS[name][0]
+    row = session.scalar(select(model).where(model.ref == ref))
+    if row is None:
+        raise services.NotFound(f"no {REGISTERS[name][1].lower()} row {ref!r}")
+    columns = {c.key: getattr(row, c.key) for c in model.__mapper__.column_attrs}
+    return _row(name, row), columns
+
+
+def instances(session: Session, user: User, limit: int = 200, process_id: str | None = None) -> list[ProcessInstance]:
+    """The instances ``user`` may see, newest first."""
+    stmt = select(ProcessInstance).where(access.visible_instances_condition(user))
+    if process_id:
+        stmt = stmt.where(ProcessInstance.process_id == process_id)
+    return list(session.scalars(stmt.order_by(ProcessInstance.id.desc()).limit(limit)))

@@ -1,0 +1,406 @@
+"""Process definitions as admins and starters see them: the list with versions and instance counts,
+what a user may start, draft versions edited in the browser, publishing, comparing two versions, and
+editing task properties in the XML.
+
+A draft is stored even when it fails lint (it is work in progress); publishing lints it again with the
+forms stored with it and refuses with the problems, leaving the published version untouched.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine.app import access
+from engine.core import audit_trail, definitions, forms
+from engine.core.clock import Clock
+from engine.core.errors import ConflictError, DefinitionError, Forbidden, InvalidInput, NotFound, Problem
+from engine.core.models import ProcessInstance, ProcessVersion, User
+from engine.core.properties import form_name
+from engine.core.settings import EngineSettings
+
+#: the task properties the admin's properties form edits, in the order it shows them
+EDITABLE_PROPERTIES = ("form", "assignee_var", "due_in", "due_at_var", "escalation_profile", "sod_rules")
+SPIFF = definitions.SPIFF_NS
+BPMN = definitions.BPMN_NS
+
+
+@dataclass
+class ProcessSummary:
+    process_id: str
+    name: str
+    published: ProcessVersion | None
+    versions: list[ProcessVersion]
+    instances: dict[int, int] = field(default_factory=dict)  # version id -> instance count
+    running: int = 0
+
+    @property
+    def total_instances(self) -> int:
+        return sum(self.instances.values())
+
+    @property
+    def drafts(self) -> list[ProcessVersion]:
+        return [v for v in self.versions if v.status == "draft"]
+
+
+def process_list(session: Session) -> list[ProcessSummary]:
+    """Every deployed process with all its versions (newest first), instance counts per version."""
+    counts: dict[int, int] = {vid: n for vid, n in session.execute(
+        select(ProcessInstance.process_version_id, func.count()).group_by(ProcessInstance.process_version_id))}
+    running: dict[str, int] = {pid: n for pid, n in session.execute(
+        select(ProcessInstance.process_id, func.count()).where(ProcessInstance.status == "running")
+        .group_by(ProcessInstance.process_id))}
+    out: dict[str, ProcessSummary] = {}
+    for v in session.scalars(select(ProcessVersion).order_by(ProcessVersion.process_id,
+                                                             ProcessVersion.version.desc())):
+        summary = out.setdefault(v.process_id, ProcessSummary(v.process_id, v.name, None, [],
+                                                              running=running.get(v.process_id, 0)))
+        summary.versions.append(v)
+        summary.instances[v.id] = counts.get(v.id, 0)
+        if v.status == "published" and summary.published is None:
+            summary.published = v
+            summary.name = v.name
+    return list(out.values())
+
+
+def process_summary(session: Session, process_id: str) -> ProcessSummary:
+    for summary in process_list(session):
+        if summary.process_id == process_id:
+            return summary
+    raise NotFound(f"no process {process_id!r}")
+
+
+def get_version(session: Session, version_id: int) -> ProcessVersion:
+    version = session.get(ProcessVersion, version_id)
+    if version is None:
+        raise NotFound(f"no process version {version_id}")
+    return version
+
+
+# --------------------------------------------------------------------------- starting
+
+@dataclass(frozen=True)
+class Startable:
+    version: ProcessVersion
+    form: dict[str, Any] | None
+    roles: tuple[str, ...]
+
+
+def _start_info(session: Session, version: ProcessVersion) -> Startable:
+    specs = definitions.specs_for(session, version)
+    start_spec, props = definitions.start_event_properties(specs)
+    roles = props.start_roles or ((start_spec.lane,) if start_spec is not None and start_spec.lane else ())
+    return Startable(version, definitions.form_schema(version, props.form), tuple(roles))
+
+
+def startable(session: Session, user: User) -> list[Startable]:
+    """The published processes ``user``'s roles may start, by name, with their start forms."""
+    out: list[Startable] = []
+    if not user.active:
+        return out
+    for version in definitions.latest_versions(session).values():
+        info = _start_info(session, version)
+        if not info.roles or user.roles.intersection(info.roles):
+            out.append(info)
+    return sorted(out, key=lambda s: s.version.name.lower())
+
+
+def start_form(session: Session, user: User, process_id: str) -> Startable:
+    """The start form of ``process_id``. Raises NotFound, Forbidden (the user's roles may not start it)."""
+    info = _start_info(session, definitions.latest_version(session, process_id))
+    if info.roles and not user.roles.intersection(info.roles):
+        raise Forbidden(f"{process_id} is started by {', '.join(info.roles)}; you hold none of these roles")
+    return info
+
+
+# --------------------------------------------------------------------------- drafts and publishing
+
+def _admin(actor: User) -> None:
+    access.require_admin(actor)
+
+
+def _referenced_forms(root: Any) -> set[str]:
+    names = set()
+    for prop in root.iter(f"{{{SPIFF}}}property"):
+        if prop.get("name") in ("form", "formJsonSchemaFilename"):
+            name = form_name(prop.get("value"))
+            if name:
+                names.add(name)
+    return names
+
+
+def _forms_for(session: Session, settings: EngineSettings, process_id: str, root: Any,
+               overrides: dict[str, Any]) -> dict[str, Any]:
+    """Each form the diagram references: the override, else the newest stored copy, else the file."""
+    stored: dict[str, Any] = {}
+    for v in session.scalars(select(ProcessVersion).where(ProcessVersion.process_id == process_id)
+                             .order_by(ProcessVersion.version)):
+        stored.update(v.forms or {})
+    out = {}
+    for name in sorted(_referenced_forms(root)):
+        if name in overrides:
+            out[name] = overrides[name]
+        elif name in stored:
+            out[name] = stored[name]
+        else:
+            try:
+                out[name] = forms.load_form(settings.forms_dir / f"{name}.schema.json", settings.max_form_bytes)
+            except ValueError:
+                continue  # lint names the missing form
+    return out
+
+
+def _source(process_id: str, xml: str) -> definitions.SourceFile:
+    if not isinstance(xml, str) or not xml.strip():
+        raise InvalidInput("the BPMN XML is empty")
+    return definitions.SourceFile(f"{process_id}.bpmn", xml.encode("utf-8"))
+
+
+def lint(session: Session, settings: EngineSettings, process_id: str, xml: str,
+         form_overrides: dict[str, Any] | None = None) -> list[Problem]:
+    """Every lint problem of ``xml`` as ``process_id`` (empty: it would publish), forms as a draft gets them."""
+    source = _source(process_id, xml)
+    try:
+        root = definitions.safe_parse(source, settings.max_definition_bytes)
+    except DefinitionError as exc:
+        return exc.problems
+    library, shas = definitions._library(session)
+    try:
+        definitions.parse_and_lint([source], settings, library, shas,
+                                   _forms_for(session, settings, process_id, root, form_overrides or {}))
+    except DefinitionError as exc:
+        return exc.problems
+    return []
+
+
+def save_draft(session: Session, settings: EngineSettings, clock: Clock, actor: User, process_id: str, xml: str,
+               form_overrides: dict[str, Any] | None = None) -> tuple[ProcessVersion, list[Problem]]:
+    """Store ``xml`` (and edited forms) as a new draft version of ``process_id``; returns it with its lint
+    problems (a draft may have some). The XML must be well-formed BPMN whose process id is ``process_id``.
+    Raises Forbidden (not an admin), DefinitionError (not BPMN), ConflictError (identical to a version)."""
+    _admin(actor)
+    source = _source(process_id, xml)
+    root = definitions.safe_parse(source, settings.max_definition_bytes)
+    ids = [p.get("id") for p in root.findall("bpmn:process", definitions.NS)]
+    if process_id not in ids:
+        raise DefinitionError([Problem(source.name, "", f"the diagram holds no process {process_id!r} (found "
+                                                        f"{', '.join(i or '?' for i in ids) or 'none'}); keep the "
+                                                        "process id")])
+    form_schemas = _forms_for(session, settings, process_id, root, form_overrides or {})
+    problems = lint(session, settings, process_id, xml, form_schemas)
+    sha = definitions.sha256_of(source.data, form_schemas, {})
+    same = session.scalar(select(ProcessVersion).where(ProcessVersion.process_id == process_id,
+                                                       ProcessVersion.sha256 == sha))
+    if same is not None:
+        raise ConflictError(f"nothing changed: this is the same as version {same.version} ({same.status})")
+    number = (session.scalar(select(func.max(ProcessVersion.version))
+                             .where(ProcessVersion.process_id == process_id)) or 0) + 1
+    name = next((p.get("name") for p in root.findall("bpmn:process", definitions.NS) if p.get("id") == process_id),
+                None) or process_id
+    version = ProcessVersion(process_id=process_id, version=number, name=name, sha256=sha, filename=source.name,
+                             bpmn_xml=xml, forms=form_schemas, dependencies={}, status="draft",
+                             deployed_by_id=actor.id, deployed_at=clock.now())
+    session.add(version)
+    session.flush()
+    audit_trail.append(session, clock, "draft_save", actor=actor, subject=f"{process_id} v{number}",
+                       data={"process_id": process_id, "version": number, "problems": len(problems)})
+    return version, problems
+
+
+def publish(session: Session, settings: EngineSettings, clock: Clock, actor: User, version_id: int) -> ProcessVersion:
+    """Make a draft the published version new instances start on. Lints it again with its stored
+    forms; raises DefinitionError with every problem (nothing changes), Forbidden, NotFound, ConflictError."""
+    _admin(actor)
+    draft = get_version(session, version_id)
+    if draft.status != "draft":
+        raise ConflictError(f"{draft.process_id} v{draft.version} is already {draft.status}")
+    source = _source(draft.process_id, draft.bpmn_xml)
+    library, shas = definitions._library(session)
+    parsed = definitions.parse_and_lint([source], settings, library, shas, dict(draft.forms or {}))[0]
+    if parsed.process_id != draft.process_id:
+        raise DefinitionError([Problem(source.name, parsed.process_id, "the process id changed; keep "
+                                                                       f"{draft.process_id}")])
+    sha = parsed.sha256
+    clash = session.scalar(select(ProcessVersion).where(ProcessVersion.sha256 == sha, ProcessVersion.id != draft.id))
+    if clash is not None:
+        raise ConflictError(f"this draft is identical to version {clash.version} ({clash.status})")
+    draft.sha256, draft.forms, draft.dependencies = sha, parsed.forms, parsed.dependencies
+    draft.status = "published"
+    draft.name = parsed.name
+    draft.deployed_at = clock.now()
+    session.flush()
+    definitions._SPEC_CACHE.put(sha, parsed.specs)
+    audit_trail.append(session, clock, "publish", actor=actor, subject=f"{draft.process_id} v{draft.version}",
+                       data={"process_id": draft.process_id, "version": draft.version, "sha256": sha})
+    return draft
+
+
+# --------------------------------------------------------------------------- reading and editing the XML
+
+@dataclass(frozen=True)
+class ElementInfo:
+    id: str
+    kind: str
+    name: str
+    lane: str | None
+    properties: dict[str, str]
+
+
+def elements(xml: str) -> list[ElementInfo]:
+    """Tasks and events of the diagram with their ``spiffworkflow:properties``, in document order."""
+    root = definitions.safe_parse(definitions.SourceFile("x.bpmn", xml.encode()), 50_000_000)
+    lanes = {}
+    for lane in root.iter(f"{{{BPMN}}}lane"):
+        for ref in lane.iterfind("bpmn:flowNodeRef", definitions.NS):
+            lanes[(ref.text or "").strip()] = lane.get("name")
+    out = []
+    for node in root.iter():
+        if not isinstance(node.tag, str) or etree.QName(node).namespace != BPMN:
+            continue
+        local = etree.QName(node).localname
+        if not (local.endswith("Task") or local.endswith("Event") or local == "callActivity"):
+            continue
+        props = {p.get("name"): p.get("value") or "" for p in node.iterfind(
+            "bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", definitions.NS)}
+        out.append(ElementInfo(node.get("id", ""), local, node.get("name") or "", lanes.get(node.get("id", "")),
+                               props))
+    return out
+
+
+def patch_properties(xml: str, element_id: str, values: dict[str, str], name: str | None = None) -> str:
+    """``xml`` with the task properties of ``element_id`` set to ``values`` (an empty value removes the
+    property) and, if given, its name. Other properties and extension elements are kept.
+    Raises DefinitionError (not BPMN), NotFound (no such element), InvalidInput (unknown property)."""
+    unknown = sorted(set(values) - set(EDITABLE_PROPERTIES) - {"start_roles"})
+    if unknown:
+        raise InvalidInput(f"unknown task propert{'ies' if len(unknown) > 1 else 'y'} {', '.join(unknown)}")
+    root = definitions.safe_parse(definitions.SourceFile("x.bpmn", xml.encode()), 50_000_000)
+    node = next((n for n in root.iter() if isinstance(n.tag, str) and n.get("id") == element_id
+                 and etree.QName(n).namespace == BPMN), None)
+    if node is None:
+        raise NotFound(f"the diagram has no element {element_id!r}")
+    if name is not None:
+        node.set("name", name)
+    ext = node.find("bpmn:extensionElements", definitions.NS)
+    if ext is None:
+        ext = etree.Element(f"{{{BPMN}}}extensionElements")
+        node.insert(0, ext)
+    props = ext.find("spiffworkflow:properties", definitions.NS)
+    if props is None:
+        props = etree.SubElement(ext, f"{{{SPIFF}}}properties", nsmap={"spiffworkflow": SPIFF})
+    existing = {p.get("name"): p for p in props.iterfind("spiffworkflow:property", definitions.NS)}
+    for key, value in values.items():
+        value = (value or "").strip()
+        if key in existing:
+            if value:
+                existing[key].set("value", value)
+            else:
+                props.remove(existing[key])
+        elif value:
+            prop = etree.SubElement(props, f"{{{SPIFF}}}property")
+            prop.set("name", key)
+            prop.set("value", value)
+    if len(props) == 0:
+        ext.remove(props)
+    if len(ext) == 0:
+        node.remove(ext)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8")
+
+
+_MI_ORDER = ("loopCardinality", "loopDataInputRef", "loopDataOutputRef", "inputDataItem", "outputDataItem",
+             "complexBehaviorDefinition", "completionCondition")
+
+
+def restore_references(xml: str, base_xml: str) -> str:
+    """``xml`` with the multi-instance ``loopDataInputRef`` / ``loopDataOutputRef`` of ``base_xml`` put back
+    where an element of the same id lost them.
+
+    SpiffWorkflow names a process variable there (``risks``), not the id of a BPMN element; bpmn-js cannot
+    resolve such a reference and drops it when it saves, which would silently break the diagram. Raises
+    DefinitionError when ``xml`` is not BPMN."""
+    root = definitions.safe_parse(definitions.SourceFile("x.bpmn", xml.encode()), 50_000_000)
+    base = definitions.safe_parse(definitions.SourceFile("base.bpmn", base_xml.encode()), 50_000_000)
+    tag = f"{{{BPMN}}}multiInstanceLoopCharacteristics"
+    kept = {}
+    for mi in base.iter(tag):
+        owner = mi.getparent()
+        refs = {name: mi.find(f"bpmn:{name}", definitions.NS) for name in ("loopDataInputRef", "loopDataOutputRef")}
+        kept[owner.get("id")] = {k: v.text for k, v in refs.items() if v is not None and v.text}
+    changed = False
+    for mi in root.iter(tag):
+        for name, text in kept.get(mi.getparent().get("id"), {}).items():
+            if mi.find(f"bpmn:{name}", definitions.NS) is not None:
+                continue
+            element = etree.Element(f"{{{BPMN}}}{name}")
+            element.text = text
+            position = sum(1 for child in mi if isinstance(child.tag, str)
+                           and etree.QName(child).localname in _MI_ORDER[:_MI_ORDER.index(name)])
+            mi.insert(position, element)
+            changed = True
+    if not changed:
+        return xml
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8")
+
+
+@dataclass
+class VersionDiff:
+    old: ProcessVersion
+    new: ProcessVersion
+    #: (element id, property, old value, new value)
+    properties: list[tuple[str, str, str, str]]
+    added: list[str]
+    removed: list[str]
+    forms: list[str]
+    xml: list[str]
+
+
+def compare(session: Session, old_id: int, new_id: int) -> VersionDiff:
+    """What changed between two versions of one process: task properties, elements, forms, the XML."""
+    old, new = get_version(session, old_id), get_version(session, new_id)
+    if old.process_id != new.process_id:
+        raise InvalidInput(f"compare two versions of one process, not {old.process_id} and {new.process_id}")
+    before = {e.id: e for e in elements(old.bpmn_xml)}
+    after = {e.id: e for e in elements(new.bpmn_xml)}
+    changes = []
+    for eid in sorted(set(before) & set(after)):
+        a, b = before[eid].properties, after[eid].properties
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                changes.append((eid, key, a.get(key, ""), b.get(key, "")))
+        if before[eid].name != after[eid].name:
+            changes.append((eid, "name", before[eid].name, after[eid].name))
+    old_forms, new_forms = old.forms or {}, new.forms or {}
+    form_changes = sorted(n for n in set(old_forms) | set(new_forms)
+                          if _canon(old_forms.get(n)) != _canon(new_forms.get(n)))
+    xml_diff = list(difflib.unified_diff(old.bpmn_xml.splitlines(), new.bpmn_xml.splitlines(),
+                                         f"v{old.version}", f"v{new.version}", lineterm="", n=2))
+    return VersionDiff(old, new, changes, sorted(set(after) - set(before)), sorted(set(before) - set(after)),
+                       form_changes, xml_diff)
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def form_of(session: Session, version_id: int, name: str) -> dict[str, Any]:
+    version = get_version(session, version_id)
+    schema = (version.forms or {}).get(name)
+    if schema is None:
+        raise NotFound(f"{version.process_id} v{version.version} has no form {name!r}")
+    return dict(schema)
+
+
+def parse_form(text: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """A form schema typed by an admin: (schema, problems). Problems name the line of a JSON error."""
+    try:
+        schema = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, [f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"]
+    problems = forms.schema_problems(schema)
+    return (schema if not problems else None), problems

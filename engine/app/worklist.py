@@ -1,0 +1,363 @@
+"""The work a person sees: the inbox with its tabs, the team view, one task with everything its page
+shows, drafts, evidence uploads, and submitting a task (with the approval rule: anything but a
+positive decision needs a comment).
+
+Every function checks visibility (``access``) first; a task the user may not see is NotFound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, aliased
+
+from engine.aims import roles
+from engine.app import access, queries
+from engine.app.queries import TaskRow
+from engine.core import assignment, definitions, directory, domain, runtime, services
+from engine.core.errors import ConflictError, FieldError, Forbidden, InvalidInput, NotFound, ValidationError
+from engine.core.models import EvidenceFile, HumanTask, ProcessInstance, TaskDraft, User
+from engine.core.properties import read_properties
+from engine.core.runtime import Context
+
+TABS = ("mine", "claimable", "overdue", "all")
+
+#: decisions that approve or accept; any other value of an approval form's decision needs a comment
+POSITIVE_DECISIONS = frozenset({
+    "approve", "accept", "accepted", "go", "granted", "issue", "proceed", "confirm_low_tier", "ok",
+    "approve_plan_as_is",
+})
+COMMENT_FIELDS = ("comment", "comments", "rationale", "decision_rationale", "justification")
+
+
+# --------------------------------------------------------------------------- inbox
+
+@dataclass
+class InboxPage:
+    rows: list[TaskRow]
+    counts: dict[str, int]
+    tab: str
+    query: str
+    process_id: str
+    processes: list[str]
+
+
+def _matches(row: TaskRow, query: str) -> bool:
+    text = " ".join(str(v) for v in (row.id, row.name, row.task_spec, row.process_id, row.subject or "",
+                                     row.instance_id)).lower()
+    return all(word in text for word in query.lower().split())
+
+
+def inbox_page(session: Session, user: User, now: datetime, tab: str = "mine", query: str = "",
+               process_id: str = "") -> InboxPage:
+    """The inbox: ``mine`` (assigned to me), ``claimable`` (my roles may claim), ``overdue``, ``all``;
+    overdue first, then by due date; filtered by process and a search over name, subject and ids.
+    Counts per tab are taken after the filter. Raises InvalidInput for an unknown tab."""
+    if tab not in TABS:
+        raise InvalidInput(f"unknown tab {tab!r}; use one of {', '.join(TABS)}")
+    rows = queries.inbox(session, user, now)
+    processes = sorted({r.process_id for r in rows})
+    rows = [r for r in rows if (not process_id or r.process_id == process_id) and (not query or _matches(r, query))]
+    rows.sort(key=lambda r: (not r.overdue, r.due_at is None, r.due_at or now, r.id))
+    by_tab = {
+        "mine": [r for r in rows if r.assignee == user.email],
+        "claimable": [r for r in rows if r.assignee is None],
+        "overdue": [r for r in rows if r.overdue],
+        "all": rows,
+    }
+    return InboxPage(by_tab[tab], {k: len(v) for k, v in by_tab.items()}, tab, query, process_id, processes)
+
+
+@dataclass(frozen=True)
+class TeamRow:
+    task: TaskRow
+    assignee_name: str | None
+    claimed_at: datetime | None
+
+
+def team_rows(session: Session, user: User, now: datetime, overdue_only: bool = False,
+              limit: int = 500) -> list[TeamRow]:
+    """Open tasks of the manager's area: everything for admin, AIMS owner and top management; for an
+    approver, the tasks their direct reports hold and the unclaimed tasks of their roles. Overdue first.
+    Raises Forbidden for other roles."""
+    access.require_team_role(user)
+    holder = aliased(User)
+    stmt = (select(HumanTask, holder).outerjoin(holder, HumanTask.assignee_id == holder.id)
+            .where(HumanTask.state.in_(access.OPEN_STATES)))
+    if not user.roles & domain.current().manager_roles:
+        stmt = stmt.where((holder.manager_id == user.id)
+                          | (HumanTask.assignee_id.is_(None) & HumanTask.role.in_(sorted(user.roles))))
+    if overdue_only:
+        stmt = stmt.where(HumanTask.due_at < now)
+    stmt = stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id).limit(limit)
+    out = []
+    for task, who in session.execute(stmt):
+        row = TaskRow(task.id, task.name, task.task_spec, task.process_id, task.instance_id, task.subject, task.role,
+                      task.state, who.email if who else None, task.due_at,
+                      task.due_at is not None and task.due_at < now, task.form, task.note)
+        out.append(TeamRow(row, who.name if who else None, task.claimed_at))
+    out.sort(key=lambda r: (not r.task.overdue, r.task.due_at is None, r.task.due_at or now, r.task.id))
+    return out
+
+
+# --------------------------------------------------------------------------- one task
+
+@dataclass(frozen=True)
+class Approval:
+    """How an approval form asks for its decision: the field, its options and the comment field."""
+
+    decision_field: str
+    options: list[tuple[str, str]]
+    comment_field: str | None
+
+    def needs_comment(self, decision: Any) -> bool:
+        return isinstance(decision, str) and decision not in POSITIVE_DECISIONS
+
+
+def approval_of(schema: dict[str, Any] | None) -> Approval | None:
+    """The approval shape of a form: a ``decision`` property with fixed options."""
+    props = (schema or {}).get("properties") or {}
+    decision = props.get("decision")
+    if not isinstance(decision, dict):
+        return None
+    options = enum_options(decision)
+    if not options:
+        return None
+    comment = next((c for c in COMMENT_FIELDS if c in props), None)
+    return Approval("decision", options, comment)
+
+
+def enum_options(schema: dict[str, Any]) -> list[tuple[str, str]]:
+    """(value, label) pairs of an ``enum`` or a ``oneOf`` of ``const`` with ``title``."""
+    if isinstance(schema.get("enum"), list):
+        return [(v, humanize(str(v))) for v in schema["enum"]]
+    one_of = schema.get("oneOf") or schema.get("anyOf")
+    if isinstance(one_of, list) and all(isinstance(o, dict) and "const" in o for o in one_of):
+        return [(o["const"], o.get("title") or humanize(str(o["const"]))) for o in one_of]
+    return []
+
+
+def humanize(name: str) -> str:
+    text = re.sub(r"_id$", "", name).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+@dataclass
+class TaskDetail:
+    task: HumanTask
+    instance: ProcessInstance
+    process_name: str
+    schema: dict[str, Any] | None
+    instructions: str | None
+    #: the process data the task sees (what earlier steps collected)
+    data: dict[str, Any]
+    draft: dict[str, Any] | None
+    assignee: User | None
+    completed_by: User | None
+    approval: Approval | None
+    may_claim: bool = False
+    may_release: bool = False
+    may_complete: bool = False
+    may_reassign: bool = False
+    #: why the user may not act, in words (role, holder, segregation of duties)
+    blocked: str | None = None
+    candidates: list[User] = field(default_factory=list)
+    #: for approvals: the instance's audit trail, oldest first (what happened to the record so far)
+    history: list[Any] = field(default_factory=list)
+
+
+def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
+    """Everything the task page shows. Raises NotFound when the user may not see the task."""
+    session = ctx.session
+    task = access.visible_task(session, user, task_id)
+    instance = session.get(ProcessInstance, task.instance_id)
+    assert instance is not None
+    version = instance.process_version
+    schema = definitions.form_schema(version, task.form)
+    data: dict[str, Any] = {}
+    instructions = None
+    blocked = None
+    spec = None
+    if task.state in access.OPEN_STATES:
+        try:
+            spiff = runtime.spiff_task(runtime.restore(ctx, instance).workflow, task)
+            data, spec = dict(spiff.data), spiff.task_spec
+        except NotFound:
+            pass
+    else:
+        data = dict(task.submitted or {})
+    if spec is None:
+        spec = _spec_of(session, version, task.task_spec)
+    if spec is not None:
+        instructions = read_properties(getattr(spec, "extensions", None)).instructions
+    draft = session.scalar(select(TaskDraft.data).where(TaskDraft.task_id == task.id, TaskDraft.user_id == user.id))
+    detail = TaskDetail(task, instance, version.name, schema, instructions, data, draft,
+                        session.get(User, task.assignee_id) if task.assignee_id else None,
+                        session.get(User, task.completed_by_id) if task.completed_by_id else None,
+                        approval_of(schema))
+    if task.state in access.OPEN_STATES:
+        detail.may_reassign = assignment.may_reassign(session, user, task)
+        if detail.may_reassign:
+            detail.candidates = [u for u in directory.users_with_role(session, task.role) if u.id != task.assignee_id]
+        blocked = _why_blocked(ctx, user, task, data)
+        detail.may_claim = task.state == "ready" and blocked is None and task.assignee_id in (None, user.id)
+        detail.may_complete = blocked is None and task.assignee_id == user.id
+        detail.may_release = task.state == "claimed" and (task.assignee_id == user.id or detail.may_reassign)
+    detail.blocked = blocked
+    if detail.approval is not None:
+        from engine.app.history import timeline
+
+        detail.history = timeline(session, task.instance_id)
+    return detail
+
+
+def _why_blocked(ctx: Context, user: User, task: HumanTask, data: dict[str, Any]) -> str | None:
+    session = ctx.session
+    if task.assignee_id is not None and task.assignee_id != user.id:
+        return f"{directory.email_of(session, task.assignee_id)} holds this task."
+    if not assignment.holds_lane(user, task):
+        return f"This task is for the role {roles.ROLES.get(task.role, task.role)}, which you do not hold."
+    if user.id in (task.excluded_ids or []):
+        pass  # the rules below say why in words
+    done = assignment.history(session, task.instance_id) if assignment.rules_of(task) else []
+    violations = assignment.sod_violations(session, user, task, data, done)
+    if violations:
+        return "Segregation of duties: " + "; ".join(f"{v.message} ({v.rule})" for v in violations) + "."
+    return None
+
+
+def _spec_of(session: Session, version: Any, bpmn_id: str) -> Any:
+    try:
+        spec, subs = definitions.specs_for(session, version)
+    except Exception:  # a version whose dependencies are gone still shows its tasks
+        return None
+    for process in [spec, *subs.values()]:
+        if process is None:
+            continue
+        for ts in process.task_specs.values():
+            if getattr(ts, "bpmn_id", None) == bpmn_id:
+                return ts
+    return None
+
+
+# --------------------------------------------------------------------------- drafts, evidence, submit
+
+def save_draft(ctx: Context, user: User, task_id: int, data: dict[str, Any]) -> TaskDraft:
+    """Keep what ``user`` typed for an open task (not validated) until they come back."""
+    task = access.visible_task(ctx.session, user, task_id)
+    if task.state not in access.OPEN_STATES:
+        raise ConflictError(f"task {task.id} '{task.name}' is {task.state}; there is nothing to save")
+    if not isinstance(data, dict):
+        raise InvalidInput("a draft must be a JSON object")
+    draft = ctx.session.scalar(select(TaskDraft).where(TaskDraft.task_id == task.id, TaskDraft.user_id == user.id))
+    if draft is None:
+        draft = TaskDraft(task_id=task.id, user_id=user.id, data=data, saved_at=ctx.clock.now())
+        ctx.session.add(draft)
+    else:
+        draft.data, draft.saved_at = data, ctx.clock.now()
+    ctx.session.flush()
+    return draft
+
+
+def store_evidence(ctx: Context, user: User, task_id: int, field_name: str, filename: str, content_type: str,
+                   content: bytes) -> EvidenceFile:
+    """Store an uploaded file for an open task the user may complete: written once per content under
+    ``<evidence_dir>/<instance>/<sha256>``, recorded with its sha256, size, type and uploader."""
+    task = access.visible_task(ctx.session, user, task_id)
+    if task.state not in access.OPEN_STATES or task.assignee_id != user.id:
+        raise Forbidden(f"claim task {task.id} before attaching files to it")
+    if len(content) > ctx.settings.max_evidence_bytes:
+        raise InvalidInput(f"{filename} is {len(content)} bytes; the limit is {ctx.settings.max_evidence_bytes}")
+    safe_name = os.path.basename(filename or "").strip()[:255] or "upload"
+    digest = hashlib.sha256(content).hexdigest()
+    folder = Path(ctx.settings.evidence_dir) / str(task.instance_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / digest
+    if not target.exists():
+        tmp = folder / f".{digest}.tmp"
+        tmp.write_bytes(content)
+        tmp.replace(target)
+    row = EvidenceFile(instance_id=task.instance_id, task_id=task.id, field=field_name[:200], filename=safe_name,
+                   content_type=(content_type or "application/octet-stream")[:100], size=len(content), sha256=digest,
+                   uploaded_by_id=user.id, uploaded_at=ctx.clock.now())
+    ctx.session.add(row)
+    ctx.session.flush()
+    return row
+
+
+def evidence_ref(row: EvidenceFile) -> dict[str, Any]:
+    """How a file field's value looks in form data and process data."""
+    return {"evidence_id": row.id, "filename": row.filename, "sha256": row.sha256, "size": row.size,
+            "content_type": row.content_type}
+
+
+def evidence_file(ctx: Context, user: User, evidence_id: int) -> tuple[EvidenceFile, Path]:
+    """An evidence row and its file, if the user may see its instance. Raises NotFound."""
+    row = ctx.session.get(EvidenceFile, evidence_id)
+    if row is None:
+        raise NotFound(f"no evidence {evidence_id}")
+    access.visible_instance(ctx.session, user, row.instance_id)
+    path = Path(ctx.settings.evidence_dir) / str(row.instance_id) / row.sha256
+    if not path.is_file():
+        raise NotFound(f"the file of evidence {evidence_id} is missing from the evidence store")
+    return row, path
+
+
+def _evidence_errors(session: Session, task: HumanTask, schema: dict[str, Any] | None,
+                     data: dict[str, Any]) -> list[FieldError]:
+    """File fields must point at evidence uploaded to this task's instance."""
+    errors = []
+    for path, value in file_values(schema, data, ()):
+        eid = value.get("evidence_id") if isinstance(value, dict) else None
+        row = session.get(EvidenceFile, eid) if isinstance(eid, int) else None
+        if row is None or row.instance_id != task.instance_id:
+            errors.append(FieldError("/".join(map(str, path)), "this file was not uploaded to this task; upload it "
+                                                               "again"))
+    return errors
+
+
+def file_values(schema: Any, data: Any, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], Any]]:
+    """(path, value) of every file field in ``data`` (``"x-file": true`` in the schema)."""
+    out: list[tuple[tuple[Any, ...], Any]] = []
+    if not isinstance(schema, dict):
+        return out
+    if schema.get("x-file"):
+        return [(path, data)]
+    if isinstance(data, dict):
+        for key, sub in (schema.get("properties") or {}).items():
+            if key in data:
+                out.extend(file_values(sub, data[key], path + (key,)))
+    elif isinstance(data, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(data):
+            out.extend(file_values(schema["items"], item, path + (i,)))
+    return out
+
+
+def submit(ctx: Context, user: User, task_id: int, data: dict[str, Any]) -> services.Outcome:
+    """Complete a task the user can see: the approval rule and file fields are checked, then
+    ``services.complete_task`` (which checks state, role, SoD and the form). The user's draft goes.
+    Raises NotFound, ConflictError ("already completed by X"), Forbidden, SodViolation, ValidationError."""
+    session = ctx.session
+    task = access.visible_task(session, user, task_id)
+    instance = session.get(ProcessInstance, task.instance_id)
+    assert instance is not None
+    schema = definitions.form_schema(instance.process_version, task.form)
+    errors = _evidence_errors(session, task, schema, data) if isinstance(data, dict) else []
+    approval = approval_of(schema)
+    if approval is not None and isinstance(data, dict) and approval.needs_comment(data.get(approval.decision_field)):
+        comment = data.get(approval.comment_field) if approval.comment_field else None
+        if approval.comment_field and not (isinstance(comment, str) and comment.strip()):
+            errors.append(FieldError(approval.comment_field, "a comment is required for any decision but approve"))
+    if errors and task.state in access.OPEN_STATES:
+        raise ValidationError(f"{task.form or task.task_spec}: the submission does not fit the form", errors)
+    outcome = services.complete_task(ctx, user, task.id, data)
+    session.execute(delete(TaskDraft).where(TaskDraft.task_id == task.id))
+    return outcome
+

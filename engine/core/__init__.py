@@ -1,0 +1,23 @@
+"""The generic BPMN workflow engine: definitions, runtime, use cases, assignment, deadlines and escalation,
+notifications, outbox, audit trail, worker. No domain word and no import of ``engine.app``,
+``engine.aims``, Flask or ``web`` (README.md here; ``tests/test_layering.py``).
+
+What callers outside the engine use is named here and imported on first use.
+"""
+
+from engine.core.faces import face
+
+__all__, __getattr__ = face(__name__, modules=(
+    "audit_trail", "definitions", "delegation", "directory", "domain", "errors", "notifications", "outbox",
+    "services", "worker",
+), names={
+    "clock": ("Clock", "FixedClock", "SystemClock", "as_utc", "isoformat", "parse_datetime"),
+    "db": ("configure_sqlite", "make_engine"),
+    "errors": ("ConflictError", "DefinitionError", "EngineError", "Forbidden", "InvalidInput", "NotFound",
+               "SodViolation", "ValidationError", "WorkflowError"),
+    "models": ("Base", "HumanTask", "ProcessInstance", "User"),
+    "outbox": ("OutgoingMail", "Send", "TransportDown"),
+    "runtime": ("Context",),
+    "settings": ("EngineSettings",),
+    "uow": ("transaction",),
+})

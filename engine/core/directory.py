@@ -1,0 +1,49 @@
+"""Looking up users and the holders of a role. Process data names users by e-mail address."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.core.errors import NotFound
+from engine.core.models import RoleAssignment, User
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def user_by_email(session: Session, email: str) -> User:
+    """The user with this e-mail address. Raises NotFound naming the address."""
+    user = find_user(session, email)
+    if user is None:
+        raise NotFound(f"no user with e-mail {email!r}")
+    return user
+
+
+def find_user(session: Session, email: str | None) -> User | None:
+    if not email or not isinstance(email, str):
+        return None
+    return session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def user_by_id(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}")
+    return user
+
+
+def users_with_role(session: Session, role: str) -> list[User]:
+    """Active users holding ``role``, by e-mail."""
+    return list(session.scalars(
+        select(User).join(RoleAssignment).where(RoleAssignment.role == role, User.active.is_(True))
+        .order_by(User.email)
+    ))
+
+
+def email_of(session: Session, user_id: int | None) -> str | None:
+    if user_id is None:
+        return None
+    user = session.get(User, user_id)
+    return user.email if user else None

@@ -1,0 +1,179 @@
+"""User-task forms: JSON Schema (draft 2020-12) files, checked at deploy time and applied to every
+submission before anything changes.
+
+A submission that does not fit raises :class:`ValidationError` listing every failing field path.
+Fields that pick a user (``"format": "email"`` with ``"x-user-roles": [...]``) must name an active
+user holding one of those roles. A top-level field with ``"x-max-from": "request.max_valid_until"`` may
+not exceed the number or ISO date found at that dotted path in the task's data (a residual score no
+higher than the inherent one, an acceptance no longer than its level allows).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError
+
+from engine.core.durations import is_duration
+from engine.core.errors import FieldError, ValidationError
+from engine.core.properties import lookup_path
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+_FORMATS = FormatChecker(formats=())
+
+
+@_FORMATS.checks("date", raises=ValueError)
+def _is_date(value: object) -> bool:
+    if isinstance(value, str):
+        date.fromisoformat(value)
+    return True
+
+
+@_FORMATS.checks("date-time", raises=ValueError)
+def _is_datetime(value: object) -> bool:
+    if isinstance(value, str):
+        if "T" not in value and " " not in value:
+            raise ValueError("a date-time needs a time part")
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return True
+
+
+@_FORMATS.checks("email")
+def _is_email(value: object) -> bool:
+    return not isinstance(value, str) or ("@" in value and " " not in value.strip())
+
+
+@_FORMATS.checks("duration")
+def _is_duration(value: object) -> bool:
+    return not isinstance(value, str) or is_duration(value)
+
+
+def schema_problems(schema: Any) -> list[str]:
+    """What is wrong with a form schema (empty when it is usable)."""
+    if not isinstance(schema, dict):
+        return ["a form schema must be a JSON object"]
+    problems = []
+    if schema.get("$schema") not in (None, SCHEMA_DIALECT):
+        problems.append(f"$schema must be {SCHEMA_DIALECT} (draft 2020-12), not {schema.get('$schema')!r}")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.path) or "(root)"
+        problems.append(f"not a valid JSON Schema at {where}: {exc.message}")
+    if schema.get("type") not in (None, "object"):
+        problems.append("a form schema must describe an object (type: object)")
+    return problems
+
+
+def load_form(path: Path, max_bytes: int = 500_000) -> dict[str, Any]:
+    """Read one ``forms/<name>.schema.json``. Raises ValueError naming the file and the problem."""
+    if not path.is_file():
+        raise ValueError(f"form file {path.name} does not exist")
+    raw = path.read_bytes()
+    if len(raw) > max_bytes:
+        raise ValueError(f"form file {path.name} is larger than {max_bytes} bytes")
+    try:
+        schema = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"form file {path.name} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    problems = schema_problems(schema)
+    if problems:
+        raise ValueError(f"form file {path.name}: " + "; ".join(problems))
+    return schema
+
+
+UserCheck = Callable[[str, list[str]], str | None]
+
+
+def validate(schema: dict[str, Any], data: Any, user_check: UserCheck | None = None,
+             form: str = "form", task_data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate ``data`` against ``schema``; return it unchanged when it fits.
+
+    ``user_check(email, roles)`` returns an error message for a user field that names no eligible
+    user; ``task_data`` resolves ``x-max-from`` bounds. Raises ValidationError with one FieldError per
+    failing field.
+    """
+    if not isinstance(data, dict):
+        raise ValidationError(f"{form}: the submission must be a JSON object",
+                              [FieldError("", f"expected an object, got {type(data).__name__}")])
+    validator = _validator(schema)
+    errors = [_field_error(e) for e in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))]
+    if user_check is not None:
+        for path, value, roles in _user_fields(schema, data, ()):
+            message = user_check(value, roles)
+            if message:
+                errors.append(FieldError(_path(path), message))
+    if task_data is not None:
+        errors.extend(_bound_errors(schema, data, task_data))
+    if errors:
+        raise ValidationError(f"{form}: the submission does not fit the form", errors)
+    return data
+
+
+def _bound_errors(schema: dict[str, Any], data: dict[str, Any], task_data: dict[str, Any]) -> list[FieldError]:
+    """``x-max-from`` on top-level fields: the value may not exceed the one at that path in the task data."""
+    errors = []
+    for key, sub in (schema.get("properties") or {}).items():
+        path = sub.get("x-max-from") if isinstance(sub, dict) else None
+        if not path or data.get(key) is None:
+            continue
+        bound = lookup_path(task_data, path)
+        value = data[key]
+        comparable = (isinstance(value, int | float) and isinstance(bound, int | float)
+                      and not isinstance(value, bool)) or (isinstance(value, str) and isinstance(bound, str))
+        if comparable and value > bound:
+            errors.append(FieldError(key, f"must be at most {bound} ({path}), got {value}"))
+    return errors
+
+
+_VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
+
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """A validator per schema object (deployed schemas are long-lived and never mutated)."""
+    entry = _VALIDATORS.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        if len(_VALIDATORS) > 512:
+            _VALIDATORS.clear()
+        entry = _VALIDATORS[id(schema)] = (schema, Draft202012Validator(schema, format_checker=_FORMATS))
+    return entry[1]
+
+
+def _field_error(error: Any) -> FieldError:
+    """A jsonschema error as a FieldError; a missing required field is reported at its own path."""
+    parts = list(error.absolute_path)
+    if error.validator == "required":
+        match = re.match(r"'(.+)' is a required property", error.message)
+        if match:
+            return FieldError(_path(parts + [match.group(1)]), "this field is required")
+    if error.validator == "additionalProperties":
+        return FieldError(_path(parts), error.message.replace("Additional properties are not allowed",
+                                                              "unknown field(s), not in the form"))
+    return FieldError(_path(parts), error.message)
+
+
+def _path(parts: Any) -> str:
+    return "/".join(str(p) for p in parts)
+
+
+def _user_fields(schema: Any, data: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str, list[str]]]:
+    """(path, value, roles) for every user-picking string in ``data`` that ``schema`` describes."""
+    if not isinstance(schema, dict):
+        return
+    if "x-user-roles" in schema and isinstance(data, str):
+        yield path, data, list(schema.get("x-user-roles") or [])
+        return
+    if isinstance(data, dict):
+        for key, sub in (schema.get("properties") or {}).items():
+            if key in data:
+                yield from _user_fields(sub, data[key], path + (key,))
+    elif isinstance(data, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(data):
+            yield from _user_fields(schema["items"], item, path + (index,))

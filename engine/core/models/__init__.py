@@ -1,0 +1,17 @@
+"""The engine's tables, on the one declarative ``Base`` every table of aimsflow uses (a domain adds its
+registers to the same metadata: ``engine.aims.registers``)."""
+
+from .access import ApiToken, LoginFailure, UserSession
+from .audit_trail import AuditEvent, AuditHead
+from .base import Base
+from .deadlines import Delegation, Notification, OutboxMessage, ProcessSchedule, UserPreference
+from .evidence import EvidenceFile, TaskDraft
+from .identity import RefCounter, RoleAssignment, User
+from .messages import ProcessMessage
+from .process import HumanTask, ProcessInstance, ProcessVersion
+
+__all__ = [
+    "ApiToken", "AuditEvent", "AuditHead", "Base", "Delegation", "EvidenceFile", "HumanTask", "LoginFailure",
+    "Notification", "OutboxMessage", "ProcessInstance", "ProcessMessage", "ProcessSchedule", "ProcessVersion",
+    "RefCounter", "RoleAssignment", "TaskDraft", "User", "UserPreference", "UserSession",
+]

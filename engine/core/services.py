@@ -1,0 +1,462 @@
+"""Use cases: start, claim, release, complete, reassign, cancel, wake (timers). One transaction each.
+
+Every function takes a :class:`Context` (session, clock, settings) and the acting user, flushes and
+never commits: the caller commits on success and rolls back on error (``engine.uow.transaction``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import bindparam, or_, select, update
+
+from engine.core import (
+    assignment,
+    audit_trail,
+    definitions,
+    directory,
+    domain,
+    escalation,
+    events,
+    forms,
+    runtime,
+    serializer,
+    timers,
+)
+from engine.core.errors import ConflictError, Forbidden, InvalidInput, NotFound
+from engine.core.models import HumanTask, ProcessInstance, User
+from engine.core.runtime import Context
+from engine.core.sandbox import make_script_engine
+
+
+@dataclass
+class Outcome:
+    """What a use case changed: the instance and the human tasks that became ready."""
+
+    instance: ProcessInstance
+    new_tasks: list[HumanTask] = field(default_factory=list)
+    task: HumanTask | None = None
+    started: list[ProcessInstance] = field(default_factory=list)
+    #: BPMN ids of the timers that fired (wake_instance)
+    timers_fired: list[str] = field(default_factory=list)
+
+
+def _user_check(ctx: Context):  # type: ignore[no-untyped-def]
+    def check(email: str, roles: list[str]) -> str | None:
+        user = directory.find_user(ctx.session, email)
+        if user is None or not user.active:
+            return f"{email!r} is not an active user"
+        if roles and not user.roles.intersection(roles):
+            return f"{email} does not hold any of the roles {', '.join(roles)}"
+        return None
+
+    return check
+
+
+def validate_form(ctx: Context, schema: dict[str, Any] | None, data: dict[str, Any], name: str,
+                  task_data: dict[str, Any] | None = None) -> None:
+    if schema is None:
+        if not isinstance(data, dict):
+            raise InvalidInput("the data must be a JSON object")
+        return
+    forms.validate(schema, data, _user_check(ctx), form=name, task_data=task_data)
+
+
+# --------------------------------------------------------------------------- start
+
+def start_process(ctx: Context, actor: User | None, process_id: str, data: dict[str, Any] | None = None,
+                  *, parent: ProcessInstance | None = None, subject: str | None = None) -> Outcome:
+    """Start the latest published version of ``process_id`` with ``data`` (checked against its start
+    form). ``actor`` None means the engine itself (a parent process or the scheduler) starts it.
+
+    Raises NotFound, Forbidden (the actor's roles may not start it), ValidationError, WorkflowError.
+    """
+    data = dict(data or {})
+    version = definitions.latest_version(ctx.session, process_id)
+    specs = definitions.specs_for(ctx.session, version)
+    start_spec, props = definitions.start_event_properties(specs)
+    if actor is not None:
+        _check_may_start(actor, process_id, props.start_roles or
+                         ((start_spec.lane,) if start_spec is not None and start_spec.lane else ()))
+    if props.form:
+        validate_form(ctx, definitions.form_schema(version, props.form), data, props.form)
+    if actor is not None:
+        data.setdefault("started_by", actor.email)
+    workflow = serializer.new_workflow(specs, version.sha256, make_script_engine(None))
+    workflow.task_tree.data.update(data)
+    timers.prime_start_timer(workflow)  # a timer start event: this instance is one firing, it runs now
+    now = ctx.clock.now()
+    instance = ProcessInstance(process_version=version, process_id=process_id, status="running", state="",
+                               started_by_id=actor.id if actor else None, started_at=now, updated_at=now,
+                               parent_instance_id=parent.id if parent else None, subject=subject)
+    ctx.session.add(instance)
+    ctx.session.flush()
+    effects = runtime.run(ctx, instance, workflow, actor)
+    with runtime.version_guard(instance):
+        runtime.save(ctx, instance, workflow, flush=False)
+        new_tasks = runtime.sync_tasks(ctx, instance, workflow, open_rows=[])
+        ctx.session.flush()
+    audit_trail.append(ctx.session, ctx.clock, "start", actor=actor, instance_id=instance.id,
+                       subject=instance.subject, data={"process_id": process_id, "version": version.version,
+                                                       "data": data, "parent_instance_id": instance.parent_instance_id})
+    outcome = Outcome(instance, new_tasks)
+    _after_run(ctx, instance, actor, effects, outcome, workflow)
+    return outcome
+
+
+def _check_may_start(actor: User, process_id: str, roles: tuple[str, ...]) -> None:
+    if not actor.active:
+        raise Forbidden(f"{actor.email} is deactivated")
+    if roles and not actor.roles.intersection(roles):
+        raise Forbidden(f"{actor.email} may not start {process_id}: it needs one of the roles "
+                        f"{', '.join(roles)}")
+
+
+def _after_run(ctx: Context, instance: ProcessInstance, actor: User | None, effects: runtime.Effects,
+               outcome: Outcome, workflow: Any = None) -> None:
+    """What a run asked for, after its instance is saved: audit events, child instances, messages; then,
+    if ``workflow`` now waits for a message, the messages that came for it early."""
+    runtime.append_effects(ctx, instance, actor, effects)
+    for request in effects.starts:
+        child = start_process(ctx, None, request.process_id, request.data, parent=instance,
+                              subject=request.subject)
+        outcome.started.append(child.instance)
+        outcome.started.extend(child.started)
+        outcome.new_tasks.extend(child.new_tasks)
+    targets: list[ProcessInstance] = []
+    for event in effects.messages:
+        name = event.event_definition.name
+        parent = ctx.session.get(ProcessInstance, instance.parent_instance_id) if instance.parent_instance_id else None
+        if parent is None:
+            audit_trail.append(ctx.session, ctx.clock, "message_undeliverable", instance_id=instance.id,
+                               subject=instance.subject, data={"message": name, "reason": "the instance has no parent"})
+            continue
+        events.post(ctx.session, ctx.clock, name, event.payload, parent, source=instance)
+        if parent not in targets:
+            targets.append(parent)
+    if workflow is not None and instance.status == "running" and events.waits_for_messages(workflow) \
+            and instance not in targets:
+        targets.append(instance)
+    for target in targets:
+        delivered = deliver_messages(ctx, target.id)
+        outcome.started.extend(delivered.started)
+        outcome.new_tasks.extend(delivered.new_tasks)
+
+
+# --------------------------------------------------------------------------- tasks
+
+def get_task(ctx: Context, task_id: int) -> HumanTask:
+    task = ctx.session.get(HumanTask, task_id)
+    if task is None:
+        raise NotFound(f"no task {task_id}")
+    return task
+
+
+def _closed_error(ctx: Context, task: HumanTask) -> ConflictError | None:
+    if task.state == "completed":
+        who = directory.email_of(ctx.session, task.completed_by_id)
+        return ConflictError(f"task {task.id} '{task.name}' was already completed by {who} at "
+                             f"{task.completed_at:%Y-%m-%d %H:%M} UTC")
+    if task.state == "cancelled":
+        return ConflictError(f"task {task.id} '{task.name}' was cancelled (the process moved on or ended)")
+    return None
+
+
+def claim_task(ctx: Context, actor: User, task_id: int) -> HumanTask:
+    """Take a ready task. Raises NotFound, Forbidden, ConflictError (someone else holds it)."""
+    task = get_task(ctx, task_id)
+    if (error := _closed_error(ctx, task)) is not None:
+        raise error
+    if task.state == "claimed":
+        if task.assignee_id == actor.id:
+            return task
+        raise ConflictError(f"task {task.id} '{task.name}' is already claimed by "
+                            f"{directory.email_of(ctx.session, task.assignee_id)}")
+    if task.assignee_id not in (None, actor.id):
+        raise Forbidden(f"task {task.id} '{task.name}' is assigned to "
+                        f"{directory.email_of(ctx.session, task.assignee_id)}")
+    assignment.check_can_claim(ctx.session, actor, task)
+    now = ctx.clock.now()
+    result = ctx.session.execute(
+        update(HumanTask).where(HumanTask.id == task.id, HumanTask.state == "ready")
+        .values(state="claimed", assignee_id=actor.id, claimed_at=now).execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConflictError(f"task {task.id} '{task.name}' was claimed or completed by someone else just now")
+    ctx.session.refresh(task)
+    audit_trail.append(ctx.session, ctx.clock, "claim", actor=actor, instance_id=task.instance_id, task_id=task.id,
+                       subject=task.subject, data={"task_spec": task.task_spec})
+    return task
+
+
+def release_task(ctx: Context, actor: User, task_id: int) -> HumanTask:
+    """Give a claimed task back to its lane (or to the user ``assignee_var`` named)."""
+    task = get_task(ctx, task_id)
+    if (error := _closed_error(ctx, task)) is not None:
+        raise error
+    if task.state != "claimed":
+        raise ConflictError(f"task {task.id} '{task.name}' is not claimed")
+    if task.assignee_id != actor.id and not assignment.may_reassign(ctx.session, actor, task):
+        raise Forbidden(f"only the holder or a manager may release task {task.id}")
+    task.state = "ready"
+    task.assignee_id = task.designated_id
+    task.claimed_at = None
+    audit_trail.append(ctx.session, ctx.clock, "release", actor=actor, instance_id=task.instance_id, task_id=task.id,
+                       subject=task.subject, data={"task_spec": task.task_spec})
+    ctx.session.flush()
+    return task
+
+
+_TASK_AND_OPEN_SIBLINGS = select(HumanTask).where(
+    HumanTask.instance_id == select(HumanTask.instance_id).where(HumanTask.id == bindparam("task_id"))
+    .scalar_subquery(),
+    or_(HumanTask.state.in_(runtime.OPEN_STATES), HumanTask.id == bindparam("task_id")))
+
+
+def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any]) -> Outcome:
+    """Submit ``data`` for a task and run the process on until it waits again.
+
+    Checks, before anything changes: the task is open (ConflictError names who completed it), the
+    actor may act (Forbidden; SodViolation, audited), the data fits the form (ValidationError).
+    Two concurrent completions give one success and one ConflictError.
+    """
+    session = ctx.session
+    # the task and its instance's other open tasks in one query (sync_tasks needs them afterwards)
+    rows = list(session.scalars(_TASK_AND_OPEN_SIBLINGS, {"task_id": task_id}))
+    task = next((r for r in rows if r.id == task_id), None)
+    if task is None:
+        raise NotFound(f"no task {task_id}")
+    if (error := _closed_error(ctx, task)) is not None:
+        raise error
+    instance = session.get(ProcessInstance, task.instance_id)
+    assert instance is not None
+    loaded = runtime.restore(ctx, instance)
+    spiff = runtime.spiff_task(loaded.workflow, task)
+    done = assignment.history(session, instance.id) if assignment.rules_of(task) else []
+    assignment.check_can_act(session, actor, task, spiff.data, done)
+    schema = definitions.form_schema(instance.process_version, task.form)
+    validate_form(ctx, schema, data, task.form or task.task_spec, spiff.data)
+    binding = runtime.bind(ctx, instance, loaded.workflow, actor)
+    runtime.merge_form_data(spiff, data)
+    binding.step(spiff.run)  # runs the task's post-script, sandboxed
+    effects = runtime.run(ctx, instance, loaded.workflow, actor, binding)
+    with runtime.version_guard(instance):
+        runtime.save(ctx, instance, loaded.workflow, flush=False)
+        now = ctx.clock.now()
+        task.state = "completed"
+        task.assignee_id = actor.id
+        task.completed_by_id = actor.id
+        task.completed_at = now
+        task.submitted = data
+        new_tasks = runtime.sync_tasks(ctx, instance, loaded.workflow, done_id=task.spiff_task_id,
+                                       open_rows=rows)
+        ctx.session.flush()
+    audit_trail.append(session, ctx.clock, "complete", actor=actor, instance_id=instance.id, task_id=task.id,
+                       subject=task.subject, data={"task_spec": task.task_spec, "data": data})
+    decision = data.get("decision") or data.get("outcome") or data.get("result")
+    if isinstance(decision, str) and decision in domain.current().rejections:
+        audit_trail.append(session, ctx.clock, "reject", actor=actor, instance_id=instance.id, task_id=task.id,
+                           subject=task.subject, data={"task_spec": task.task_spec, "decision": decision,
+                                                       "comment": _comment(data)})
+    outcome = Outcome(instance, new_tasks, task)
+    _after_run(ctx, instance, actor, effects, outcome, loaded.workflow)
+    return outcome
+
+
+def _comment(data: dict[str, Any]) -> str | None:
+    for key in ("comment", "comments", "rationale", "decision_rationale"):
+        if isinstance(data.get(key), str):
+            return str(data[key])
+    return None
+
+
+def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason: str) -> HumanTask:
+    """Hand a task to someone else (managers and admins; a reason is required and audited).
+
+    The new holder must hold the lane's role and pass the task's SoD rules and the delegation rule.
+    """
+    if not reason or len(reason.strip()) < 3:
+        raise InvalidInput("a reassignment needs a reason (at least 3 characters)")
+    task = get_task(ctx, task_id)
+    if (error := _closed_error(ctx, task)) is not None:
+        raise error
+    if not assignment.may_reassign(ctx.session, actor, task):
+        managers = domain.roles_in_words(domain.current().manager_roles)
+        raise Forbidden(f"{actor.email} may not reassign task {task.id}: it takes the assignee's line manager, "
+                        f"the person the task was escalated to, or someone with the role {managers}")
+    target = directory.user_by_email(ctx.session, to_email)
+    if not target.active:
+        raise InvalidInput(f"{target.email} is deactivated")
+    if task.role not in target.roles:
+        raise InvalidInput(f"{target.email} does not hold the role {task.role!r} this task needs")
+    instance = ctx.session.get(ProcessInstance, task.instance_id)
+    assert instance is not None
+    loaded = runtime.restore(ctx, instance)
+    spiff = runtime.spiff_task(loaded.workflow, task)
+    done = assignment.history(ctx.session, instance.id)
+    violations = assignment.sod_violations(ctx.session, target, task, spiff.data, done, delegator=actor)
+    if violations:
+        raise assignment.sod_error(target, task, violations)
+    previous = directory.email_of(ctx.session, task.assignee_id)
+    task.assignee_id = target.id
+    task.state = "claimed"
+    task.claimed_at = ctx.clock.now()
+    task.note = None
+    ctx.session.flush()
+    audit_trail.append(ctx.session, ctx.clock, "reassign", actor=actor, instance_id=task.instance_id, task_id=task.id,
+                       subject=task.subject, data={"task_spec": task.task_spec, "from": previous, "to": target.email,
+                                                   "reason": reason.strip()})
+    escalation.on_reassigned(ctx.session, ctx.clock, ctx.settings, task, actor, reason.strip())
+    return task
+
+
+def cancel_instance(ctx: Context, actor: User, instance_id: int, reason: str) -> ProcessInstance:
+    """Stop a running instance; its open tasks are cancelled. The domain's manager roles or the user who
+    started it; a reason is required."""
+    if not reason or len(reason.strip()) < 3:
+        raise InvalidInput("cancelling a process needs a reason (at least 3 characters)")
+    instance = ctx.session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"no process instance {instance_id}")
+    if instance.status != "running":
+        raise ConflictError(f"instance {instance_id} is already {instance.status}")
+    if not (actor.has_role(*domain.current().manager_roles) or instance.started_by_id == actor.id):
+        raise Forbidden(f"{actor.email} may not cancel instance {instance_id}")
+    loaded = runtime.restore(ctx, instance)
+    loaded.workflow.cancel()
+    instance.status = "cancelled"
+    instance.ended_at = ctx.clock.now()
+    with runtime.version_guard(instance):
+        runtime.save(ctx, instance, loaded.workflow, flush=False)
+        runtime.sync_tasks(ctx, instance, loaded.workflow)
+        ctx.session.flush()
+    audit_trail.append(ctx.session, ctx.clock, "cancel", actor=actor, instance_id=instance.id, subject=instance.subject,
+                       data={"reason": reason.strip()})
+    return instance
+
+
+def instance_data(ctx: Context, instance_id: int) -> dict[str, Any]:
+    """The current process data of an instance (the workflow's data once finished)."""
+    instance = ctx.session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"no process instance {instance_id}")
+    workflow = runtime.restore(ctx, instance).workflow
+    if workflow.is_completed():
+        return dict(workflow.data)
+    data: dict[str, Any] = {}
+    for task in workflow.get_tasks(state=TaskState.READY | TaskState.STARTED | TaskState.WAITING):
+        data.update(task.data)  # the live frontier
+    return data
+
+
+def open_tasks(ctx: Context, instance_id: int) -> list[HumanTask]:
+    return list(ctx.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
+                                                            HumanTask.state.in_(runtime.OPEN_STATES))
+                                    .order_by(HumanTask.id)))
+
+
+# --------------------------------------------------------------------------- messages and timers
+
+def send_message(ctx: Context, actor: User | None, instance_id: int, name: str,
+                 payload: dict[str, Any] | None = None) -> Outcome:
+    """Post the BPMN message ``name`` to a running instance and deliver it if the instance waits for it
+    (else it waits, ``pending``, until the instance reaches a catch event for it).
+
+    Raises NotFound (no such instance), ConflictError (the instance has ended), InvalidInput (no name).
+    """
+    if not name or not name.strip():
+        raise InvalidInput("a message needs a name")
+    instance = ctx.session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"no process instance {instance_id}")
+    if instance.status != "running":
+        raise ConflictError(f"instance {instance_id} is {instance.status}; it takes no more messages")
+    events.post(ctx.session, ctx.clock, name.strip(), payload or {}, instance)
+    audit_trail.append(ctx.session, ctx.clock, "message_posted", actor=actor, instance_id=instance.id,
+                       subject=instance.subject, data={"message": name.strip(), "payload": payload or {}})
+    return deliver_messages(ctx, instance.id, actor)
+
+
+def deliver_messages(ctx: Context, instance_id: int, actor: User | None = None) -> Outcome:
+    """Deliver the instance's pending messages that it waits for, oldest first, running the process on
+    after each; what it then throws or starts is handled as after any run. Messages for an instance
+    that has ended become ``undeliverable``."""
+    instance = ctx.session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"no process instance {instance_id}")
+    outcome = Outcome(instance)
+    queued = events.pending(ctx.session, instance.id)
+    if not queued:
+        return outcome
+    if instance.status != "running":
+        for message in queued:
+            message.status = "undeliverable"
+        ctx.session.flush()
+        return outcome
+    loaded = runtime.restore(ctx, instance)
+    binding = runtime.bind(ctx, instance, loaded.workflow, actor)
+    delivered = []
+    progress = True
+    while progress:
+        progress = False
+        for message in queued:
+            if message.status != "pending":
+                continue
+            if not events.waiting_catches(loaded.workflow, message.name):
+                continue
+            binding.step(lambda m=message: events.catch(loaded.workflow, m.name, m.payload))
+            message.status, message.delivered_at = "delivered", ctx.clock.now()
+            delivered.append(message)
+            runtime.run(ctx, instance, loaded.workflow, actor, binding)
+            progress = True
+    if not delivered:
+        return outcome
+    with runtime.version_guard(instance):
+        runtime.save(ctx, instance, loaded.workflow, flush=False)
+        outcome.new_tasks = runtime.sync_tasks(ctx, instance, loaded.workflow)
+        ctx.session.flush()
+    for message in delivered:
+        audit_trail.append(ctx.session, ctx.clock, "message_delivered", actor=actor, instance_id=instance.id,
+                           subject=instance.subject, data={"message": message.name, "id": message.id,
+                                                           "from_instance": message.source_instance_id})
+    _after_run(ctx, instance, actor, binding.effects, outcome)
+    return outcome
+
+
+def wake_instance(ctx: Context, instance_id: int) -> Outcome | None:
+    """Fire the instance's timers that are due at ``ctx.clock.now()`` and run it on until it waits
+    again (boundary timers interrupt or branch off their task, intermediate timers move on), in one
+    transaction with the task rows and the audit event ``timer``. Returns None when the instance is
+    not running. Raises WorkflowError (a diagram's script failed), ConflictError (changed meanwhile).
+    """
+    instance = ctx.session.get(ProcessInstance, instance_id)
+    if instance is None or instance.status != "running":
+        return None
+    loaded = runtime.restore(ctx, instance)
+    fired = timers.due_timers(loaded.workflow, ctx.clock.now())
+    if not fired:  # nothing due after all (stale wake_at): just put the next time right
+        instance.wake_at = runtime.next_timer(loaded.workflow)
+        runtime.flush_instance(ctx, instance)
+        return Outcome(instance)
+    binding = runtime.bind(ctx, instance, loaded.workflow, None)
+    binding.step(loaded.workflow.refresh_timers)
+    effects = runtime.run(ctx, instance, loaded.workflow, None, binding)
+    with runtime.version_guard(instance):
+        runtime.save(ctx, instance, loaded.workflow, flush=False)
+        new_tasks = runtime.sync_tasks(ctx, instance, loaded.workflow)
+        ctx.session.flush()
+    audit_trail.append(ctx.session, ctx.clock, "timer", actor=None, instance_id=instance.id, subject=instance.subject,
+                       data={"fired": fired, "status": instance.status})
+    outcome = Outcome(instance, new_tasks, timers_fired=fired)
+    _after_run(ctx, instance, None, effects, outcome, loaded.workflow)
+    return outcome
+
+
+def due_instances(ctx: Context, limit: int = 100) -> list[int]:
+    """Ids of running instances whose earliest timer is due by the context's clock."""
+    return list(ctx.session.scalars(
+        select(ProcessInstance.id).where(ProcessInstance.status == "running",
+                                         ProcessInstance.wake_at <= ctx.clock.now())
+        .order_by(ProcessInstance.wake_at).limit(limit)))

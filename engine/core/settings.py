@@ -1,0 +1,51 @@
+"""Engine settings: plain data, filled by the caller (the web config or a test); nothing reads the
+environment at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@cache
+def _host(url: str) -> str:
+    return urlparse(url).hostname or "aimsflow.invalid"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    processes_dir: Path = PROJECT_ROOT / "processes"
+    forms_dir: Path = PROJECT_ROOT / "forms"
+    #: the largest BPMN file a deploy accepts (bytes)
+    max_definition_bytes: int = 2_000_000
+    #: the largest form schema accepted (bytes)
+    max_form_bytes: int = 500_000
+    #: the organisation's risk criteria (DOMAIN.md section 6); the demo loader may override them
+    risk_appetite_max_score: int = 6
+    #: where uploaded evidence files are kept (``<dir>/<instance id>/<sha256>``)
+    evidence_dir: Path = PROJECT_ROOT / "instance" / "evidence"
+    #: the largest evidence file accepted (bytes)
+    max_evidence_bytes: int = 20_000_000
+    #: where users reach the web app; links in e-mails and the calendar feed start with it
+    base_url: str = "http://localhost:5000"
+    #: the hour (UTC) from which the daily digest e-mails go out
+    digest_hour: int = 7
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def mail_domain(self) -> str:
+        """The domain of the Message-IDs aimsflow writes (the base URL's host)."""
+        return _host(self.base_url)
+
+    def task_link(self, task_id: int | None) -> str:
+        """The web address of a task (the app's start page without one)."""
+        base = self.base_url.rstrip("/")
+        return f"{base}/tasks/{task_id}" if task_id is not None else f"{base}/"
+
+    @property
+    def escalation_profiles_path(self) -> Path:
+        return self.processes_dir / "escalation_profiles.json"

@@ -1,35 +1,19 @@
-"""aimsflow's engine: BPMN definitions, the workflow runtime and the AIMS registers.
+"""aimsflow's engine, in three layers (README.md here): ``engine.core`` the generic BPMN workflow engine,
+``engine.aims`` the ISO/IEC 42001 domain it is given at start-up (``engine.aims.install()``), and
+``engine.app`` what the screens and the CLI read and do.
 
-No Flask here (``engine/README.md``). Use cases take a :class:`Context` and the acting user.
+No Flask here. Use cases take a :class:`Context` and the acting user; the most used names are re-exported
+here and imported on first use.
 """
 
-from engine.core.clock import Clock, FixedClock, SystemClock
-from engine.core.errors import (
-    ConflictError,
-    DefinitionError,
-    EngineError,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    SodViolation,
-    ValidationError,
-    WorkflowError,
-)
-from engine.core.runtime import Context
-from engine.core.services import (
-    Outcome,
-    cancel_instance,
-    claim_task,
-    complete_task,
-    reassign_task,
-    release_task,
-    start_process,
-)
-from engine.core.settings import EngineSettings
+from engine.core.faces import face
 
-__all__ = [
-    "Clock", "ConflictError", "Context", "DefinitionError", "EngineError", "EngineSettings", "FixedClock",
-    "Forbidden", "InvalidInput", "NotFound", "Outcome", "SodViolation", "SystemClock", "ValidationError",
-    "WorkflowError", "cancel_instance", "claim_task", "complete_task", "reassign_task", "release_task",
-    "start_process",
-]
+__all__, __getattr__ = face(__name__, modules=("aims", "app", "core"), names={
+    "core.clock": ("Clock", "FixedClock", "SystemClock"),
+    "core.errors": ("ConflictError", "DefinitionError", "EngineError", "Forbidden", "InvalidInput", "NotFound",
+                    "SodViolation", "ValidationError", "WorkflowError"),
+    "core.runtime": ("Context",),
+    "core.services": ("Outcome", "cancel_instance", "claim_task", "complete_task", "reassign_task",
+                      "release_task", "start_process"),
+    "core.settings": ("EngineSettings",),
+})

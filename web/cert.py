@@ -1,6 +1,6 @@
 """Certification pages: the Statement of Applicability with its downloads (XLSX, PDF, the audit pack)
 and the readiness dashboard. For the AIMS owner, top management, internal auditors and admins
-(``engine.access.CERT_ROLES``); other roles get 403."""
+(``engine.app.access.CERT_ROLES``); other roles get 403."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The Statement of Applicability as documents: an XLSX workbook (openpyxl) and a PDF (fpdf2).
 
-Both are built from a :class:`engine.soa.Statement`, so they show exactly what the registers say.
+Both are built from a :class:`engine.aims.soa.Statement`, so they show exactly what the registers say.
 Output is deterministic for a given statement (document dates are the statement's computation time).
 """
 

@@ -341,7 +341,7 @@ def _owner_id(node: Any) -> str:
 def load_escalation_profiles(settings: EngineSettings, problems: list[Problem] | None = None) -> dict[str, Any]:
     """The named ladders of ``processes/escalation_profiles.json`` (every name the file defines, so a
     task naming an invalid profile gets that profile's problems, not "not defined"); each problem is
-    appended to ``problems`` naming the profile and the fix (``engine/deadlines.py`` validates)."""
+    appended to ``problems`` naming the profile and the fix (``ladders.py`` validates)."""
     path = settings.escalation_profiles_path
     result = ladders.read_profiles(path)
     if problems is not None:

@@ -1,4 +1,4 @@
-"""Dates that drive work (``engine.due_dates``, a phase of ``worker.run_pass``): each kind of register date
+"""Dates that drive work (``engine.aims.date_triggers``, a phase of ``worker.run_pass``): each kind of register date
 starts its review flow at its FLOWS.md lead time, started by the engine with valid start data, once per
 object and due date however many passes or workers run.
 

@@ -80,7 +80,7 @@ def test_two_workers_send_every_reminder_exactly_once(fresh_db: sessionmaker[Ses
         messages = session.scalars(select(OutboxMessage.message_id)).all()
         assert session.scalar(select(func.count()).select_from(OutboxMessage)
                               .where(OutboxMessage.sent_at.is_(None))) == 0
-        # the demo's documents due for review at T0 start their policy reviews, once (engine.due_dates)
+        # the demo's documents due for review at T0 start their policy reviews, once (engine.aims.date_triggers)
         due_reviews = session.scalars(select(DueDateStart.instance_id)).all()
         assert len(due_reviews) == sum(len(r.due.started) for r in reports) == 3
         review_mails = session.scalar(select(func.count()).select_from(Notification).where(

@@ -28,7 +28,7 @@ class Organisation(Base):
 
 
 class DueDateStart(Base):
-    """A review the worker started because a register date came due (``engine.due_dates``): one row per
+    """A review the worker started because a register date came due (``engine.aims.date_triggers``): one row per
     (kind, object, due date), so each object gets one review per due date however many passes or
     workers run. ``kind`` is risk_acceptance, evidence, document, impact_assessment,
     management_review or internal_audit."""

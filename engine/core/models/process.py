@@ -106,7 +106,7 @@ class HumanTask(Base):
     completed_at: Mapped[datetime | None]
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     escalation_level: Mapped[int] = mapped_column(default=0)
-    #: deadline ladder (engine/deadlines.py): reminders sent, overdue notice, escalation, next step due
+    #: deadline ladder (ladders.py, escalation.py): reminders sent, overdue notice, escalation, next step due
     reminders_sent: Mapped[int] = mapped_column(default=0)
     overdue_notified_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]

@@ -13,6 +13,7 @@ from markupsafe import Markup, escape
 from engine.aims import BUSINESS_ROLES
 from engine.app import worklist
 from engine.core import (
+    OPEN_STATES,
     ConflictError,
     Forbidden,
     InvalidInput,
@@ -78,7 +79,7 @@ def _render(detail: worklist.TaskDetail, values: dict[str, Any] | None = None,
     return render_template("tasks/task.html", d=detail, fields=fields, approval=approval_fields,
                            other_errors=other_errors, instructions=instructions_html(detail.instructions, detail.data),
                            disabled=not detail.may_complete,
-                           overdue=detail.task.state in ("ready", "claimed") and detail.task.due_at is not None
+                           overdue=detail.task.state in OPEN_STATES and detail.task.due_at is not None
                            and detail.task.due_at < now()), status
 
 

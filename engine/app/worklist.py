@@ -23,7 +23,7 @@ from engine.app import access, queries
 from engine.app.queries import TaskRow
 from engine.core import assignment, definitions, directory, domain, runtime, services
 from engine.core.errors import ConflictError, FieldError, Forbidden, InvalidInput, NotFound, ValidationError
-from engine.core.models import EvidenceFile, HumanTask, ProcessInstance, TaskDraft, User
+from engine.core.models import OPEN_STATES, EvidenceFile, HumanTask, ProcessInstance, TaskDraft, TaskState, User
 from engine.core.properties import read_properties
 from engine.core.runtime import Context
 
@@ -90,7 +90,7 @@ def team_rows(session: Session, user: User, now: datetime, overdue_only: bool = 
     access.require_team_role(user)
     holder = aliased(User)
     stmt = (select(HumanTask, holder).outerjoin(holder, HumanTask.assignee_id == holder.id)
-            .where(HumanTask.state.in_(access.OPEN_STATES)))
+            .where(HumanTask.state.in_(OPEN_STATES)))
     if not user.roles & domain.current().manager_roles:
         stmt = stmt.where((holder.manager_id == user.id)
                           | (HumanTask.assignee_id.is_(None) & HumanTask.role.in_(sorted(user.roles))))
@@ -185,7 +185,7 @@ def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
     instructions = None
     blocked = None
     spec = None
-    if task.state in access.OPEN_STATES:
+    if task.state in OPEN_STATES:
         try:
             spiff = runtime.spiff_task(runtime.restore(ctx, instance).workflow, task)
             data, spec = dict(spiff.data), spiff.task_spec
@@ -202,14 +202,14 @@ def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
                         session.get(User, task.assignee_id) if task.assignee_id else None,
                         session.get(User, task.completed_by_id) if task.completed_by_id else None,
                         approval_of(schema))
-    if task.state in access.OPEN_STATES:
+    if task.state in OPEN_STATES:
         detail.may_reassign = assignment.may_reassign(session, user, task)
         if detail.may_reassign:
             detail.candidates = [u for u in directory.users_with_role(session, task.role) if u.id != task.assignee_id]
         blocked = _why_blocked(ctx, user, task, data)
-        detail.may_claim = task.state == "ready" and blocked is None and task.assignee_id in (None, user.id)
+        detail.may_claim = task.state == TaskState.READY and blocked is None and task.assignee_id in (None, user.id)
         detail.may_complete = blocked is None and task.assignee_id == user.id
-        detail.may_release = task.state == "claimed" and (task.assignee_id == user.id or detail.may_reassign)
+        detail.may_release = task.state == TaskState.CLAIMED and (task.assignee_id == user.id or detail.may_reassign)
     detail.blocked = blocked
     if detail.approval is not None:
         from engine.app.history import timeline
@@ -252,7 +252,7 @@ def _spec_of(session: Session, version: Any, bpmn_id: str) -> Any:
 def save_draft(ctx: Context, user: User, task_id: int, data: dict[str, Any]) -> TaskDraft:
     """Keep what ``user`` typed for an open task (not validated) until they come back."""
     task = access.visible_task(ctx.session, user, task_id)
-    if task.state not in access.OPEN_STATES:
+    if task.state not in OPEN_STATES:
         raise ConflictError(f"task {task.id} '{task.name}' is {task.state}; there is nothing to save")
     if not isinstance(data, dict):
         raise InvalidInput("a draft must be a JSON object")
@@ -271,7 +271,7 @@ def store_evidence(ctx: Context, user: User, task_id: int, field_name: str, file
     """Store an uploaded file for an open task the user may complete: written once per content under
     ``<evidence_dir>/<instance>/<sha256>``, recorded with its sha256, size, type and uploader."""
     task = access.visible_task(ctx.session, user, task_id)
-    if task.state not in access.OPEN_STATES or task.assignee_id != user.id:
+    if task.state not in OPEN_STATES or task.assignee_id != user.id:
         raise Forbidden(f"claim task {task.id} before attaching files to it")
     if len(content) > ctx.settings.max_evidence_bytes:
         raise InvalidInput(f"{filename} is {len(content)} bytes; the limit is {ctx.settings.max_evidence_bytes}")
@@ -355,7 +355,7 @@ def submit(ctx: Context, user: User, task_id: int, data: dict[str, Any]) -> serv
         comment = data.get(approval.comment_field) if approval.comment_field else None
         if approval.comment_field and not (isinstance(comment, str) and comment.strip()):
             errors.append(FieldError(approval.comment_field, "a comment is required for any decision but approve"))
-    if errors and task.state in access.OPEN_STATES:
+    if errors and task.state in OPEN_STATES:
         raise ValidationError(f"{task.form or task.task_spec}: the submission does not fit the form", errors)
     outcome = services.complete_task(ctx, user, task.id, data)
     session.execute(delete(TaskDraft).where(TaskDraft.task_id == task.id))

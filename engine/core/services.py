@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from SpiffWorkflow.util.task import TaskState
+from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import bindparam, or_, select, update
 
 from engine.core import (
@@ -26,7 +26,7 @@ from engine.core import (
     timers,
 )
 from engine.core.errors import ConflictError, Forbidden, InvalidInput, NotFound
-from engine.core.models import HumanTask, ProcessInstance, User
+from engine.core.models import OPEN_STATES, HumanTask, InstanceState, ProcessInstance, TaskState, User
 from engine.core.runtime import Context
 from engine.core.sandbox import make_script_engine
 
@@ -88,7 +88,7 @@ def start_process(ctx: Context, actor: User | None, process_id: str, data: dict[
     workflow.task_tree.data.update(data)
     timers.prime_start_timer(workflow)  # a timer start event: this instance is one firing, it runs now
     now = ctx.clock.now()
-    instance = ProcessInstance(process_version=version, process_id=process_id, status="running", state="",
+    instance = ProcessInstance(process_version=version, process_id=process_id, status=InstanceState.RUNNING, state="",
                                started_by_id=actor.id if actor else None, started_at=now, updated_at=now,
                                parent_instance_id=parent.id if parent else None, subject=subject)
     ctx.session.add(instance)
@@ -136,7 +136,7 @@ def _after_run(ctx: Context, instance: ProcessInstance, actor: User | None, effe
         events.post(ctx.session, ctx.clock, name, event.payload, parent, source=instance)
         if parent not in targets:
             targets.append(parent)
-    if workflow is not None and instance.status == "running" and events.waits_for_messages(workflow) \
+    if workflow is not None and instance.status == InstanceState.RUNNING and events.waits_for_messages(workflow) \
             and instance not in targets:
         targets.append(instance)
     for target in targets:
@@ -155,11 +155,11 @@ def get_task(ctx: Context, task_id: int) -> HumanTask:
 
 
 def _closed_error(ctx: Context, task: HumanTask) -> ConflictError | None:
-    if task.state == "completed":
+    if task.state == TaskState.COMPLETED:
         who = directory.email_of(ctx.session, task.completed_by_id)
         return ConflictError(f"task {task.id} '{task.name}' was already completed by {who} at "
                              f"{task.completed_at:%Y-%m-%d %H:%M} UTC")
-    if task.state == "cancelled":
+    if task.state == TaskState.CANCELLED:
         return ConflictError(f"task {task.id} '{task.name}' was cancelled (the process moved on or ended)")
     return None
 
@@ -169,7 +169,7 @@ def claim_task(ctx: Context, actor: User, task_id: int) -> HumanTask:
     task = get_task(ctx, task_id)
     if (error := _closed_error(ctx, task)) is not None:
         raise error
-    if task.state == "claimed":
+    if task.state == TaskState.CLAIMED:
         if task.assignee_id == actor.id:
             return task
         raise ConflictError(f"task {task.id} '{task.name}' is already claimed by "
@@ -180,8 +180,9 @@ def claim_task(ctx: Context, actor: User, task_id: int) -> HumanTask:
     assignment.check_can_claim(ctx.session, actor, task)
     now = ctx.clock.now()
     result = ctx.session.execute(
-        update(HumanTask).where(HumanTask.id == task.id, HumanTask.state == "ready")
-        .values(state="claimed", assignee_id=actor.id, claimed_at=now).execution_options(synchronize_session=False)
+        update(HumanTask).where(HumanTask.id == task.id, HumanTask.state == TaskState.READY)
+        .values(state=TaskState.CLAIMED, assignee_id=actor.id, claimed_at=now)
+        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ConflictError(f"task {task.id} '{task.name}' was claimed or completed by someone else just now")
@@ -196,11 +197,11 @@ def release_task(ctx: Context, actor: User, task_id: int) -> HumanTask:
     task = get_task(ctx, task_id)
     if (error := _closed_error(ctx, task)) is not None:
         raise error
-    if task.state != "claimed":
+    if task.state != TaskState.CLAIMED:
         raise ConflictError(f"task {task.id} '{task.name}' is not claimed")
     if task.assignee_id != actor.id and not assignment.may_reassign(ctx.session, actor, task):
         raise Forbidden(f"only the holder or a manager may release task {task.id}")
-    task.state = "ready"
+    task.state = TaskState.READY
     task.assignee_id = task.designated_id
     task.claimed_at = None
     audit_trail.append(ctx.session, ctx.clock, "release", actor=actor, instance_id=task.instance_id, task_id=task.id,
@@ -212,7 +213,7 @@ def release_task(ctx: Context, actor: User, task_id: int) -> HumanTask:
 _TASK_AND_OPEN_SIBLINGS = select(HumanTask).where(
     HumanTask.instance_id == select(HumanTask.instance_id).where(HumanTask.id == bindparam("task_id"))
     .scalar_subquery(),
-    or_(HumanTask.state.in_(runtime.OPEN_STATES), HumanTask.id == bindparam("task_id")))
+    or_(HumanTask.state.in_(OPEN_STATES), HumanTask.id == bindparam("task_id")))
 
 
 def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any]) -> Outcome:
@@ -245,7 +246,7 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any])
     with runtime.version_guard(instance):
         runtime.save(ctx, instance, loaded.workflow, flush=False)
         now = ctx.clock.now()
-        task.state = "completed"
+        task.state = TaskState.COMPLETED
         task.assignee_id = actor.id
         task.completed_by_id = actor.id
         task.completed_at = now
@@ -301,7 +302,7 @@ def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason
         raise assignment.sod_error(target, task, violations)
     previous = directory.email_of(ctx.session, task.assignee_id)
     task.assignee_id = target.id
-    task.state = "claimed"
+    task.state = TaskState.CLAIMED
     task.claimed_at = ctx.clock.now()
     task.note = None
     ctx.session.flush()
@@ -320,13 +321,13 @@ def cancel_instance(ctx: Context, actor: User, instance_id: int, reason: str) ->
     instance = ctx.session.get(ProcessInstance, instance_id)
     if instance is None:
         raise NotFound(f"no process instance {instance_id}")
-    if instance.status != "running":
+    if instance.status != InstanceState.RUNNING:
         raise ConflictError(f"instance {instance_id} is already {instance.status}")
     if not (actor.has_role(*domain.current().manager_roles) or instance.started_by_id == actor.id):
         raise Forbidden(f"{actor.email} may not cancel instance {instance_id}")
     loaded = runtime.restore(ctx, instance)
     loaded.workflow.cancel()
-    instance.status = "cancelled"
+    instance.status = InstanceState.CANCELLED
     instance.ended_at = ctx.clock.now()
     with runtime.version_guard(instance):
         runtime.save(ctx, instance, loaded.workflow, flush=False)
@@ -346,14 +347,14 @@ def instance_data(ctx: Context, instance_id: int) -> dict[str, Any]:
     if workflow.is_completed():
         return dict(workflow.data)
     data: dict[str, Any] = {}
-    for task in workflow.get_tasks(state=TaskState.READY | TaskState.STARTED | TaskState.WAITING):
+    for task in workflow.get_tasks(state=SpiffState.READY | SpiffState.STARTED | SpiffState.WAITING):
         data.update(task.data)  # the live frontier
     return data
 
 
 def open_tasks(ctx: Context, instance_id: int) -> list[HumanTask]:
     return list(ctx.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
-                                                            HumanTask.state.in_(runtime.OPEN_STATES))
+                                                            HumanTask.state.in_(OPEN_STATES))
                                     .order_by(HumanTask.id)))
 
 
@@ -371,7 +372,7 @@ def send_message(ctx: Context, actor: User | None, instance_id: int, name: str,
     instance = ctx.session.get(ProcessInstance, instance_id)
     if instance is None:
         raise NotFound(f"no process instance {instance_id}")
-    if instance.status != "running":
+    if instance.status != InstanceState.RUNNING:
         raise ConflictError(f"instance {instance_id} is {instance.status}; it takes no more messages")
     events.post(ctx.session, ctx.clock, name.strip(), payload or {}, instance)
     audit_trail.append(ctx.session, ctx.clock, "message_posted", actor=actor, instance_id=instance.id,
@@ -390,7 +391,7 @@ def deliver_messages(ctx: Context, instance_id: int, actor: User | None = None) 
     queued = events.pending(ctx.session, instance.id)
     if not queued:
         return outcome
-    if instance.status != "running":
+    if instance.status != InstanceState.RUNNING:
         for message in queued:
             message.status = "undeliverable"
         ctx.session.flush()
@@ -432,7 +433,7 @@ def wake_instance(ctx: Context, instance_id: int) -> Outcome | None:
     not running. Raises WorkflowError (a diagram's script failed), ConflictError (changed meanwhile).
     """
     instance = ctx.session.get(ProcessInstance, instance_id)
-    if instance is None or instance.status != "running":
+    if instance is None or instance.status != InstanceState.RUNNING:
         return None
     loaded = runtime.restore(ctx, instance)
     fired = timers.due_timers(loaded.workflow, ctx.clock.now())
@@ -457,6 +458,6 @@ def wake_instance(ctx: Context, instance_id: int) -> Outcome | None:
 def due_instances(ctx: Context, limit: int = 100) -> list[int]:
     """Ids of running instances whose earliest timer is due by the context's clock."""
     return list(ctx.session.scalars(
-        select(ProcessInstance.id).where(ProcessInstance.status == "running",
+        select(ProcessInstance.id).where(ProcessInstance.status == InstanceState.RUNNING,
                                          ProcessInstance.wake_at <= ctx.clock.now())
         .order_by(ProcessInstance.wake_at).limit(limit)))

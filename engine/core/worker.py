@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from engine.core import audit_trail, domain, escalation, notifications, outbox, services, timers
 from engine.core.clock import Clock, isoformat
 from engine.core.errors import ConflictError, EngineError
-from engine.core.models import ProcessInstance, ProcessSchedule
+from engine.core.models import InstanceState, ProcessInstance, ProcessSchedule
 from engine.core.runtime import Context
 from engine.core.settings import EngineSettings
 from engine.core.uow import transaction
@@ -161,8 +161,8 @@ def _wake_instances(ctx: Context, report: PassReport) -> None:
         outcome: services.Outcome | None = None
         with transaction(session, clock):
             instance_id = session.scalar(
-                select(ProcessInstance.id).where(ProcessInstance.status == "running", ProcessInstance.wake_at <= now,
-                                                 ProcessInstance.id > after)
+                select(ProcessInstance.id).where(ProcessInstance.status == InstanceState.RUNNING,
+                                                 ProcessInstance.wake_at <= now, ProcessInstance.id > after)
                 .order_by(ProcessInstance.id).limit(1).with_for_update(skip_locked=True))
             if instance_id is None:
                 return

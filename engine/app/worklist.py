@@ -177,8 +177,7 @@ def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
     """Everything the task page shows. Raises NotFound when the user may not see the task."""
     session = ctx.session
     task = access.visible_task(session, user, task_id)
-    instance = session.get(ProcessInstance, task.instance_id)
-    assert instance is not None
+    instance = services.get_instance(ctx, task.instance_id)
     version = instance.process_version
     schema = definitions.form_schema(version, task.form)
     data: dict[str, Any] = {}
@@ -346,8 +345,7 @@ def submit(ctx: Context, user: User, task_id: int, data: dict[str, Any]) -> serv
     Raises NotFound, ConflictError ("already completed by X"), Forbidden, SodViolation, ValidationError."""
     session = ctx.session
     task = access.visible_task(session, user, task_id)
-    instance = session.get(ProcessInstance, task.instance_id)
-    assert instance is not None
+    instance = services.get_instance(ctx, task.instance_id)
     schema = definitions.form_schema(instance.process_version, task.form)
     errors = _evidence_errors(session, task, schema, data) if isinstance(data, dict) else []
     approval = approval_of(schema)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 from engine.aims import roles
 from engine.app import access, queries
 from engine.app.queries import TaskRow
-from engine.core import assignment, definitions, directory, domain, runtime, services
+from engine.core import assignment, decisions, definitions, directory, domain, runtime, services
 from engine.core.errors import ConflictError, FieldError, Forbidden, InvalidInput, NotFound, ValidationError
 from engine.core.models import OPEN_STATES, EvidenceFile, HumanTask, ProcessInstance, TaskDraft, TaskState, User
 from engine.core.properties import read_properties
@@ -29,12 +29,6 @@ from engine.core.runtime import Context
 
 TABS = ("mine", "claimable", "overdue", "all")
 
-#: decisions that approve or accept; any other value of an approval form's decision needs a comment
-POSITIVE_DECISIONS = frozenset({
-    "approve", "accept", "accepted", "go", "granted", "issue", "proceed", "confirm_low_tier", "ok",
-    "approve_plan_as_is",
-})
-COMMENT_FIELDS = ("comment", "comments", "rationale", "decision_rationale", "justification")
 
 
 # --------------------------------------------------------------------------- inbox
@@ -110,28 +104,28 @@ def team_rows(session: Session, user: User, now: datetime, overdue_only: bool = 
 # --------------------------------------------------------------------------- one task
 
 @dataclass(frozen=True)
-class Approval:
-    """How an approval form asks for its decision: the field, its options and the comment field."""
+class DecisionField:
+    """How a form asks for a decision (an approval): the field, its options and the field for the comment
+    that any decision but a positive one needs (``engine.core.decisions``)."""
 
-    decision_field: str
+    name: str
     options: list[tuple[str, str]]
     comment_field: str | None
 
     def needs_comment(self, decision: Any) -> bool:
-        return isinstance(decision, str) and decision not in POSITIVE_DECISIONS
+        return decisions.needs_comment(decision)
 
 
-def approval_of(schema: dict[str, Any] | None) -> Approval | None:
-    """The approval shape of a form: a ``decision`` property with fixed options."""
+def decision_field_of(schema: dict[str, Any] | None) -> DecisionField | None:
+    """The decision field of a form: a ``decision`` property with fixed options (None without one)."""
     props = (schema or {}).get("properties") or {}
-    decision = props.get("decision")
+    decision = props.get(decisions.DECISION_FIELD)
     if not isinstance(decision, dict):
         return None
     options = enum_options(decision)
     if not options:
         return None
-    comment = next((c for c in COMMENT_FIELDS if c in props), None)
-    return Approval("decision", options, comment)
+    return DecisionField(decisions.DECISION_FIELD, options, decisions.comment_field(props))
 
 
 def enum_options(schema: dict[str, Any]) -> list[tuple[str, str]]:
@@ -161,7 +155,8 @@ class TaskDetail:
     draft: dict[str, Any] | None
     assignee: User | None
     completed_by: User | None
-    approval: Approval | None
+    #: the form's decision field, for an approval (None for other tasks)
+    decision: DecisionField | None
     may_claim: bool = False
     may_release: bool = False
     may_complete: bool = False
@@ -200,7 +195,7 @@ def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
     detail = TaskDetail(task, instance, version.name, schema, instructions, data, draft,
                         session.get(User, task.assignee_id) if task.assignee_id else None,
                         session.get(User, task.completed_by_id) if task.completed_by_id else None,
-                        approval_of(schema))
+                        decision_field_of(schema))
     if task.state in OPEN_STATES:
         detail.may_reassign = assignment.may_reassign(session, user, task)
         if detail.may_reassign:
@@ -210,7 +205,7 @@ def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
         detail.may_complete = blocked is None and task.assignee_id == user.id
         detail.may_release = task.state == TaskState.CLAIMED and (task.assignee_id == user.id or detail.may_reassign)
     detail.blocked = blocked
-    if detail.approval is not None:
+    if detail.decision is not None:
         from engine.app.history import timeline
 
         detail.history = timeline(session, task.instance_id)
@@ -348,11 +343,11 @@ def submit(ctx: Context, user: User, task_id: int, data: dict[str, Any]) -> serv
     instance = services.get_instance(ctx, task.instance_id)
     schema = definitions.form_schema(instance.process_version, task.form)
     errors = _evidence_errors(session, task, schema, data) if isinstance(data, dict) else []
-    approval = approval_of(schema)
-    if approval is not None and isinstance(data, dict) and approval.needs_comment(data.get(approval.decision_field)):
-        comment = data.get(approval.comment_field) if approval.comment_field else None
-        if approval.comment_field and not (isinstance(comment, str) and comment.strip()):
-            errors.append(FieldError(approval.comment_field, "a comment is required for any decision but approve"))
+    decision = decision_field_of(schema)
+    if decision is not None and isinstance(data, dict) and decision.needs_comment(data.get(decision.name)):
+        comment = data.get(decision.comment_field) if decision.comment_field else None
+        if decision.comment_field and not (isinstance(comment, str) and comment.strip()):
+            errors.append(FieldError(decision.comment_field, "a comment is required for any decision but approve"))
     if errors and task.state in OPEN_STATES:
         raise ValidationError(f"{task.form or task.task_spec}: the submission does not fit the form", errors)
     outcome = services.complete_task(ctx, user, task.id, data)

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, or_, select, update
 from engine.core import (
     assignment,
     audit_trail,
+    decisions,
     definitions,
     directory,
     domain,
@@ -303,21 +304,14 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any])
     def audit() -> None:
         audit_trail.append(session, ctx.clock, "complete", actor=actor, instance_id=instance.id, task_id=task.id,
                            subject=task.subject, data={"task_spec": task.task_spec, "data": data})
-        decision = data.get("decision") or data.get("outcome") or data.get("result")
-        if isinstance(decision, str) and decision in domain.current().rejections:
+        decision = decisions.decision_of(data)
+        if decisions.is_rejection(decision):
             audit_trail.append(session, ctx.clock, "reject", actor=actor, instance_id=instance.id, task_id=task.id,
                                subject=task.subject, data={"task_spec": task.task_spec, "decision": decision,
-                                                           "comment": _comment(data)})
+                                                           "comment": decisions.comment_of(data)})
 
     return _advance(ctx, Outcome(instance, task=task), loaded.workflow, actor, act=act, close=close, audit=audit,
                     done_id=task.spiff_task_id, open_rows=rows)
-
-
-def _comment(data: dict[str, Any]) -> str | None:
-    for key in ("comment", "comments", "rationale", "decision_rationale"):
-        if isinstance(data.get(key), str):
-            return str(data[key])
-    return None
 
 
 def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason: str) -> HumanTask:

@@ -174,6 +174,8 @@ def run(ctx: Context, instance: ProcessInstance, workflow: Any, actor: User | No
 
 
 def _workflow_error(exc: WorkflowException) -> WorkflowError:
+    """The engine's error for a SpiffWorkflow one: the message (with its notes, such as "did you mean"),
+    the element id and script line; and SpiffWorkflow's task trace and the BPMN file, for the logs."""
     task = getattr(exc, "task", None)
     spec = getattr(task, "task_spec", None) if task is not None else None
     element = getattr(spec, "bpmn_id", None) or getattr(spec, "name", "") or ""
@@ -182,7 +184,16 @@ def _workflow_error(exc: WorkflowException) -> WorkflowError:
     notes = getattr(exc, "notes", None)
     if notes:
         message += " (" + "; ".join(notes) + ")"
-    return WorkflowError(f"{element}: {message}" if element else message, element=element, line=line)
+    return WorkflowError(f"{element}: {message}" if element else message, element=element, line=line,
+                         file=_bpmn_file(exc, task), task_trace=getattr(exc, "task_trace", None))
+
+
+def _bpmn_file(exc: WorkflowException, task: Any) -> str | None:
+    """The BPMN file of the failing element: named by the exception, else the (sub)process the task
+    or the task spec belongs to."""
+    process = getattr(getattr(task, "workflow", None), "spec", None) if task is not None else \
+        getattr(getattr(exc, "task_spec", None), "_wf_spec", None)
+    return getattr(exc, "file_name", None) or getattr(process, "file", None) or None
 
 
 def save(ctx: Context, instance: ProcessInstance, workflow: Any, flush: bool = True) -> None:

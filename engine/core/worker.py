@@ -157,7 +157,7 @@ def _wake_instances(ctx: Context, report: PassReport) -> None:
     now = clock.now()
     after = 0
     while True:
-        failure: str | None = None
+        failure: EngineError | None = None
         outcome: services.Outcome | None = None
         with transaction(session, clock):
             instance_id = session.scalar(
@@ -173,7 +173,7 @@ def _wake_instances(ctx: Context, report: PassReport) -> None:
             except ConflictError:  # a user changed the instance meanwhile: the next pass tries again
                 continue
             except EngineError as exc:
-                failure = exc.message
+                failure = exc
             if failure is None:
                 report.instances_woken += 1
                 report.timers_fired += len(outcome.timers_fired) if outcome is not None else 0
@@ -183,9 +183,9 @@ def _wake_instances(ctx: Context, report: PassReport) -> None:
                 session.execute(update(ProcessInstance).where(ProcessInstance.id == instance_id)
                                 .values(wake_at=retry).execution_options(synchronize_session=False))
                 audit_trail.append(session, clock, "timer_failed", actor=None, instance_id=instance_id,
-                                   data={"error": failure, "retry_at": isoformat(retry)})
-                report.failures.append(f"instance {instance_id}: {failure}")
-                log.warning("timer of instance %s failed: %s", instance_id, failure)
+                                   data={"error": failure.message, "retry_at": isoformat(retry)})
+                report.failures.append(f"instance {instance_id}: {failure.message}")
+                log.warning("timer of instance %s failed: %s", instance_id, failure.diagnosis())
 
 
 def _sweep_ladders(ctx: Context, report: PassReport, batch: int) -> None:

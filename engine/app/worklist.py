@@ -30,7 +30,6 @@ from engine.core.runtime import Context
 TABS = ("mine", "claimable", "overdue", "all")
 
 
-
 # --------------------------------------------------------------------------- inbox
 
 @dataclass

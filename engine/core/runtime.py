@@ -1,7 +1,8 @@
 """Drives one BpmnWorkflow inside one transaction: restore, act, run engine steps until the workflow
 waits, save with the optimistic version check, and project ready human tasks onto ``human_task`` rows.
 
-SpiffWorkflow exceptions become engine errors here, keeping the element id and script line.
+SpiffWorkflow exceptions become engine errors here, keeping the element id, the script line, the BPMN
+file and the task trace.
 """
 
 from __future__ import annotations

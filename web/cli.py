@@ -29,6 +29,7 @@ from engine.core import (
     Context,
     EngineError,
     FixedClock,
+    InstanceState,
     InvalidInput,
     NotFound,
     audit_trail,
@@ -279,8 +280,8 @@ def _print_outcome(result: dict[str, Any], json_output: bool, headline: str) -> 
     if json_output:
         click.echo(json.dumps(result, indent=2))
         return
-    click.echo(f"{headline}; instance {result['instance_id']} is {result['status']}"
-               + (f" ({result['end_event']})" if result["status"] == "completed" and result["end_event"] else ""))
+    ended = f" ({result['end_event']})" if result["status"] == InstanceState.COMPLETED and result["end_event"] else ""
+    click.echo(f"{headline}; instance {result['instance_id']} is {result['status']}{ended}")
     _echo_tasks("now waiting:", result["new_tasks"])
     for s in result["started_instances"]:
         click.echo(f"started {s['process_id']} as instance {s['instance_id']}")

@@ -54,6 +54,8 @@ def init_app(app: Flask) -> None:
 
         db.session.rollback()
         status = status_for(error)
+        if status >= 500:  # a diagram or the engine failed: the details are for the admins, not the page
+            app.logger.error("%s %s failed: %s", request.method, request.path, error.diagnosis())
         if wants_json():
             return jsonify({"error": error.to_dict()}), status
         titles = {404: "Not found", 403: "Not allowed", 409: "Conflict", 422: "Invalid input"}

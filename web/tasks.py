@@ -13,6 +13,7 @@ from markupsafe import Markup, escape
 from engine.aims import BUSINESS_ROLES
 from engine.app import worklist
 from engine.core import (
+    OPEN_STATES,
     ConflictError,
     Forbidden,
     InvalidInput,
@@ -68,17 +69,17 @@ def _render(detail: worklist.TaskDetail, values: dict[str, Any] | None = None,
     by_path = {e.path: e.message for e in errors or []}
     fields = formfields.build(detail.schema, values if values is not None else (detail.draft or detail.data),
                               by_path, _users)
-    approval_fields: dict[str, Any] = {}
-    if detail.approval is not None:
-        keep = {detail.approval.decision_field, detail.approval.comment_field}
-        approval_fields = {f.key: f for f in fields if f.key in keep}
+    decision_fields: dict[str, Any] = {}
+    if detail.decision is not None:
+        keep = {detail.decision.name, detail.decision.comment_field}
+        decision_fields = {f.key: f for f in fields if f.key in keep}
         fields = [f for f in fields if f.key not in keep]
-    known = formfields.all_paths(fields) | set(approval_fields and {f.path for f in approval_fields.values()})
+    known = formfields.all_paths(fields) | set(decision_fields and {f.path for f in decision_fields.values()})
     other_errors = [e for e in errors or [] if e.path not in known]
-    return render_template("tasks/task.html", d=detail, fields=fields, approval=approval_fields,
+    return render_template("tasks/task.html", d=detail, fields=fields, decision_fields=decision_fields,
                            other_errors=other_errors, instructions=instructions_html(detail.instructions, detail.data),
                            disabled=not detail.may_complete,
-                           overdue=detail.task.state in ("ready", "claimed") and detail.task.due_at is not None
+                           overdue=detail.task.state in OPEN_STATES and detail.task.due_at is not None
                            and detail.task.due_at < now()), status
 
 

@@ -57,7 +57,7 @@ from engine.aims.registers import (
 from engine.core import audit_trail, services
 from engine.core.clock import isoformat
 from engine.core.errors import EngineError
-from engine.core.models import ProcessInstance, ProcessVersion, RoleAssignment, User
+from engine.core.models import InstanceState, ProcessInstance, ProcessVersion, RoleAssignment, User
 from engine.core.runtime import Context
 from engine.core.uow import transaction
 
@@ -258,7 +258,7 @@ def _run_kind(ctx: Context, kind: Kind, report: DueReport) -> None:
                 continue
             running = session.scalar(select(ProcessInstance.id).where(
                 ProcessInstance.process_id == kind.process_id, ProcessInstance.subject == start.subject,
-                ProcessInstance.status == "running").limit(1))
+                ProcessInstance.status == InstanceState.RUNNING).limit(1))
             if running is not None:
                 report.deferred.append(f"{kind.name} {ref}: {kind.process_id} already running for "
                                        f"{start.subject} (instance {running})")

@@ -38,7 +38,7 @@ from engine.aims.registers import (
 from engine.core import directory
 from engine.core.clock import Clock
 from engine.core.durations import add_duration
-from engine.core.models import HumanTask, ProcessInstance, User
+from engine.core.models import OPEN_STATES, HumanTask, InstanceState, ProcessInstance, User
 
 OPEN_NC_STATES = ("reported", "triaged", "containment", "root_cause_analysis", "action_planning", "plan_approved",
                   "implementing", "effectiveness_review")
@@ -456,7 +456,8 @@ def dashboard(session: Session, clock: Clock) -> Dashboard:
         select(HumanTask.process_id, User.email, HumanTask.role)
         .join(ProcessInstance, HumanTask.instance_id == ProcessInstance.id)
         .outerjoin(User, HumanTask.assignee_id == User.id)
-        .where(HumanTask.state.in_(("ready", "claimed")), HumanTask.due_at < now, ProcessInstance.status == "running"))
+        .where(HumanTask.state.in_(OPEN_STATES), HumanTask.due_at < now,
+               ProcessInstance.status == InstanceState.RUNNING))
     for process_id, email, role in overdue:
         by_flow[process_id] += 1
         by_owner[email or f"role {role}"] += 1

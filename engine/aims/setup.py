@@ -10,6 +10,12 @@ from sqlalchemy.orm import Session
 from engine.aims import date_triggers, roles, sod_rules
 from engine.core.domain import Domain, NamedRecipient, OrganisationPeople, WorkerPhase
 
+#: decisions that approve or accept; any other value of a form's decision needs a comment
+POSITIVE_DECISIONS = frozenset({
+    "approve", "accept", "accepted", "go", "granted", "issue", "proceed", "confirm_low_tier", "ok",
+    "approve_plan_as_is",
+})
+
 #: decisions that send work back or refuse it; completing a task with one is also audited as a rejection
 REJECTIONS = frozenset({
     "reject", "return_for_rework", "request_changes", "require_full_assessment", "changes_required",
@@ -52,6 +58,7 @@ DOMAIN = Domain(
     sod_facts=sod_rules.facts,
     recipients=RECIPIENTS,
     organisation_people=organisation_people,
+    positive_decisions=POSITIVE_DECISIONS,
     rejections=REJECTIONS,
     worker_phases=(WorkerPhase("due", date_triggers.run, date_triggers.DueReport),),
     operator_modules=("engine.aims.operators",),

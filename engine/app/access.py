@@ -14,12 +14,11 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.core.errors import Forbidden, NotFound
-from engine.core.models import HumanTask, ProcessInstance, User
+from engine.core.models import OPEN_STATES, HumanTask, ProcessInstance, User
 
 READ_ALL_ROLES = frozenset({"admin", "aims_owner", "top_management", "internal_auditor", "external_auditor"})
 #: roles that see the team view (open and overdue work of their area) and may reassign there
 TEAM_ROLES = frozenset({"admin", "aims_owner", "top_management", "approver"})
-OPEN_STATES = ("ready", "claimed")
 
 
 def sees_everything(user: User) -> bool:

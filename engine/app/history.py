@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from engine.aims.registers import AISystem, ImpactAssessment, Risk, RiskAcceptance, RiskTreatmentAction
 from engine.app import access
 from engine.core import runtime, services
-from engine.core.models import AuditEvent, HumanTask, ProcessInstance, ProcessVersion, User
+from engine.core.models import OPEN_STATES, AuditEvent, HumanTask, ProcessInstance, ProcessVersion, User
 from engine.core.runtime import Context
 
 #: register name -> (model, label, the column used as its title)
@@ -72,7 +72,7 @@ def instance_view(ctx: Context, user: User, instance_id: int) -> InstanceView:
     view.tasks = list(session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id)
                                       .order_by(HumanTask.id)))
     view.overdue = sorted({t.task_spec for t in view.tasks
-                           if t.state in access.OPEN_STATES and t.due_at is not None and t.due_at < now})
+                           if t.state in OPEN_STATES and t.due_at is not None and t.due_at < now})
     view.active = sorted(active - set(view.overdue))
     view.completed = sorted(completed - active)
     view.timeline = timeline(session, instance.id)

@@ -21,7 +21,7 @@ from engine.app import access
 from engine.core import audit_trail, definitions, forms
 from engine.core.clock import Clock
 from engine.core.errors import ConflictError, DefinitionError, Forbidden, InvalidInput, NotFound, Problem
-from engine.core.models import ProcessInstance, ProcessVersion, User
+from engine.core.models import InstanceState, ProcessInstance, ProcessVersion, User
 from engine.core.properties import form_name
 from engine.core.settings import EngineSettings
 
@@ -54,7 +54,7 @@ def process_list(session: Session) -> list[ProcessSummary]:
     counts: dict[int, int] = {vid: n for vid, n in session.execute(
         select(ProcessInstance.process_version_id, func.count()).group_by(ProcessInstance.process_version_id))}
     running: dict[str, int] = {pid: n for pid, n in session.execute(
-        select(ProcessInstance.process_id, func.count()).where(ProcessInstance.status == "running")
+        select(ProcessInstance.process_id, func.count()).where(ProcessInstance.status == InstanceState.RUNNING)
         .group_by(ProcessInstance.process_id))}
     out: dict[str, ProcessSummary] = {}
     for v in session.scalars(select(ProcessVersion).order_by(ProcessVersion.process_id,

@@ -8,8 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from engine.core.models import HumanTask, User
-from engine.core.runtime import OPEN_STATES
+from engine.core.models import OPEN_STATES, HumanTask, TaskState, User
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ def inbox(session: Session, user: User, now: datetime, limit: int = 500) -> list
     assignee = aliased(User)
     roles = sorted(user.roles)
     mine = and_(HumanTask.assignee_id == user.id, HumanTask.state.in_(OPEN_STATES))
-    claimable = and_(HumanTask.assignee_id.is_(None), HumanTask.state == "ready", HumanTask.role.in_(roles))
+    claimable = and_(HumanTask.assignee_id.is_(None), HumanTask.state == TaskState.READY, HumanTask.role.in_(roles))
     stmt = (select(HumanTask, assignee.email).outerjoin(assignee, HumanTask.assignee_id == assignee.id)
             .where(or_(mine, claimable) if roles else mine)
             .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id).limit(limit))

@@ -21,20 +21,13 @@ from sqlalchemy.orm import Session, aliased
 from engine.aims import roles
 from engine.app import access, queries
 from engine.app.queries import TaskRow
-from engine.core import assignment, definitions, directory, domain, runtime, services
+from engine.core import assignment, decisions, definitions, directory, domain, runtime, services
 from engine.core.errors import ConflictError, FieldError, Forbidden, InvalidInput, NotFound, ValidationError
-from engine.core.models import EvidenceFile, HumanTask, ProcessInstance, TaskDraft, User
+from engine.core.models import OPEN_STATES, EvidenceFile, HumanTask, ProcessInstance, TaskDraft, TaskState, User
 from engine.core.properties import read_properties
 from engine.core.runtime import Context
 
 TABS = ("mine", "claimable", "overdue", "all")
-
-#: decisions that approve or accept; any other value of an approval form's decision needs a comment
-POSITIVE_DECISIONS = frozenset({
-    "approve", "accept", "accepted", "go", "granted", "issue", "proceed", "confirm_low_tier", "ok",
-    "approve_plan_as_is",
-})
-COMMENT_FIELDS = ("comment", "comments", "rationale", "decision_rationale", "justification")
 
 
 # --------------------------------------------------------------------------- inbox
@@ -90,7 +83,7 @@ def team_rows(session: Session, user: User, now: datetime, overdue_only: bool = 
     access.require_team_role(user)
     holder = aliased(User)
     stmt = (select(HumanTask, holder).outerjoin(holder, HumanTask.assignee_id == holder.id)
-            .where(HumanTask.state.in_(access.OPEN_STATES)))
+            .where(HumanTask.state.in_(OPEN_STATES)))
     if not user.roles & domain.current().manager_roles:
         stmt = stmt.where((holder.manager_id == user.id)
                           | (HumanTask.assignee_id.is_(None) & HumanTask.role.in_(sorted(user.roles))))
@@ -110,28 +103,28 @@ def team_rows(session: Session, user: User, now: datetime, overdue_only: bool = 
 # --------------------------------------------------------------------------- one task
 
 @dataclass(frozen=True)
-class Approval:
-    """How an approval form asks for its decision: the field, its options and the comment field."""
+class DecisionField:
+    """How a form asks for a decision (an approval): the field, its options and the field for the comment
+    that any decision but a positive one needs (``engine.core.decisions``)."""
 
-    decision_field: str
+    name: str
     options: list[tuple[str, str]]
     comment_field: str | None
 
     def needs_comment(self, decision: Any) -> bool:
-        return isinstance(decision, str) and decision not in POSITIVE_DECISIONS
+        return decisions.needs_comment(decision)
 
 
-def approval_of(schema: dict[str, Any] | None) -> Approval | None:
-    """The approval shape of a form: a ``decision`` property with fixed options."""
+def decision_field_of(schema: dict[str, Any] | None) -> DecisionField | None:
+    """The decision field of a form: a ``decision`` property with fixed options (None without one)."""
     props = (schema or {}).get("properties") or {}
-    decision = props.get("decision")
+    decision = props.get(decisions.DECISION_FIELD)
     if not isinstance(decision, dict):
         return None
     options = enum_options(decision)
     if not options:
         return None
-    comment = next((c for c in COMMENT_FIELDS if c in props), None)
-    return Approval("decision", options, comment)
+    return DecisionField(decisions.DECISION_FIELD, options, decisions.comment_field(props))
 
 
 def enum_options(schema: dict[str, Any]) -> list[tuple[str, str]]:
@@ -161,7 +154,8 @@ class TaskDetail:
     draft: dict[str, Any] | None
     assignee: User | None
     completed_by: User | None
-    approval: Approval | None
+    #: the form's decision field, for an approval (None for other tasks)
+    decision: DecisionField | None
     may_claim: bool = False
     may_release: bool = False
     may_complete: bool = False
@@ -177,15 +171,14 @@ def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
     """Everything the task page shows. Raises NotFound when the user may not see the task."""
     session = ctx.session
     task = access.visible_task(session, user, task_id)
-    instance = session.get(ProcessInstance, task.instance_id)
-    assert instance is not None
+    instance = services.get_instance(ctx, task.instance_id)
     version = instance.process_version
     schema = definitions.form_schema(version, task.form)
     data: dict[str, Any] = {}
     instructions = None
     blocked = None
     spec = None
-    if task.state in access.OPEN_STATES:
+    if task.state in OPEN_STATES:
         try:
             spiff = runtime.spiff_task(runtime.restore(ctx, instance).workflow, task)
             data, spec = dict(spiff.data), spiff.task_spec
@@ -201,17 +194,17 @@ def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
     detail = TaskDetail(task, instance, version.name, schema, instructions, data, draft,
                         session.get(User, task.assignee_id) if task.assignee_id else None,
                         session.get(User, task.completed_by_id) if task.completed_by_id else None,
-                        approval_of(schema))
-    if task.state in access.OPEN_STATES:
+                        decision_field_of(schema))
+    if task.state in OPEN_STATES:
         detail.may_reassign = assignment.may_reassign(session, user, task)
         if detail.may_reassign:
             detail.candidates = [u for u in directory.users_with_role(session, task.role) if u.id != task.assignee_id]
         blocked = _why_blocked(ctx, user, task, data)
-        detail.may_claim = task.state == "ready" and blocked is None and task.assignee_id in (None, user.id)
+        detail.may_claim = task.state == TaskState.READY and blocked is None and task.assignee_id in (None, user.id)
         detail.may_complete = blocked is None and task.assignee_id == user.id
-        detail.may_release = task.state == "claimed" and (task.assignee_id == user.id or detail.may_reassign)
+        detail.may_release = task.state == TaskState.CLAIMED and (task.assignee_id == user.id or detail.may_reassign)
     detail.blocked = blocked
-    if detail.approval is not None:
+    if detail.decision is not None:
         from engine.app.history import timeline
 
         detail.history = timeline(session, task.instance_id)
@@ -252,7 +245,7 @@ def _spec_of(session: Session, version: Any, bpmn_id: str) -> Any:
 def save_draft(ctx: Context, user: User, task_id: int, data: dict[str, Any]) -> TaskDraft:
     """Keep what ``user`` typed for an open task (not validated) until they come back."""
     task = access.visible_task(ctx.session, user, task_id)
-    if task.state not in access.OPEN_STATES:
+    if task.state not in OPEN_STATES:
         raise ConflictError(f"task {task.id} '{task.name}' is {task.state}; there is nothing to save")
     if not isinstance(data, dict):
         raise InvalidInput("a draft must be a JSON object")
@@ -271,7 +264,7 @@ def store_evidence(ctx: Context, user: User, task_id: int, field_name: str, file
     """Store an uploaded file for an open task the user may complete: written once per content under
     ``<evidence_dir>/<instance>/<sha256>``, recorded with its sha256, size, type and uploader."""
     task = access.visible_task(ctx.session, user, task_id)
-    if task.state not in access.OPEN_STATES or task.assignee_id != user.id:
+    if task.state not in OPEN_STATES or task.assignee_id != user.id:
         raise Forbidden(f"claim task {task.id} before attaching files to it")
     if len(content) > ctx.settings.max_evidence_bytes:
         raise InvalidInput(f"{filename} is {len(content)} bytes; the limit is {ctx.settings.max_evidence_bytes}")
@@ -346,16 +339,15 @@ def submit(ctx: Context, user: User, task_id: int, data: dict[str, Any]) -> serv
     Raises NotFound, ConflictError ("already completed by X"), Forbidden, SodViolation, ValidationError."""
     session = ctx.session
     task = access.visible_task(session, user, task_id)
-    instance = session.get(ProcessInstance, task.instance_id)
-    assert instance is not None
+    instance = services.get_instance(ctx, task.instance_id)
     schema = definitions.form_schema(instance.process_version, task.form)
     errors = _evidence_errors(session, task, schema, data) if isinstance(data, dict) else []
-    approval = approval_of(schema)
-    if approval is not None and isinstance(data, dict) and approval.needs_comment(data.get(approval.decision_field)):
-        comment = data.get(approval.comment_field) if approval.comment_field else None
-        if approval.comment_field and not (isinstance(comment, str) and comment.strip()):
-            errors.append(FieldError(approval.comment_field, "a comment is required for any decision but approve"))
-    if errors and task.state in access.OPEN_STATES:
+    decision = decision_field_of(schema)
+    if decision is not None and isinstance(data, dict) and decision.needs_comment(data.get(decision.name)):
+        comment = data.get(decision.comment_field) if decision.comment_field else None
+        if decision.comment_field and not (isinstance(comment, str) and comment.strip()):
+            errors.append(FieldError(decision.comment_field, "a comment is required for any decision but approve"))
+    if errors and task.state in OPEN_STATES:
         raise ValidationError(f"{task.form or task.task_spec}: the submission does not fit the form", errors)
     outcome = services.complete_task(ctx, user, task.id, data)
     session.execute(delete(TaskDraft).where(TaskDraft.task_id == task.id))

@@ -15,7 +15,7 @@ __all__, __getattr__ = face(__name__, modules=(
     "db": ("configure_sqlite", "make_engine"),
     "errors": ("ConflictError", "DefinitionError", "EngineError", "Forbidden", "InvalidInput", "NotFound",
                "SodViolation", "ValidationError", "WorkflowError"),
-    "models": ("Base", "HumanTask", "ProcessInstance", "User"),
+    "models": ("OPEN_STATES", "Base", "HumanTask", "InstanceState", "ProcessInstance", "TaskState", "User"),
     "outbox": ("OutgoingMail", "Send", "TransportDown"),
     "runtime": ("Context",),
     "settings": ("EngineSettings",),

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine.core import directory, domain
 from engine.core.errors import Forbidden, SodViolation
-from engine.core.models import HumanTask, User
+from engine.core.models import HumanTask, TaskState, User
 from engine.core.sod import DoneTask, SodContext, Violation, check
 
 
@@ -24,7 +24,7 @@ def history(session: Session, instance_id: int) -> list[DoneTask]:
     rows = session.execute(
         select(HumanTask.task_spec, HumanTask.name, HumanTask.role, HumanTask.sod_rules, User.email)
         .join(User, HumanTask.completed_by_id == User.id)
-        .where(HumanTask.instance_id == instance_id, HumanTask.state == "completed")
+        .where(HumanTask.instance_id == instance_id, HumanTask.state == TaskState.COMPLETED)
         .order_by(HumanTask.completed_at, HumanTask.id)
     )
     return [DoneTask(spec, name, role, tuple(r for r in (rules or "").split(",") if r), email)

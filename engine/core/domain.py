@@ -102,6 +102,8 @@ class Domain:
     #: escalation-ladder recipients that name organisation people, and who those people are
     recipients: Mapping[str, NamedRecipient] = field(default_factory=dict)
     organisation_people: Callable[[Session], OrganisationPeople] = _no_people
+    #: decision words that approve or accept; any other decision needs a comment (``engine.core.decisions``)
+    positive_decisions: frozenset[str] = frozenset()
     #: decision words that send work back or refuse it (audited as a rejection as well)
     rejections: frozenset[str] = frozenset()
     #: worker phases run in every pass, in order

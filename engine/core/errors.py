@@ -38,6 +38,10 @@ class EngineError(Exception):
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message}
 
+    def diagnosis(self) -> str:
+        """What a log line says about the error (the message; more where a subclass knows more)."""
+        return self.message
+
 
 class InvalidInput(EngineError):
     code = "invalid_input"
@@ -136,16 +140,28 @@ class NotFound(EngineError):
 class WorkflowError(EngineError):
     """A script, condition or operator failed while the engine ran a diagram.
 
-    Carries the BPMN element id and, for scripts, the line, so an admin can fix the diagram.
+    Carries the BPMN element id and, for scripts, the line, so an admin can fix the diagram; and for the
+    logs, the BPMN file and SpiffWorkflow's task trace (``"Task name (file.bpmn)"``, the failing task
+    first, then the call activities that led to it). ``to_dict`` (what users and API clients get) leaves
+    the file and the trace out.
     """
 
     code = "workflow_error"
     exit_code = 7
 
-    def __init__(self, message: str, element: str = "", line: int | None = None):
+    def __init__(self, message: str, element: str = "", line: int | None = None, file: str | None = None,
+                 task_trace: list[str] | None = None):
         super().__init__(message)
         self.element = element
         self.line = line
+        self.file = file
+        self.task_trace = list(task_trace or [])
+
+    def diagnosis(self) -> str:
+        """The message with the BPMN file, the line and the task trace."""
+        where = ", ".join(part for part in (self.file, f"line {self.line}" if self.line else None) if part)
+        trace = " <- ".join(self.task_trace)
+        return self.message + (f" [{where}]" if where else "") + (f" (task trace: {trace})" if trace else "")
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()

@@ -22,13 +22,10 @@ from engine.core import assignment, audit_trail, directory, domain
 from engine.core.clock import Clock
 from engine.core.delegation import Deputies, route_new_task
 from engine.core.ladders import Step, ladder, next_action, profiles, schedule
-from engine.core.models import HumanTask, RoleAssignment, User, UserPreference
+from engine.core.models import OPEN_STATES, HumanTask, RoleAssignment, User, UserPreference
 from engine.core.notifications import Message, Notifier, Recipient
 from engine.core.settings import EngineSettings
 from engine.core.sod import DoneTask
-
-#: the open task states (runtime.OPEN_STATES; a test keeps the two equal)
-OPEN_STATES = ("ready", "claimed")
 
 # --------------------------------------------------------------------------- who is told
 

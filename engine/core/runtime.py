@@ -1,7 +1,8 @@
 """Drives one BpmnWorkflow inside one transaction: restore, act, run engine steps until the workflow
 waits, save with the optimistic version check, and project ready human tasks onto ``human_task`` rows.
 
-SpiffWorkflow exceptions become engine errors here, keeping the element id and script line.
+SpiffWorkflow exceptions become engine errors here, keeping the element id, the script line, the BPMN
+file and the task trace.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.exceptions import WorkflowException
-from SpiffWorkflow.util.task import TaskState
+from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -28,13 +29,11 @@ from engine.core import assignment, audit_trail, definitions, directory, escalat
 from engine.core.clock import Clock, as_utc, parse_datetime
 from engine.core.durations import add_duration
 from engine.core.errors import ConflictError, EngineError, WorkflowError
-from engine.core.models import HumanTask, ProcessInstance, User
+from engine.core.models import OPEN_STATES, HumanTask, InstanceState, ProcessInstance, TaskState, User
 from engine.core.operators import OperatorContext, StartRequest, get_operator
 from engine.core.properties import lookup_path, read_properties
 from engine.core.sandbox import make_script_engine
 from engine.core.settings import EngineSettings
-
-OPEN_STATES = ("ready", "claimed")
 
 
 @dataclass
@@ -176,6 +175,8 @@ def run(ctx: Context, instance: ProcessInstance, workflow: Any, actor: User | No
 
 
 def _workflow_error(exc: WorkflowException) -> WorkflowError:
+    """The engine's error for a SpiffWorkflow one: the message (with its notes, such as "did you mean"),
+    the element id and script line; and SpiffWorkflow's task trace and the BPMN file, for the logs."""
     task = getattr(exc, "task", None)
     spec = getattr(task, "task_spec", None) if task is not None else None
     element = getattr(spec, "bpmn_id", None) or getattr(spec, "name", "") or ""
@@ -184,7 +185,16 @@ def _workflow_error(exc: WorkflowException) -> WorkflowError:
     notes = getattr(exc, "notes", None)
     if notes:
         message += " (" + "; ".join(notes) + ")"
-    return WorkflowError(f"{element}: {message}" if element else message, element=element, line=line)
+    return WorkflowError(f"{element}: {message}" if element else message, element=element, line=line,
+                         file=_bpmn_file(exc, task), task_trace=getattr(exc, "task_trace", None))
+
+
+def _bpmn_file(exc: WorkflowException, task: Any) -> str | None:
+    """The BPMN file of the failing element: named by the exception, else the (sub)process the task
+    or the task spec belongs to."""
+    process = getattr(getattr(task, "workflow", None), "spec", None) if task is not None else \
+        getattr(getattr(exc, "task_spec", None), "_wf_spec", None)
+    return getattr(exc, "file_name", None) or getattr(process, "file", None) or None
 
 
 def save(ctx: Context, instance: ProcessInstance, workflow: Any, flush: bool = True) -> None:
@@ -197,8 +207,8 @@ def save(ctx: Context, instance: ProcessInstance, workflow: Any, flush: bool = T
     instance.state = serializer.dumps(workflow)
     instance.updated_at = now
     instance.wake_at = next_timer(workflow)
-    if workflow.is_completed() and instance.status == "running":
-        instance.status = "completed"
+    if workflow.is_completed() and instance.status == InstanceState.RUNNING:
+        instance.status = InstanceState.COMPLETED
         instance.ended_at = now
         instance.end_event = _end_event(workflow)
     if flush:
@@ -225,7 +235,7 @@ def version_guard(instance: ProcessInstance) -> Iterator[None]:
 
 def _end_event(workflow: Any) -> str | None:
     """The BPMN id of the end event the top-level process finished on (the latest one reached)."""
-    ends = [t for t in workflow.get_tasks(state=TaskState.COMPLETED, spec_class=EndEvent)
+    ends = [t for t in workflow.get_tasks(state=SpiffState.COMPLETED, spec_class=EndEvent)
             if t.workflow is workflow and t.task_spec.bpmn_id]
     return max(ends, key=lambda t: t.last_state_change).task_spec.bpmn_id if ends else None
 
@@ -237,7 +247,7 @@ def next_timer(workflow: Any) -> datetime | None:
 
 
 def ready_human_tasks(workflow: Any) -> dict[str, Any]:
-    return {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+    return {str(t.id): t for t in workflow.get_tasks(state=SpiffState.READY, manual=True)}
 
 
 _OPEN_ROWS = select(HumanTask).where(HumanTask.instance_id == bindparam("instance_id"),
@@ -264,7 +274,7 @@ def sync_tasks(ctx: Context, instance: ProcessInstance, workflow: Any, done_id: 
     now = ctx.clock.now()
     for spiff_id, row in open_by_id.items():
         if spiff_id not in ready and spiff_id != done_id:
-            row.state = "cancelled"
+            row.state = TaskState.CANCELLED
             row.completed_at = now
     created = []
     done: list[Any] | None = None
@@ -290,7 +300,7 @@ def _new_row(ctx: Context, instance: ProcessInstance, task: Any, now: datetime) 
     row = HumanTask(
         instance_id=instance.id, spiff_task_id=str(task.id), task_spec=spec.bpmn_id or spec.name,
         name=spec.bpmn_name or spec.bpmn_id or spec.name, process_id=instance.process_id,
-        subject=instance.subject, role=spec.lane or "", state="ready", form=props.form,
+        subject=instance.subject, role=spec.lane or "", state=TaskState.READY, form=props.form,
         escalation_profile=props.escalation_profile, sod_rules=",".join(props.sod_rules) or None,
         created_at=now, due_at=_due_at(props, task.data, now), excluded_ids=[],
     )
@@ -345,7 +355,7 @@ def _due_at(props: Any, data: dict[str, Any], now: datetime) -> datetime | None:
 def spiff_task(workflow: Any, row: HumanTask) -> Any:
     """The workflow task behind ``row``; ConflictError if it is no longer ready."""
     task = workflow.get_task_from_id(UUID(row.spiff_task_id))
-    if task is None or task.state != TaskState.READY or not task.task_spec.manual:
+    if task is None or task.state != SpiffState.READY or not task.task_spec.manual:
         raise ConflictError(f"task {row.id} '{row.name}' is no longer waiting for input")
     return task
 

@@ -6,15 +6,17 @@ never commits: the caller commits on success and rolls back on error (``engine.u
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from SpiffWorkflow.util.task import TaskState
+from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import bindparam, or_, select, update
 
 from engine.core import (
     assignment,
     audit_trail,
+    decisions,
     definitions,
     directory,
     domain,
@@ -26,7 +28,7 @@ from engine.core import (
     timers,
 )
 from engine.core.errors import ConflictError, Forbidden, InvalidInput, NotFound
-from engine.core.models import HumanTask, ProcessInstance, User
+from engine.core.models import OPEN_STATES, HumanTask, InstanceState, ProcessInstance, TaskState, User
 from engine.core.runtime import Context
 from engine.core.sandbox import make_script_engine
 
@@ -88,21 +90,50 @@ def start_process(ctx: Context, actor: User | None, process_id: str, data: dict[
     workflow.task_tree.data.update(data)
     timers.prime_start_timer(workflow)  # a timer start event: this instance is one firing, it runs now
     now = ctx.clock.now()
-    instance = ProcessInstance(process_version=version, process_id=process_id, status="running", state="",
+    instance = ProcessInstance(process_version=version, process_id=process_id, status=InstanceState.RUNNING, state="",
                                started_by_id=actor.id if actor else None, started_at=now, updated_at=now,
                                parent_instance_id=parent.id if parent else None, subject=subject)
     ctx.session.add(instance)
     ctx.session.flush()
-    effects = runtime.run(ctx, instance, workflow, actor)
+
+    def audit() -> None:
+        audit_trail.append(ctx.session, ctx.clock, "start", actor=actor, instance_id=instance.id,
+                           subject=instance.subject,
+                           data={"process_id": process_id, "version": version.version, "data": data,
+                                 "parent_instance_id": instance.parent_instance_id})
+
+    return _advance(ctx, Outcome(instance), workflow, actor, audit=audit, open_rows=[])
+
+
+def _advance(ctx: Context, outcome: Outcome, workflow: Any, actor: User | None, *,
+             act: Callable[[runtime.Binding], None] | None = None, run: bool = True,
+             close: Callable[[], None] | None = None, audit: Callable[[], None],
+             done_id: str | None = None, open_rows: list[HumanTask] | None = None,
+             deliver_early: bool = True) -> Outcome:
+    """The one way a use case moves ``outcome.instance``'s workflow, in the caller's transaction.
+
+    Binds the workflow (operators see ``ctx`` and ``actor``), does ``act`` (a task's run, caught messages,
+    due timers, a cancel; nothing for a new instance), runs engine steps until it waits (unless ``run`` is
+    False: ``act`` ran them or nothing may run); then, under the optimistic version check, saves it, does
+    ``close`` (what the use case sets on its own rows), syncs the task rows (``done_id``, ``open_rows``: see
+    :func:`runtime.sync_tasks`) and flushes; then ``audit`` and what the run asked for (:func:`_after_run`,
+    with the early messages for it when ``deliver_early``). Sets ``outcome.new_tasks`` and returns ``outcome``.
+    Raises WorkflowError (or an operator's EngineError), ConflictError (the instance changed meanwhile).
+    """
+    instance = outcome.instance
+    binding = runtime.bind(ctx, instance, workflow, actor)
+    if act is not None:
+        act(binding)
+    if run:
+        runtime.run(ctx, instance, workflow, actor, binding)
     with runtime.version_guard(instance):
         runtime.save(ctx, instance, workflow, flush=False)
-        new_tasks = runtime.sync_tasks(ctx, instance, workflow, open_rows=[])
+        if close is not None:
+            close()
+        outcome.new_tasks = runtime.sync_tasks(ctx, instance, workflow, done_id=done_id, open_rows=open_rows)
         ctx.session.flush()
-    audit_trail.append(ctx.session, ctx.clock, "start", actor=actor, instance_id=instance.id,
-                       subject=instance.subject, data={"process_id": process_id, "version": version.version,
-                                                       "data": data, "parent_instance_id": instance.parent_instance_id})
-    outcome = Outcome(instance, new_tasks)
-    _after_run(ctx, instance, actor, effects, outcome, workflow)
+    audit()
+    _after_run(ctx, instance, actor, binding.effects, outcome, workflow if deliver_early else None)
     return outcome
 
 
@@ -136,7 +167,7 @@ def _after_run(ctx: Context, instance: ProcessInstance, actor: User | None, effe
         events.post(ctx.session, ctx.clock, name, event.payload, parent, source=instance)
         if parent not in targets:
             targets.append(parent)
-    if workflow is not None and instance.status == "running" and events.waits_for_messages(workflow) \
+    if workflow is not None and instance.status == InstanceState.RUNNING and events.waits_for_messages(workflow) \
             and instance not in targets:
         targets.append(instance)
     for target in targets:
@@ -148,18 +179,39 @@ def _after_run(ctx: Context, instance: ProcessInstance, actor: User | None, effe
 # --------------------------------------------------------------------------- tasks
 
 def get_task(ctx: Context, task_id: int) -> HumanTask:
+    """The task row. Raises NotFound."""
     task = ctx.session.get(HumanTask, task_id)
     if task is None:
         raise NotFound(f"no task {task_id}")
     return task
 
 
+def get_instance(ctx: Context, instance_id: int) -> ProcessInstance:
+    """The process instance. Raises NotFound."""
+    instance = ctx.session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"no process instance {instance_id}")
+    return instance
+
+
+#: the fewest characters a reason for a reassignment or a cancellation may have
+MIN_REASON = 3
+
+
+def _reason(reason: str | None, what: str) -> str:
+    """``reason`` stripped; InvalidInput ("``what`` needs a reason ...") when it is too short."""
+    text = (reason or "").strip()
+    if len(text) < MIN_REASON:
+        raise InvalidInput(f"{what} needs a reason (at least {MIN_REASON} characters)")
+    return text
+
+
 def _closed_error(ctx: Context, task: HumanTask) -> ConflictError | None:
-    if task.state == "completed":
+    if task.state == TaskState.COMPLETED:
         who = directory.email_of(ctx.session, task.completed_by_id)
         return ConflictError(f"task {task.id} '{task.name}' was already completed by {who} at "
                              f"{task.completed_at:%Y-%m-%d %H:%M} UTC")
-    if task.state == "cancelled":
+    if task.state == TaskState.CANCELLED:
         return ConflictError(f"task {task.id} '{task.name}' was cancelled (the process moved on or ended)")
     return None
 
@@ -169,7 +221,7 @@ def claim_task(ctx: Context, actor: User, task_id: int) -> HumanTask:
     task = get_task(ctx, task_id)
     if (error := _closed_error(ctx, task)) is not None:
         raise error
-    if task.state == "claimed":
+    if task.state == TaskState.CLAIMED:
         if task.assignee_id == actor.id:
             return task
         raise ConflictError(f"task {task.id} '{task.name}' is already claimed by "
@@ -180,8 +232,9 @@ def claim_task(ctx: Context, actor: User, task_id: int) -> HumanTask:
     assignment.check_can_claim(ctx.session, actor, task)
     now = ctx.clock.now()
     result = ctx.session.execute(
-        update(HumanTask).where(HumanTask.id == task.id, HumanTask.state == "ready")
-        .values(state="claimed", assignee_id=actor.id, claimed_at=now).execution_options(synchronize_session=False)
+        update(HumanTask).where(HumanTask.id == task.id, HumanTask.state == TaskState.READY)
+        .values(state=TaskState.CLAIMED, assignee_id=actor.id, claimed_at=now)
+        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ConflictError(f"task {task.id} '{task.name}' was claimed or completed by someone else just now")
@@ -196,11 +249,11 @@ def release_task(ctx: Context, actor: User, task_id: int) -> HumanTask:
     task = get_task(ctx, task_id)
     if (error := _closed_error(ctx, task)) is not None:
         raise error
-    if task.state != "claimed":
+    if task.state != TaskState.CLAIMED:
         raise ConflictError(f"task {task.id} '{task.name}' is not claimed")
     if task.assignee_id != actor.id and not assignment.may_reassign(ctx.session, actor, task):
         raise Forbidden(f"only the holder or a manager may release task {task.id}")
-    task.state = "ready"
+    task.state = TaskState.READY
     task.assignee_id = task.designated_id
     task.claimed_at = None
     audit_trail.append(ctx.session, ctx.clock, "release", actor=actor, instance_id=task.instance_id, task_id=task.id,
@@ -212,7 +265,7 @@ def release_task(ctx: Context, actor: User, task_id: int) -> HumanTask:
 _TASK_AND_OPEN_SIBLINGS = select(HumanTask).where(
     HumanTask.instance_id == select(HumanTask.instance_id).where(HumanTask.id == bindparam("task_id"))
     .scalar_subquery(),
-    or_(HumanTask.state.in_(runtime.OPEN_STATES), HumanTask.id == bindparam("task_id")))
+    or_(HumanTask.state.in_(OPEN_STATES), HumanTask.id == bindparam("task_id")))
 
 
 def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any]) -> Outcome:
@@ -230,46 +283,35 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any])
         raise NotFound(f"no task {task_id}")
     if (error := _closed_error(ctx, task)) is not None:
         raise error
-    instance = session.get(ProcessInstance, task.instance_id)
-    assert instance is not None
+    instance = get_instance(ctx, task.instance_id)
     loaded = runtime.restore(ctx, instance)
     spiff = runtime.spiff_task(loaded.workflow, task)
     done = assignment.history(session, instance.id) if assignment.rules_of(task) else []
     assignment.check_can_act(session, actor, task, spiff.data, done)
     schema = definitions.form_schema(instance.process_version, task.form)
     validate_form(ctx, schema, data, task.form or task.task_spec, spiff.data)
-    binding = runtime.bind(ctx, instance, loaded.workflow, actor)
-    runtime.merge_form_data(spiff, data)
-    binding.step(spiff.run)  # runs the task's post-script, sandboxed
-    effects = runtime.run(ctx, instance, loaded.workflow, actor, binding)
-    with runtime.version_guard(instance):
-        runtime.save(ctx, instance, loaded.workflow, flush=False)
-        now = ctx.clock.now()
-        task.state = "completed"
-        task.assignee_id = actor.id
-        task.completed_by_id = actor.id
-        task.completed_at = now
+
+    def act(binding: runtime.Binding) -> None:
+        runtime.merge_form_data(spiff, data)
+        binding.step(spiff.run)  # runs the task's post-script, sandboxed
+
+    def close() -> None:
+        task.state = TaskState.COMPLETED
+        task.assignee_id = task.completed_by_id = actor.id
+        task.completed_at = ctx.clock.now()
         task.submitted = data
-        new_tasks = runtime.sync_tasks(ctx, instance, loaded.workflow, done_id=task.spiff_task_id,
-                                       open_rows=rows)
-        ctx.session.flush()
-    audit_trail.append(session, ctx.clock, "complete", actor=actor, instance_id=instance.id, task_id=task.id,
-                       subject=task.subject, data={"task_spec": task.task_spec, "data": data})
-    decision = data.get("decision") or data.get("outcome") or data.get("result")
-    if isinstance(decision, str) and decision in domain.current().rejections:
-        audit_trail.append(session, ctx.clock, "reject", actor=actor, instance_id=instance.id, task_id=task.id,
-                           subject=task.subject, data={"task_spec": task.task_spec, "decision": decision,
-                                                       "comment": _comment(data)})
-    outcome = Outcome(instance, new_tasks, task)
-    _after_run(ctx, instance, actor, effects, outcome, loaded.workflow)
-    return outcome
 
+    def audit() -> None:
+        audit_trail.append(session, ctx.clock, "complete", actor=actor, instance_id=instance.id, task_id=task.id,
+                           subject=task.subject, data={"task_spec": task.task_spec, "data": data})
+        decision = decisions.decision_of(data)
+        if decisions.is_rejection(decision):
+            audit_trail.append(session, ctx.clock, "reject", actor=actor, instance_id=instance.id, task_id=task.id,
+                               subject=task.subject, data={"task_spec": task.task_spec, "decision": decision,
+                                                           "comment": decisions.comment_of(data)})
 
-def _comment(data: dict[str, Any]) -> str | None:
-    for key in ("comment", "comments", "rationale", "decision_rationale"):
-        if isinstance(data.get(key), str):
-            return str(data[key])
-    return None
+    return _advance(ctx, Outcome(instance, task=task), loaded.workflow, actor, act=act, close=close, audit=audit,
+                    done_id=task.spiff_task_id, open_rows=rows)
 
 
 def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason: str) -> HumanTask:
@@ -277,8 +319,7 @@ def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason
 
     The new holder must hold the lane's role and pass the task's SoD rules and the delegation rule.
     """
-    if not reason or len(reason.strip()) < 3:
-        raise InvalidInput("a reassignment needs a reason (at least 3 characters)")
+    reason = _reason(reason, "a reassignment")
     task = get_task(ctx, task_id)
     if (error := _closed_error(ctx, task)) is not None:
         raise error
@@ -291,8 +332,7 @@ def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason
         raise InvalidInput(f"{target.email} is deactivated")
     if task.role not in target.roles:
         raise InvalidInput(f"{target.email} does not hold the role {task.role!r} this task needs")
-    instance = ctx.session.get(ProcessInstance, task.instance_id)
-    assert instance is not None
+    instance = get_instance(ctx, task.instance_id)
     loaded = runtime.restore(ctx, instance)
     spiff = runtime.spiff_task(loaded.workflow, task)
     done = assignment.history(ctx.session, instance.id)
@@ -301,59 +341,56 @@ def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason
         raise assignment.sod_error(target, task, violations)
     previous = directory.email_of(ctx.session, task.assignee_id)
     task.assignee_id = target.id
-    task.state = "claimed"
+    task.state = TaskState.CLAIMED
     task.claimed_at = ctx.clock.now()
     task.note = None
     ctx.session.flush()
     audit_trail.append(ctx.session, ctx.clock, "reassign", actor=actor, instance_id=task.instance_id, task_id=task.id,
                        subject=task.subject, data={"task_spec": task.task_spec, "from": previous, "to": target.email,
-                                                   "reason": reason.strip()})
-    escalation.on_reassigned(ctx.session, ctx.clock, ctx.settings, task, actor, reason.strip())
+                                                   "reason": reason})
+    escalation.on_reassigned(ctx.session, ctx.clock, ctx.settings, task, actor, reason)
     return task
 
 
 def cancel_instance(ctx: Context, actor: User, instance_id: int, reason: str) -> ProcessInstance:
     """Stop a running instance; its open tasks are cancelled. The domain's manager roles or the user who
     started it; a reason is required."""
-    if not reason or len(reason.strip()) < 3:
-        raise InvalidInput("cancelling a process needs a reason (at least 3 characters)")
-    instance = ctx.session.get(ProcessInstance, instance_id)
-    if instance is None:
-        raise NotFound(f"no process instance {instance_id}")
-    if instance.status != "running":
+    reason = _reason(reason, "cancelling a process")
+    instance = get_instance(ctx, instance_id)
+    if instance.status != InstanceState.RUNNING:
         raise ConflictError(f"instance {instance_id} is already {instance.status}")
     if not (actor.has_role(*domain.current().manager_roles) or instance.started_by_id == actor.id):
         raise Forbidden(f"{actor.email} may not cancel instance {instance_id}")
-    loaded = runtime.restore(ctx, instance)
-    loaded.workflow.cancel()
-    instance.status = "cancelled"
-    instance.ended_at = ctx.clock.now()
-    with runtime.version_guard(instance):
-        runtime.save(ctx, instance, loaded.workflow, flush=False)
-        runtime.sync_tasks(ctx, instance, loaded.workflow)
-        ctx.session.flush()
-    audit_trail.append(ctx.session, ctx.clock, "cancel", actor=actor, instance_id=instance.id, subject=instance.subject,
-                       data={"reason": reason.strip()})
+    workflow = runtime.restore(ctx, instance).workflow
+
+    def act(binding: runtime.Binding) -> None:
+        binding.step(workflow.cancel)
+        instance.status = InstanceState.CANCELLED  # before the save, which would call it completed
+        instance.ended_at = ctx.clock.now()
+
+    def audit() -> None:
+        audit_trail.append(ctx.session, ctx.clock, "cancel", actor=actor, instance_id=instance.id,
+                           subject=instance.subject, data={"reason": reason})
+
+    _advance(ctx, Outcome(instance), workflow, actor, act=act, run=False, audit=audit)
     return instance
 
 
 def instance_data(ctx: Context, instance_id: int) -> dict[str, Any]:
     """The current process data of an instance (the workflow's data once finished)."""
-    instance = ctx.session.get(ProcessInstance, instance_id)
-    if instance is None:
-        raise NotFound(f"no process instance {instance_id}")
+    instance = get_instance(ctx, instance_id)
     workflow = runtime.restore(ctx, instance).workflow
     if workflow.is_completed():
         return dict(workflow.data)
     data: dict[str, Any] = {}
-    for task in workflow.get_tasks(state=TaskState.READY | TaskState.STARTED | TaskState.WAITING):
+    for task in workflow.get_tasks(state=SpiffState.READY | SpiffState.STARTED | SpiffState.WAITING):
         data.update(task.data)  # the live frontier
     return data
 
 
 def open_tasks(ctx: Context, instance_id: int) -> list[HumanTask]:
     return list(ctx.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id,
-                                                            HumanTask.state.in_(runtime.OPEN_STATES))
+                                                            HumanTask.state.in_(OPEN_STATES))
                                     .order_by(HumanTask.id)))
 
 
@@ -368,10 +405,8 @@ def send_message(ctx: Context, actor: User | None, instance_id: int, name: str,
     """
     if not name or not name.strip():
         raise InvalidInput("a message needs a name")
-    instance = ctx.session.get(ProcessInstance, instance_id)
-    if instance is None:
-        raise NotFound(f"no process instance {instance_id}")
-    if instance.status != "running":
+    instance = get_instance(ctx, instance_id)
+    if instance.status != InstanceState.RUNNING:
         raise ConflictError(f"instance {instance_id} is {instance.status}; it takes no more messages")
     events.post(ctx.session, ctx.clock, name.strip(), payload or {}, instance)
     audit_trail.append(ctx.session, ctx.clock, "message_posted", actor=actor, instance_id=instance.id,
@@ -383,46 +418,41 @@ def deliver_messages(ctx: Context, instance_id: int, actor: User | None = None) 
     """Deliver the instance's pending messages that it waits for, oldest first, running the process on
     after each; what it then throws or starts is handled as after any run. Messages for an instance
     that has ended become ``undeliverable``."""
-    instance = ctx.session.get(ProcessInstance, instance_id)
-    if instance is None:
-        raise NotFound(f"no process instance {instance_id}")
+    instance = get_instance(ctx, instance_id)
     outcome = Outcome(instance)
     queued = events.pending(ctx.session, instance.id)
     if not queued:
         return outcome
-    if instance.status != "running":
+    if instance.status != InstanceState.RUNNING:
         for message in queued:
             message.status = "undeliverable"
         ctx.session.flush()
         return outcome
-    loaded = runtime.restore(ctx, instance)
-    binding = runtime.bind(ctx, instance, loaded.workflow, actor)
+    workflow = runtime.restore(ctx, instance).workflow
+    if not any(events.waiting_catches(workflow, message.name) for message in queued):
+        return outcome  # none of them yet: they wait
     delivered = []
-    progress = True
-    while progress:
-        progress = False
-        for message in queued:
-            if message.status != "pending":
-                continue
-            if not events.waiting_catches(loaded.workflow, message.name):
-                continue
-            binding.step(lambda m=message: events.catch(loaded.workflow, m.name, m.payload))
-            message.status, message.delivered_at = "delivered", ctx.clock.now()
-            delivered.append(message)
-            runtime.run(ctx, instance, loaded.workflow, actor, binding)
-            progress = True
-    if not delivered:
-        return outcome
-    with runtime.version_guard(instance):
-        runtime.save(ctx, instance, loaded.workflow, flush=False)
-        outcome.new_tasks = runtime.sync_tasks(ctx, instance, loaded.workflow)
-        ctx.session.flush()
-    for message in delivered:
-        audit_trail.append(ctx.session, ctx.clock, "message_delivered", actor=actor, instance_id=instance.id,
-                           subject=instance.subject, data={"message": message.name, "id": message.id,
-                                                           "from_instance": message.source_instance_id})
-    _after_run(ctx, instance, actor, binding.effects, outcome)
-    return outcome
+
+    def act(binding: runtime.Binding) -> None:
+        progress = True
+        while progress:  # a delivered message may move the workflow on to catch the next one
+            progress = False
+            for message in queued:
+                if message.status != "pending" or not events.waiting_catches(workflow, message.name):
+                    continue
+                binding.step(lambda m=message: events.catch(workflow, m.name, m.payload))
+                message.status, message.delivered_at = "delivered", ctx.clock.now()
+                delivered.append(message)
+                runtime.run(ctx, instance, workflow, actor, binding)
+                progress = True
+
+    def audit() -> None:
+        for message in delivered:
+            audit_trail.append(ctx.session, ctx.clock, "message_delivered", actor=actor, instance_id=instance.id,
+                               subject=instance.subject, data={"message": message.name, "id": message.id,
+                                                               "from_instance": message.source_instance_id})
+
+    return _advance(ctx, outcome, workflow, actor, act=act, run=False, audit=audit, deliver_early=False)
 
 
 def wake_instance(ctx: Context, instance_id: int) -> Outcome | None:
@@ -432,7 +462,7 @@ def wake_instance(ctx: Context, instance_id: int) -> Outcome | None:
     not running. Raises WorkflowError (a diagram's script failed), ConflictError (changed meanwhile).
     """
     instance = ctx.session.get(ProcessInstance, instance_id)
-    if instance is None or instance.status != "running":
+    if instance is None or instance.status != InstanceState.RUNNING:
         return None
     loaded = runtime.restore(ctx, instance)
     fired = timers.due_timers(loaded.workflow, ctx.clock.now())
@@ -440,23 +470,18 @@ def wake_instance(ctx: Context, instance_id: int) -> Outcome | None:
         instance.wake_at = runtime.next_timer(loaded.workflow)
         runtime.flush_instance(ctx, instance)
         return Outcome(instance)
-    binding = runtime.bind(ctx, instance, loaded.workflow, None)
-    binding.step(loaded.workflow.refresh_timers)
-    effects = runtime.run(ctx, instance, loaded.workflow, None, binding)
-    with runtime.version_guard(instance):
-        runtime.save(ctx, instance, loaded.workflow, flush=False)
-        new_tasks = runtime.sync_tasks(ctx, instance, loaded.workflow)
-        ctx.session.flush()
-    audit_trail.append(ctx.session, ctx.clock, "timer", actor=None, instance_id=instance.id, subject=instance.subject,
-                       data={"fired": fired, "status": instance.status})
-    outcome = Outcome(instance, new_tasks, timers_fired=fired)
-    _after_run(ctx, instance, None, effects, outcome, loaded.workflow)
-    return outcome
+
+    def audit() -> None:
+        audit_trail.append(ctx.session, ctx.clock, "timer", actor=None, instance_id=instance.id,
+                           subject=instance.subject, data={"fired": fired, "status": instance.status})
+
+    return _advance(ctx, Outcome(instance, timers_fired=fired), loaded.workflow, None,
+                    act=lambda binding: binding.step(loaded.workflow.refresh_timers), audit=audit)
 
 
 def due_instances(ctx: Context, limit: int = 100) -> list[int]:
     """Ids of running instances whose earliest timer is due by the context's clock."""
     return list(ctx.session.scalars(
-        select(ProcessInstance.id).where(ProcessInstance.status == "running",
+        select(ProcessInstance.id).where(ProcessInstance.status == InstanceState.RUNNING,
                                          ProcessInstance.wake_at <= ctx.clock.now())
         .order_by(ProcessInstance.wake_at).limit(limit)))

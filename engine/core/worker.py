@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from engine.core import audit_trail, domain, escalation, notifications, outbox, services, timers
 from engine.core.clock import Clock, isoformat
 from engine.core.errors import ConflictError, EngineError
-from engine.core.models import ProcessInstance, ProcessSchedule
+from engine.core.models import InstanceState, ProcessInstance, ProcessSchedule
 from engine.core.runtime import Context
 from engine.core.settings import EngineSettings
 from engine.core.uow import transaction
@@ -157,12 +157,12 @@ def _wake_instances(ctx: Context, report: PassReport) -> None:
     now = clock.now()
     after = 0
     while True:
-        failure: str | None = None
+        failure: EngineError | None = None
         outcome: services.Outcome | None = None
         with transaction(session, clock):
             instance_id = session.scalar(
-                select(ProcessInstance.id).where(ProcessInstance.status == "running", ProcessInstance.wake_at <= now,
-                                                 ProcessInstance.id > after)
+                select(ProcessInstance.id).where(ProcessInstance.status == InstanceState.RUNNING,
+                                                 ProcessInstance.wake_at <= now, ProcessInstance.id > after)
                 .order_by(ProcessInstance.id).limit(1).with_for_update(skip_locked=True))
             if instance_id is None:
                 return
@@ -173,7 +173,7 @@ def _wake_instances(ctx: Context, report: PassReport) -> None:
             except ConflictError:  # a user changed the instance meanwhile: the next pass tries again
                 continue
             except EngineError as exc:
-                failure = exc.message
+                failure = exc
             if failure is None:
                 report.instances_woken += 1
                 report.timers_fired += len(outcome.timers_fired) if outcome is not None else 0
@@ -183,9 +183,9 @@ def _wake_instances(ctx: Context, report: PassReport) -> None:
                 session.execute(update(ProcessInstance).where(ProcessInstance.id == instance_id)
                                 .values(wake_at=retry).execution_options(synchronize_session=False))
                 audit_trail.append(session, clock, "timer_failed", actor=None, instance_id=instance_id,
-                                   data={"error": failure, "retry_at": isoformat(retry)})
-                report.failures.append(f"instance {instance_id}: {failure}")
-                log.warning("timer of instance %s failed: %s", instance_id, failure)
+                                   data={"error": failure.message, "retry_at": isoformat(retry)})
+                report.failures.append(f"instance {instance_id}: {failure.message}")
+                log.warning("timer of instance %s failed: %s", instance_id, failure.diagnosis())
 
 
 def _sweep_ladders(ctx: Context, report: PassReport, batch: int) -> None:

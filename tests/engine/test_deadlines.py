@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 
 from engine.app import queries
-from engine.core import audit_trail, definitions, delegation, directory, escalation, runtime, services, worker
+from engine.core import audit_trail, definitions, delegation, directory, escalation, services, worker
 from engine.core.clock import FixedClock, parse_datetime
 from engine.core.errors import DefinitionError, Forbidden
-from engine.core.models import HumanTask, Notification, ProcessInstance
+from engine.core.models import OPEN_STATES, HumanTask, Notification, ProcessInstance, TaskState
 from engine.core.runtime import Context
 from engine.core.settings import PROJECT_ROOT, EngineSettings
 
@@ -223,8 +223,10 @@ def test_escalation_recipient_may_reassign_with_a_reason(lctx: Context) -> None:
     assert told.title.startswith(f"Assigned to you by {email('meilin')}") and "December" in (told.body or "")
 
 
-def test_ladder_open_states_match_the_runtime() -> None:
-    assert escalation.OPEN_STATES == runtime.OPEN_STATES
+def test_open_task_states_are_the_stored_ready_and_claimed() -> None:
+    # the ladder, the inboxes and the runtime share one definition; its values are what the rows store
+    assert OPEN_STATES == ("ready", "claimed")
+    assert [s.value for s in TaskState] == ["ready", "claimed", "completed", "cancelled"]
 
 
 # --------------------------------------------------------------------------- profiles

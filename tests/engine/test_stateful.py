@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from engine.core import assignment, audit_trail, runtime, services, sod
 from engine.core.errors import EngineError
-from engine.core.models import AuditEvent, HumanTask, ProcessInstance, User
+from engine.core.models import OPEN_STATES, AuditEvent, HumanTask, ProcessInstance, User
 from engine.core.runtime import Context
 
 from .helpers import email
@@ -76,7 +76,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     def open_tasks(self) -> list[HumanTask]:
         return list(self.session.scalars(select(HumanTask).where(
-            HumanTask.instance_id.in_(self.instances), HumanTask.state.in_(runtime.OPEN_STATES))
+            HumanTask.instance_id.in_(self.instances), HumanTask.state.in_(OPEN_STATES))
             .order_by(HumanTask.id))) if self.instances else []
 
     # ------------------------------------------------------------------ rules
@@ -150,7 +150,7 @@ class EngineMachine(RuleBasedStateMachine):
         """What the rules said about ``user`` and ``task`` just before the attempt."""
         instance = self.session.get(ProcessInstance, task.instance_id)
         assert instance is not None
-        if instance.status != "running" or task.state not in runtime.OPEN_STATES:
+        if instance.status != "running" or task.state not in OPEN_STATES:
             return [], False, False
         workflow = runtime.restore(self.world.ctx, instance).workflow
         runtime._WORKFLOWS.put(instance.id, instance.state, workflow)  # put back what we only looked at
@@ -184,7 +184,7 @@ class EngineMachine(RuleBasedStateMachine):
             instance = self.session.get(ProcessInstance, instance_id)
             assert instance is not None
             rows = {t.spiff_task_id for t in self.session.scalars(select(HumanTask).where(
-                HumanTask.instance_id == instance_id, HumanTask.state.in_(runtime.OPEN_STATES)))}
+                HumanTask.instance_id == instance_id, HumanTask.state.in_(OPEN_STATES)))}
             workflow = runtime.restore(self.world.ctx, instance).workflow
             runtime._WORKFLOWS.put(instance.id, instance.state, workflow)
             ready = set(runtime.ready_human_tasks(workflow)) if instance.status == "running" else set()

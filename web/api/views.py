@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from engine.app import TaskRow, access, history, process_admin, worklist
-from engine.core import DefinitionError, HumanTask, ProcessInstance, definitions, services
+from engine.core import OPEN_STATES, DefinitionError, HumanTask, ProcessInstance, definitions, services
 
 from ..common import context, now, unit
 from ..extensions import db
@@ -37,7 +37,7 @@ def _task(row: HumanTask | TaskRow) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "task_spec": row.task_spec, "process_id": row.process_id,
             "instance_id": row.instance_id, "subject": row.subject, "role": row.role, "state": row.state,
             "assignee": holder.email if holder else None, "due_at": row.due_at,
-            "overdue": row.state in ("ready", "claimed") and row.due_at is not None and row.due_at < now(),
+            "overdue": row.state in OPEN_STATES and row.due_at is not None and row.due_at < now(),
             "form": row.form}
 
 

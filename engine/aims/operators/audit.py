@@ -30,7 +30,7 @@ from engine.aims.registers import (
 )
 from engine.core import directory, refs
 from engine.core.errors import ConflictError, InvalidInput, NotFound
-from engine.core.models import ProcessInstance, User
+from engine.core.models import InstanceState, ProcessInstance, User
 from engine.core.operators import OperatorContext, operator
 
 #: audits that were carried out (their scope counts as audited)
@@ -118,7 +118,8 @@ def open_audit(ctx: OperatorContext, audit_ref: str | None = None,
             raise ConflictError(f"audit {audit_ref} is {audit.status}")
         if audit.instance_id not in (None, ctx.instance.id):
             other = ctx.session.get(ProcessInstance, audit.instance_id)
-            if other is not None and other.process_id == "aims_internal_audit" and other.status == "running":
+            if other is not None and other.process_id == "aims_internal_audit" \
+                    and other.status == InstanceState.RUNNING:
                 raise ConflictError(f"audit {audit_ref} is already being carried out by instance {other.id}")
     elif unplanned:
         found = ctx.session.scalar(select(Audit).where(Audit.instance_id == ctx.instance.id))

@@ -28,7 +28,7 @@ from engine.aims.operators.common import actor_id, email, record_approval, today
 from engine.aims.registers import Audit, AuditFinding, Document, DocumentVersion, Nonconformity, SoAEntry, SoAVersion
 from engine.core import directory
 from engine.core.errors import InvalidInput
-from engine.core.models import ProcessInstance
+from engine.core.models import InstanceState, ProcessInstance
 from engine.core.operators import OperatorContext, operator
 
 #: checklist result -> SoA effectiveness of an audited control (I14)
@@ -350,7 +350,8 @@ def follow_up_status(ctx: OperatorContext, audit_ref: str) -> dict[str, Any]:
         if nc is not None:
             f.nc_id = nc.id
         flow = ctx.session.get(ProcessInstance, nc.instance_id) if nc is not None and nc.instance_id else None
-        if nc is not None and (nc.status in CLOSED_NC_STATES or (flow is not None and flow.status != "running")):
+        flow_ended = flow is not None and flow.status != InstanceState.RUNNING
+        if nc is not None and (nc.status in CLOSED_NC_STATES or flow_ended):
             if f.status != "closed":
                 touch(ctx, f, "closed")
             closed.append({"finding_ref": f.ref, "nc_ref": nc.ref, "nc_status": nc.status})

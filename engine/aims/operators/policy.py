@@ -31,7 +31,7 @@ from engine.aims.registers import (
 from engine.core import directory, refs
 from engine.core.durations import add_duration
 from engine.core.errors import ConflictError, InvalidInput, NotFound
-from engine.core.models import HumanTask, ProcessInstance
+from engine.core.models import HumanTask, InstanceState, ProcessInstance, TaskState
 from engine.core.operators import OperatorContext, operator
 
 PROCESS = "aims_policy_review"
@@ -85,7 +85,7 @@ def open_review_cycle(ctx: OperatorContext, document_ref: str | None, trigger: s
             raise NotFound("there is no AI policy (a document of type ai_policy) to review")
         doc = found
     others = ctx.session.scalars(select(ProcessInstance).where(
-        ProcessInstance.process_id == PROCESS, ProcessInstance.status == "running",
+        ProcessInstance.process_id == PROCESS, ProcessInstance.status == InstanceState.RUNNING,
         ProcessInstance.subject == doc.ref, ProcessInstance.id != ctx.instance.id))
     running = next(iter(others), None)
     if running is not None:
@@ -179,7 +179,7 @@ def _adopt(ctx: OperatorContext, doc: Document) -> DocumentVersion | None:
         if version.status not in OPEN_VERSION_STATES:
             continue
         owner = ctx.session.get(ProcessInstance, version.instance_id) if version.instance_id else None
-        if owner is None or owner.status != "running":
+        if owner is None or owner.status != InstanceState.RUNNING:
             return version
     return None
 
@@ -253,7 +253,7 @@ def record_reviews(ctx: OperatorContext, document_ref: str, reviews: list[dict[s
     # who gave which opinion: the task rows of this round, matched on what they submitted
     rows = list(ctx.session.scalars(select(HumanTask).where(HumanTask.instance_id == ctx.instance.id,
                                                             HumanTask.task_spec == "ut_policy_specialist_review",
-                                                            HumanTask.state == "completed")
+                                                            HumanTask.state == TaskState.COMPLETED)
                                     .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc())
                                     .limit(len(reviews))))
     submitted = [(r.submitted, email(ctx, r.completed_by_id)) for r in rows]

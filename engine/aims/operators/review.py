@@ -35,7 +35,7 @@ from engine.aims.registers import (
 from engine.core import directory, refs
 from engine.core.clock import parse_datetime
 from engine.core.errors import ConflictError, InvalidInput, NotFound
-from engine.core.models import HumanTask, ProcessInstance, User
+from engine.core.models import HumanTask, InstanceState, ProcessInstance, TaskState, User
 from engine.core.operators import OperatorContext, operator
 
 #: 9.3.2 categories every review must cover (FLOWS.md M4s)
@@ -75,7 +75,7 @@ def create(ctx: OperatorContext, review_ref: str | None = None, ad_hoc: bool = F
         if row.status == "closed":
             raise ConflictError(f"management review {review_ref} is closed")
         other = ctx.session.get(ProcessInstance, row.instance_id) if row.instance_id else None
-        if other is not None and other.id != ctx.instance.id and other.status == "running" and \
+        if other is not None and other.id != ctx.instance.id and other.status == InstanceState.RUNNING and \
                 other.process_id == "aims_management_review":
             raise ConflictError(f"management review {review_ref} is already run by instance {other.id}")
     else:
@@ -254,7 +254,7 @@ def record_input_gap(ctx: OperatorContext, review_ref: str) -> dict[str, Any]:
     round are kept (from the task rows: what was submitted, by whom) and the missing categories recorded."""
     row = review(ctx, review_ref)
     recorded = set((row.details or {}).get("input_task_ids") or [])
-    late = [t for t in _input_tasks(ctx) if t.state == "completed" and t.id not in recorded]
+    late = [t for t in _input_tasks(ctx) if t.state == TaskState.COMPLETED and t.id not in recorded]
     row.inputs = list(row.inputs or []) + [
         _input(t.submitted or {}, email(ctx, t.completed_by_id), t.completed_at.isoformat() if t.completed_at else None)
         for t in late]
@@ -395,7 +395,7 @@ def _document_review(ctx: OperatorContext, row: ManagementReview, decision: Revi
     if doc is None:
         return None
     running = ctx.session.scalar(select(ProcessInstance.id).where(
-        ProcessInstance.process_id == "aims_policy_review", ProcessInstance.status == "running",
+        ProcessInstance.process_id == "aims_policy_review", ProcessInstance.status == InstanceState.RUNNING,
         ProcessInstance.subject == doc.ref))
     if running is not None:
         ctx.audit("management_review_decision_joined_review", subject=row.ref, decision=decision.code,

@@ -8,10 +8,11 @@ from .deadlines import Delegation, Notification, OutboxMessage, ProcessSchedule,
 from .evidence import EvidenceFile, TaskDraft
 from .identity import RefCounter, RoleAssignment, User
 from .messages import ProcessMessage
-from .process import HumanTask, ProcessInstance, ProcessVersion
+from .process import OPEN_STATES, HumanTask, InstanceState, ProcessInstance, ProcessVersion, TaskState
 
 __all__ = [
-    "ApiToken", "AuditEvent", "AuditHead", "Base", "Delegation", "EvidenceFile", "HumanTask", "LoginFailure",
-    "Notification", "OutboxMessage", "ProcessInstance", "ProcessMessage", "ProcessSchedule", "ProcessVersion",
-    "RefCounter", "RoleAssignment", "TaskDraft", "User", "UserPreference", "UserSession",
+    "OPEN_STATES", "ApiToken", "AuditEvent", "AuditHead", "Base", "Delegation", "EvidenceFile", "HumanTask",
+    "InstanceState", "LoginFailure", "Notification", "OutboxMessage", "ProcessInstance", "ProcessMessage",
+    "ProcessSchedule", "ProcessVersion", "RefCounter", "RoleAssignment", "TaskDraft", "TaskState", "User",
+    "UserPreference", "UserSession",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
@@ -39,6 +40,15 @@ class ProcessVersion(Base):
     deployed_at: Mapped[datetime]
 
 
+class InstanceState(StrEnum):
+    """``ProcessInstance.status``: ``running`` until the workflow ends (``completed``) or someone stops it
+    (``cancelled``). The values are what the column stores."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
 class ProcessInstance(Base):
     """One running (or finished) process. ``state`` is the SpiffWorkflow state without the spec;
     ``version`` is the optimistic lock every write checks."""
@@ -50,7 +60,7 @@ class ProcessInstance(Base):
     process_id: Mapped[str] = mapped_column(String(100), index=True)
     #: the business object it is about ("AIS-001", "RSK-004"), for lists and links
     subject: Mapped[str | None] = mapped_column(String(100), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="running", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=InstanceState.RUNNING, index=True)
     state: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(default=1)
     started_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
@@ -65,6 +75,19 @@ class ProcessInstance(Base):
     process_version: Mapped[ProcessVersion] = relationship(lazy="joined")
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class TaskState(StrEnum):
+    """``HumanTask.state`` (the values are what the column stores); see :class:`HumanTask`."""
+
+    READY = "ready"
+    CLAIMED = "claimed"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+#: the states of a task someone still has to do
+OPEN_STATES = (TaskState.READY, TaskState.CLAIMED)
 
 
 class HumanTask(Base):
@@ -96,7 +119,7 @@ class HumanTask(Base):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     #: the user ``assignee_var`` named when the task became ready (restored on release)
     designated_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    state: Mapped[str] = mapped_column(String(20), default="ready")
+    state: Mapped[str] = mapped_column(String(20), default=TaskState.READY)
     form: Mapped[str | None] = mapped_column(String(100))
     escalation_profile: Mapped[str | None] = mapped_column(String(20))
     sod_rules: Mapped[str | None] = mapped_column(String(200))

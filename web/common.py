@@ -1,4 +1,5 @@
-"""What every view uses: the engine context, the acting user, one transaction per request."""
+"""What every view and CLI command uses: the engine context, the acting user, one transaction per request
+(or command; ``web.cli.shared.unit`` adds the CLI's exit codes around ``unit``)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,115 @@
+"""What every ``aimsflow`` command uses: the unit of work whose engine errors become exit codes, the
+``--as`` and ``--json`` options, failing with an exit code, JSON output, and reading ``--data`` and
+other option values.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from engine.core import Context, EngineError, InvalidInput, NotFound, User, directory
+
+from .. import common
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextmanager
+def unit(json_output: bool = False) -> Iterator[Context]:
+    """``web.common.unit()`` (one transaction, committed on success); an engine error is reported
+    (as JSON with ``--json``) and ends the command with the error's exit code."""
+    try:
+        with common.unit() as ctx:
+            yield ctx
+    except EngineError as exc:
+        fail_on(exc, json_output)
+
+
+def user(ctx: Context, email: str) -> User:
+    """The user ``--as`` (or ``--for``, ``--to``) names; raises NotFound."""
+    return directory.user_by_email(ctx.session, email)
+
+
+# --------------------------------------------------------------------------- options
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "json_output", is_flag=True, help="machine-readable output")(fn)
+
+
+def as_option(help: str | None = None, required: bool = True) -> Callable[[F], F]:
+    """``--as USER``: the e-mail of the acting user, passed to the command as ``as_user``."""
+    return click.option("--as", "as_user", required=required, help=help)
+
+
+# --------------------------------------------------------------------------- output and exits
+
+def dump(value: Any, indent: int | None = 2) -> None:
+    click.echo(json.dumps(value, indent=indent))
+
+
+def emit(value: Any, json_output: bool, lines: Iterable[str]) -> None:
+    """``value`` as JSON with ``--json``, else ``lines`` (a generator is consumed only then)."""
+    if json_output:
+        dump(value)
+        return
+    for line in lines:
+        click.echo(line)
+
+
+def abort(text: str, exit_code: int) -> NoReturn:
+    """Print ``text`` on stderr and exit with ``exit_code``."""
+    click.echo(text, err=True)
+    sys.exit(exit_code)
+
+
+def fail(message: str, exit_code: int = InvalidInput.exit_code) -> NoReturn:
+    """``error: MESSAGE`` on stderr; exit 3 (invalid input) unless told otherwise."""
+    abort(f"error: {message}", exit_code)
+
+
+def fail_on(exc: EngineError, json_output: bool, text: str | None = None) -> NoReturn:
+    """Report an engine error (``{"error": ...}`` on stdout with ``--json``, else ``text`` or
+    ``error: MESSAGE`` on stderr) and exit with its exit code."""
+    if json_output:
+        dump({"error": exc.to_dict()})
+        sys.exit(exc.exit_code)
+    abort(f"error: {exc.message}" if text is None else text, exc.exit_code)
+
+
+# --------------------------------------------------------------------------- option values
+
+def parsed(parse: Callable[[str], T], text: str, option: str, message: str | None = None) -> T:
+    """``parse(text)``, or exit 3 with ``error: OPTION <why>`` (or ``error: MESSAGE``) when it raises
+    ValueError."""
+    try:
+        return parse(text)
+    except ValueError as exc:
+        fail(message or f"{option} {exc}")
+
+
+def parse_data(text: str | None) -> dict[str, Any]:
+    """``--data``: a JSON object, inline or ``@file.json``; exit 6 for a missing file, 3 otherwise."""
+    if not text:
+        return {}
+    source = text
+    if text.startswith("@"):
+        try:
+            source = Path(text[1:]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"cannot read --data file {text[1:]}: {exc}",
+                 NotFound.exit_code if isinstance(exc, FileNotFoundError) else InvalidInput.exit_code)
+    try:
+        value = json.loads(source)
+    except json.JSONDecodeError as exc:
+        fail(f"--data is not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})")
+    if not isinstance(value, dict):
+        fail("--data must be a JSON object")
+    return value

@@ -1,18 +1,23 @@
-"""Engine fixtures without Flask: one schema per run, each test in a rolled-back transaction.
+"""Engine fixtures without Flask: two databases built once per run, each test in a rolled-back transaction.
 
-The suite runs on SQLite (a file in a temporary folder) or, when ``AIMSFLOW_TEST_DATABASE_URL`` is set,
-on that database (PostgreSQL in CI). Processes and the demo organisation are deployed once per run;
-every test sees them and its own changes are rolled back afterwards.
+* **core** (the default): the schema, the audit trail's head and the people of ``tests/people.py`` (the
+  demo organisation's staff and the organisation row naming its AIMS owner, sponsor and CEO), nothing
+  else. Tests of the engine itself run here and deploy the tiny diagrams of ``tests/data`` they use.
+* **demo** (tests marked ``demo``, usually by ``pytestmark = pytest.mark.demo`` in the module): the schema,
+  the demo organisation (``engine/aims/demo.py``) and every shipped flow of ``processes/``. Built the first
+  time a marked test asks for a session, so a run of core tests alone never pays for it.
+
+``session``, ``ctx`` and ``fresh_db`` follow the marker, so a test names the same fixtures on both.
+The suite runs on SQLite (files in a temporary folder) or, when ``AIMSFLOW_TEST_DATABASE_URL`` is set,
+on that database (PostgreSQL in CI), each database then a schema of its own inside it.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,20 +30,22 @@ from engine.core.models import Base
 from engine.core.runtime import Context
 from engine.core.settings import EngineSettings
 
+from .databases import database_url
+from .people import add_people
+
 aims.install()
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 START = "2026-11-02T09:00:00+00:00"
 
+#: what a database holds before the tests: fill(session, settings, clock)
+Fill = Callable[[Session, EngineSettings, FixedClock], None]
 
-def database_url(tmp_dir: Path) -> str:
-    return os.environ.get("AIMSFLOW_TEST_DATABASE_URL") or f"sqlite:///{tmp_dir / 'test.db'}"
 
-
-@pytest.fixture(scope="session")
-def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return database_url(tmp_path_factory.mktemp("db"))
+def wants_demo(request: pytest.FixtureRequest) -> bool:
+    """Whether the requesting test (or its class or module) is marked ``demo``."""
+    return request.node.get_closest_marker("demo") is not None
 
 
 @pytest.fixture(scope="session")
@@ -46,30 +53,52 @@ def settings() -> EngineSettings:
     return EngineSettings()
 
 
-def deploy_shipped(session: Session, settings: EngineSettings, clock: FixedClock) -> None:
-    """Deploy the shipped processes, if there are any yet (tests deploy their own tiny diagrams)."""
+def fill_core(session: Session, settings: EngineSettings, clock: FixedClock) -> None:
+    """The audit trail's head and the people: what every engine test may rely on."""
+    audit_trail.ensure_head(session)
+    add_people(session, clock.now())
+
+
+def fill_demo(session: Session, settings: EngineSettings, clock: FixedClock) -> None:
+    """The demo organisation and the shipped processes (if there are any yet)."""
+    audit_trail.ensure_head(session)
+    demo.load(session, clock)
     if any(settings.processes_dir.glob("*.bpmn")):
         definitions.deploy_directory(session, settings, clock)
 
 
-def create_schema(engine: Engine) -> None:
-    Base.metadata.drop_all(engine)
+def build(tmp: Path, name: str, fill: Fill, settings: EngineSettings) -> Iterator[Engine]:
+    """A private database with the schema and ``fill``'s rows committed; dropped afterwards."""
+    url, drop = database_url(tmp, name)
+    engine = make_engine(url)
     Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        fill(session, settings, FixedClock(START))
+        session.commit()
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        drop()
 
 
 @pytest.fixture(scope="session")
-def db_engine(db_url: str, settings: EngineSettings) -> Iterator[Engine]:
-    """The test database with the schema, the shipped processes and the demo organisation committed."""
-    engine = make_engine(db_url)
-    create_schema(engine)
-    with Session(engine) as session:
-        clock = FixedClock(START)
-        audit_trail.ensure_head(session)
-        demo.load(session, clock)
-        deploy_shipped(session, settings, clock)
-        session.commit()
-    yield engine
-    engine.dispose()
+def core_db(tmp_path_factory: pytest.TempPathFactory, settings: EngineSettings) -> Iterator[Engine]:
+    """The core database: schema, audit head, the people of ``tests/people.py``."""
+    yield from build(tmp_path_factory.mktemp("core"), "core", fill_core, settings)
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory, settings: EngineSettings) -> Iterator[Engine]:
+    """The demo database: schema, the demo organisation and the shipped processes."""
+    yield from build(tmp_path_factory.mktemp("demo"), "demo", fill_demo, settings)
+
+
+@pytest.fixture
+def db_engine(request: pytest.FixtureRequest) -> Engine:
+    """This test's database: ``demo_db`` for tests marked ``demo``, ``core_db`` otherwise."""
+    engine: Engine = request.getfixturevalue("demo_db" if wants_demo(request) else "core_db")
+    return engine
 
 
 @pytest.fixture
@@ -97,40 +126,10 @@ def ctx(session: Session, clock: FixedClock, settings: EngineSettings) -> Contex
 
 
 @pytest.fixture
-def fresh_db(tmp_path: Path, settings: EngineSettings) -> Iterator[sessionmaker[Session]]:
-    """A database of its own that tests may commit to (concurrency, audit tampering, CLI)."""
-    url = os.environ.get("AIMSFLOW_TEST_DATABASE_URL")
-    if url:
-        # PostgreSQL: one schema per test keeps committed data away from the shared tables
-        schema = f"t_{os.getpid()}_{abs(hash(tmp_path)) % 10**8}"
-        engine = make_engine(url)
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-
-        @event.listens_for(engine, "connect")
-        def _search_path(dbapi_conn, _record):  # type: ignore[no-untyped-def]
-            cur = dbapi_conn.cursor()
-            cur.execute(f'SET search_path TO "{schema}"')
-            cur.close()
-            dbapi_conn.commit()
-
-        engine.dispose()
-    else:
-        engine = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
-    Base.metadata.create_all(engine)
-    factory = sessionmaker(engine, expire_on_commit=False)
-    with factory() as s:
-        clock = FixedClock(START)
-        audit_trail.ensure_head(s)
-        demo.load(s, clock)
-        deploy_shipped(s, settings, clock)
-        s.commit()
-    yield factory
-    if url:
-        engine.dispose()
-        cleanup = make_engine(url)
-        with cleanup.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        cleanup.dispose()
-    else:
-        engine.dispose()
+def fresh_db(request: pytest.FixtureRequest, tmp_path: Path,
+             settings: EngineSettings) -> Iterator[sessionmaker[Session]]:
+    """A database of its own that tests may commit to (concurrency, audit tampering), filled like the
+    core database, or like the demo database for tests marked ``demo``."""
+    fill = fill_demo if wants_demo(request) else fill_core
+    for engine in build(tmp_path, "fresh", fill, settings):
+        yield sessionmaker(engine, expire_on_commit=False)

@@ -1,27 +1,6 @@
-"""Plain helpers for the engine tests: demo users by short name, the tiny diagrams, audit lookups and
-``Flow``, which drives ``tests/data/tiny_approval.bpmn`` through the services.
-
-The demo organisation (``engine/data/demo_organisation.json``) provides the people:
-
-=========  ==========================================  ==================================  ==========
-key        e-mail                                      roles                               reports to
-=========  ==========================================  ==================================  ==========
-tomas      tomas.alvarez@lumenvale.example             process_owner, control_owner        ingrid
-meilin     meilin.chen@lumenvale.example               process_owner, control_owner        grace
-fatima     fatima.alsayed@lumenvale.example            reviewer, approver                  jonas
-ingrid     ingrid.larsen@lumenvale.example             approver                            jonas
-grace      grace.nwosu@lumenvale.example               top_management, approver            jonas
-jonas      jonas.weber@lumenvale.example               top_management (CEO)                -
-priya      priya.raman@lumenvale.example               aims_owner, reviewer                amara
-sofia      sofia.rossi@lumenvale.example               reviewer, assessor                  fatima
-daniel     daniel.kim@lumenvale.example                internal_auditor                    amara
-oliver     oliver.grant@lumenvale.example              admin                               grace
-ravi       ravi.patel@lumenvale.example                process_owner, control_owner        grace
-lucas      lucas.moreau@lumenvale.example              assessor, action_owner, control_owner kwame
-elena      elena.petrova@lumenvale.example             action_owner                        kwame
-hannah     hannah.schmidt@lumenvale.example            assessor, internal_auditor          fatima
-amara      amara.okafor@lumenvale.example              top_management, approver            jonas
-=========  ==========================================  ==================================  ==========
+"""Plain helpers for the engine tests: people by short name (``tests/people.py``: the same people on the
+core and the demo database), the tiny diagrams, audit lookups and ``Flow``, which drives
+``tests/data/tiny_approval.bpmn`` through the services.
 """
 
 from __future__ import annotations
@@ -39,14 +18,10 @@ from engine.core.models import AuditEvent, HumanTask, ProcessInstance, RoleAssig
 from engine.core.runtime import Context
 from engine.core.settings import EngineSettings
 
+from ..people import DOMAIN, STAFF
+
 DATA = Path(__file__).resolve().parent.parent / "data"
-DOMAIN = "lumenvale.example"
-PEOPLE = {
-    "tomas": "tomas.alvarez", "meilin": "meilin.chen", "fatima": "fatima.alsayed", "ingrid": "ingrid.larsen",
-    "grace": "grace.nwosu", "jonas": "jonas.weber", "priya": "priya.raman", "sofia": "sofia.rossi",
-    "daniel": "daniel.kim", "oliver": "oliver.grant", "ravi": "ravi.patel", "lucas": "lucas.moreau",
-    "elena": "elena.petrova", "hannah": "hannah.schmidt", "amara": "amara.okafor",
-}
+PEOPLE = {p.key: p.local for p in STAFF}
 
 
 def email(key: str) -> str:
@@ -60,12 +35,12 @@ def deploy_tiny(session: Session, settings: EngineSettings, clock: FixedClock, *
 
 def user(session: Session, key: str) -> User:
     found = session.scalar(select(User).where(User.email == email(key)))
-    assert found is not None, f"demo user {key} is missing"
+    assert found is not None, f"user {key} is missing"
     return found
 
 
 def grant(session: Session, key: str, role: str) -> User:
-    """Give a demo user an extra role (the test's own change, rolled back with it)."""
+    """Give a user an extra role (the test's own change, rolled back with it)."""
     who = user(session, key)
     who.role_rows.append(RoleAssignment(role=role))
     session.flush()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from engine.core import definitions
 from engine.core.clock import FixedClock
 from engine.core.runtime import Context
 from engine.core.settings import EngineSettings
@@ -40,6 +41,12 @@ class FlowModel:
     examples: int = 30
     steps: int = 25
     default: list[dict[str, Any]] = field(default_factory=lambda: [{}])
+    #: runs on the demo database (the shipped flows and the demo organisation's registers)
+    demo: bool = False
+
+    def param(self) -> Any:
+        """This model as a ``parametrize`` value, marked ``demo`` when it needs the demo database."""
+        return pytest.param(self, id=self.process_id, marks=[pytest.mark.demo] if self.demo else [])
 
     def data_for(self, task_spec: str) -> list[dict[str, Any]]:
         return self.task_data.get(task_spec, self.default)
@@ -67,7 +74,10 @@ TINY = FlowModel(
 )
 
 def _shipped(session: Session, clock: FixedClock) -> EngineSettings:
-    return EngineSettings()  # processes/ are deployed in the test database already
+    """The shipped flows, deployed in the demo database already. Checked here because a missing one would
+    only make every random step fail with NotFound, which the machine counts as a refusal."""
+    definitions.latest_version(session, "aims_risk_assessment")  # raises NotFound on the core database
+    return EngineSettings()
 
 
 _CHECKLIST = {s: "considered_relevant" for s in ANNEX_C}
@@ -96,6 +106,7 @@ RISK = FlowModel(
         "ut_confirm_residual": [confirm(), confirm(4, 4, "partially_effective"), confirm(effectiveness="ineffective")],
     },
     setup=_shipped,
+    demo=True,
     examples=15,
     steps=100,
 )

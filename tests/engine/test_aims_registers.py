@@ -32,6 +32,8 @@ from engine.core.models import User
 
 from .helpers import email
 
+pytestmark = pytest.mark.demo
+
 #: the demo data's ``as_of`` (2026-06-01) moved to the test clock's day (2026-11-02)
 SHIFT = timedelta(days=154)
 

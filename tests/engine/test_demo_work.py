@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.aims import demo_work
@@ -11,6 +12,8 @@ from engine.core.runtime import Context
 from engine.core.settings import EngineSettings
 
 from .helpers import user
+
+pytestmark = pytest.mark.demo
 
 
 def test_open_work_starts_every_demo_process_once(fresh_db: sessionmaker[Session], settings: EngineSettings) -> None:

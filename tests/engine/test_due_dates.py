@@ -12,6 +12,7 @@ import threading
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,6 +36,8 @@ from engine.core.runtime import Context
 from engine.core.settings import EngineSettings
 
 from .helpers import email
+
+pytestmark = pytest.mark.demo
 
 T0 = parse_datetime("2026-11-02T09:00:00Z")
 DEMO_DUE_DOCUMENTS = {"DOC-POL-001", "DOC-SCOPE-001", "DOC-PROC-002"}

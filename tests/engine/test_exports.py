@@ -22,6 +22,8 @@ from engine.core import audit_trail
 from engine.core.clock import FixedClock
 from engine.core.models import AuditEvent
 
+pytestmark = pytest.mark.demo
+
 #: the demo SoA: every control implemented except these
 NOT_IMPLEMENTED = {"A.4.6": "in_progress", "A.6.2.7": "in_progress", "A.7.5": "in_progress", "A.8.3": "in_progress",
                    "A.8.5": "planned", "A.10.3": "in_progress"}

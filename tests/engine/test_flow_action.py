@@ -14,6 +14,8 @@ from engine.core.runtime import Context
 
 from .helpers import email, grant, user
 
+pytestmark = pytest.mark.demo
+
 
 def start(ctx: Context, verify: bool = True, **extra: object) -> ProcessInstance:
     data = {"description": "Publish the adverse-impact reporting form", "owner_id": email("lucas"),

@@ -29,6 +29,8 @@ from engine.core.runtime import Context
 
 from .helpers import PEOPLE, email, events, grant
 
+pytestmark = pytest.mark.demo
+
 SYSTEM = "AIS-002"
 EXTRA_PEOPLE = {"lucas": "lucas.moreau@lumenvale.example", "hannah": "hannah.schmidt@lumenvale.example",
                 "amara": "amara.okafor@lumenvale.example", "kwame": "kwame.mensah@lumenvale.example"}

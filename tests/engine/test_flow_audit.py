@@ -28,6 +28,8 @@ from .audit_flow import (
 from .capa_flow import NO_CA, CapaFlow
 from .helpers import email, events, grant, user
 
+pytestmark = pytest.mark.demo
+
 
 @pytest.fixture
 def af(ctx: Context) -> AuditFlow:

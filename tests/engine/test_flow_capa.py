@@ -19,6 +19,8 @@ from engine.core.runtime import Context
 from .capa_flow import NO_CA, CapaFlow, plan
 from .helpers import email, events, grant, user
 
+pytestmark = pytest.mark.demo
+
 
 @pytest.fixture
 def capa(ctx: Context, clock: FixedClock) -> CapaFlow:

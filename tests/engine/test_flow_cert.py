@@ -22,6 +22,8 @@ from . import cert_flow as cf
 from .cert_flow import CertFlow
 from .helpers import email, grant, user
 
+pytestmark = pytest.mark.demo
+
 
 @pytest.fixture
 def flow(ctx: Context, clock: FixedClock, settings: EngineSettings) -> CertFlow:

@@ -13,6 +13,8 @@ from engine.core.runtime import Context
 
 from .helpers import user
 
+pytestmark = pytest.mark.demo
+
 
 def start(ctx: Context, ref: str = "EVD-018") -> ProcessInstance:
     return services.start_process(ctx, user(ctx.session, "priya"), "aims_evidence_review",

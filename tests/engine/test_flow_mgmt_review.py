@@ -16,6 +16,8 @@ from engine.core.runtime import Context
 from .helpers import email, events, grant, user
 from .mr_flow import PACK, PROVIDERS, REQUIRED, ReviewFlow, minutes, provided, schedule
 
+pytestmark = pytest.mark.demo
+
 
 @pytest.fixture
 def mr(ctx: Context) -> ReviewFlow:

@@ -18,6 +18,8 @@ from engine.core.runtime import Context
 from .helpers import email, events, grant, user
 from .policy_flow import CHANGES, ENDORSE, POLICY, PolicyFlow, draft
 
+pytestmark = pytest.mark.demo
+
 
 @pytest.fixture
 def pol(ctx: Context) -> PolicyFlow:

@@ -29,6 +29,8 @@ from .risk_flow import (
     risk_item,
 )
 
+pytestmark = pytest.mark.demo
+
 
 @pytest.fixture
 def rf(ctx: Context) -> RiskFlow:

@@ -22,6 +22,7 @@ import json
 import zipfile
 from datetime import date, timedelta
 
+import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 from sqlalchemy import select
@@ -38,6 +39,8 @@ from .audit_flow import AuditFlow, finding, findings, report
 from .capa_flow import CapaFlow
 from .cert_flow import CertFlow
 from .helpers import email, user
+
+pytestmark = pytest.mark.demo
 
 STAGE1, STAGE2 = "2027-06-14", "2027-07-12"
 #: the SoA at the end: every control implemented except these (the demo's, and A.4.4 whose owner answered its

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,8 @@ from engine.core.runtime import Context
 
 from .helpers import email, user
 from .risk_flow import RiskFlow
+
+pytestmark = pytest.mark.demo
 
 
 def results(report: readiness.Report) -> dict[str, str]:

@@ -16,6 +16,8 @@ from engine.core.errors import ConflictError, InvalidInput, NotFound
 
 from .helpers import email, user
 
+pytestmark = pytest.mark.demo
+
 
 def entry(session: Session, control_id: str, version: SoAVersion | None = None) -> SoAEntry:
     version = version or soa.working_version(session)

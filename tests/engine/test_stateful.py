@@ -196,7 +196,7 @@ class EngineMachine(RuleBasedStateMachine):
         assert result.ok, result.problem
 
 
-@pytest.mark.parametrize("model", MODELS, ids=[m.process_id for m in MODELS])
+@pytest.mark.parametrize("model", [m.param() for m in MODELS])
 def test_engine_invariants_hold_under_random_use(model: FlowModel, session: Session, clock: Any,
                                                   request: pytest.FixtureRequest) -> None:
     ctx = model.context(session, clock, request)

@@ -9,6 +9,7 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +21,8 @@ from engine.core.runtime import Context
 from engine.core.settings import PROJECT_ROOT, EngineSettings
 
 from .helpers import DATA, deploy_tiny, email, user
+
+pytestmark = pytest.mark.demo
 
 T0 = parse_datetime("2026-11-02T09:00:00Z")
 SHIPPED = EngineSettings(processes_dir=PROJECT_ROOT / "processes", forms_dir=DATA / "forms")

@@ -1,7 +1,8 @@
 """Web fixtures: an app on a database of its own per test module (SQLite file, or a PostgreSQL schema
-when ``AIMSFLOW_TEST_DATABASE_URL`` is set) with the demo organisation (password ``demo``) and the
-diagrams of ``tests/data`` deployed (``web_assessment`` has a layout bpmn-js can draw and a form with
-every kind of field), and ``Browser``, a logged-in test client that sends the CSRF token like a page.
+when ``AIMSFLOW_TEST_DATABASE_URL`` is set) with the people of ``tests/people.py`` (password ``demo``), or
+the whole demo organisation for modules marked ``demo``, and the diagrams of ``tests/data`` deployed
+(``web_assessment`` has a layout bpmn-js can draw and a form with every kind of field), and ``Browser``,
+a logged-in test client that sends the CSRF token like a page.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from engine.core.settings import EngineSettings
 from web import create_app
 from web.extensions import db
 
-from .test_cli import database_url
+from ..conftest import wants_demo
+from ..databases import database_url
+from ..people import add_people
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 START = "2026-11-02T09:00:00+00:00"
@@ -57,7 +60,8 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory, clock: FixedClock) -> Iterator[Flask]:
+def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+        clock: FixedClock) -> Iterator[Flask]:
     tmp = tmp_path_factory.mktemp("web")
     url, drop = database_url(tmp)
     app = create_app({"TESTING": True, "DATABASE_URL": url, "CLOCK": clock, "SECRET_KEY": "test",
@@ -67,7 +71,10 @@ def app(tmp_path_factory: pytest.TempPathFactory, clock: FixedClock) -> Iterator
         Base.metadata.create_all(db.engine)
         session = db.session
         audit_trail.ensure_head(session)
-        demo.load(session, clock)
+        if wants_demo(request):
+            demo.load(session, clock)
+        else:
+            add_people(session, clock.now())
         accounts.set_demo_passwords(session, PASSWORD)
         settings = app.extensions["aimsflow.settings"]
         definitions.deploy(session, [definitions.SourceFile.read(DATA / f"{n}.bpmn")

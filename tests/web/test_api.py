@@ -14,6 +14,8 @@ from web.extensions import db
 
 from .conftest import DATA, PEOPLE, Flows, user
 
+pytestmark = pytest.mark.demo
+
 Api = Callable[..., Any]
 
 

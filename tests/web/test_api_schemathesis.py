@@ -17,6 +17,8 @@ from web.extensions import db
 
 from .conftest import engine_ctx, user
 
+pytestmark = pytest.mark.demo
+
 
 @pytest.fixture(scope="module")
 def real(app: Flask) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from web.extensions import db
 
 from .conftest import DATA, PEOPLE, Browser, Flows, engine_ctx, user
 
+pytestmark = pytest.mark.demo
+
 EXTERNAL = "external.auditor@cb.example"
 ROLES = ["admin", "aims_owner", "process_owner", "assessor", "reviewer", "approver", "top_management",
          "internal_auditor", "action_owner", "external_auditor"]

@@ -23,6 +23,8 @@ from web.extensions import db
 
 from .conftest import Browser, Flows
 
+pytestmark = pytest.mark.demo
+
 CONTROLS = 38
 
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from click.testing import Result
 from flask import Flask
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from engine.core.clock import FixedClock
 from engine.core.models import Base
 from web import create_app
 from web.extensions import db
+
+from ..databases import database_url
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 START = "2026-11-02T09:00:00+00:00"
@@ -58,25 +59,6 @@ class Cli:
 def upgrade(cli: Cli) -> Result:
     """``aimsflow db upgrade``."""
     return cli.ok("db", "upgrade")
-
-
-def database_url(tmp_path: Path) -> tuple[str, Callable[[], None]]:
-    """A private database for one app and a function that drops it."""
-    pg = os.environ.get("AIMSFLOW_TEST_DATABASE_URL")
-    if not pg:
-        return f"sqlite:///{tmp_path / 'cli.db'}", lambda: None
-    schema = f"cli_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(pg)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-
-    def drop() -> None:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
-
-    separator = "&" if "?" in pg else "?"
-    return f"{pg}{separator}options=-csearch_path%3D{schema}", drop
 
 
 def make_cli(tmp_path: Path) -> Iterator[Cli]:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import pytest
 from flask import Flask
 
 from engine.core.clock import FixedClock
 
 from .conftest import Browser, Flows
+
+pytestmark = pytest.mark.demo
 
 
 def text(response) -> str:  # type: ignore[no-untyped-def]

@@ -38,7 +38,7 @@ _SEVERITY = ("effective", "partially_effective", "ineffective")
 
 
 @operator("audit.record_findings")
-def recordfindings_of(ctx: OperatorContext, audit_ref: str, findings: list[dict[str, Any]], closing_meeting_held: bool,
+def record_findings(ctx: OperatorContext, audit_ref: str, findings: list[dict[str, Any]], closing_meeting_held: bool,
                     closing_meeting_date: str) -> dict[str, Any]:
     """The findings (I9) as AuditFinding rows (``communicated``); Audit -> ``findings_review``.
 

@@ -46,10 +46,6 @@ NC_FINDINGS = ("stage1_concern", "major_nc", "minor_nc")
 #: cycle status while an audit of this type is scheduled, and once it is closed
 SCHEDULED_STATUS = {"stage1": "stage1_scheduled", "stage2": "stage2_scheduled",
                     "recertification": "recertification_in_progress"}
-#: a far date for "no deadline" timers (the diagram falls back to it when a deadline does not apply)
-NO_DEADLINE = "9999-12-31T00:00:00+00:00"
-
-
 
 
 def _new(ctx: OperatorContext, model: Any, ref: str, **values: Any) -> Any:

@@ -63,7 +63,7 @@ from engine.core.uow import transaction
 
 log = logging.getLogger("aimsflow.due_dates")
 
-#: statuses of an impact assessment that is its system's valid one (engine.operators.aiia.APPROVED_STATUSES)
+#: statuses of an impact assessment that is its system's valid one (engine.aims.operators.aiia.APPROVED_STATUSES)
 AIIA_VALID = ("low_tier_recorded", "approved", "approved_with_conditions")
 RISK_OPEN = ("identified", "analysed", "treatment_planned", "pending_acceptance", "in_treatment", "monitoring")
 

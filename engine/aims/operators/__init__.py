@@ -4,6 +4,8 @@ package registers every one of them."""
 from engine.aims.operators import (  # noqa: F401 (imported to register)
     action,
     aiia,
+    aiia_analysis,
+    aiia_decisions,
     audit,
     audit_programme,
     audit_report,

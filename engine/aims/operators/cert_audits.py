@@ -9,6 +9,7 @@ service task that runs again after a crash changes nothing twice.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -44,6 +45,16 @@ def _finding(ctx: OperatorContext, ref: str) -> ExternalFinding:
     return by_ref(ctx, ExternalFinding, ref, "no external finding")
 
 
+def _date_range(values: dict[str, Any], start_field: str, end_field: str) -> tuple[date, date]:
+    """The dates ``values[start_field]`` and ``values[end_field]``. Raises InvalidInput unless both are
+    given and the end is not before the start."""
+    start = as_date(values.get(start_field), start_field)
+    end = as_date(values.get(end_field), end_field)
+    if start is None or end is None or end < start:
+        raise InvalidInput(f"{end_field} {end} must not be before {start_field} {start}")
+    return start, end
+
+
 @operator("cert.open_external_audit")
 def open_external_audit(ctx: OperatorContext, cycle_ref: str, audit_type: str, call_no: int) -> dict[str, Any]:
     """X0: the ExternalAudit row of this call (``scheduled``); the cycle moves to the stage's state."""
@@ -67,10 +78,7 @@ def record_schedule(ctx: OperatorContext, audit_ref: str, schedule: dict[str, An
     """X1-X2: the CB's audit plan; interviewees and control owners are notified (audit event until the
     outbox sends mail). Returns the dates the diagram's timers and task deadlines use."""
     row = _external(ctx, audit_ref)
-    start = as_date(schedule.get("planned_start"), "planned_start")
-    end = as_date(schedule.get("planned_end"), "planned_end")
-    if start is None or end is None or end < start:
-        raise InvalidInput(f"planned_end {end} must not be before planned_start {start}")
+    start, end = _date_range(schedule, "planned_start", "planned_end")
     interviewees = [e for e in schedule.get("interviewee_ids") or []]
     if row.type != "stage1" and not interviewees:
         raise InvalidInput(f"interviewee_ids: a {row.type} audit needs its interviewees")
@@ -112,10 +120,7 @@ def audit_started(ctx: OperatorContext, audit_ref: str) -> dict[str, Any]:
 def record_audit_log(ctx: OperatorContext, audit_ref: str, log: dict[str, Any]) -> dict[str, Any]:
     """X5: the audit days: actual dates and the log of the CB's information requests."""
     row = _external(ctx, audit_ref)
-    start = as_date(log.get("actual_start"), "actual_start")
-    end = as_date(log.get("actual_end"), "actual_end")
-    if start is None or end is None or end < start:
-        raise InvalidInput(f"actual_end {end} must not be before actual_start {start}")
+    start, end = _date_range(log, "actual_start", "actual_end")
     row.actual_start, row.actual_end = start, end
     row.details = {**(row.details or {}), "information_requests": log.get("requests") or [],
                    "issues_during_audit": log.get("issues_during_audit")}

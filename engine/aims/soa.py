@@ -417,12 +417,6 @@ def generate(session: Session, clock: Clock, actor_id: int | None = None,
     return version, statement
 
 
-#: the fields a control owner sets on an entry (the D4 form)
-ENTRY_FIELDS = ("applicable", "justification", "exclusion_basis", "system_scope", "system_ids",
-                "implementation_status", "implementation_description", "target_date", "control_owner_id",
-                "evidence")
-
-
 def update_entry(session: Session, clock: Clock, version: SoAVersion, control_id: str, values: dict[str, Any],
                  actor_id: int | None = None) -> SoAEntry:
     """Record a control owner's decisions on ``control_id``'s entry of the working ``version``.

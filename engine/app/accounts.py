@@ -11,7 +11,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -253,7 +253,3 @@ def set_active(session: Session, clock: Clock, actor: User, user_id: int, active
 
 def all_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.active.desc(), User.name)))
-
-
-def purge_expired_sessions(session: Session, now: datetime) -> int:
-    return int(session.execute(delete(UserSession).where(UserSession.expires_at <= now)).rowcount)  # type: ignore[attr-defined]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -227,8 +227,3 @@ def deliver(session: Session, clock: Clock, settings: EngineSettings, send: Send
 def pending_count(session: Session) -> int:
     """Messages not sent yet (due, backing off, or leased)."""
     return int(session.scalar(select(func.count()).select_from(_OUTBOX).where(_OUTBOX.c.sent_at.is_(None))) or 0)
-
-
-def next_attempt(session: Session) -> datetime | None:
-    """When the earliest waiting message is due (None: nothing waits)."""
-    return session.scalar(select(func.min(_OUTBOX.c.next_attempt_at)).where(_OUTBOX.c.sent_at.is_(None)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from engine.core.models import RefCounter
@@ -19,10 +19,6 @@ def next_ref(session: Session, prefix: str, width: int = 3) -> str:
         session.flush()
         row = 1
     return f"{prefix}-{row:0{width}d}"
-
-
-def peek_last(session: Session, prefix: str) -> int:
-    return session.scalar(select(RefCounter.last).where(RefCounter.prefix == prefix)) or 0
 
 
 def ensure_at_least(session: Session, prefix: str, number: int) -> None:

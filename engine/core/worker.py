@@ -12,7 +12,8 @@ A pass, at ``clock.now()``:
    escalations (``escalation.sweep``);
 5. **digests**: users on the daily digest get one e-mail a day (``notifications.queue_digests``);
 6. **outbox**: waiting e-mails are delivered with ``send`` (``outbox.deliver``); skipped when there is
-   no sender (mail not configured): the messages wait.
+   no sender (mail not configured): the messages wait;
+7. **sessions**: housekeeping: expired login sessions are deleted (``sessions.purge_expired``).
 
 The worker is an edge like the CLI: it commits, one transaction per unit (a schedule firing, an
 instance, a batch of tasks, a message), so one failing instance never holds up the others. Rows are
@@ -30,7 +31,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine.core import audit_trail, domain, escalation, notifications, outbox, services, timers
+from engine.core import audit_trail, domain, escalation, notifications, outbox, services, sessions, timers
 from engine.core.clock import Clock, isoformat
 from engine.core.errors import ConflictError, EngineError
 from engine.core.models import InstanceState, ProcessInstance, ProcessSchedule
@@ -54,8 +55,9 @@ class PassReport:
     digests: int = 0
     delivery: outbox.DeliveryReport | None = None
     mail_waiting: int = 0
+    sessions_purged: int = 0
     seconds: float = 0.0
-    #: seconds per phase: schedules, the domain's phases, timers, ladders, digests, outbox
+    #: seconds per phase: schedules, the domain's phases, timers, ladders, digests, outbox, sessions
     timings: dict[str, float] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> domain.PhaseResult:
@@ -74,7 +76,8 @@ class PassReport:
                 f"{self.instances_woken} instance(s) woken ({self.timers_fired} timer(s) fired), "
                 f"{self.ladder.reminders} reminder(s), {self.ladder.overdue_notices} overdue notice(s), "
                 f"{self.ladder.escalations} escalation(s), {self.digests} digest(s), {mail}, "
-                f"{self.mail_waiting} waiting; {len(self.failures)} failure(s); {self.seconds * 1000:.0f} ms")
+                f"{self.mail_waiting} waiting, {self.sessions_purged} expired session(s) purged; "
+                f"{len(self.failures)} failure(s); {self.seconds * 1000:.0f} ms")
 
 
 def run_pass(session: Session, clock: Clock, settings: EngineSettings, send: outbox.Send | None = None,
@@ -109,7 +112,10 @@ def run_pass(session: Session, clock: Clock, settings: EngineSettings, send: out
     else:
         report.mail_waiting = outbox.pending_count(session)
         session.rollback()
-    phase("outbox", mark)
+    mark = phase("outbox", mark)
+    with transaction(session, clock):
+        report.sessions_purged = sessions.purge_expired(session, clock.now())
+    phase("sessions", mark)
     report.seconds = time.perf_counter() - started
     return report
 

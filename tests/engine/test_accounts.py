@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.app import access, accounts, process_admin
-from engine.core import services
+from engine.core import services, worker
 from engine.core.clock import FixedClock
 from engine.core.errors import Forbidden, InvalidInput, NotFound
+from engine.core.models import UserSession
 from engine.core.runtime import Context
 
 from .helpers import DATA, Flow, email, user
@@ -56,6 +58,21 @@ def test_sessions_end_on_logout_expiry_and_deactivation(session: Session, clock:
     accounts.set_active(session, clock, admin, tomas.id, False)
     assert accounts.session_user(session, clock, token) is None
     assert accounts.token_user(session, clock, secret) is None
+
+
+def test_worker_pass_purges_expired_sessions_and_keeps_live_ones(ctx: Context) -> None:
+    assert isinstance(ctx.clock, FixedClock)
+    tomas, priya = user(ctx.session, "tomas"), user(ctx.session, "priya")
+    short = accounts.open_session(ctx.session, ctx.clock, tomas, timedelta(hours=1))
+    exact = accounts.open_session(ctx.session, ctx.clock, priya, timedelta(hours=2))
+    live = accounts.open_session(ctx.session, ctx.clock, priya, timedelta(hours=3))
+    ctx.clock.advance(hours=2)
+    report = worker.run_pass(ctx.session, ctx.clock, ctx.settings)
+    assert report.sessions_purged == 2 and "sessions" in report.timings
+    assert len(ctx.session.scalars(select(UserSession)).all()) == 1
+    assert accounts.session_user(ctx.session, ctx.clock, live) is priya
+    assert accounts.session_user(ctx.session, ctx.clock, short) is None
+    assert accounts.session_user(ctx.session, ctx.clock, exact) is None
 
 
 def test_tokens_are_stored_hashed_and_can_be_revoked(session: Session, clock: FixedClock) -> None:

@@ -38,7 +38,7 @@ _SEVERITY = ("effective", "partially_effective", "ineffective")
 
 
 @operator("audit.record_findings")
-def recordfindings_of(ctx: OperatorContext, audit_ref: str, findings: list[dict[str, Any]], closing_meeting_held: bool,
+def record_findings(ctx: OperatorContext, audit_ref: str, findings: list[dict[str, Any]], closing_meeting_held: bool,
                     closing_meeting_date: str) -> dict[str, Any]:
     """The findings (I9) as AuditFinding rows (``communicated``); Audit -> ``findings_review``.
 
@@ -116,6 +116,21 @@ def record_responses(ctx: OperatorContext, audit_ref: str, answers: list[dict[st
     return {"any_dispute": bool(disputes), "disputes": disputes}
 
 
+def _one_each(answers: list[dict[str, Any]], expected: dict[str, AuditFinding], field: str, what: str,
+              ask: str) -> dict[str, dict[str, Any]]:
+    """``answers`` by their ``finding_ref``, one for each of the ``expected`` findings. Raises
+    InvalidInput naming ``field`` for an answer to a finding that is not ``what``, and (``ask``) for an
+    expected finding left without one."""
+    given = {a["finding_ref"]: a for a in answers}
+    unknown = sorted(set(given) - set(expected))
+    if unknown:
+        raise InvalidInput(f"{field}: {', '.join(unknown)} is not {what}")
+    missing = sorted(set(expected) - set(given))
+    if missing:
+        raise InvalidInput(f"{field}: {ask}; missing {', '.join(missing)}")
+    return given
+
+
 @operator("audit.record_resolutions")
 def record_resolutions(ctx: OperatorContext, audit_ref: str, resolutions: list[dict[str, Any]]) -> dict[str, Any]:
     """The lead auditor's resolution of every disputed finding (I11). Returns the upheld major NCs the
@@ -123,13 +138,8 @@ def record_resolutions(ctx: OperatorContext, audit_ref: str, resolutions: list[d
     the AIMS owner is one of their auditees. Raises InvalidInput when a dispute is left unresolved."""
     audit = audit_row(ctx, audit_ref)
     disputed = {f.ref: f for f in findings_of(ctx, audit) if f.status == "disputed"}
-    given = {r["finding_ref"]: r for r in resolutions}
-    unknown = sorted(set(given) - set(disputed))
-    if unknown:
-        raise InvalidInput(f"resolutions: {', '.join(unknown)} is not a disputed finding of {audit_ref}")
-    missing = sorted(set(disputed) - set(given))
-    if missing:
-        raise InvalidInput(f"resolutions: resolve every disputed finding; missing {', '.join(missing)}")
+    given = _one_each(resolutions, disputed, "resolutions", f"a disputed finding of {audit_ref}",
+                      "resolve every disputed finding")
     arbitration = []
     for ref, row in disputed.items():
         r = given[ref]
@@ -158,13 +168,8 @@ def record_arbitration(ctx: OperatorContext, audit_ref: str, decisions: list[dic
     escalated = {f.ref: f for f in findings_of(ctx, audit)
                  if f.status == "resolved" and f.type == "major_nc" and (f.details or {}).get("auditee_escalates")
                  and (f.resolution or "").startswith("finding_upheld")}
-    given = {d["finding_ref"]: d for d in decisions}
-    unknown = sorted(set(given) - set(escalated))
-    if unknown:
-        raise InvalidInput(f"arbitration: {', '.join(unknown)} is not an escalated finding of {audit_ref}")
-    missing = sorted(set(escalated) - set(given))
-    if missing:
-        raise InvalidInput(f"arbitration: decide every escalated finding; missing {', '.join(missing)}")
+    given = _one_each(decisions, escalated, "arbitration", f"an escalated finding of {audit_ref}",
+                      "decide every escalated finding")
     for ref, row in escalated.items():
         d = given[ref]
         record_approval(ctx, "audit_finding", row.id, row.ref, "arbitration", d["final_type"],

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
 from engine.aims import roles
-from engine.aims.registers import AISystem, Approval
+from engine.aims.registers import AISystem, Approval, RegisterMixin
 from engine.core import directory
 from engine.core.clock import parse_datetime
 from engine.core.durations import add_duration
 from engine.core.errors import InvalidInput, NotFound
 from engine.core.models import User
 from engine.core.operators import OperatorContext
+
+R = TypeVar("R", bound=RegisterMixin)
 
 #: DOMAIN.md 6.3 defaults; the organisation's published risk criteria override them
 DEFAULT_CRITERIA: dict[str, Any] = {
@@ -49,11 +51,16 @@ def actor_id(ctx: OperatorContext) -> int | None:
     return ctx.actor.id if isinstance(ctx.actor, User) else None
 
 
+def by_ref(ctx: OperatorContext, model: type[R], ref: str, missing: str) -> R:
+    """The ``model`` row with this ``ref``. Raises NotFound ``"<missing> '<ref>'"`` when there is none."""
+    row = ctx.session.scalar(select(model).where(model.ref == ref))
+    if row is None:
+        raise NotFound(f"{missing} {ref!r}")
+    return row
+
+
 def ai_system(ctx: OperatorContext, ref: str) -> AISystem:
-    system = ctx.session.scalar(select(AISystem).where(AISystem.ref == ref))
-    if system is None:
-        raise NotFound(f"no AI system {ref!r}")
-    return system
+    return by_ref(ctx, AISystem, ref, "no AI system")
 
 
 def today(ctx: OperatorContext) -> date:

@@ -113,14 +113,17 @@ def record_identification(ctx: OperatorContext, risks: list[dict[str, Any]], ass
     out = []
     for index, item in enumerate(risks):
         row = _risk(ctx, item["risk_id"], f"risks/{index}/risk_id") if item.get("risk_id") else mine.get(item["title"])
-        if row is None:
-            row = Risk(ref=refs.next_ref(ctx.session, "RSK"), created_at=now, updated_at=now,
-                       created_by_id=actor_id(ctx), origin="aiia" if trigger == "aiia" else "risk_assessment",
-                       origin_ref=ctx.instance.subject, status="identified")
-            ctx.session.add(row)
+        # every lookup before a new row joins the session: a query autoflushes, and a row without its
+        # title yet would be inserted half-made
         systems = [_system_id(ctx, ref, f"risks/{index}/ai_system_ids") for ref in item.get("ai_system_ids") or []]
         if not systems and system is not None:
             systems = [system.id]
+        owner_id, assessor_id = user_id(ctx, item["owner_id"]), user_id(ctx, assessor)
+        if row is None:
+            row = Risk(ref=refs.next_ref(ctx.session, "RSK"), created_at=now, updated_at=now,
+                       created_by_id=actor_id(ctx), origin="aiia" if trigger == "aiia" else "risk_assessment",
+                       origin_ref=ctx.instance.subject, status="identified", title=item["title"])
+            ctx.session.add(row)
         row.title = item["title"]
         row.description = item["description"]
         row.source_category = item["source_category"]
@@ -128,8 +131,8 @@ def record_identification(ctx: OperatorContext, risks: list[dict[str, Any]], ass
                             "society": item["consequences_society"]}
         row.ai_system_ids = systems
         row.existing_controls = list(item.get("existing_controls") or [])
-        row.owner_id = user_id(ctx, item["owner_id"])
-        row.assessor_id = user_id(ctx, assessor)
+        row.owner_id = owner_id
+        row.assessor_id = assessor_id
         row.criteria_version = criteria_version
         row.details = {**(row.details or {}), "risk_sources_checklist": checklist or {}}
         _touch(ctx, row, "identified")

@@ -39,10 +39,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         configure_sqlite(db.engine)
     csrf.init_app(app)
 
-    from . import admin, auth, calendar, cert, cli, errors, instances, me, pages, tasks
+    from . import admin, auth, calendar, cert, cli, errors, instances, limits, me, pages, tasks
     from .api import register_api
 
     auth.init_app(app)
+    limits.init_app(app)
     pages.init_app(app)
     for blueprint in (auth.bp, tasks.bp, instances.bp, admin.bp, me.bp, cert.bp):
         app.register_blueprint(blueprint)

@@ -31,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     #: request size limit (uploads included), bytes
     "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
     "MAX_FORM_MEMORY_SIZE": 2 * 1024 * 1024,
+    #: a JSON body (API calls, the pages' JSON posts): at most this many bytes (413) and nesting levels (400)
+    "MAX_JSON_BYTES": 2 * 1024 * 1024,
+    "MAX_JSON_DEPTH": 32,
     "WTF_CSRF_TIME_LIMIT": None,
     "WTF_CSRF_SSL_STRICT": False,  # the Origin check in web/auth.py covers https and http alike
     # flask-smorest / OpenAPI

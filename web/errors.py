@@ -1,12 +1,17 @@
 """The one table from engine errors to HTTP statuses (DESIGN.md: NotFound 404, Forbidden 403,
 ValidationError 422, ConflictError 409), and the handlers: JSON ``{"error": {"code", "message"}}``
-under ``/api/`` (and for clients that ask for JSON), an error page otherwise."""
+under ``/api/`` (and for clients that ask for JSON), an error page otherwise.
+
+No answer carries SQL or a stack trace: a database error that escapes a view is logged with its
+traceback and answered 500 with a generic message, and so is an engine error whose cause is one (its
+message may quote the failed statement)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from engine.core import errors as e
@@ -27,6 +32,23 @@ STATUS: dict[type[e.EngineError], int] = {
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
               422: "invalid_input", 429: "too_many_requests", 500: "server_error"}
+
+
+#: what the client reads when the database failed; the details are in the server log
+DATABASE_FAILED = "the server could not complete this request; the details are in the server log"
+_DATABASE_MODULES = ("sqlalchemy", "psycopg", "sqlite3")
+
+
+def from_database(error: BaseException) -> bool:
+    """Whether a database error (SQLAlchemy's or the driver's) is ``error`` or among its causes."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__module__.split(".")[0] in _DATABASE_MODULES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def status_for(error: e.EngineError) -> int:
@@ -53,6 +75,9 @@ def init_app(app: Flask) -> None:
         from .extensions import db
 
         db.session.rollback()
+        if from_database(error):  # its message may quote the statement: for the log only
+            app.logger.error("%s %s failed: %s", request.method, request.path, error.diagnosis(), exc_info=error)
+            return _server_error()
         status = status_for(error)
         if status >= 500:  # a diagram or the engine failed: the details are for the admins, not the page
             app.logger.error("%s %s failed: %s", request.method, request.path, error.diagnosis())
@@ -60,6 +85,19 @@ def init_app(app: Flask) -> None:
             return jsonify({"error": error.to_dict()}), status
         titles = {404: "Not found", 403: "Not allowed", 409: "Conflict", 422: "Invalid input"}
         return _page(status, titles.get(status, "Something went wrong"), error.message)
+
+    @app.errorhandler(SQLAlchemyError)
+    def _database_error(error: SQLAlchemyError):  # type: ignore[no-untyped-def]
+        from .extensions import db
+
+        db.session.rollback()
+        app.logger.error("%s %s failed in the database", request.method, request.path, exc_info=error)
+        return _server_error()
+
+    def _server_error():  # type: ignore[no-untyped-def]
+        if wants_json():
+            return jsonify({"error": {"code": HTTP_CODES[500], "message": DATABASE_FAILED}}), 500
+        return _page(500, "Something went wrong", DATABASE_FAILED)
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):  # type: ignore[no-untyped-def]

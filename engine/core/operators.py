@@ -11,13 +11,16 @@ service task of the same instance twice must not create a second row.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from engine.core import domain
-from engine.core.errors import NotFound
+from engine.core.errors import NotFound, WorkflowError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -50,11 +53,24 @@ def registry() -> dict[str, Operator]:
 
 
 def get_operator(name: str) -> Operator:
+    """The operator ``name``, its database errors turned into a WorkflowError that names the operator and
+    the kind of error but not the statement (the exception stays chained, for the log).
+    Raises NotFound for an unknown name."""
     _load_builtin_operators()
     try:
-        return _REGISTRY[name]
+        fn = _REGISTRY[name]
     except KeyError:
         raise NotFound(f"no operator named {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return fn(*args, **kwargs)
+        except SQLAlchemyError as exc:
+            kind = type(getattr(exc, "orig", None) or exc).__name__
+            raise WorkflowError(f"operator {name!r} failed in the database ({kind})") from exc
+
+    return call
 
 
 _loaded = False

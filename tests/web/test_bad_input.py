@@ -186,3 +186,11 @@ def test_operator_database_errors_become_workflow_errors_without_the_statement()
         get_operator("tests.bad_insert")(None)
     assert raised.value.message == "operator 'tests.bad_insert' failed in the database (Exception)"
     assert isinstance(raised.value.__cause__, IntegrityError)
+
+
+def test_limits_text_longer_than_its_column_is_invalid_input_on_every_database(
+        browser: Callable[[str], Browser]) -> None:
+    response = browser("assessor").post("/away", {"deputy": "hannah.schmidt@lumenvale.example",
+                                                  "starts": "2027-03-01", "ends": "2027-03-02", "reason": "x" * 600})
+    assert response.status_code == 422
+    assert "at most 500 characters" in no_leak(response)

@@ -1,13 +1,16 @@
-"""The one declarative base every table of aimsflow is defined on (web shares its metadata)."""
+"""The one declarative base every table of aimsflow is defined on (web shares its metadata), and the check
+that no text is longer than its column."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
 from sqlalchemy.orm import DeclarativeBase, registry
 
 from engine.core.db import UTCDateTime
+from engine.core.errors import InvalidInput
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -21,3 +24,18 @@ NAMING = {
 class Base(DeclarativeBase):
     registry = registry(metadata=MetaData(naming_convention=NAMING), type_annotation_map={datetime: UTCDateTime()})
 
+
+
+@event.listens_for(Base, "before_insert", propagate=True)
+@event.listens_for(Base, "before_update", propagate=True)
+def _check_lengths(mapper: Any, connection: Any, row: Any) -> None:
+    """A text longer than its column is bad input (InvalidInput), on every database: PostgreSQL would refuse
+    it with a DataError and SQLite would store it whole."""
+    for column in mapper.columns:
+        limit = getattr(column.type, "length", None)
+        if not limit or column.key not in mapper.attrs:
+            continue
+        value = getattr(row, mapper.get_property_by_column(column).key, None)
+        if isinstance(value, str) and len(value) > limit:
+            name = mapper.get_property_by_column(column).key.replace("_", " ")
+            raise InvalidInput(f"the {name} may be at most {limit} characters ({len(value)} given)")

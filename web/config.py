@@ -56,6 +56,10 @@ DEFAULTS: dict[str, Any] = {
     # the worker: seconds between passes, and the hour (UTC) daily digests go out
     "WORKER_INTERVAL": 15,
     "DIGEST_HOUR": 7,
+    # scripts, conditions and expressions: seconds each may run, and the size of what one operation may build
+    "SCRIPT_TIME_LIMIT": 5.0,
+    "SCRIPT_MAX_SIZE": 10_000_000,
+    "SCRIPT_MAX_INT_BITS": 1_000_000,
 }
 
 
@@ -75,4 +79,7 @@ def engine_settings(app_config: dict[str, Any], instance_path: str) -> EngineSet
         else Path(instance_path) / "evidence",
         base_url=str(app_config.get("BASE_URL") or defaults.base_url),
         digest_hour=int(app_config.get("DIGEST_HOUR", defaults.digest_hour)),
+        script_time_limit=float(app_config.get("SCRIPT_TIME_LIMIT", defaults.script_time_limit)),
+        script_max_size=int(app_config.get("SCRIPT_MAX_SIZE", defaults.script_max_size)),
+        script_max_int_bits=int(app_config.get("SCRIPT_MAX_INT_BITS", defaults.script_max_int_bits)),
     )

@@ -26,6 +26,7 @@ STATUS: dict[type[e.EngineError], int] = {
     e.SodViolation: 403,
     e.NotFound: 404,
     e.WorkflowError: 500,
+    e.ScriptBudgetError: 500,
 }
 
 #: codes for HTTP errors that do not come from the engine

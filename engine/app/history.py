@@ -51,6 +51,9 @@ class InstanceView:
     started_by: User | None = None
     #: the users the tasks name (holders and completers), by id
     people: dict[int, User] = field(default_factory=dict)
+    #: the worker's last failed attempt to run the instance on (a timer whose path failed, e.g. a script
+    #: past its budget), unless a timer fired since; its data holds ``error`` and ``retry_at``
+    failure: AuditEvent | None = None
 
 
 def instance_view(ctx: Context, user: User, instance_id: int) -> InstanceView:
@@ -76,6 +79,7 @@ def instance_view(ctx: Context, user: User, instance_id: int) -> InstanceView:
     view.active = sorted(active - set(view.overdue))
     view.completed = sorted(completed - active)
     view.timeline = timeline(session, instance.id)
+    view.failure = last_failure(view.timeline)
     view.data = services.instance_data(ctx, instance.id)
     view.registers = touched_registers(session, instance.id)
     view.started_by = session.get(User, instance.started_by_id) if instance.started_by_id else None
@@ -88,6 +92,16 @@ def instance_view(ctx: Context, user: User, instance_id: int) -> InstanceView:
 def timeline(session: Session, instance_id: int) -> list[AuditEvent]:
     return list(session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
                                 .order_by(AuditEvent.seq)))
+
+
+def last_failure(events: list[AuditEvent]) -> AuditEvent | None:
+    """The latest ``timer_failed`` event of a timeline, unless a timer fired after it."""
+    for event in reversed(events):
+        if event.action == "timer":
+            return None
+        if event.action == "timer_failed":
+            return event
+    return None
 
 
 def _row(name: str, row: Any) -> RegisterRow:

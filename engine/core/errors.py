@@ -11,6 +11,7 @@
     │   └── SodViolation              sod_violation     5   403
     ├── NotFound                      not_found         6   404
     └── WorkflowError                 workflow_error    7   500   (a diagram failed at run time)
+        └── ScriptBudgetError         script_budget     7   500   (a script ran past its time or size budget)
 
 Every class carries a stable ``code`` (for JSON errors and scripts) and an ``exit_code``
 (the CLI contract). ``web/errors.py`` maps each class to one HTTP status.
@@ -169,7 +170,25 @@ class WorkflowError(EngineError):
         return d
 
 
+class ScriptBudgetError(WorkflowError):
+    """A script, condition or expression ran past its time budget or would have built a value past its
+    size budget, and was stopped. ``limit`` names the setting (``script_time_limit``, ``script_max_size``,
+    ``script_max_int_bits``); the message names the element and the budget."""
+
+    code = "script_budget"
+
+    def __init__(self, message: str, limit: str, element: str = "", line: int | None = None,
+                 file: str | None = None, task_trace: list[str] | None = None):
+        super().__init__(message, element=element, line=line, file=file, task_trace=task_trace)
+        self.limit = limit
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["limit"] = self.limit
+        return d
+
+
 ALL_ERRORS: tuple[type[EngineError], ...] = (
     EngineError, InvalidInput, ValidationError, DefinitionError, ConflictError,
-    Forbidden, SodViolation, NotFound, WorkflowError,
+    Forbidden, SodViolation, NotFound, WorkflowError, ScriptBudgetError,
 )

@@ -28,11 +28,12 @@ from sqlalchemy.orm.exc import StaleDataError
 from engine.core import assignment, audit_trail, definitions, directory, escalation, events, serializer, timers
 from engine.core.clock import Clock, as_utc, parse_datetime
 from engine.core.durations import add_duration
-from engine.core.errors import ConflictError, EngineError, WorkflowError
+from engine.core.errors import ConflictError, EngineError, ScriptBudgetError, WorkflowError
 from engine.core.models import OPEN_STATES, HumanTask, InstanceState, ProcessInstance, TaskState, User
 from engine.core.operators import OperatorContext, StartRequest, get_operator
 from engine.core.properties import lookup_path, read_properties
 from engine.core.sandbox import make_script_engine
+from engine.core.script_budget import BudgetExceeded
 from engine.core.settings import EngineSettings
 
 
@@ -110,7 +111,7 @@ def restore(ctx: Context, instance: ProcessInstance) -> Loaded:
         specs = definitions.specs_for(ctx.session, instance.process_version)
         workflow = serializer.loads(instance.state, specs)
     # never SpiffWorkflow's unrestricted default engine, even for a look (bind() adds the operators)
-    workflow.script_engine = make_script_engine(None)
+    workflow.script_engine = make_script_engine(None, ctx.settings.script_budget)
     return Loaded(instance, workflow)
 
 
@@ -161,7 +162,7 @@ def bind(ctx: Context, instance: ProcessInstance, workflow: Any, actor: User | N
         binding.effects.starts.extend(octx.starts)
         return json.dumps(result if result is not None else {}, default=str)
 
-    workflow.script_engine = make_script_engine(handle_service)
+    workflow.script_engine = make_script_engine(handle_service, ctx.settings.script_budget)
     return binding
 
 
@@ -185,8 +186,23 @@ def _workflow_error(exc: WorkflowException) -> WorkflowError:
     notes = getattr(exc, "notes", None)
     if notes:
         message += " (" + "; ".join(notes) + ")"
+    file, trace = _bpmn_file(exc, task), getattr(exc, "task_trace", None)
+    budget = _budget_exceeded(exc)
+    if budget is not None:  # stopped by the sandbox: say which budget, not SpiffWorkflow's wrapping
+        return ScriptBudgetError(f"{element}: {budget}" if element else str(budget), budget.limit,
+                                 element=element, line=line, file=file, task_trace=trace)
     return WorkflowError(f"{element}: {message}" if element else message, element=element, line=line,
-                         file=_bpmn_file(exc, task), task_trace=getattr(exc, "task_trace", None))
+                         file=file, task_trace=trace)
+
+
+def _budget_exceeded(exc: BaseException) -> BudgetExceeded | None:
+    """The sandbox's budget error behind ``exc`` (SpiffWorkflow keeps it as ``exception`` or the cause)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None or isinstance(seen, BudgetExceeded):
+            return seen
+        seen = getattr(seen, "exception", None) or seen.__cause__ or seen.__context__
+    return None
 
 
 def _bpmn_file(exc: WorkflowException, task: Any) -> str | None:

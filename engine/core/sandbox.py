@@ -24,8 +24,11 @@ variable. A script that fails leaves the task data untouched. Augmented assignme
 Helpers and allowed builtins are *builtins*: a task-data key with the same name (``type``,
 ``parse_date``) simply shadows it for that script, exactly as a Python global shadows a builtin.
 
-NOT prevented: CPU or memory exhaustion (``while True: pass``, ``10 ** 10 ** 8``). BPMN authors are
-trusted with the engine's time; run engine steps in a worker with rlimits/timeouts if they are not.
+Budgets (:mod:`engine.core.script_budget`): every run has a time budget (a script that loops past it
+stops with ScriptTimeout) and a size budget (``9**9**9``, ``'a' * 10**10``, ``[0] * 10**10``, ``1 << 10**10``,
+``range(10**12)`` are refused with ScriptTooLarge before they run). The policy routes ``*``, ``**``, ``<<``,
+``+``, ``%`` and f-string format specs through the budget's checked helpers and puts a deadline check
+into every loop and function body.
 """
 
 from __future__ import annotations
@@ -59,9 +62,10 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScript
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from engine.core import durations
+from engine.core.script_budget import CHECKED_OPERATORS, Budget
 
 __all__ = [
-    "RestrictedEnvironment", "SandboxScriptEngine", "ServiceHandler", "add_duration", "check_source",
+    "Budget", "RestrictedEnvironment", "SandboxScriptEngine", "ServiceHandler", "add_duration", "check_source",
     "compile_cache_info", "make_script_engine", "parse_date",
 ]
 
@@ -77,8 +81,52 @@ _FILENAME = "<string>"
 # compile-time policy
 
 
+def _call(name: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(func=ast.Name(name, ast.Load()), args=list(args), keywords=[])
+
+
+def _tick(node: ast.AST) -> ast.stmt:
+    return ast.fix_missing_locations(ast.copy_location(ast.Expr(value=_call("_tick_")), node))
+
+
 class _Policy(RestrictingNodeTransformer):
-    """RestrictedPython's policy, plus: imports and classes refused, ``x[k] op= v`` allowed."""
+    """RestrictedPython's policy, plus: imports and classes refused, ``x[k] op= v`` allowed; the
+    budget's deadline check in every loop and function body, and its size checks around the
+    operators that can build huge values in one step."""
+
+    def visit_BinOp(self, node: ast.BinOp) -> Any:
+        node = self.node_contents_visit(node)
+        op = CHECKED_OPERATORS.get(type(node.op))
+        if op is None:
+            return node
+        return ast.fix_missing_locations(ast.copy_location(
+            _call("_binop_", ast.Constant(op), node.left, node.right), node))
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> Any:
+        node = self.node_contents_visit(node)
+        if node.format_spec is not None:  # f"{x:>{n}}": the width is checked before formatting
+            node.value = ast.fix_missing_locations(ast.copy_location(
+                _call("_format_", node.value, ast.Constant(node.conversion), node.format_spec), node.value))
+            node.conversion, node.format_spec = -1, None
+        return node
+
+    def visit_While(self, node: ast.While) -> Any:
+        node = self.node_contents_visit(node)
+        node.body.insert(0, _tick(node))
+        return node
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> Any:
+        new = super().visit_FunctionDef(node)
+        assert isinstance(new, ast.FunctionDef)
+        new.body.insert(0, _tick(new))
+        return new
+
+    def visit_Lambda(self, node: ast.Lambda) -> Any:
+        new = super().visit_Lambda(node)
+        assert isinstance(new, ast.Lambda)
+        new.body = ast.fix_missing_locations(ast.copy_location(
+            ast.BoolOp(op=ast.Or(), values=[_call("_tick_"), new.body]), new.body))
+        return new
 
     def visit_Import(self, node: ast.Import) -> Any:
         self.error(node, "import statements are not allowed")
@@ -167,21 +215,23 @@ def _code(source: str, mode: str) -> Any:
 # run-time guards
 
 
-def _guarded_getattr(obj: Any, name: str, *default: Any) -> Any:
+def _guarded_getattr(budget: Budget, obj: Any, name: str, *default: Any) -> Any:
     """``getattr`` refusing ``_`` names, frame/generator introspection and ``str.format``."""
     if len(default) > 1:
         raise TypeError(f"getattr expected at most 3 arguments, got {2 + len(default)}")
     if isinstance(name, str) and name.startswith("_"):
         raise AttributeError(f'"{name}" is an invalid attribute name because it starts with "_"')
-    return safer_getattr(obj, name, default[0]) if default else _getattr_raise(obj, name)
+    if default:
+        return budget.method(obj, name, safer_getattr(obj, name, default[0]))
+    return _getattr_raise(budget, obj, name)
 
 
-def _getattr_raise(obj: Any, name: str) -> Any:
+def _getattr_raise(budget: Budget, obj: Any, name: str) -> Any:
     missing = object()
     value = safer_getattr(obj, name, missing)
     if value is missing:
         raise AttributeError(f"{type(obj).__name__!r} object has no attribute {name!r}")
-    return value
+    return budget.method(obj, name, value)
 
 
 def _guarded_write(obj: Any) -> Any:
@@ -199,7 +249,9 @@ _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def _inplacevar(op: str, left: Any, right: Any) -> Any:
+def _inplacevar(budget: Budget, op: str, left: Any, right: Any) -> Any:
+    if op[:-1] in budget.OPERATORS:  # '*=', '**=', '<<=', '+=', '%=': checked against the size budget
+        return budget.binop(op[:-1], left, right)
     try:
         fn = _INPLACE[op]
     except KeyError:
@@ -207,8 +259,8 @@ def _inplacevar(op: str, left: Any, right: Any) -> Any:
     return fn(left, right)
 
 
-def _inplaceitem(op: str, obj: Any, key: Any, value: Any) -> None:
-    _guarded_write(obj)[key] = _inplacevar(op, default_guarded_getitem(obj, key), value)
+def _inplaceitem(budget: Budget, op: str, obj: Any, key: Any, value: Any) -> None:
+    _guarded_write(obj)[key] = _inplacevar(budget, op, default_guarded_getitem(obj, key), value)
 
 
 def _apply(func: Any, *args: Any, **kwargs: Any) -> Any:
@@ -273,10 +325,12 @@ HELPERS: dict[str, Callable[..., Any]] = {"add_duration": add_duration, "parse_d
 _DROPPED_SAFE_BUILTINS = {"__build_class__", "_getattr_"}
 
 
-def _builtins() -> dict[str, Any]:
+def _builtins(budget: Budget) -> dict[str, Any]:
     b = {k: v for k, v in safe_builtins.items() if k not in _DROPPED_SAFE_BUILTINS}
     b.update(_ALLOWED_BUILTINS)
-    b["getattr"] = _guarded_getattr
+    b["getattr"] = functools.partial(_guarded_getattr, budget)
+    b["pow"] = budget.pow
+    b["range"] = budget.range
     b.update(HELPERS)
     return b
 
@@ -320,17 +374,22 @@ def _is_code(value: Any) -> bool:
 
 
 class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
-    """A SpiffWorkflow script environment that runs RestrictedPython-compiled code (see module doc)."""
+    """A SpiffWorkflow script environment that runs RestrictedPython-compiled code (see module doc)
+    within ``budget`` (time and size; the defaults of :class:`Budget` without one)."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: Budget | None = None) -> None:
+        self.budget = budget = budget or Budget()
         super().__init__({
-            "__builtins__": _builtins(),
-            "_getattr_": _getattr_raise,
+            "__builtins__": _builtins(budget),
+            "_getattr_": functools.partial(_getattr_raise, budget),
             "_getitem_": default_guarded_getitem,
-            "_getiter_": default_guarded_getiter,
+            "_getiter_": lambda ob: budget.iterate(default_guarded_getiter(ob)),
             "_write_": _guarded_write,
-            "_inplacevar_": _inplacevar,
-            "_inplaceitem_": _inplaceitem,
+            "_inplacevar_": functools.partial(_inplacevar, budget),
+            "_inplaceitem_": functools.partial(_inplaceitem, budget),
+            "_binop_": budget.binop,
+            "_format_": budget.format,
+            "_tick_": budget.tick,
             "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
             "_unpack_sequence_": guarded_unpack_sequence,
             "_apply_": _apply,
@@ -348,7 +407,12 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
                  external_context: dict[str, Any] | None = None) -> Any:
         """Value of ``expression`` over the task data. Raises SyntaxError (refused) or its error."""
         code = _code(expression, "eval")
-        return eval(code, self._namespace(context, external_context))
+        namespace = self._namespace(context, external_context)
+        token = self.budget.start()
+        try:
+            return eval(code, namespace)
+        finally:
+            self.budget.finish(token)
 
     def execute(self, script: str, context: dict[str, Any],
                 external_context: dict[str, Any] | None = None) -> bool:
@@ -361,7 +425,11 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         external = external_context or {}
         data = copy.deepcopy(context)
         namespace = self._namespace(data, external)
-        exec(code, namespace)
+        token = self.budget.start()
+        try:
+            exec(code, namespace)
+        finally:
+            self.budget.finish(token)
 
         updates: dict[str, Any] = {}
         for name, value in namespace.items():
@@ -396,8 +464,8 @@ class SandboxScriptEngine(PythonScriptEngine):
     otherwise silently fall back to its unrestricted default engine.
     """
 
-    def __init__(self, service_handler: ServiceHandler | None = None):
-        super().__init__(environment=RestrictedEnvironment())
+    def __init__(self, service_handler: ServiceHandler | None = None, budget: Budget | None = None):
+        super().__init__(environment=RestrictedEnvironment(budget))
         self.service_handler = service_handler
 
     def validate(self, expression: str) -> None:
@@ -440,6 +508,8 @@ class SandboxScriptEngine(PythonScriptEngine):
         return result
 
 
-def make_script_engine(service_handler: ServiceHandler | None = None) -> SandboxScriptEngine:
-    """A fresh sandboxed engine; set it on every workflow (again after each deserialize)."""
-    return SandboxScriptEngine(service_handler)
+def make_script_engine(service_handler: ServiceHandler | None = None,
+                       budget: Budget | None = None) -> SandboxScriptEngine:
+    """A fresh sandboxed engine running scripts within ``budget`` (the defaults of :class:`Budget`
+    without one); set it on every workflow (again after each deserialize)."""
+    return SandboxScriptEngine(service_handler, budget)

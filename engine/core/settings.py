@@ -8,6 +8,8 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import urlparse
 
+from engine.core.script_budget import Budget
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,6 +36,12 @@ class EngineSettings:
     base_url: str = "http://localhost:5000"
     #: the hour (UTC) from which the daily digest e-mails go out
     digest_hour: int = 7
+    #: seconds one script, condition or expression may run before it is stopped (0: no limit)
+    script_time_limit: float = 5.0
+    #: the most items (characters, list elements) one operation of a script may build
+    script_max_size: int = 10_000_000
+    #: the largest integer one operation of a script may build, in bits
+    script_max_int_bits: int = 1_000_000
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -45,6 +53,11 @@ class EngineSettings:
         """The web address of a task (the app's start page without one)."""
         base = self.base_url.rstrip("/")
         return f"{base}/tasks/{task_id}" if task_id is not None else f"{base}/"
+
+    @property
+    def script_budget(self) -> Budget:
+        """The time and size budget every script, condition and expression runs within."""
+        return Budget(self.script_time_limit, self.script_max_size, self.script_max_int_bits)
 
     @property
     def escalation_profiles_path(self) -> Path:

@@ -74,3 +74,12 @@ def test_errors_handler_answers_json_with_the_mapped_status(tmp_path: Path, erro
     page = app.test_client().get("/boom", headers={"Accept": "text/html"})
     assert page.status_code == status
     assert error.message in page.get_data(as_text=True)
+
+
+def test_script_budget_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIMSFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'budget.db'}")
+    monkeypatch.setenv("AIMSFLOW_SCRIPT_TIME_LIMIT", "2.5")
+    monkeypatch.setenv("AIMSFLOW_SCRIPT_MAX_SIZE", "1000")
+    monkeypatch.setenv("AIMSFLOW_SCRIPT_MAX_INT_BITS", "64")
+    budget = create_app().extensions["aimsflow.settings"].script_budget
+    assert (budget.seconds, budget.max_size, budget.max_int_bits) == (2.5, 1000, 64)

@@ -121,3 +121,29 @@ def test_pages_need_a_login(app: Flask) -> None:
     for url in ("/tasks", "/team", "/start", "/instances", "/registers", "/admin/processes", "/account/tokens"):
         response = client.get(url)
         assert response.status_code == 302 and "/login" in response.headers["Location"], url
+
+
+def test_instance_page_shows_the_workers_last_failure_until_a_timer_fires(
+        app: Flask, browser: Callable[[str], Browser], flows: Flows, clock: FixedClock) -> None:
+    from engine.core import audit_trail
+    from web.extensions import db
+
+    instance = flows.start(topic="Runaway")
+    error = ("st_runaway: the script ran longer than its time budget of 5 s "
+             "(setting script_time_limit, AIMSFLOW_SCRIPT_TIME_LIMIT)")
+
+    def append(action: str, data: dict[str, object]) -> None:
+        with app.app_context():
+            audit_trail.append(db.session, clock, action, actor=None, instance_id=instance, data=data)
+            db.session.commit()
+
+    append("timer_failed", {"error": error, "retry_at": "2026-11-02T10:00:00+00:00"})
+    page = text(browser("assessor").get(f"/instances/{instance}"))
+    banner = page[page.index('data-testid="instance-failure"'):page.index('id="diagram"')]
+    assert "time budget of 5 s" in banner and "AIMSFLOW_SCRIPT_TIME_LIMIT" in banner
+    assert "2026-11-02T10:00:00+00:00" in banner
+    timeline = page[page.index('data-testid="timeline"'):]
+    assert "timer failed" in timeline and ": st_runaway: the script ran longer" in timeline
+
+    append("timer", {"fired": ["tm_wait"], "status": "running"})
+    assert 'data-testid="instance-failure"' not in text(browser("assessor").get(f"/instances/{instance}"))

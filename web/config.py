@@ -25,8 +25,12 @@ DEFAULTS: dict[str, Any] = {
     "REMEMBER_COOKIE_SECURE": True,
     "REMEMBER_COOKIE_HTTPONLY": True,
     "SESSION_HOURS": 12,
-    #: failed logins for one address within LOGIN_WINDOW_MINUTES before it is locked for that long
+    # login throttling (engine.app.accounts.Throttle): failed logins within LOGIN_WINDOW_MINUTES that cost
+    # nothing, for one account and for one client address; past them each failure doubles the wait before
+    # the next attempt, from LOGIN_FIRST_DELAY_SECONDS up to LOGIN_WINDOW_MINUTES
     "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_CLIENT_MAX_FAILURES": 20,
+    "LOGIN_FIRST_DELAY_SECONDS": 2,
     "LOGIN_WINDOW_MINUTES": 15,
     #: request size limit (uploads included), bytes
     "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,

@@ -167,7 +167,7 @@ def test_session_cookie_is_httponly_samesite_lax(anonymous: Browser) -> None:
 
 
 def test_cookies_are_secure_outside_local_development(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "SECRET_KEY": "production"})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
@@ -209,6 +209,7 @@ def test_login_redirects_to_the_local_page_it_was_sent_from(anonymous: Browser) 
 def test_demo_load_sets_the_demo_password_from_the_environment(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("AIMSFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
     monkeypatch.setenv("AIMSFLOW_DEMO_PASSWORD", "s3cret-demo")
+    monkeypatch.setenv("AIMSFLOW_SECRET_KEY", "production")
     app = create_app()
     runner = app.test_cli_runner()
     assert runner.invoke(args=["db", "upgrade"]).exit_code == 0

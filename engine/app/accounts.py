@@ -175,7 +175,11 @@ def close_session(session: Session, clock: Clock, token: str | None) -> None:
 # --------------------------------------------------------------------------- API tokens
 
 def create_token(session: Session, clock: Clock, user: User, name: str) -> tuple[ApiToken, str]:
-    """A new API token for ``user``; returns the row and the secret (shown once, never stored)."""
+    """A new API token for ``user``; returns the row and the secret (shown once, never stored).
+
+    Raises InvalidInput (no name or a long one), Forbidden (a deactivated user)."""
+    if not user.active:
+        raise Forbidden(f"{user.email} is deactivated and cannot have API tokens")
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise InvalidInput("give the token a name (1 to 100 characters) saying which script uses it")
@@ -206,6 +210,10 @@ def tokens_of(session: Session, user: User) -> list[ApiToken]:
 
 
 def revoke_token(session: Session, clock: Clock, actor: User, token_id: int) -> ApiToken:
+    """Revoke ``actor``'s token ``token_id`` (an admin: anyone's). Raises NotFound (no such token of
+    theirs), Forbidden (a deactivated actor)."""
+    if not actor.active:
+        raise Forbidden(f"{actor.email} is deactivated")
     row = session.get(ApiToken, token_id)
     if row is None or (row.user_id != actor.id and not actor.has_role("admin")):
         raise NotFound(f"no API token {token_id}")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from werkzeug.routing import IntegerConverter
 
 from engine import aims
@@ -14,7 +15,10 @@ from engine.core import SystemClock, configure_sqlite
 from . import config
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+def create_app(test_config: dict[str, Any] | None = None, *, command_line: bool = False) -> Flask:
+    """The app. Without a secret key (AIMSFLOW_SECRET_KEY, instance/config.py, instance/secret_key) it
+    refuses to start (``config.MissingSecretKey``) unless it is for testing, DEBUG or the command line
+    (``command_line``), which get a random key of their own."""
     aims.install()
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(config.DEFAULTS)
@@ -24,6 +28,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     else:
         app.config.from_mapping(test_config)
     os.makedirs(app.instance_path, exist_ok=True)
+    app.config["SECRET_KEY"], source = config.secret_key(
+        app.config, app.instance_path, read_instance=test_config is None,
+        ephemeral_ok=command_line or bool(app.config.get("TESTING")) or bool(app.config.get("DEBUG")))
+    app.extensions["aimsflow.secret_key_source"] = source
     app.url_map.converters["int"] = RowId
     app.config["SQLALCHEMY_DATABASE_URI"] = config.database_url(app.config, app.instance_path)
     app.config["DEMO_PASSWORD"] = str(app.config["DEMO_PASSWORD"])  # AIMSFLOW_DEMO_PASSWORD=1234 reads as a number
@@ -76,4 +84,7 @@ def _security_headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    if urlsplit("//" + request.host).hostname not in config.LOOPBACK:
+        # reached by a name: browsers must come back over https only (sent over http, browsers ignore it)
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     return response

@@ -47,9 +47,24 @@ def _load(token: str) -> Principal | None:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("tasks.inbox")
+    """``target`` when it is a path on this site, else the inbox. Browsers drop tabs and newlines from a
+    URL and read ``\\`` as ``/``, so ``/%09/evil.example`` (a tab) or ``/\\evil`` would leave the site: any such
+    character, a second leading slash, a scheme or a host sends the user to the inbox instead."""
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(c) < 0x21 or ord(c) == 0x7F for c in target)):
+        return url_for("tasks.inbox")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return url_for("tasks.inbox")
+    return target
+
+
+def _throttle() -> accounts.Throttle:
+    config = current_app.config
+    return accounts.Throttle(free_failures=int(config["LOGIN_MAX_FAILURES"]),
+                             free_failures_per_client=int(config["LOGIN_CLIENT_MAX_FAILURES"]),
+                             first_delay=timedelta(seconds=float(config["LOGIN_FIRST_DELAY_SECONDS"])),
+                             window=timedelta(minutes=int(config["LOGIN_WINDOW_MINUTES"])))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -61,18 +76,21 @@ def login() -> Any:
         email = request.form.get("email", "").strip()
         password = request.form.get("password", "")
         ctx = context()
-        throttle = accounts.Throttle(int(current_app.config["LOGIN_MAX_FAILURES"]),
-                                     timedelta(minutes=int(current_app.config["LOGIN_WINDOW_MINUTES"])))
         try:
-            user = accounts.authenticate(ctx.session, ctx.clock, email, password, request.remote_addr, throttle)
+            user = accounts.authenticate(ctx.session, ctx.clock, email, password, request.remote_addr, _throttle())
             token = accounts.open_session(ctx.session, ctx.clock, user,
                                           timedelta(hours=int(current_app.config["SESSION_HOURS"])),
                                           request.remote_addr, request.user_agent.string)
             ctx.session.commit()
+        except accounts.TooManyAttempts as exc:
+            ctx.session.rollback()
+            flash(exc.message, "danger")
+            page = render_template("auth/login.html", email=email)
+            return page, 429, {"Retry-After": str(exc.retry_after)}
         except Forbidden as exc:
             ctx.session.commit()  # the failed attempt counts towards the throttle
             flash(exc.message, "danger")
-            return render_template("auth/login.html", email=email), 429 if exc.code == "too_many_attempts" else 401
+            return render_template("auth/login.html", email=email), 401
         session.clear()  # a new session id: no fixation
         login_user(Principal(token, user))
         flash(f"Welcome, {user.name}.", "success")

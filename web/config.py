@@ -4,13 +4,15 @@ environment variables, then the test config passed to ``create_app``."""
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 from engine.core import EngineSettings
 
 DEFAULTS: dict[str, Any] = {
-    "SECRET_KEY": "dev-only-change-me",
+    #: unset: instance/secret_key (which `aimsflow run` writes); neither: see ``secret_key``
+    "SECRET_KEY": None,
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "PROCESSES_DIR": None,
     "FORMS_DIR": None,
@@ -25,8 +27,12 @@ DEFAULTS: dict[str, Any] = {
     "REMEMBER_COOKIE_SECURE": True,
     "REMEMBER_COOKIE_HTTPONLY": True,
     "SESSION_HOURS": 12,
-    #: failed logins for one address within LOGIN_WINDOW_MINUTES before it is locked for that long
+    # login throttling (engine.app.accounts.Throttle): failed logins within LOGIN_WINDOW_MINUTES that cost
+    # nothing, for one account and for one client address; past them each failure doubles the wait before
+    # the next attempt, from LOGIN_FIRST_DELAY_SECONDS up to LOGIN_WINDOW_MINUTES
     "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_CLIENT_MAX_FAILURES": 20,
+    "LOGIN_FIRST_DELAY_SECONDS": 2,
     "LOGIN_WINDOW_MINUTES": 15,
     #: request size limit (uploads included), bytes
     "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
@@ -83,3 +89,48 @@ def engine_settings(app_config: dict[str, Any], instance_path: str) -> EngineSet
         script_max_size=int(app_config.get("SCRIPT_MAX_SIZE", defaults.script_max_size)),
         script_max_int_bits=int(app_config.get("SCRIPT_MAX_INT_BITS", defaults.script_max_int_bits)),
     )
+
+
+#: host names of this machine: plain-http local development (no Secure cookies, no HSTS)
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+#: the file in the instance folder that keeps the key `aimsflow run` generated for local use
+SECRET_KEY_FILE = "secret_key"
+
+
+class MissingSecretKey(RuntimeError):
+    """The app would serve without a secret key of its own (cookies anyone could forge)."""
+
+
+def secret_key(app_config: dict[str, Any], instance_path: str, read_instance: bool,
+               ephemeral_ok: bool) -> tuple[str, str]:
+    """The secret key and where it came from: ``"config"`` (AIMSFLOW_SECRET_KEY, instance/config.py or the
+    test config), ``"instance"`` (the file `aimsflow run` wrote), or ``"ephemeral"`` (random, for this
+    process only: tests, DEBUG, command-line tools that sign nothing a later process reads).
+
+    Raises MissingSecretKey when there is none and an ephemeral one is not acceptable (a production server).
+    """
+    if app_config.get("SECRET_KEY"):
+        return str(app_config["SECRET_KEY"]), "config"
+    path = Path(instance_path) / SECRET_KEY_FILE
+    if read_instance and path.is_file():
+        return path.read_text(encoding="utf-8").strip(), "instance"
+    if ephemeral_ok:
+        return secrets.token_hex(32), "ephemeral"
+    raise MissingSecretKey(
+        "aimsflow will not serve without a secret key: set AIMSFLOW_SECRET_KEY to a long random value "
+        "(python -c 'import secrets; print(secrets.token_hex(32))'), the same for every process of the site; "
+        "for local use, `aimsflow run` keeps one in the instance folder")
+
+
+def store_secret_key(instance_path: str) -> str:
+    """A new random key written to instance/secret_key (readable by its owner only), or the one there."""
+    path = Path(instance_path) / SECRET_KEY_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    key = secrets.token_hex(32)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(key + "\n")
+    return key

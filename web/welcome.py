@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args(argv)
-    app = create_app()
+    app = create_app(command_line=True)
     with app.app_context():
         known = {u.email: u for u in db.session.scalars(select(User).where(User.active.is_(True)))}
         print("\naimsflow is ready: database", app.config["SQLALCHEMY_DATABASE_URI"])

@@ -8,10 +8,11 @@ sessions and revokes their tokens in the same transaction, so they are out at on
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -34,14 +35,35 @@ MIN_PASSWORD_LENGTH = 4
 
 @dataclass(frozen=True)
 class Throttle:
-    """After ``max_failures`` failed logins for one address within ``window``, refuse for ``window``."""
+    """Growing delays after failed logins, counted per account and per client address.
 
-    max_failures: int = 5
+    The first ``free_failures`` failures for an account (``free_failures_per_client`` for a client address)
+    within ``window`` cost nothing; from then on each failure doubles the wait before the next attempt is
+    heard, starting at ``first_delay`` and never longer than ``window``. Failures older than ``window`` are
+    forgotten, and a successful login forgets the account's. Nothing locks an account outright: its owner
+    waits at most ``window`` however many attempts others make.
+    """
+
+    free_failures: int = 5
+    free_failures_per_client: int = 20
+    first_delay: timedelta = timedelta(seconds=2)
     window: timedelta = timedelta(minutes=15)
+
+    def delay(self, failures: int, free: int) -> timedelta:
+        """How long after the last of ``failures`` recent failures the next attempt must wait."""
+        if failures < free:
+            return timedelta(0)
+        return min(self.window, self.first_delay * 2 ** min(failures - free, 30))
 
 
 class TooManyAttempts(Forbidden):
+    """Login attempts are arriving faster than the throttle allows; ``retry_after`` is in seconds."""
+
     code = "too_many_attempts"
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"Too many attempts; try again in {retry_after} seconds")
+        self.retry_after = retry_after
 
 
 def hash_password(password: str) -> str:
@@ -79,26 +101,41 @@ def authenticate(session: Session, clock: Clock, email: str, password: str, ip: 
                  throttle: Throttle = Throttle()) -> User:
     """The active user with this e-mail and password.
 
-    Raises TooManyAttempts while the address is locked out, Forbidden("wrong e-mail or password")
-    otherwise; a failure is recorded (the caller commits it even though login failed).
+    Raises TooManyAttempts while the account or the client address must wait (see ``Throttle``), and
+    Forbidden("wrong e-mail or password") otherwise; a failure is recorded (the caller commits it even
+    though login failed). An unknown address costs the same password verification as a known one, so the
+    answer's timing does not tell which addresses have accounts.
     """
-    address = directory.normalise_email(email or "")
+    address = directory.normalise_email(email or "")[:254]
+    ip = (ip or None) and ip[:64]
     now = clock.now()
-    since = now - throttle.window
-    failures = session.scalar(select(func.count()).select_from(LoginFailure)
-                              .where(LoginFailure.email == address, LoginFailure.at >= since)) or 0
-    if failures >= throttle.max_failures:
-        minutes = int(throttle.window.total_seconds() // 60)
-        raise TooManyAttempts(f"too many failed logins for {address}; try again in {minutes} minutes")
+    _check_throttle(session, now, throttle, address, ip)
     user = directory.find_user(session, address)
-    if user is None or not verify_password(user.password_hash, password or "") or not user.active:
-        session.add(LoginFailure(email=address[:254], ip=ip, at=now))
+    valid = verify_password(user.password_hash if user is not None else None, password or "")
+    if user is None or not valid or not user.active:
+        session.add(LoginFailure(email=address, ip=ip, at=now))
         session.flush()
         raise Forbidden("wrong e-mail or password (or the account is deactivated)")
     session.execute(delete(LoginFailure).where(LoginFailure.email == address))
     if _HASHER.check_needs_rehash(user.password_hash or ""):
         user.password_hash = hash_password(password)
     return user
+
+
+def _check_throttle(session: Session, now: datetime, throttle: Throttle, address: str, ip: str | None) -> None:
+    """Raise TooManyAttempts when the account or the client address must still wait."""
+    since = now - throttle.window
+    keys = [(LoginFailure.email == address, throttle.free_failures)]
+    if ip is not None:
+        keys.append((LoginFailure.ip == ip, throttle.free_failures_per_client))
+    wait = timedelta(0)
+    for condition, free in keys:
+        count, last = session.execute(select(func.count(), func.max(LoginFailure.at))
+                                      .where(condition, LoginFailure.at >= since)).one()
+        if last is not None:
+            wait = max(wait, last + throttle.delay(int(count), free) - now)
+    if wait > timedelta(0):
+        raise TooManyAttempts(math.ceil(wait.total_seconds()))
 
 
 def open_session(session: Session, clock: Clock, user: User, lifetime: timedelta, ip: str | None = None,
@@ -138,7 +175,11 @@ def close_session(session: Session, clock: Clock, token: str | None) -> None:
 # --------------------------------------------------------------------------- API tokens
 
 def create_token(session: Session, clock: Clock, user: User, name: str) -> tuple[ApiToken, str]:
-    """A new API token for ``user``; returns the row and the secret (shown once, never stored)."""
+    """A new API token for ``user``; returns the row and the secret (shown once, never stored).
+
+    Raises InvalidInput (no name or a long one), Forbidden (a deactivated user)."""
+    if not user.active:
+        raise Forbidden(f"{user.email} is deactivated and cannot have API tokens")
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise InvalidInput("give the token a name (1 to 100 characters) saying which script uses it")
@@ -169,6 +210,10 @@ def tokens_of(session: Session, user: User) -> list[ApiToken]:
 
 
 def revoke_token(session: Session, clock: Clock, actor: User, token_id: int) -> ApiToken:
+    """Revoke ``actor``'s token ``token_id`` (an admin: anyone's). Raises NotFound (no such token of
+    theirs), Forbidden (a deactivated actor)."""
+    if not actor.active:
+        raise Forbidden(f"{actor.email} is deactivated")
     row = session.get(ApiToken, token_id)
     if row is None or (row.user_id != actor.id and not actor.has_role("admin")):
         raise NotFound(f"no API token {token_id}")

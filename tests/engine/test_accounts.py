@@ -30,17 +30,35 @@ def test_authenticate_checks_the_argon2id_hash(session: Session, clock: FixedClo
         accounts.authenticate(session, clock, "nobody@lumenvale.example", "x")
 
 
-def test_throttle_locks_an_address_then_lets_it_in_after_the_window(session: Session, clock: FixedClock) -> None:
+def test_throttle_delays_an_account_more_with_each_failure_then_lets_it_in(session: Session,
+                                                                         clock: FixedClock) -> None:
     fatima = user(session, "fatima")
     accounts.set_password(fatima, "secret")
-    throttle = accounts.Throttle(max_failures=3, window=timedelta(minutes=10))
+    throttle = accounts.Throttle(free_failures=3, first_delay=timedelta(seconds=10), window=timedelta(minutes=10))
     for _ in range(3):
-        with pytest.raises(Forbidden):
-            accounts.authenticate(session, clock, email("fatima"), "bad", throttle=throttle)
-    with pytest.raises(accounts.TooManyAttempts, match="try again in 10 minutes"):
-        accounts.authenticate(session, clock, email("fatima"), "secret", throttle=throttle)
-    clock.advance(minutes=11)
+        with pytest.raises(Forbidden, match="wrong e-mail or password"):
+            accounts.authenticate(session, clock, email("fatima"), "bad", ip="192.0.2.1", throttle=throttle)
+    with pytest.raises(accounts.TooManyAttempts, match="try again in 10 seconds") as refused:
+        accounts.authenticate(session, clock, email("fatima"), "secret", ip="192.0.2.2", throttle=throttle)
+    assert refused.value.retry_after == 10
+    clock.advance(seconds=10)
+    with pytest.raises(Forbidden, match="wrong e-mail or password"):
+        accounts.authenticate(session, clock, email("fatima"), "bad", ip="192.0.2.1", throttle=throttle)
+    with pytest.raises(accounts.TooManyAttempts, match="try again in 20 seconds"):
+        accounts.authenticate(session, clock, email("fatima"), "secret", ip="192.0.2.2", throttle=throttle)
+    clock.advance(seconds=20)
     assert accounts.authenticate(session, clock, email("fatima"), "secret", throttle=throttle) is fatima
+
+
+def test_throttle_slows_one_client_address_across_accounts(session: Session, clock: FixedClock) -> None:
+    throttle = accounts.Throttle(free_failures_per_client=4, first_delay=timedelta(seconds=5))
+    for n in range(4):
+        with pytest.raises(Forbidden, match="wrong e-mail or password"):
+            accounts.authenticate(session, clock, f"spray{n}@lumenvale.example", "x", ip="192.0.2.9", throttle=throttle)
+    with pytest.raises(accounts.TooManyAttempts, match="try again in 5 seconds"):
+        accounts.authenticate(session, clock, email("ingrid"), "x", ip="192.0.2.9", throttle=throttle)
+    with pytest.raises(Forbidden, match="wrong e-mail or password"):  # another client is heard
+        accounts.authenticate(session, clock, email("ingrid"), "x", ip="192.0.2.10", throttle=throttle)
 
 
 def test_sessions_end_on_logout_expiry_and_deactivation(session: Session, clock: FixedClock) -> None:

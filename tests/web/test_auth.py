@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -40,17 +41,72 @@ def test_login_wrong_password_is_refused_without_saying_which_part_was_wrong(ano
     assert anonymous.get("/tasks").status_code == 302
 
 
-def test_login_is_throttled_after_repeated_failures(app: Flask, anonymous: Browser, clock: FixedClock) -> None:
+def _from(client_address: str, b: Browser) -> Browser:
+    """``b`` speaking from another client address (the throttle counts per address)."""
+    b.client.environ_base["REMOTE_ADDR"] = client_address
+    return b
+
+
+def test_login_slows_an_account_with_growing_delays_instead_of_locking_it(app: Flask, anonymous: Browser,
+                                                                        clock: FixedClock) -> None:
     email = PEOPLE["internal_auditor"]
+    attacker = _from("198.51.100.1", anonymous)
     for _ in range(5):
-        assert anonymous.login(email, "wrong").status_code == 401
-    locked = anonymous.login(email, "demo")
-    assert locked.status_code == 429
-    assert "too many failed logins" in locked.get_data(as_text=True)
-    clock.advance(minutes=16)
-    assert anonymous.login(email, "demo").status_code == 302
+        assert attacker.login(email, "wrong").status_code == 401
+    owner = _from("198.51.100.2", Browser(app.test_client()))
+    slowed = owner.login(email, "demo")
+    assert slowed.status_code == 429
+    assert slowed.headers["Retry-After"] == "2"
+    assert "Too many attempts; try again in 2 seconds" in slowed.get_data(as_text=True)
+    clock.advance(seconds=3)
+    assert attacker.login(email, "wrong").status_code == 401  # the sixth failure: the next wait doubles
+    assert "try again in 4 seconds" in owner.login(email, "demo").get_data(as_text=True)
+    clock.advance(seconds=5)
+    assert owner.login(email, "demo").status_code == 302
     with app.app_context():
         assert db.session.scalar(select(LoginFailure).where(LoginFailure.email == email)) is None
+
+
+def test_login_delay_never_exceeds_the_window_however_many_attempts() -> None:
+    throttle = accounts.Throttle()
+    assert throttle.delay(4, 5) == timedelta(0)
+    assert throttle.delay(5, 5) == timedelta(seconds=2)
+    assert throttle.delay(8, 5) == timedelta(seconds=16)
+    assert throttle.delay(10_000, 5) == throttle.window
+
+
+def test_login_slows_a_client_spraying_many_accounts(app: Flask, anonymous: Browser) -> None:
+    sprayer = _from("203.0.113.9", anonymous)
+    for n in range(20):
+        assert sprayer.login(f"nobody{n}@lumenvale.example", "demo").status_code == 401
+    refused = sprayer.login(PEOPLE["reviewer"], "demo")
+    assert refused.status_code == 429
+    assert "Too many attempts" in refused.get_data(as_text=True)
+    # the accounts themselves are not slowed for everyone else
+    assert _from("203.0.113.10", Browser(app.test_client())).login(PEOPLE["reviewer"]).status_code == 302
+
+
+class _RecordingHasher:
+    def __init__(self, real: object):
+        self.real = real
+        self.verified: list[str] = []
+
+    def verify(self, stored: str, password: str) -> bool:
+        self.verified.append(stored)
+        return self.real.verify(stored, password)  # type: ignore[attr-defined,no-any-return]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+
+def test_login_verifies_a_dummy_hash_for_an_unknown_address(anonymous: Browser, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    hasher = _RecordingHasher(accounts._HASHER)
+    monkeypatch.setattr(accounts, "_HASHER", hasher)
+    b = _from("192.0.2.44", anonymous)
+    assert b.login("no.such.person@lumenvale.example", "guess").status_code == 401
+    assert hasher.verified == [accounts._DUMMY_HASH]  # the same argon2 work as for a real account
+    assert b.login(PEOPLE["aims_owner"], "guess").status_code == 401
+    assert len(hasher.verified) == 2 and hasher.verified[1] != accounts._DUMMY_HASH
 
 
 def test_logout_ends_the_session_at_once_even_for_a_copied_cookie(app: Flask,
@@ -111,7 +167,7 @@ def test_session_cookie_is_httponly_samesite_lax(anonymous: Browser) -> None:
 
 
 def test_cookies_are_secure_outside_local_development(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "SECRET_KEY": "production"})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
@@ -131,17 +187,29 @@ def test_session_expires_after_its_lifetime(app: Flask, browser: Callable[[str],
     assert b.get("/tasks").status_code == 302
 
 
-def test_login_redirects_only_to_local_pages(anonymous: Browser) -> None:
+@pytest.mark.parametrize("next_", ["https://evil.example/x", "/%09/evil.example", "/%0a/x", "/%0d/x", "//evil",
+                                   "/%5Cevil", "/\\evil", "https:evil", "%2F%2Fevil", "/%00/evil", ""],
+                         ids=["absolute", "tab", "newline", "return", "scheme-relative", "encoded-backslash",
+                              "backslash", "scheme-no-slashes", "encoded-slashes", "nul", "empty"])
+def test_login_redirects_only_to_local_pages(anonymous: Browser, next_: str) -> None:
     csrf = anonymous.csrf()
-    response = anonymous.client.post("/login?next=https://evil.example/x",
+    response = anonymous.client.post(f"/login?next={next_}",
                                      data={"email": PEOPLE["reviewer"], "password": "demo", "csrf_token": csrf})
     assert response.status_code == 302
-    assert response.headers["Location"].endswith("/tasks")
+    assert response.headers["Location"] == "/tasks"
+
+
+def test_login_redirects_to_the_local_page_it_was_sent_from(anonymous: Browser) -> None:
+    csrf = anonymous.csrf()
+    response = anonymous.client.post("/login?next=/registers%3Fname%3Drisk",
+                                     data={"email": PEOPLE["reviewer"], "password": "demo", "csrf_token": csrf})
+    assert response.headers["Location"] == "/registers?name=risk"
 
 
 def test_demo_load_sets_the_demo_password_from_the_environment(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("AIMSFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
     monkeypatch.setenv("AIMSFLOW_DEMO_PASSWORD", "s3cret-demo")
+    monkeypatch.setenv("AIMSFLOW_SECRET_KEY", "production")
     app = create_app()
     runner = app.test_cli_runner()
     assert runner.invoke(args=["db", "upgrade"]).exit_code == 0

@@ -13,10 +13,15 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.core import Context, EngineError, InvalidInput, NotFound, User, directory
 
 from .. import common
+from ..extensions import db
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -113,3 +118,28 @@ def parse_data(text: str | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         fail("--data must be a JSON object")
     return value
+
+
+# --------------------------------------------------------------------------- the database schema
+
+def require_schema(app: Flask) -> None:
+    """Exit 3, saying which command to run, unless the database is at the migrations' head revision(s)
+    (an unmigrated database would otherwise end a command in a "no such table" traceback)."""
+    script = ScriptDirectory(app.extensions["migrate"].directory)
+    heads = set(script.get_heads())
+    known = {revision.revision for revision in script.walk_revisions()}
+    with app.app_context():
+        url = db.engine.url.render_as_string(hide_password=True)
+        try:
+            with db.engine.connect() as connection:
+                current = set(MigrationContext.configure(connection).get_current_heads())
+        except SQLAlchemyError as exc:
+            fail(f"cannot read the database {url}: {getattr(exc, 'orig', None) or exc}")
+    if not current:
+        fail(f"the database {url} has no aimsflow tables yet: run `aimsflow db upgrade`")
+    if current - known:
+        fail(f"the database {url} is at revision {', '.join(sorted(current))}, newer than this aimsflow "
+             f"({', '.join(sorted(heads))}): upgrade aimsflow")
+    if current != heads:
+        fail(f"the database {url} is at revision {', '.join(sorted(current))}, this aimsflow needs "
+             f"{', '.join(sorted(heads))}: run `aimsflow db upgrade`")

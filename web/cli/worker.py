@@ -16,6 +16,7 @@ from engine.core import Clock, EngineSettings, FixedClock, Send, isoformat, pars
 
 from .. import mailer
 from ..common import context
+from ..config import LOOPBACK, store_secret_key
 from ..extensions import db
 from .shared import emit, fail, json_option, parsed
 
@@ -33,7 +34,11 @@ def run_command(host: str, port: int, no_worker: bool) -> None:
     from werkzeug.serving import run_simple
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if host in ("127.0.0.1", "localhost", "::1"):
+    if app.extensions.get("aimsflow.secret_key_source") == "ephemeral":
+        # no key configured: keep one in the instance folder, so logins survive a restart
+        app.config["SECRET_KEY"] = store_secret_key(app.instance_path)
+        app.extensions["aimsflow.secret_key_source"] = "instance"
+    if host in LOOPBACK:
         # local development over plain http: a Secure cookie would never come back
         app.config["SESSION_COOKIE_SECURE"] = app.config["REMEMBER_COOKIE_SECURE"] = False
     stop = threading.Event()

@@ -181,6 +181,15 @@ def test_delegation_keeps_a_task_whose_lane_role_the_deputy_lacks_and_tells_the_
         services.complete_task(dctx, user(dctx.session, "elena"), tasks[0].id, {})
 
 
+def test_delegation_never_lets_a_deputy_act_outside_their_lane_roles(dctx: Context) -> None:
+    """A task routed to a deputy before the role check (or edited by hand) still needs the lane role."""
+    [task, *_] = services.open_tasks(dctx, start_ladders(dctx).id)
+    task.delegated_from_id, task.assignee_id = task.assignee_id, user(dctx.session, "elena").id
+
+    with pytest.raises(Forbidden, match="does not hold"):
+        services.complete_task(dctx, user(dctx.session, "elena"), task.id, {})
+
+
 def test_delegation_follows_a_chain_once_to_a_deputy_who_holds_the_lane(dctx: Context) -> None:
     away(dctx, "tomas", "meilin")
     away(dctx, "meilin", "ravi")

@@ -77,12 +77,12 @@ def start(process_id: str) -> Any:
 @bp.route("/registers")
 def registers() -> Any:
     name = request.args.get("register", "ai_systems")
-    rows = history.register_rows(db.session, name)
+    rows = history.register_rows(db.session, actor(), name)
     return render_template("instances/registers.html", name=name, rows=rows, registers=history.REGISTERS)
 
 
 @bp.route("/registers/<name>/<ref>")
 def register_row(name: str, ref: str) -> Any:
-    row, columns = history.register_row(db.session, name, ref)
+    row, columns = history.register_row(db.session, actor(), name, ref)
     return render_template("instances/register_row.html", name=name, row=row, columns=columns,
                            label=history.REGISTERS[name][1])

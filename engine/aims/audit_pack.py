@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.aims import exports, roles, soa
+from engine.aims import cells, exports, roles, soa
 from engine.aims.registers import (
     Approval,
     Audit,
@@ -117,11 +117,12 @@ def _default(value: Any) -> Any:
 
 
 def _cell(value: Any) -> str:
+    """One CSV cell; typed text that a spreadsheet would run as a formula is neutralised (``cells``)."""
     if value is None:
         return ""
     if isinstance(value, list):
-        return "; ".join(str(v) for v in value)
-    return _default(value) if isinstance(value, date) else str(value)
+        return cells.neutralise("; ".join(str(v) for v in value))
+    return _default(value) if isinstance(value, date) else str(cells.neutralise(value))
 
 
 def _csv(header: tuple[str, ...], rows: list[dict[str, Any]]) -> bytes:

@@ -16,6 +16,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from engine.aims import cells
 from engine.aims.soa import GAP_TEXT, Row, Statement, canonical_sha256
 from engine.core.clock import isoformat
 
@@ -88,38 +89,33 @@ def soa_xlsx(statement: Statement) -> bytes:
     ws = wb.active
     assert ws is not None
     ws.title = "SoA"
-    ws["A1"] = f"Statement of Applicability - {statement.organisation}"
-    ws["A1"].font = Font(bold=True, size=14)
-    ws["A2"] = headline(statement)
-    ws["A3"] = f"Computed from the registers at {isoformat(statement.computed_at)} (ISO/IEC 42001 6.1.3 d)"
+    cells.write(ws, 1, 1, f"Statement of Applicability - {statement.organisation}").font = Font(bold=True, size=14)
+    cells.write(ws, 2, 1, headline(statement))
+    cells.write(ws, 3, 1, f"Computed from the registers at {isoformat(statement.computed_at)} (ISO/IEC 42001 6.1.3 d)")
     bold = Font(bold=True)
     fill = PatternFill("solid", fgColor="DDE6F0")
     for col, (header, width, _) in enumerate(COLUMNS, start=1):
-        cell = ws.cell(row=HEADER_ROW, column=col, value=header)
+        cell = cells.write(ws, HEADER_ROW, col, header)
         cell.font, cell.fill = bold, fill
         ws.column_dimensions[get_column_letter(col)].width = width
     wrap = Alignment(wrap_text=True, vertical="top")
     for index, row in enumerate(statement.rows, start=HEADER_ROW + 1):
         for col, (_, _, value) in enumerate(COLUMNS, start=1):
-            ws.cell(row=index, column=col, value=value(row)).alignment = wrap
+            cells.write(ws, index, col, value(row)).alignment = wrap
     ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=2)
     ws.auto_filter.ref = f"A{HEADER_ROW}:{get_column_letter(len(COLUMNS))}{HEADER_ROW + len(statement.rows)}"
 
     gaps = wb.create_sheet("Gaps")
-    gaps.append(["Gap", "Meaning", "Control", "Risk", "Blocks approval", "Detail"])
-    for g in statement.gaps:
-        gaps.append([g.code, GAP_TEXT[g.code], g.control_id or "", g.risk_ref or "", "yes" if g.hard else "no",
-                     g.detail])
-    for letter, width in zip("ABCDEF", (6, 45, 10, 10, 15, 80), strict=True):
+    cells.write_rows(gaps, [["Gap", "Meaning", "Control", "Risk", "Blocks approval", "Detail", "Risk title"]]
+                     + [[g.code, GAP_TEXT[g.code], g.control_id or "", g.risk_ref or "", "yes" if g.hard else "no",
+                         g.detail, g.risk_title or ""] for g in statement.gaps])
+    for letter, width in zip("ABCDEFG", (6, 45, 10, 10, 15, 80, 40), strict=True):
         gaps.column_dimensions[letter].width = width
         gaps[f"{letter}1"].font = bold
 
     summary = wb.create_sheet("Summary")
-    summary.append(["Status", "Controls"])
-    for status, count in statement.counts().items():
-        summary.append([status, count])
-    summary.append(["total", len(statement.rows)])
-    summary.append(["blocking gaps", len(statement.hard_gaps)])
+    cells.write_rows(summary, [["Status", "Controls"], *([s, n] for s, n in statement.counts().items()),
+                               ["total", len(statement.rows)], ["blocking gaps", len(statement.hard_gaps)]])
     summary["A1"].font = summary["B1"].font = bold
     summary.column_dimensions["A"].width = 20
 

@@ -85,6 +85,8 @@ class Gap:
     control_id: str | None
     detail: str
     risk_ref: str | None = None
+    #: the risk's title as its owner typed it (G6)
+    risk_title: str | None = None
 
     @property
     def hard(self) -> bool:
@@ -353,7 +355,8 @@ def _risk_gaps(reg: _Registers) -> list[Gap]:
             continue
         if risk.planned_controls or risk.existing_controls or reg.valid_acceptance(risk):
             continue
-        out.append(Gap("G6", None, f"{risk.ref} ({_risk_level(risk)}): {GAP_TEXT['G6']}", risk.ref))
+        out.append(Gap("G6", None, f"{risk.ref} ({_risk_level(risk)}): {GAP_TEXT['G6']}", risk.ref,
+                       risk.title))
     return out
 
 

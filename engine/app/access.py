@@ -1,11 +1,20 @@
 """Who may see what. A task or instance a user may not see is reported as NotFound (never Forbidden),
 so ids cannot be probed; pages a role may not use at all are Forbidden.
 
-* Read-everything roles (admin, AIMS owner, top management, internal and external auditors) see every
-  instance and task.
-* Everyone else sees an instance they started, or one with a task they hold, were named for, completed,
-  may claim (an open task in a lane of one of their roles), that was escalated to them (they may reassign
-  it), or that a direct report of theirs holds.
+A user sees what they may act on, and what their manager rights give them; evidence files follow the
+instance they were uploaded to.
+
+* Read-everything roles (the domain's manager roles, and internal and external auditors: admin, AIMS
+  owner, top management, auditors) see every instance and task.
+* Everyone else sees an instance they started, or one with a task they hold or held (assignee, named for
+  it, completed it, the absent user a deputy holds it for), an *unassigned* open task in a lane of one of
+  their roles (they may claim it), a task escalated to them (they may reassign it), or a task a direct
+  report of theirs holds. Holding a lane's role does not show a task someone else has claimed or was
+  assigned: that task, its instance's data and its evidence belong to its holder and their managers.
+* Registers (AI systems, impact assessments, risks, treatment actions, acceptances) are the organisation's
+  records, not one person's work: every active user with at least one role reads their lists and rows
+  (``require_register_reader``); an account without a role reads none. A row's instance, its data and
+  evidence follow the instance rule above.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from engine.core import domain
 from engine.core.errors import Forbidden, NotFound
 from engine.core.models import OPEN_STATES, HumanTask, ProcessInstance, User
 
@@ -22,17 +32,21 @@ TEAM_ROLES = frozenset({"admin", "aims_owner", "top_management", "approver"})
 
 
 def sees_everything(user: User) -> bool:
-    return user.active and bool(user.roles & READ_ALL_ROLES)
+    """The user holds a read-all role or one of the domain's manager roles."""
+    return user.active and bool(user.roles & (READ_ALL_ROLES | domain.current().manager_roles))
 
 
 def _involvement(user: User):  # type: ignore[no-untyped-def]
-    """A condition on HumanTask: the user is involved in this task."""
+    """A condition on HumanTask: the user holds or held this task, may claim it (open, unassigned, in a
+    lane of theirs), it was escalated to them, or a direct report of theirs holds it."""
     holder = aliased(User)
     conditions = [HumanTask.assignee_id == user.id, HumanTask.completed_by_id == user.id,
-                  HumanTask.designated_id == user.id, HumanTask.escalated_to_id == user.id,
+                  HumanTask.designated_id == user.id, HumanTask.delegated_from_id == user.id,
+                  HumanTask.escalated_to_id == user.id,
                   exists().where(holder.id == HumanTask.assignee_id, holder.manager_id == user.id)]
     if user.roles:
-        conditions.append(HumanTask.role.in_(sorted(user.roles)) & HumanTask.state.in_(OPEN_STATES))
+        conditions.append(HumanTask.role.in_(sorted(user.roles)) & HumanTask.state.in_(OPEN_STATES)
+                          & HumanTask.assignee_id.is_(None))
     return or_(*conditions)
 
 
@@ -69,6 +83,12 @@ def visible_instances_condition(user: User):  # type: ignore[no-untyped-def]
         return ProcessInstance.id.is_not(None)
     return or_(ProcessInstance.started_by_id == user.id,
                exists().where(HumanTask.instance_id == ProcessInstance.id, _involvement(user)))
+
+
+def require_register_reader(user: User) -> None:
+    """Raise Forbidden unless ``user`` may read the registers: active, with at least one role."""
+    if not user.active or not user.roles:
+        raise Forbidden("the registers are for staff with a role; ask an admin to give you one")
 
 
 def require_admin(user: User) -> None:

@@ -117,16 +117,20 @@ def touched_registers(session: Session, instance_id: int) -> list[RegisterRow]:
     return out
 
 
-def register_rows(session: Session, name: str, limit: int = 1000) -> list[RegisterRow]:
-    """The rows of one register, by reference. Raises NotFound for an unknown register."""
+def register_rows(session: Session, user: User, name: str, limit: int = 1000) -> list[RegisterRow]:
+    """The rows of one register, by reference. Raises Forbidden (``access.require_register_reader``),
+    NotFound for an unknown register."""
+    access.require_register_reader(user)
     if name not in REGISTERS:
         raise services.NotFound(f"no register {name!r}; known: {', '.join(REGISTERS)}")
     model = REGISTERS[name][0]
     return [_row(name, r) for r in session.scalars(select(model).order_by(model.ref).limit(limit))]
 
 
-def register_row(session: Session, name: str, ref: str) -> tuple[RegisterRow, dict[str, Any]]:
-    """One row of a register by its reference, with every column. Raises NotFound."""
+def register_row(session: Session, user: User, name: str, ref: str) -> tuple[RegisterRow, dict[str, Any]]:
+    """One row of a register by its reference, with every column. Raises Forbidden
+    (``access.require_register_reader``), NotFound."""
+    access.require_register_reader(user)
     if name not in REGISTERS:
         raise services.NotFound(f"no register {name!r}; known: {', '.join(REGISTERS)}")
     model = REGISTERS[name][0]

@@ -49,8 +49,10 @@ def sod_violations(session: Session, user: User, task: HumanTask, data: dict[str
 
 
 def holds_lane(user: User, task: HumanTask) -> bool:
-    """The user may act in the task's lane: they are its assignee, or hold its role."""
-    if task.assignee_id == user.id:
+    """The user may act in the task's lane: they hold its role, or are its named assignee. A deputy who
+    holds a task for an absent user (``delegated_from_id``) must hold the role: delegation hands over
+    work, never a role."""
+    if task.assignee_id == user.id and task.delegated_from_id is None:
         return True
     return task.role in user.roles
 

@@ -2,10 +2,13 @@
 
 While a delegation runs (``starts_at <= now < ends_at``, not revoked):
 
-* a new task meant for the user (``assignee_var``) goes to the deputy, unless segregation of duties
-  forbids the deputy to do it: the task's own rules, and for tasks that carry rules (approvals and
-  checks) the domain's delegation rule, which keeps an approval away from the delegator's own report
-  and from the record's author. A blocked routing leaves the task with the user, with a note, and is audited;
+* a new task meant for the user (``assignee_var``) goes to the deputy if the deputy holds the task's
+  lane role and segregation of duties allows it: the task's own rules, and for tasks that carry rules
+  (approvals and checks) the domain's delegation rule, which keeps an approval away from the delegator's
+  own report and from the record's author. A blocked routing leaves the task with the user, with a note,
+  is audited, and the user's manager is told (a ``delegation`` notice) so they can reassign it;
+* a chain (the deputy is away too) is followed once, to the first present deputy, when the task is
+  created; a delegation that would close a circle (A -> B while B -> A) is refused when it is set up;
 * notifications for the user (reminders, escalations, ...) go to the deputy instead: an escalation
   skips to the deputy.
 
@@ -88,7 +91,8 @@ def create(session: Session, clock: Clock, settings: EngineSettings, actor: User
     The user themselves, their line manager or a holder of the domain's delegation-admin roles may set it
     up. Raises
     Forbidden, NotFound (deputy), InvalidInput (dates, deputy is the user or deactivated),
-    ConflictError (the user already has a delegation overlapping the period).
+    ConflictError (the user already has a delegation overlapping the period, or the deputy's own
+    delegations in the period lead back to the user: a circle, named person by person).
     """
     if not _may_manage(session, actor, user):
         admins = domain.roles_in_words(domain.current().delegation_admin_roles)
@@ -112,6 +116,7 @@ def create(session: Session, clock: Clock, settings: EngineSettings, actor: User
                             f"{directory.email_of(session, overlapping.deputy_id)} from "
                             f"{isoformat(overlapping.starts_at)} until {isoformat(overlapping.ends_at)}; "
                             "revoke it first")
+    _refuse_a_circle(session, user, deputy, starts_at, ends_at)
     clean_reason = reason.strip() if reason and reason.strip() else None
     delegation = Delegation(user_id=user.id, deputy_id=deputy.id, starts_at=starts_at, ends_at=ends_at,
                             reason=clean_reason, created_at=now, created_by_id=actor.id)
@@ -130,6 +135,29 @@ def create(session: Session, clock: Clock, settings: EngineSettings, actor: User
                  "until": isoformat(ends_at), "reason": clean_reason}))
     notifier.write()
     return delegation
+
+
+def _refuse_a_circle(session: Session, user: User, deputy: User, starts_at: datetime, ends_at: datetime) -> None:
+    """Raise ConflictError if, during any part of the period, the deputy hands on (directly or through
+    their deputies) back to ``user``."""
+    path = [user, deputy]
+    current = deputy
+    while True:
+        onward = session.scalar(select(Delegation).where(
+            Delegation.user_id == current.id, Delegation.revoked_at.is_(None),
+            Delegation.starts_at < ends_at, Delegation.ends_at > starts_at).order_by(Delegation.id))
+        if onward is None:
+            return
+        nxt = directory.user_by_id(session, onward.deputy_id)
+        if nxt.id == user.id:
+            circle = " -> ".join(p.name for p in [*path, user])
+            raise ConflictError(f"{user.name} cannot hand over to {deputy.name}: {current.name} already hands over "
+                                f"to {user.name} in that period, which would make a circle ({circle}); "
+                                "revoke or change one of them first")
+        if any(p.id == nxt.id for p in path):
+            return  # a circle among others, refused when it was made
+        path.append(nxt)
+        current = nxt
 
 
 def revoke(session: Session, clock: Clock, actor: User, delegation_id: int) -> Delegation:
@@ -161,9 +189,12 @@ def list_for(session: Session, user: User, now: datetime, *, include_past: bool 
 
 
 def route_new_task(session: Session, clock: Clock, row: HumanTask, data: dict[str, Any], deputies: Deputies,
-                   history: Callable[[], list[DoneTask]]) -> User | None:
-    """Send a new task meant for an absent user to their deputy, if SoD allows. Returns the deputy
-    the task went to, or None (nobody designated, the user is present, or SoD kept it with them)."""
+                   history: Callable[[], list[DoneTask]], *, notifier: Notifier | None = None,
+                   manager_of: Callable[[HumanTask], Recipient | None] | None = None) -> User | None:
+    """Send a new task meant for an absent user to their deputy (the end of a chain, resolved once) if
+    the deputy holds the task's lane role and SoD allows. Returns the deputy the task went to, or None
+    (nobody designated, the user is present, or the task stays with them: then the row carries a note,
+    the block is audited and ``manager_of(row)``, the user's manager, is told through ``notifier``)."""
     if row.assignee_id is None:
         return None
     user = session.get(User, row.assignee_id)
@@ -172,17 +203,17 @@ def route_new_task(session: Session, clock: Clock, row: HumanTask, data: dict[st
     deputy = deputies.deputy_of(user)
     if deputy is None:
         return None
-    rules = assignment.rules_of(row)
-    violations = assignment.sod_violations(session, deputy, row, data, history() if rules else [],
-                                           delegator=user if rules else None)
+    if row.role not in deputy.roles:
+        reasons = [f"{deputy.email} does not hold the role {row.role!r} of the task's lane"]
+        rules: list[str] = []
+    else:
+        violations = assignment.sod_violations(session, deputy, row, data,
+                                               history() if assignment.rules_of(row) else [],
+                                               delegator=user if assignment.rules_of(row) else None)
+        reasons, rules = [v.message for v in violations], [v.rule for v in violations]
     session.flush()  # the row needs its id for the audit trail
-    if violations:
-        row.note = (f"{user.email} is away; their deputy {deputy.email} may not take this task "
-                    f"({violations[0]}); it stays with {user.email} until a manager reassigns it")
-        audit_trail.append(session, clock, "delegation_blocked", actor=None, instance_id=row.instance_id,
-                           task_id=row.id, subject=row.subject,
-                           data={"task_spec": row.task_spec, "user": user.email, "deputy": deputy.email,
-                                 "rules": [v.rule for v in violations], "reasons": [v.message for v in violations]})
+    if reasons:
+        _keep_with(session, clock, row, user, deputy, reasons, rules, deputies, notifier, manager_of)
         return None
     row.delegated_from_id = user.id
     row.assignee_id = row.designated_id = deputy.id
@@ -191,3 +222,24 @@ def route_new_task(session: Session, clock: Clock, row: HumanTask, data: dict[st
                        task_id=row.id, subject=row.subject,
                        data={"task_spec": row.task_spec, "user": user.email, "deputy": deputy.email})
     return deputy
+
+
+def _keep_with(session: Session, clock: Clock, row: HumanTask, user: User, deputy: User, reasons: list[str],
+               rules: list[str], deputies: Deputies, notifier: Notifier | None,
+               manager_of: Callable[[HumanTask], Recipient | None] | None) -> None:
+    """The task stays with the absent ``user``: note it, audit it, tell their manager."""
+    row.note = (f"{user.email} is away; their deputy {deputy.email} may not take this task "
+                f"({reasons[0]}); it stays with {user.email} until a manager reassigns it")
+    audit_trail.append(session, clock, "delegation_blocked", actor=None, instance_id=row.instance_id,
+                       task_id=row.id, subject=row.subject,
+                       data={"task_spec": row.task_spec, "user": user.email, "deputy": deputy.email,
+                             "rules": rules, "reasons": reasons})
+    manager = manager_of(row) if manager_of is not None else None
+    if manager is None or notifier is None:
+        return
+    notifier.send([deputies.present(manager)], Message(
+        "delegation", f"{user.name} is away and task '{row.name}' waits for them",
+        body=f"{deputy.name} stands in for {user.name} but may not take it ({reasons[0]}). "
+             f"Reassign it to someone who may: {row.process_id} #{row.instance_id}, role {row.role}.",
+        task=row, context={"user_name": user.name, "user_email": user.email, "deputy_name": deputy.name,
+                           "deputy_email": deputy.email, "reason": reasons[0]}))

@@ -109,7 +109,8 @@ class People:
     def _org_user(self, person: str | None) -> User | None:
         return self.get(self.org().people.get(person)) if person else None
 
-    def _manager(self, task: HumanTask) -> User | None:
+    def manager(self, task: HumanTask) -> User | None:
+        """The holder's line manager, else the organisation's fallback manager."""
         holder = self.get(task.assignee_id)
         manager = self.get(holder.manager_id) if holder is not None else None
         return manager or self._org_user(self.org().fallback_manager)
@@ -121,14 +122,14 @@ class People:
         if key == "assignee":
             found = list(self.candidates(task))
         elif key == "assignee_manager":
-            found = [self._manager(task)]
+            found = [self.manager(task)]
         elif key == "approver_deputy_or_manager":
             holder = self.get(task.assignee_id)
             deputy = self.deputies.deputy_of(holder) if holder is not None else None
-            found = [deputy or self._manager(task)]
+            found = [deputy or self.manager(task)]
         elif key == "lane_lead":
             lead = directory.find_user(self.session, self.org().lane_leads.get(task.role))
-            found = [lead or self._manager(task)]
+            found = [lead or self.manager(task)]
         elif key in domain.current().recipients:
             found = [self._org_user(domain.current().recipients[key].person)]
         else:
@@ -220,7 +221,8 @@ def on_created(session: Session, clock: Clock, settings: EngineSettings, instanc
     with session.no_autoflush:
         for row, data in created:
             if row.assignee_id is not None:
-                route_new_task(session, clock, row, data, people.deputies, done)
+                route_new_task(session, clock, row, data, people.deputies, done, notifier=notifier,
+                               manager_of=people.manager)
             schedule(row, settings)
             recipients = people.candidates(row)
             notifier.preload(u.id for u in recipients)

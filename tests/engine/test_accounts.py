@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.app import access, accounts, process_admin
+from engine.app import access, accounts, history, process_admin
 from engine.core import services, worker
 from engine.core.clock import FixedClock
 from engine.core.errors import Forbidden, InvalidInput, NotFound
@@ -133,6 +133,24 @@ def test_visibility_follows_involvement(tiny_ctx: Context, flow: Flow) -> None:
         access.visible_task(session, user(session, "sofia"), submit.id)
     flow.submit(instance, "tomas")
     assert access.instance_visible(session, user(session, "fatima"), instance)     # may claim the approval
+
+
+def test_visibility_of_a_claimed_task_narrows_to_its_holder_and_their_managers(tiny_ctx: Context,
+                                                                              flow: Flow) -> None:
+    session = tiny_ctx.session
+    instance = flow.start("meilin")
+    submit = flow.open_task(instance, "ut_submit")
+    kwame = user(session, "kwame")  # a process owner like tomas, not involved
+    assert access.instance_visible(session, kwame, instance)                      # may claim it
+    services.claim_task(tiny_ctx, user(session, "tomas"), submit.id)
+
+    assert not access.instance_visible(session, kwame, instance)                  # tomas holds it now
+    with pytest.raises(NotFound, match=f"no task {submit.id}"):
+        access.visible_task(session, kwame, submit.id)
+    assert instance.id not in [i.id for i in history.instances(session, kwame)]
+    assert access.instance_visible(session, user(session, "tomas"), instance)      # the holder
+    assert access.instance_visible(session, user(session, "ingrid"), instance)     # the holder's manager
+    assert access.instance_visible(session, user(session, "priya"), instance)      # AIMS owner reads all
 
 
 def test_patch_properties_sets_removes_and_keeps_the_rest() -> None:

@@ -15,7 +15,7 @@ from engine.core.models import AuditEvent, Delegation, HumanTask, Notification, 
 from engine.core.runtime import Context
 from engine.core.settings import PROJECT_ROOT, EngineSettings
 
-from .helpers import DATA, deploy_tiny, email, events, user
+from .helpers import DATA, deploy_tiny, email, events, grant, user
 
 T0 = parse_datetime("2026-11-02T09:00:00Z")
 SHIPPED = EngineSettings(processes_dir=PROJECT_ROOT / "processes", forms_dir=DATA / "forms")
@@ -141,6 +141,7 @@ def test_delegation_routes_nothing_before_it_starts_or_after_it_is_revoked(dctx:
 @pytest.mark.parametrize(("deputy", "rule"), [("sofia", "SOD-09"), ("tomas", "SOD-01")],
                          ids=["deputy-reports-to-the-approver", "deputy-authored-the-request"])
 def test_delegation_keeps_sod_rules_for_the_deputy(dctx: Context, deputy: str, rule: str) -> None:
+    grant(dctx.session, deputy, "approver")  # the lane role: SoD is what stops them
     away(dctx, "fatima", deputy)
 
     task = start_approval(dctx, approver="fatima", author="tomas")
@@ -159,6 +160,68 @@ def test_delegation_routes_an_approval_to_an_independent_deputy(dctx: Context) -
     assert holder(dctx, task) == "ingrid"
     services.complete_task(dctx, user(dctx.session, "ingrid"), task.id, {})
     assert task.completed_by_id == user(dctx.session, "ingrid").id
+
+
+def test_delegation_keeps_a_task_whose_lane_role_the_deputy_lacks_and_tells_the_manager(dctx: Context) -> None:
+    away(dctx, "tomas", "elena")  # elena is an action owner, the tasks are in the process_owner lane
+
+    instance = start_ladders(dctx)
+
+    tasks = services.open_tasks(dctx, instance.id)
+    assert {holder(dctx, t) for t in tasks} == {"tomas"} and all(t.delegated_from_id is None for t in tasks)
+    assert all("does not hold the role 'process_owner'" in (t.note or "") for t in tasks)
+    blocked = events(dctx.session, instance.id, "delegation_blocked")
+    assert len(blocked) == len(tasks) and blocked[0].data["deputy"] == email("elena")
+    assert events(dctx.session, instance.id, "delegation_routed") == []
+    told = dctx.session.scalars(select(Notification).where(Notification.kind == "delegation",
+                                                           Notification.instance_id == instance.id)).all()
+    assert {n.user_id for n in told} == {user(dctx.session, "ingrid").id}  # tomas's line manager
+    assert len(told) == len(tasks) and "Tomás Alvarez is away" in told[0].title
+    with pytest.raises(Forbidden):
+        services.complete_task(dctx, user(dctx.session, "elena"), tasks[0].id, {})
+
+
+def test_delegation_never_lets_a_deputy_act_outside_their_lane_roles(dctx: Context) -> None:
+    """A task routed to a deputy before the role check (or edited by hand) still needs the lane role."""
+    [task, *_] = services.open_tasks(dctx, start_ladders(dctx).id)
+    task.delegated_from_id, task.assignee_id = task.assignee_id, user(dctx.session, "elena").id
+
+    with pytest.raises(Forbidden, match="does not hold"):
+        services.complete_task(dctx, user(dctx.session, "elena"), task.id, {})
+
+
+def test_delegation_follows_a_chain_once_to_a_deputy_who_holds_the_lane(dctx: Context) -> None:
+    away(dctx, "tomas", "meilin")
+    away(dctx, "meilin", "ravi")
+
+    tasks = services.open_tasks(dctx, start_ladders(dctx).id)
+
+    assert {holder(dctx, t) for t in tasks} == {"ravi"}
+    assert all(t.delegated_from_id == user(dctx.session, "tomas").id for t in tasks)
+
+
+def test_delegation_chain_ending_without_the_lane_role_stays_with_the_user(dctx: Context) -> None:
+    away(dctx, "tomas", "meilin")
+    away(dctx, "meilin", "elena")
+
+    tasks = services.open_tasks(dctx, start_ladders(dctx).id)
+
+    assert {holder(dctx, t) for t in tasks} == {"tomas"}
+
+
+@pytest.mark.parametrize("chain", [("tomas", "meilin"), ("tomas", "meilin", "ravi")], ids=["two", "three"])
+def test_delegation_refuses_a_circle_naming_the_people(dctx: Context, chain: tuple[str, ...]) -> None:
+    for key, deputy in zip(chain, chain[1:], strict=False):
+        away(dctx, key, deputy, 2, 5)
+    names = [p.name for p in (user(dctx.session, k) for k in chain)]
+
+    with pytest.raises(ConflictError, match="circle") as refused:
+        away(dctx, chain[-1], chain[0], 0, 14)
+
+    assert all(name in str(refused.value) for name in names)
+    assert email(chain[0]) not in str(refused.value)
+    assert len(dctx.session.scalars(select(Delegation)).all()) == len(chain) - 1
+    away(dctx, chain[-1], chain[0], 7, 5)  # after the others end there is no circle
 
 
 # --------------------------------------------------------------------------- notifications follow the deputy

@@ -11,13 +11,13 @@ import zipfile
 from datetime import UTC, datetime
 
 import pytest
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 from pypdf import PdfReader
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from engine.aims import audit_pack, catalogue, exports, soa
-from engine.aims.registers import Evidence
+from engine.aims import audit_pack, catalogue, cells, exports, soa
+from engine.aims.registers import Evidence, Risk
 from engine.core import audit_trail
 from engine.core.clock import FixedClock
 from engine.core.models import AuditEvent
@@ -168,3 +168,38 @@ def test_audit_pack_extract_since_a_date(session: Session, clock: FixedClock) ->
     lines = read_pack(pack.data)["audit_trail/events.jsonl"].decode().splitlines()
     assert [json.loads(line)["action"] for line in lines] == ["later_event"]
     assert pack.verification.ok
+
+
+EVIL = '=HYPERLINK("http://evil.example","x")'
+
+
+def test_exports_keep_a_formula_risk_title_as_text(session: Session, clock: FixedClock) -> None:
+    """A risk title typed as a formula stays text in the audit pack's CSV and in the SoA XLSX (OWASP)."""
+    session.execute(update(Risk).where(Risk.ref == "RSK-006").values(title=EVIL))
+    session.flush()
+    files = read_pack(audit_pack.build(session, clock).data)
+    register = {r["ref"]: r for r in csv.DictReader(io.StringIO(files["risk/risk_register.csv"].decode()))}
+    assert register["RSK-006"]["title"] == "'" + EVIL
+    assert register["RSK-001"]["inherent_score"].lstrip("'") == register["RSK-001"]["inherent_score"]
+
+    for data in (exports.export(soa.compute(session, clock), "xlsx"),
+                 files["soa/statement_of_applicability.xlsx"]):
+        gaps = load_workbook(io.BytesIO(data))["Gaps"]
+        assert gaps["G1"].value == "Risk title"
+        [title] = [row[6] for row in gaps.iter_rows(min_row=2) if row[3].value == "RSK-006"]
+        assert (title.data_type, title.value) == ("s", "'" + EVIL)
+
+
+@pytest.mark.parametrize("text", ["=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx"],
+                         ids=["equals", "plus", "minus", "at", "tab", "cr"])
+def test_cells_neutralise_every_formula_prefix(text: str) -> None:
+    assert cells.neutralise(text) == "'" + text
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    cell = cells.write(ws, 1, 1, text)
+    assert (cell.data_type, cell.value) == ("s", "'" + text)
+
+
+def test_cells_leave_plain_text_and_numbers_alone() -> None:
+    assert [cells.neutralise(v) for v in ("RSK-001", "a-b", -3, 2.5, None)] == ["RSK-001", "a-b", -3, 2.5, None]

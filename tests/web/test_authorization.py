@@ -1,8 +1,10 @@
 """The authorization matrix: every kind of user against every page and API endpoint.
 
-Setup: Sofia (assessor) started an instance and holds its open task. A user who may not see the
-instance gets 404 for it and its task (ids cannot be probed); one who may see it but not act gets 403;
-no one but the holder completes the task, no one but an admin edits a definition or a user.
+Setup: Sofia (assessor) started an instance, holds its open task and uploaded an evidence file to it.
+A user who may not see the instance gets 404 for it, its task and its evidence (ids cannot be probed);
+one who may see it but not act gets 403; no one but the holder completes the task, no one but an admin
+edits a definition or a user. Lucas also holds the assessor role, but Sofia has claimed the task: he
+does not see it. Registers are read by everyone with a role; an account without a role reads none.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from engine.app import accounts
+from engine.app import accounts, worklist
 from engine.app.access import CERT_ROLES
 from engine.core import services
 from engine.core.models import ProcessVersion, RoleAssignment, User
@@ -25,8 +27,14 @@ from .conftest import DATA, PEOPLE, Browser, Flows, engine_ctx, user
 pytestmark = pytest.mark.demo
 
 EXTERNAL = "external.auditor@cb.example"
+NO_ROLE = "no.role@lumenvale.example"
 ROLES = ["admin", "aims_owner", "process_owner", "assessor", "reviewer", "approver", "top_management",
-         "internal_auditor", "action_owner", "external_auditor"]
+         "internal_auditor", "action_owner", "external_auditor", "other_assessor", "no_role"]
+#: who each row of the matrix is
+EMAILS = {**PEOPLE, "external_auditor": EXTERNAL, "other_assessor": "lucas.moreau@lumenvale.example",
+          "no_role": NO_ROLE}
+#: who may start the web_assessment process (its assessor lane)
+STARTS = {"assessor", "process_owner", "other_assessor"}
 #: who may see Sofia's instance: read-all roles, Sofia, and Fatima (Sofia's line manager)
 SEES_INSTANCE = {"admin", "aims_owner", "assessor", "reviewer", "top_management", "internal_auditor",
                  "external_auditor"}
@@ -41,20 +49,22 @@ def setup(app: Flask) -> dict[str, Any]:
         clock = app.extensions["aimsflow.clock"]
         admin = user("admin")
         accounts.create_user(db.session, clock, admin, EXTERNAL, "Erik External", ["external_auditor"], "demo")
+        accounts.create_user(db.session, clock, admin, NO_ROLE, "Nora Norole", [], "demo")
         ctx = engine_ctx(app)
         outcome = services.start_process(ctx, user("assessor"), "web_assessment",
                                          {"topic": "Matrix", "ai_system_ref": "AIS-001"})
         task = outcome.new_tasks[0]
         db.session.flush()
         services.claim_task(ctx, user("assessor"), task.id)
+        evidence = worklist.store_evidence(ctx, user("assessor"), task.id, "model_card", "card.txt", "text/plain",
+                                           b"model card")
         tokens = {}
         for role in ROLES:
-            email = EXTERNAL if role == "external_auditor" else PEOPLE[role]
-            who = db.session.scalar(select(User).where(User.email == email))
+            who = db.session.scalar(select(User).where(User.email == EMAILS[role]))
             assert who is not None
             _, tokens[role] = accounts.create_token(db.session, clock, who, "matrix")
         db.session.commit()
-        return {"instance": outcome.instance.id, "task": task.id, "tokens": tokens}
+        return {"instance": outcome.instance.id, "task": task.id, "evidence": evidence.id, "tokens": tokens}
 
 
 def _expect(response: Any, status: int, what: str) -> None:
@@ -68,17 +78,23 @@ def _versions() -> int:
 @pytest.mark.parametrize("role", ROLES)
 def test_pages_by_role(app: Flask, browser: Callable[[str], Browser], flows: Flows, setup: dict[str, Any],
                        role: str) -> None:
-    b = browser(EXTERNAL if role == "external_auditor" else role)
+    b = browser(EMAILS[role])
     instance, task = setup["instance"], setup["task"]
     sees = role in SEES_INSTANCE
-    for url in ("/tasks", "/tasks?tab=all", "/start", "/instances", "/registers", "/registers/risks/RSK-001",
-                "/account/tokens", "/notifications", "/away"):
+    for url in ("/tasks", "/tasks?tab=all", "/start", "/instances", "/account/tokens", "/notifications", "/away"):
         _expect(b.get(url), 200, url)
+    for url in ("/registers", "/registers/risks/RSK-001"):
+        _expect(b.get(url), 403 if role == "no_role" else 200, url)
     for url in ("/soa", "/soa/export.xlsx", "/soa/export.pdf", "/audit-pack.zip", "/readiness"):
         _expect(b.get(url), 200 if role in CERT_ROLES else 403, url)
     _expect(b.get("/team"), 200 if role in MANAGERS else 403, "/team")
-    for url in (f"/instances/{instance}", f"/instances/{instance}/diagram.xml", f"/tasks/{task}"):
-        _expect(b.get(url), 200 if sees else 404, url)
+    for url in (f"/instances/{instance}", f"/instances/{instance}/diagram.xml", f"/tasks/{task}",
+                f"/evidence/{setup['evidence']}"):
+        response = b.get(url)
+        _expect(response, 200 if sees else 404, url)
+        response.close()
+    listed = f'href="/instances/{instance}"' in b.get("/instances").get_data(as_text=True)
+    assert listed == sees, "the instance list follows the instance rule"
     for url in ("/admin/processes", "/admin/processes/web_assessment", "/admin/processes/web_assessment/modeler",
                 "/admin/users"):
         _expect(b.get(url), 200 if role == "admin" else 403, url)
@@ -109,8 +125,11 @@ def test_api_by_role(app: Flask, flows: Flows, setup: dict[str, Any], role: str)
     def call(method: str, url: str, body: Any = None) -> Any:
         return client.open(f"/api/v1{url}", method=method, json=body, headers=headers)
 
-    for url in ("/tasks", "/instances", "/definitions", "/registers", "/registers/risks", "/registers/risks/RSK-001"):
+    for url in ("/tasks", "/instances", "/definitions", "/registers"):
         _expect(call("GET", url), 200, url)
+    for url in ("/registers/risks", "/registers/risks/RSK-001"):
+        _expect(call("GET", url), 403 if role == "no_role" else 200, url)
+    assert any(i["id"] == instance for i in call("GET", "/instances").get_json()) == sees
     _expect(call("GET", f"/instances/{instance}"), 200 if sees else 404, "instance")
     _expect(call("GET", f"/tasks/{task}"), 200 if sees else 404, "task")
     if role != "assessor":
@@ -123,7 +142,7 @@ def test_api_by_role(app: Flask, flows: Flows, setup: dict[str, Any], role: str)
     _expect(call("POST", "/definitions", {"xml": xml, "status": "draft"}), 201 if role == "admin" else 403, "deploy")
     with app.app_context():
         assert _versions() == before + (1 if role == "admin" else 0)
-    starts = role in ("assessor", "process_owner")
+    starts = role in STARTS
     started = call("POST", "/instances", {"process_id": "web_assessment",
                                           "data": {"topic": "By API", "ai_system_ref": "AIS-001"}})
     _expect(started, 201 if starts else 403, "start")

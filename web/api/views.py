@@ -201,18 +201,18 @@ def list_registers() -> Any:
 
 @registers.route("/registers/<name>")
 @registers.response(200, s.RegisterRowSchema(many=True))
-@_errors(registers, 401, 404)
+@_errors(registers, 401, 403, 404)
 def register_rows(name: str) -> Any:
     """The rows of one register, by reference."""
-    return [r.__dict__ for r in history.register_rows(db.session, name)]
+    return [r.__dict__ for r in history.register_rows(db.session, api_user(), name)]
 
 
 @registers.route("/registers/<name>/<ref>")
 @registers.response(200, s.RegisterRowDetailSchema)
-@_errors(registers, 401, 404)
+@_errors(registers, 401, 403, 404)
 def register_row(name: str, ref: str) -> Any:
     """One register row with every column."""
-    row, columns = history.register_row(db.session, name, ref)
+    row, columns = history.register_row(db.session, api_user(), name, ref)
     return {**row.__dict__, "columns": {k: _plain(v) for k, v in columns.items()}}
 
 

@@ -195,8 +195,12 @@ def test_login_redirects_only_to_local_pages(anonymous: Browser, next_: str) -> 
     csrf = anonymous.csrf()
     response = anonymous.client.post(f"/login?next={next_}",
                                      data={"email": PEOPLE["reviewer"], "password": "demo", "csrf_token": csrf})
-    assert response.status_code == 302
-    assert response.headers["Location"] == "/tasks"
+    if any(code in next_ for code in ("%09", "%0a", "%0d", "%00")):
+        # a control character in the address is refused before the login view reads it (web/limits.py)
+        assert response.status_code == 400 and "Location" not in response.headers
+    else:
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/tasks"
 
 
 def test_login_redirects_to_the_local_page_it_was_sent_from(anonymous: Browser) -> None:

@@ -275,7 +275,7 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any],
     task_guard.check_version(session, task, expected_version)
     instance = get_instance(ctx, task.instance_id)
     loaded = runtime.restore(ctx, instance)
-    spiff = runtime.spiff_task(loaded.workflow, task)
+    spiff = task_guard.spiff_task(ctx.session, loaded.workflow, task)
     done = assignment.history(session, instance.id) if assignment.rules_of(task) else []
     assignment.check_can_act(session, actor, task, spiff.data, done)
     schema = definitions.form_schema(instance.process_version, task.form)
@@ -327,7 +327,7 @@ def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason
         raise InvalidInput(f"{target.email} does not hold the role {task.role!r} this task needs")
     instance = get_instance(ctx, task.instance_id)
     loaded = runtime.restore(ctx, instance)
-    spiff = runtime.spiff_task(loaded.workflow, task)
+    spiff = task_guard.spiff_task(ctx.session, loaded.workflow, task)
     done = assignment.history(ctx.session, instance.id)
     violations = assignment.sod_violations(ctx.session, target, task, spiff.data, done, delegator=actor)
     if violations:

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from engine.core import runtime
 from engine.core.errors import ConflictError
 from engine.core.models import AuditEvent, HumanTask, InstanceState, ProcessInstance, TaskState, User
 
@@ -115,6 +116,18 @@ def write(session: Session, task: HumanTask, states: tuple[str, ...], **values: 
     session.refresh(task)  # the row as it is now: ours, or the winner's (committed: we waited for it)
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise changed_error(session, task)
+
+
+def spiff_task(session: Session, workflow: Any, task: HumanTask) -> Any:
+    """``runtime.spiff_task``, but when the workflow no longer waits for the task (it was read after a
+    racing change committed) the ConflictError says what closed the task."""
+    try:
+        return runtime.spiff_task(workflow, task)
+    except ConflictError:
+        session.refresh(task)
+        if (closed := closed_error(session, task)) is not None:
+            raise closed from None
+        raise
 
 
 def lock_instance(session: Session, instance: ProcessInstance, task: HumanTask | None = None) -> None:

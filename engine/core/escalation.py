@@ -268,7 +268,9 @@ class SweepReport:
 _DUE_TASKS = (select(HumanTask)
               .where(HumanTask.state.in_(OPEN_STATES), HumanTask.next_action_at <= bindparam("now"))
               .order_by(HumanTask.next_action_at, HumanTask.id).limit(bindparam("limit"))
-              .with_for_update(skip_locked=True))
+              .with_for_update(skip_locked=True)
+              # the rows as they are under the lock, not as this session last saw them
+              .execution_options(populate_existing=True))
 
 
 def sweep(session: Session, clock: Clock, settings: EngineSettings, limit: int = 200) -> SweepReport:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select
 
 from engine.core import (
     assignment,
@@ -25,6 +25,7 @@ from engine.core import (
     forms,
     runtime,
     serializer,
+    task_guard,
     timers,
 )
 from engine.core.errors import ConflictError, Forbidden, InvalidInput, NotFound
@@ -102,25 +103,28 @@ def start_process(ctx: Context, actor: User | None, process_id: str, data: dict[
                            data={"process_id": process_id, "version": version.version, "data": data,
                                  "parent_instance_id": instance.parent_instance_id})
 
-    return _advance(ctx, Outcome(instance), workflow, actor, audit=audit, open_rows=[])
+    return _advance(ctx, Outcome(instance), workflow, actor, audit=audit, open_rows=[], lock=False)
 
 
 def _advance(ctx: Context, outcome: Outcome, workflow: Any, actor: User | None, *,
              act: Callable[[runtime.Binding], None] | None = None, run: bool = True,
-             close: Callable[[], None] | None = None, audit: Callable[[], None],
-             done_id: str | None = None, open_rows: list[HumanTask] | None = None,
-             deliver_early: bool = True) -> Outcome:
+             close: Callable[[], None] | None = None, audit: Callable[[], None], done_id: str | None = None,
+             open_rows: list[HumanTask] | None = None, deliver_early: bool = True, lock: bool = True) -> Outcome:
     """The one way a use case moves ``outcome.instance``'s workflow, in the caller's transaction.
 
     Binds the workflow (operators see ``ctx`` and ``actor``), does ``act`` (a task's run, caught messages,
     due timers, a cancel; nothing for a new instance), runs engine steps until it waits (unless ``run`` is
     False: ``act`` ran them or nothing may run); then, under the optimistic version check, saves it, does
-    ``close`` (what the use case sets on its own rows), syncs the task rows (``done_id``, ``open_rows``: see
+    ``close`` (the use case's compare-and-set on its own row), syncs the task rows (``done_id``, ``open_rows``: see
     :func:`runtime.sync_tasks`) and flushes; then ``audit`` and what the run asked for (:func:`_after_run`,
     with the early messages for it when ``deliver_early``). Sets ``outcome.new_tasks`` and returns ``outcome``.
+    First it locks the instance row and checks its version (:func:`task_guard.lock_instance`), unless
+    ``lock`` is False (a new instance; or the caller locked it already, before writing a task row).
     Raises WorkflowError (or an operator's EngineError), ConflictError (the instance changed meanwhile).
     """
     instance = outcome.instance
+    if lock:
+        task_guard.lock_instance(ctx.session, instance)
     binding = runtime.bind(ctx, instance, workflow, actor)
     if act is not None:
         act(binding)
@@ -206,59 +210,43 @@ def _reason(reason: str | None, what: str) -> str:
     return text
 
 
-def _closed_error(ctx: Context, task: HumanTask) -> ConflictError | None:
-    if task.state == TaskState.COMPLETED:
-        who = directory.email_of(ctx.session, task.completed_by_id)
-        return ConflictError(f"task {task.id} '{task.name}' was already completed by {who} at "
-                             f"{task.completed_at:%Y-%m-%d %H:%M} UTC")
-    if task.state == TaskState.CANCELLED:
-        return ConflictError(f"task {task.id} '{task.name}' was cancelled (the process moved on or ended)")
-    return None
-
-
-def claim_task(ctx: Context, actor: User, task_id: int) -> HumanTask:
-    """Take a ready task. Raises NotFound, Forbidden, ConflictError (someone else holds it)."""
+def claim_task(ctx: Context, actor: User, task_id: int, *, expected_version: int | None = None) -> HumanTask:
+    """Take a ready task. ``expected_version``: the ``row_version`` the actor saw (a change since then is
+    a ConflictError). Raises NotFound, Forbidden, ConflictError (someone else holds it, it changed or closed).
+    """
     task = get_task(ctx, task_id)
-    if (error := _closed_error(ctx, task)) is not None:
-        raise error
+    task_guard.check_version(ctx.session, task, expected_version)
     if task.state == TaskState.CLAIMED:
         if task.assignee_id == actor.id:
             return task
         raise ConflictError(f"task {task.id} '{task.name}' is already claimed by "
-                            f"{directory.email_of(ctx.session, task.assignee_id)}")
+                            f"{task_guard.name_of(ctx.session, task.assignee_id)} "
+                            f"(since {task_guard.when(task.claimed_at)})")
     if task.assignee_id not in (None, actor.id):
         raise Forbidden(f"task {task.id} '{task.name}' is assigned to "
                         f"{directory.email_of(ctx.session, task.assignee_id)}")
     assignment.check_can_claim(ctx.session, actor, task)
-    now = ctx.clock.now()
-    result = ctx.session.execute(
-        update(HumanTask).where(HumanTask.id == task.id, HumanTask.state == TaskState.READY)
-        .values(state=TaskState.CLAIMED, assignee_id=actor.id, claimed_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise ConflictError(f"task {task.id} '{task.name}' was claimed or completed by someone else just now")
-    ctx.session.refresh(task)
+    task_guard.write(ctx.session, task, (TaskState.READY,), state=TaskState.CLAIMED, assignee_id=actor.id,
+                     claimed_at=ctx.clock.now())
     audit_trail.append(ctx.session, ctx.clock, "claim", actor=actor, instance_id=task.instance_id, task_id=task.id,
                        subject=task.subject, data={"task_spec": task.task_spec})
     return task
 
 
-def release_task(ctx: Context, actor: User, task_id: int) -> HumanTask:
-    """Give a claimed task back to its lane (or to the user ``assignee_var`` named)."""
+def release_task(ctx: Context, actor: User, task_id: int, *, expected_version: int | None = None) -> HumanTask:
+    """Give a claimed task back to its lane (or to the user ``assignee_var`` named). Raises NotFound,
+    Forbidden, ConflictError (not claimed, closed, or changed since ``expected_version``/meanwhile)."""
     task = get_task(ctx, task_id)
-    if (error := _closed_error(ctx, task)) is not None:
-        raise error
+    task_guard.check_version(ctx.session, task, expected_version)
     if task.state != TaskState.CLAIMED:
         raise ConflictError(f"task {task.id} '{task.name}' is not claimed")
     if task.assignee_id != actor.id and not assignment.may_reassign(ctx.session, actor, task):
         raise Forbidden(f"only the holder or a manager may release task {task.id}")
-    task.state = TaskState.READY
-    task.assignee_id = task.designated_id
-    task.claimed_at = None
+    previous = directory.email_of(ctx.session, task.assignee_id)
+    task_guard.write(ctx.session, task, (TaskState.CLAIMED,), state=TaskState.READY, assignee_id=task.designated_id,
+                     claimed_at=None)
     audit_trail.append(ctx.session, ctx.clock, "release", actor=actor, instance_id=task.instance_id, task_id=task.id,
-                       subject=task.subject, data={"task_spec": task.task_spec})
-    ctx.session.flush()
+                       subject=task.subject, data={"task_spec": task.task_spec, "from": previous})
     return task
 
 
@@ -268,12 +256,15 @@ _TASK_AND_OPEN_SIBLINGS = select(HumanTask).where(
     or_(HumanTask.state.in_(OPEN_STATES), HumanTask.id == bindparam("task_id")))
 
 
-def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any]) -> Outcome:
+def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any], *,
+                  expected_version: int | None = None) -> Outcome:
     """Submit ``data`` for a task and run the process on until it waits again.
 
-    Checks, before anything changes: the task is open (ConflictError names who completed it), the
-    actor may act (Forbidden; SodViolation, audited), the data fits the form (ValidationError).
-    Two concurrent completions give one success and one ConflictError.
+    Checks, before anything changes: the task is open and unchanged since ``expected_version``
+    (ConflictError names who completed, reassigned... it), the actor may act (Forbidden; SodViolation,
+    audited), the data fits the form (ValidationError). Then it locks the instance and closes the row
+    with a compare-and-set on its state, holder and version: of two racing changes (a completion, a
+    reassignment, a release, a cancellation, an escalation) one wins, the other gets ConflictError.
     """
     session = ctx.session
     # the task and its instance's other open tasks in one query (sync_tasks needs them afterwards)
@@ -281,11 +272,10 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any])
     task = next((r for r in rows if r.id == task_id), None)
     if task is None:
         raise NotFound(f"no task {task_id}")
-    if (error := _closed_error(ctx, task)) is not None:
-        raise error
+    task_guard.check_version(session, task, expected_version)
     instance = get_instance(ctx, task.instance_id)
     loaded = runtime.restore(ctx, instance)
-    spiff = runtime.spiff_task(loaded.workflow, task)
+    spiff = task_guard.spiff_task(ctx.session, loaded.workflow, task)
     done = assignment.history(session, instance.id) if assignment.rules_of(task) else []
     assignment.check_can_act(session, actor, task, spiff.data, done)
     schema = definitions.form_schema(instance.process_version, task.form)
@@ -295,11 +285,12 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any])
         runtime.merge_form_data(spiff, data)
         binding.step(spiff.run)  # runs the task's post-script, sandboxed
 
-    def close() -> None:
-        task.state = TaskState.COMPLETED
-        task.assignee_id = task.completed_by_id = actor.id
-        task.completed_at = ctx.clock.now()
-        task.submitted = data
+    # the instance first, then (after the run, in close) the row: every use case locks in this order
+    task_guard.lock_instance(session, instance, task)
+
+    def close() -> None:  # the race's decision: a compare-and-set on the row's state, holder and version
+        task_guard.write(session, task, OPEN_STATES, state=TaskState.COMPLETED, assignee_id=actor.id,
+                         completed_by_id=actor.id, completed_at=ctx.clock.now(), submitted=data)
 
     def audit() -> None:
         audit_trail.append(session, ctx.clock, "complete", actor=actor, instance_id=instance.id, task_id=task.id,
@@ -311,18 +302,20 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any])
                                                            "comment": decisions.comment_of(data)})
 
     return _advance(ctx, Outcome(instance, task=task), loaded.workflow, actor, act=act, close=close, audit=audit,
-                    done_id=task.spiff_task_id, open_rows=rows)
+                    done_id=task.spiff_task_id, open_rows=rows, lock=False)
 
 
-def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason: str) -> HumanTask:
+def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason: str, *,
+                  expected_version: int | None = None) -> HumanTask:
     """Hand a task to someone else (managers and admins; a reason is required and audited).
 
     The new holder must hold the lane's role and pass the task's SoD rules and the delegation rule.
+    The row is written with a compare-and-set: ConflictError if it was completed, cancelled, released,
+    reassigned... meanwhile, or since the actor saw it at ``expected_version``.
     """
     reason = _reason(reason, "a reassignment")
     task = get_task(ctx, task_id)
-    if (error := _closed_error(ctx, task)) is not None:
-        raise error
+    task_guard.check_version(ctx.session, task, expected_version)
     if not assignment.may_reassign(ctx.session, actor, task):
         managers = domain.roles_in_words(domain.current().manager_roles)
         raise Forbidden(f"{actor.email} may not reassign task {task.id}: it takes the assignee's line manager, "
@@ -334,17 +327,14 @@ def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason
         raise InvalidInput(f"{target.email} does not hold the role {task.role!r} this task needs")
     instance = get_instance(ctx, task.instance_id)
     loaded = runtime.restore(ctx, instance)
-    spiff = runtime.spiff_task(loaded.workflow, task)
+    spiff = task_guard.spiff_task(ctx.session, loaded.workflow, task)
     done = assignment.history(ctx.session, instance.id)
     violations = assignment.sod_violations(ctx.session, target, task, spiff.data, done, delegator=actor)
     if violations:
         raise assignment.sod_error(target, task, violations)
     previous = directory.email_of(ctx.session, task.assignee_id)
-    task.assignee_id = target.id
-    task.state = TaskState.CLAIMED
-    task.claimed_at = ctx.clock.now()
-    task.note = None
-    ctx.session.flush()
+    task_guard.write(ctx.session, task, OPEN_STATES, assignee_id=target.id, state=TaskState.CLAIMED,
+                     claimed_at=ctx.clock.now(), note=None)
     audit_trail.append(ctx.session, ctx.clock, "reassign", actor=actor, instance_id=task.instance_id, task_id=task.id,
                        subject=task.subject, data={"task_spec": task.task_spec, "from": previous, "to": target.email,
                                                    "reason": reason})
@@ -352,13 +342,16 @@ def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason
     return task
 
 
-def cancel_instance(ctx: Context, actor: User, instance_id: int, reason: str) -> ProcessInstance:
+def cancel_instance(ctx: Context, actor: User, instance_id: int, reason: str, *,
+                    expected_version: int | None = None) -> ProcessInstance:
     """Stop a running instance; its open tasks are cancelled. The domain's manager roles or the user who
-    started it; a reason is required."""
+    started it; a reason is required. ConflictError if it has ended, or moved on since the actor saw it
+    at ``expected_version``, or meanwhile."""
     reason = _reason(reason, "cancelling a process")
     instance = get_instance(ctx, instance_id)
     if instance.status != InstanceState.RUNNING:
         raise ConflictError(f"instance {instance_id} is already {instance.status}")
+    task_guard.check_instance_version(ctx.session, instance, expected_version)
     if not (actor.has_role(*domain.current().manager_roles) or instance.started_by_id == actor.id):
         raise Forbidden(f"{actor.email} may not cancel instance {instance_id}")
     workflow = runtime.restore(ctx, instance).workflow

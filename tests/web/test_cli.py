@@ -285,7 +285,7 @@ def test_cli_complete_already_completed_task_exits_4(cli: Cli) -> None:
     cli.ok("complete", str(task_id), "--as", OWNER, "--data", '{"amount": 5}')
     result = cli("complete", str(task_id), "--as", OTHER_OWNER, "--data", '{"amount": 6}')
     assert result.exit_code == 4
-    assert f"already completed by {OWNER}" in result.stderr
+    assert "already completed by Tomás Alvarez" in result.stderr
 
 
 def test_cli_complete_wrong_role_exits_5(cli: Cli) -> None:

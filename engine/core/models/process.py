@@ -95,6 +95,7 @@ class HumanTask(Base):
 
     States: ``ready`` (waiting for a candidate) -> ``claimed`` (someone holds it) -> ``completed``;
     or ``cancelled`` when the workflow moves past it (boundary event, instance cancelled).
+    ``row_version`` is the optimistic lock every change of the row checks and bumps.
     """
 
     __tablename__ = "human_task"
@@ -148,4 +149,10 @@ class HumanTask(Base):
     #: note shown in the inbox, e.g. why the designated user was skipped (SoD)
     note: Mapped[str | None] = mapped_column(String(500))
 
+    #: bumped by every change of the row; each write carries ``WHERE row_version = <the one read>`` (the ORM
+    #: does so for every UPDATE, ``task_guard.write`` for the use cases), so of two racing changes one wins
+    row_version: Mapped[int] = mapped_column(default=1, server_default="1")
+
     instance: Mapped[ProcessInstance] = relationship(lazy="raise")
+
+    __mapper_args__ = {"version_id_col": row_version}

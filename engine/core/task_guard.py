@@ -1,0 +1,172 @@
+"""Races on task rows and instances: compare-and-set writes, and the words the loser gets.
+
+Every change of a ``human_task`` row is a compare-and-set on the state and ``row_version`` it was read
+with: the use cases write through :func:`write` (``UPDATE ... WHERE id = :id AND row_version = :read AND
+state IN (...)``, the row count tells), every other ORM update carries the same check through the
+mapper's ``version_id_col`` (a lost one is StaleDataError, made ConflictError by ``runtime``). On
+PostgreSQL the second writer waits for the first to commit and then finds the version moved on; on
+SQLite (``BEGIN IMMEDIATE``) writers queue, and a change made since the actor *looked* shows as an
+``expected_version`` that no longer matches (:func:`check_version`).
+
+A use case that moves an instance locks the instance row first (:func:`lock_instance`), then writes
+its task rows: always in this order, so two of them never wait for each other.
+
+The loser gets ConflictError saying what happened, with people's names and the time: "already
+completed by Elena Petrova at 2026-11-02 10:42 UTC", "reassigned to Lucas Moreau at ... meanwhile".
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from engine.core import runtime
+from engine.core.errors import ConflictError
+from engine.core.models import AuditEvent, HumanTask, InstanceState, ProcessInstance, TaskState, User
+
+#: the audit actions that change who holds a task, or escalate it
+_HOLDER_ACTIONS = ("claim", "release", "reassign", "escalate", "delegation_routed")
+
+
+def when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment is not None else "an unknown time"
+
+
+def name_of(session: Session, user_id: int | None) -> str:
+    """The user's name (their e-mail if the name is empty); "nobody" for None."""
+    if user_id is None:
+        return "nobody"
+    user = session.get(User, user_id)
+    if user is None:
+        return f"user {user_id}"
+    return user.name or user.email
+
+
+def _name_by_email(session: Session, email: str | None) -> str:
+    if not email:
+        return "the engine"
+    user = session.scalar(select(User).where(User.email == email))
+    return (user.name or user.email) if user is not None else email
+
+
+def _label(task: HumanTask) -> str:
+    return f"task {task.id} '{task.name}'"
+
+
+def closed_error(session: Session, task: HumanTask) -> ConflictError | None:
+    """ConflictError for a task that is no longer open (who completed it and when), else None."""
+    if task.state == TaskState.COMPLETED:
+        return ConflictError(f"{_label(task)} was already completed by {name_of(session, task.completed_by_id)} "
+                             f"at {when(task.completed_at)}")
+    if task.state == TaskState.CANCELLED:
+        return ConflictError(f"{_label(task)} was cancelled at {when(task.completed_at)} "
+                             "(the process moved on or ended)")
+    return None
+
+
+def _last_event(session: Session, task: HumanTask) -> AuditEvent | None:
+    return session.scalar(select(AuditEvent).where(AuditEvent.action.in_(_HOLDER_ACTIONS),
+                                                   AuditEvent.task_id == task.id)
+                          .order_by(AuditEvent.seq.desc()).limit(1))
+
+
+def changed_error(session: Session, task: HumanTask) -> ConflictError:
+    """What happened to ``task`` (read afresh) since the actor read it, as a ConflictError."""
+    if (closed := closed_error(session, task)) is not None:
+        return closed
+    event = _last_event(session, task)
+    if task.escalated_at is not None and (event is None or task.escalated_at > event.at):
+        whom = name_of(session, task.escalated_to_id) if task.escalated_to_id else "the next level"
+        what = f"was escalated to {whom} at {when(task.escalated_at)}"
+    elif event is None:
+        what = "was changed"
+    elif event.action == "reassign":
+        what = f"was reassigned to {name_of(session, task.assignee_id)} at {when(event.at)}"
+    elif event.action == "claim":
+        what = f"was claimed by {_name_by_email(session, event.actor)} at {when(event.at)}"
+    elif event.action == "release":
+        what = f"was released by {_name_by_email(session, event.actor)} at {when(event.at)}"
+    elif event.action == "escalate":
+        to = ", ".join(_name_by_email(session, e) for e in (event.data or {}).get("to", [])) or "the next level"
+        what = f"was escalated to {to} at {when(event.at)}"
+    else:
+        what = f"was passed to {name_of(session, task.assignee_id)} at {when(event.at)}"
+    return ConflictError(f"{_label(task)} {what} meanwhile; reload it and try again")
+
+
+def check_version(session: Session, task: HumanTask, expected_version: int | None) -> None:
+    """ConflictError if the task is closed, or changed since the actor saw it at ``expected_version``."""
+    if (closed := closed_error(session, task)) is not None:
+        raise closed
+    if expected_version is not None and task.row_version != expected_version:
+        raise changed_error(session, task)
+
+
+def write(session: Session, task: HumanTask, states: tuple[str, ...], **values: Any) -> None:
+    """Set ``values`` on ``task``'s row if it still has the ``row_version`` it was read with and one of
+    ``states``; bump the version and refresh ``task``. Raises ConflictError saying what happened instead."""
+    result = session.execute(
+        update(HumanTask)
+        .where(HumanTask.id == task.id, HumanTask.row_version == task.row_version, HumanTask.state.in_(states))
+        .values(**values, row_version=HumanTask.row_version + 1)
+        .execution_options(synchronize_session=False))
+    session.refresh(task)  # the row as it is now: ours, or the winner's (committed: we waited for it)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise changed_error(session, task)
+
+
+def spiff_task(session: Session, workflow: Any, task: HumanTask) -> Any:
+    """``runtime.spiff_task``, but when the workflow no longer waits for the task (it was read after a
+    racing change committed) the ConflictError says what closed the task."""
+    try:
+        return runtime.spiff_task(workflow, task)
+    except ConflictError:
+        session.refresh(task)
+        if (closed := closed_error(session, task)) is not None:
+            raise closed from None
+        raise
+
+
+def lock_instance(session: Session, instance: ProcessInstance, task: HumanTask | None = None) -> None:
+    """Lock the instance row (PostgreSQL; SQLite's writers queue anyway) and check it still has the
+    version it was read with. Raises ConflictError saying what moved it on (``task``'s fate first)."""
+    row = session.connection().execute(
+        select(ProcessInstance.version, ProcessInstance.status)
+        .where(ProcessInstance.id == instance.id).with_for_update()).one()
+    if row.version == instance.version:
+        return
+    if task is not None:
+        session.refresh(task)
+        if (closed := closed_error(session, task)) is not None:
+            raise closed
+    raise moved_error(session, instance.id, row.status)
+
+
+def check_instance_version(session: Session, instance: ProcessInstance, expected_version: int | None) -> None:
+    """ConflictError if the instance moved on since the actor saw it at ``expected_version``."""
+    if expected_version is not None and instance.version != expected_version:
+        raise moved_error(session, instance.id, instance.status)
+
+
+def moved_error(session: Session, instance_id: int, status: str) -> ConflictError:
+    """What moved the instance on meanwhile: its cancellation or end, else the latest completed task."""
+    if status == InstanceState.CANCELLED:
+        event = session.scalar(select(AuditEvent).where(AuditEvent.action == "cancel",
+                                                        AuditEvent.instance_id == instance_id)
+                               .order_by(AuditEvent.seq.desc()).limit(1))
+        by = f" by {_name_by_email(session, event.actor)} at {when(event.at)}" if event is not None else ""
+        return ConflictError(f"process {instance_id} was cancelled{by} meanwhile")
+    done = session.scalar(select(HumanTask).where(HumanTask.instance_id == instance_id,
+                                                  HumanTask.state == TaskState.COMPLETED)
+                          .order_by(HumanTask.completed_at.desc(), HumanTask.id.desc()).limit(1)
+                          .execution_options(populate_existing=True))
+    ended = " and has ended" if status == InstanceState.COMPLETED else ""
+    if done is not None:
+        return ConflictError(f"process {instance_id} moved on{ended} meanwhile: {_label(done)} was completed by "
+                             f"{name_of(session, done.completed_by_id)} at {when(done.completed_at)}; "
+                             "reload it and try again")
+    return ConflictError(f"process {instance_id} was changed by someone else meanwhile{ended}; "
+                         "reload it and try again")

@@ -81,5 +81,6 @@ def test_script_budget_comes_from_the_environment(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("AIMSFLOW_SCRIPT_TIME_LIMIT", "2.5")
     monkeypatch.setenv("AIMSFLOW_SCRIPT_MAX_SIZE", "1000")
     monkeypatch.setenv("AIMSFLOW_SCRIPT_MAX_INT_BITS", "64")
+    monkeypatch.setenv("AIMSFLOW_SECRET_KEY", "a-test-key-long-enough-for-the-production-check")
     budget = create_app().extensions["aimsflow.settings"].script_budget
     assert (budget.seconds, budget.max_size, budget.max_int_bits) == (2.5, 1000, 64)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine.core.clock import FixedClock
 from engine.core.models import User
@@ -37,3 +37,13 @@ def flow(tiny_ctx: Context) -> Flow:
 @pytest.fixture
 def as_user(session: Session) -> Callable[[str], User]:
     return lambda key: user(session, key)
+
+
+@pytest.fixture
+def tiny_db(fresh_db: sessionmaker[Session], tiny_settings: EngineSettings,
+            clock: FixedClock) -> Iterator[sessionmaker[Session]]:
+    """A committing database (``fresh_db``) that holds ``tiny_approval``, for tests that race threads."""
+    with fresh_db() as s:
+        deploy_tiny(s, tiny_settings, clock, "tiny_approval")
+        s.commit()
+    yield fresh_db

@@ -12,7 +12,7 @@ transactions, both start together and SQLite serialises them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,18 +28,9 @@ from engine.core.runtime import Context
 from engine.core.settings import EngineSettings
 from engine.core.uow import transaction
 
-from .helpers import Flow, deploy_tiny, email, user
+from .helpers import Flow, email, user
 
 Work = Callable[[Context, User, int], Any]
-
-
-@pytest.fixture
-def tiny_db(fresh_db: sessionmaker[Session], tiny_settings: EngineSettings,
-            clock: FixedClock) -> Iterator[sessionmaker[Session]]:
-    with fresh_db() as s:
-        deploy_tiny(s, tiny_settings, clock, "tiny_approval")
-        s.commit()
-    yield fresh_db
 
 
 def _setup(factory: sessionmaker[Session], settings: EngineSettings, clock: FixedClock,

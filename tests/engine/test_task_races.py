@@ -17,7 +17,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,7 +36,7 @@ from engine.core.settings import EngineSettings
 from engine.core.uow import transaction
 
 from ..conftest import START
-from .helpers import Flow, deploy_tiny, user
+from .helpers import Flow, user
 
 #: pairs per combination and database; ``AIMSFLOW_RACE_PAIRS=200`` runs the full stress (about 2.5 minutes
 #: on SQLite), the default keeps the suite's run short
@@ -128,15 +128,6 @@ RACES = {
                                  a_loses=f"was already completed by Mei Lin Chen {WHEN}",
                                  b_loses=COMPLETED),
 }
-
-
-@pytest.fixture
-def tiny_db(fresh_db: sessionmaker[Session], tiny_settings: EngineSettings,
-            clock: FixedClock) -> Iterator[sessionmaker[Session]]:
-    with fresh_db() as s:
-        deploy_tiny(s, tiny_settings, clock, "tiny_approval")
-        s.commit()
-    yield fresh_db
 
 
 def _setup(factory: sessionmaker[Session], settings: EngineSettings, race: Race, n: int) -> list[Seen]:

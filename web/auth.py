@@ -116,8 +116,11 @@ def tokens() -> Any:
     secret = None
     if request.method == "POST":
         with unit() as ctx:
-            if request.form.get("revoke"):
-                accounts.revoke_token(ctx.session, ctx.clock, actor(), int(request.form["revoke"]))
+            revoke = request.form.get("revoke", "").strip()
+            if revoke:
+                if not revoke.isdigit():
+                    abort(400, f"the token to revoke must be a whole number, not {revoke[:40]!r}")
+                accounts.revoke_token(ctx.session, ctx.clock, actor(), int(revoke))
                 flash("Token revoked.", "info")
             else:
                 _, secret = accounts.create_token(ctx.session, ctx.clock, actor(), request.form.get("name", ""))

@@ -7,8 +7,6 @@
 * No NUL character anywhere (path, query, form fields, JSON strings): PostgreSQL cannot store one and
   psycopg refuses it with a DataError. The path and the query string carry no control character at all
   (``next=/%0a/x`` would become a header with a newline).
-* Form fields that must be whole numbers (``INTEGER_FIELDS``) are checked here for views that convert
-  them with ``int()``.
 
 The answers use the error shape of ``web/errors.py``: JSON under ``/api/`` and for JSON clients, a page
 otherwise.
@@ -20,9 +18,6 @@ import re
 
 from flask import Flask, abort, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
-
-#: the form fields, by endpoint, that must be whole numbers (``int()`` in the view)
-INTEGER_FIELDS: dict[str, tuple[str, ...]] = {"auth.tokens": ("revoke",)}
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: a JSON string literal (to skip its brackets), and the \u0000 escape outside an escaped backslash
@@ -57,10 +52,6 @@ def check_request() -> None:
         for key, value in request.form.items(multi=True):
             if "\x00" in key or "\x00" in value:
                 abort(400, f"the form field {_printable(key)!r} contains a NUL character")
-        for field in INTEGER_FIELDS.get(request.endpoint or "", ()):
-            value = request.form.get(field)
-            if value is not None and not value.strip().isdigit():
-                abort(400, f"{field} must be a whole number, not {_printable(value)[:40]!r}")
 
 
 def _check_json() -> None:

@@ -3,6 +3,7 @@ that no text is longer than its column."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -25,17 +26,19 @@ class Base(DeclarativeBase):
     registry = registry(metadata=MetaData(naming_convention=NAMING), type_annotation_map={datetime: UTCDateTime()})
 
 
+@functools.cache
+def _limited_text(mapper: Any) -> tuple[tuple[str, int], ...]:
+    """(attribute, length) of every length-limited column of ``mapper``'s table, read once per class."""
+    return tuple((mapper.get_property_by_column(column).key, column.type.length) for column in mapper.columns
+                 if getattr(column.type, "length", None) and column.key in mapper.attrs)
+
 
 @event.listens_for(Base, "before_insert", propagate=True)
 @event.listens_for(Base, "before_update", propagate=True)
 def _check_lengths(mapper: Any, connection: Any, row: Any) -> None:
     """A text longer than its column is bad input (InvalidInput), on every database: PostgreSQL would refuse
     it with a DataError and SQLite would store it whole."""
-    for column in mapper.columns:
-        limit = getattr(column.type, "length", None)
-        if not limit or column.key not in mapper.attrs:
-            continue
-        value = getattr(row, mapper.get_property_by_column(column).key, None)
+    for key, limit in _limited_text(mapper):
+        value = getattr(row, key, None)
         if isinstance(value, str) and len(value) > limit:
-            name = mapper.get_property_by_column(column).key.replace("_", " ")
-            raise InvalidInput(f"the {name} may be at most {limit} characters ({len(value)} given)")
+            raise InvalidInput(f"the {key.replace('_', ' ')} may be at most {limit} characters ({len(value)} given)")

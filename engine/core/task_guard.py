@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine.core import runtime
+from engine.core import directory, runtime
 from engine.core.errors import ConflictError
 from engine.core.models import AuditEvent, HumanTask, InstanceState, ProcessInstance, TaskState, User
 
@@ -48,7 +48,7 @@ def name_of(session: Session, user_id: int | None) -> str:
 def _name_by_email(session: Session, email: str | None) -> str:
     if not email:
         return "the engine"
-    user = session.scalar(select(User).where(User.email == email))
+    user = directory.find_user(session, email)
     return (user.name or user.email) if user is not None else email
 
 

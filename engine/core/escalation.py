@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, lazyload
 
-from engine.core import assignment, audit_trail, directory, domain
+from engine.core import assignment, audit_trail, directory, domain, task_guard
 from engine.core.clock import Clock
 from engine.core.delegation import Deputies, route_new_task
 from engine.core.ladders import Step, ladder, next_action, profiles, schedule
@@ -287,10 +287,12 @@ def sweep(session: Session, clock: Clock, settings: EngineSettings, limit: int =
     known = profiles(settings)
     people.preload(rows)
     notifier.preload(people.known_ids())
-    with session.no_autoflush:  # one flush for the whole batch, at the end
+    taken: list[HumanTask] = []
+    with session.no_autoflush:  # one write for the whole batch, at the end
         for task in rows:
             if task.state not in OPEN_STATES:  # read under the row lock in this transaction
                 continue
+            taken.append(task)
             report.tasks += 1
             report.task_ids.append(task.id)
             profile = known.get(task.escalation_profile or "")
@@ -307,6 +309,7 @@ def sweep(session: Session, clock: Clock, settings: EngineSettings, limit: int =
                 _take(session, clock, notifier, people, task, step, now, report)
             task.ladder_done_until = now
             task.next_action_at = next_action(steps, now)
+    task_guard.write_ladder(session, taken)
     session.flush()
     notifier.write()
     audit_trail.append_many(session, clock, report.audit)

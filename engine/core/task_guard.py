@@ -20,8 +20,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.core import directory, runtime
 from engine.core.errors import ConflictError
@@ -116,6 +117,33 @@ def write(session: Session, task: HumanTask, states: tuple[str, ...], **values: 
     session.refresh(task)  # the row as it is now: ours, or the winner's (committed: we waited for it)
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise changed_error(session, task)
+
+
+#: what the worker's ladder sweep writes on a task: bookkeeping, not a change of the task's holder or fate
+LADDER_FIELDS = ("reminders_sent", "overdue_notified_at", "escalation_level", "escalated_at", "escalated_to_id",
+                 "ladder_done_until", "next_action_at")
+
+_LADDER_UPDATE = (update(HumanTask.__table__)
+                  .where(HumanTask.__table__.c.id == bindparam("b_id"),
+                         HumanTask.__table__.c.row_version == bindparam("b_version"))
+                  .values({name: bindparam(name) for name in LADDER_FIELDS}))
+
+
+def write_ladder(session: Session, tasks: list[HumanTask]) -> None:
+    """Save the ladder bookkeeping of ``tasks``, which the caller holds row locks on (the sweep's
+    ``FOR UPDATE``), without bumping ``row_version``: a reminder or an escalation notice does not change
+    who holds the task or what it asks, so the holder who opened it before the reminder can still complete
+    it. The rows are locked, so the version in the ``WHERE`` still holds; a miss would be a bug."""
+    if not tasks:
+        return
+    params = [{"b_id": t.id, "b_version": t.row_version, **{name: getattr(t, name) for name in LADDER_FIELDS}}
+              for t in tasks]
+    result = session.connection().execute(_LADDER_UPDATE, params)
+    if result.rowcount not in (-1, len(tasks)):  # type: ignore[attr-defined]
+        raise ConflictError("a task changed while the worker held its row lock")
+    for task in tasks:  # as saved: the next flush must not write them again (nor bump the version)
+        for name in LADDER_FIELDS:
+            set_committed_value(task, name, getattr(task, name))
 
 
 def spiff_task(session: Session, workflow: Any, task: HumanTask) -> Any:

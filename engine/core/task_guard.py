@@ -18,9 +18,9 @@ completed by Elena Petrova at 2026-11-02 10:42 UTC", "reassigned to Lucas Moreau
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -123,9 +123,9 @@ def write(session: Session, task: HumanTask, states: tuple[str, ...], **values: 
 LADDER_FIELDS = ("reminders_sent", "overdue_notified_at", "escalation_level", "escalated_at", "escalated_to_id",
                  "ladder_done_until", "next_action_at")
 
-_LADDER_UPDATE = (update(HumanTask.__table__)
-                  .where(HumanTask.__table__.c.id == bindparam("b_id"),
-                         HumanTask.__table__.c.row_version == bindparam("b_version"))
+_TASK_TABLE = cast(Table, HumanTask.__table__)
+_LADDER_UPDATE = (update(_TASK_TABLE)
+                  .where(_TASK_TABLE.c.id == bindparam("b_id"), _TASK_TABLE.c.row_version == bindparam("b_version"))
                   .values({name: bindparam(name) for name in LADDER_FIELDS}))
 
 

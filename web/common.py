@@ -10,7 +10,7 @@ from typing import Any
 from flask import current_app
 from flask_login import current_user
 
-from engine.core import Context, User, transaction
+from engine.core import Context, InvalidInput, User, transaction
 
 from .extensions import db
 
@@ -31,6 +31,18 @@ def unit() -> Iterator[Context]:
     ctx = context()
     with transaction(ctx.session, ctx.clock):
         yield ctx
+
+
+def seen_version(value: Any) -> int | None:
+    """The task version a form or an API call sent back (the one its user saw when they looked), or None
+    when none was sent. A change of the task since then answers 409. Raises InvalidInput otherwise."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip().removeprefix("W/").strip('"')
+    if isinstance(value, bool) or not text.isdigit() or len(text) > 9:
+        raise InvalidInput("the task's version must be the whole number the task was shown with; "
+                           "reload the task and try again")
+    return int(text)
 
 
 def now() -> Any:

@@ -25,7 +25,7 @@ from engine.core import (
 )
 
 from . import formfields
-from .common import actor, context, now, unit
+from .common import actor, context, now, seen_version, unit
 from .extensions import db
 
 bp = Blueprint("tasks", __name__)
@@ -93,7 +93,7 @@ def claim(task_id: int) -> Any:
     with unit() as ctx:
         worklist.task_detail(ctx, actor(), task_id)  # 404 for a task the user may not see
         try:
-            services.claim_task(ctx, actor(), task_id)
+            services.claim_task(ctx, actor(), task_id, expected_version=seen_version(request.form.get("version")))
         except (ConflictError, Forbidden) as exc:
             flash(exc.message, "warning")
             return redirect(url_for(".task", task_id=task_id), 303)
@@ -106,7 +106,8 @@ def release(task_id: int) -> Any:
     with unit() as ctx:
         worklist.task_detail(ctx, actor(), task_id)
         try:
-            services.release_task(ctx, actor(), task_id)
+            services.release_task(ctx, actor(), task_id,
+                                  expected_version=seen_version(request.form.get("version")))
         except (ConflictError, Forbidden) as exc:
             flash(exc.message, "warning")
             return redirect(url_for(".task", task_id=task_id), 303)
@@ -132,14 +133,15 @@ def complete(task_id: int) -> Any:
             flash("Draft saved. It is here when you come back.", "info")
             return redirect(url_for(".task", task_id=task_id), 303)
         with unit() as uctx:
-            outcome = worklist.submit(uctx, actor(), task_id, data)
+            outcome = worklist.submit(uctx, actor(), task_id, data,
+                                      expected_version=seen_version(request.form.get("version")))
             mine = [t.id for t in outcome.new_tasks if t.assignee_id == actor().id]
     except ValidationError as exc:
         flash("Some answers need fixing; see the messages next to the fields.", "danger")
         return _render(worklist.task_detail(context(), actor(), task_id), data, exc.errors, 422)
-    except ConflictError as exc:
-        flash(exc.message, "warning")
-        return redirect(url_for(".task", task_id=task_id), 303)
+    except ConflictError as exc:  # the page as it is now, with what the user typed still in the form
+        flash(exc.message + ". Your answers are still below.", "warning")
+        return _render(worklist.task_detail(context(), actor(), task_id), data, [], 409)
     except (Forbidden, InvalidInput) as exc:
         flash(exc.message, "danger")
         return _render(worklist.task_detail(context(), actor(), task_id), data, [], 403 if isinstance(
@@ -157,7 +159,8 @@ def reassign(task_id: int) -> Any:
     to = request.form.get("to", "")
     try:
         with unit() as ctx:
-            services.reassign_task(ctx, actor(), task_id, to, request.form.get("reason", ""))
+            services.reassign_task(ctx, actor(), task_id, to, request.form.get("reason", ""),
+                                   expected_version=seen_version(request.form.get("version")))
         flash(f"Task {task_id} reassigned to {to}.", "success")
     except (InvalidInput, ConflictError, SodViolation, NotFound) as exc:
         flash(exc.message, "danger")

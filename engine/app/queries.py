@@ -28,6 +28,8 @@ class TaskRow:
     note: str | None
     #: 0, or the escalation level the deadline ladder reached (the inbox marks the task escalated)
     escalation_level: int = 0
+    #: the task's ``row_version``: sent back with an action, a change made since answers 409
+    version: int = 1
 
 
 def inbox(session: Session, user: User, now: datetime, limit: int = 500) -> list[TaskRow]:
@@ -47,5 +49,5 @@ def inbox(session: Session, user: User, now: datetime, limit: int = 500) -> list
         rows.append(TaskRow(task.id, task.name, task.task_spec, task.process_id, task.instance_id, task.subject,
                             task.role, task.state, email, task.due_at,
                             task.due_at is not None and task.due_at < now, task.form, task.note,
-                            task.escalation_level))
+                            task.escalation_level, task.row_version))
     return rows

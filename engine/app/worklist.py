@@ -94,7 +94,8 @@ def team_rows(session: Session, user: User, now: datetime, overdue_only: bool = 
     for task, who in session.execute(stmt):
         row = TaskRow(task.id, task.name, task.task_spec, task.process_id, task.instance_id, task.subject, task.role,
                       task.state, who.email if who else None, task.due_at,
-                      task.due_at is not None and task.due_at < now, task.form, task.note)
+                      task.due_at is not None and task.due_at < now, task.form, task.note,
+                      task.escalation_level, task.row_version)
         out.append(TeamRow(row, who.name if who else None, task.claimed_at))
     out.sort(key=lambda r: (not r.task.overdue, r.task.due_at is None, r.task.due_at or now, r.task.id))
     return out
@@ -333,9 +334,11 @@ def file_values(schema: Any, data: Any, path: tuple[Any, ...]) -> list[tuple[tup
     return out
 
 
-def submit(ctx: Context, user: User, task_id: int, data: dict[str, Any]) -> services.Outcome:
+def submit(ctx: Context, user: User, task_id: int, data: dict[str, Any], *,
+           expected_version: int | None = None) -> services.Outcome:
     """Complete a task the user can see: the approval rule and file fields are checked, then
-    ``services.complete_task`` (which checks state, role, SoD and the form). The user's draft goes.
+    ``services.complete_task`` (which checks state, role, SoD and the form, and that the task is as the
+    user saw it at ``expected_version``). The user's draft goes.
     Raises NotFound, ConflictError ("already completed by X"), Forbidden, SodViolation, ValidationError."""
     session = ctx.session
     task = access.visible_task(session, user, task_id)
@@ -349,7 +352,7 @@ def submit(ctx: Context, user: User, task_id: int, data: dict[str, Any]) -> serv
             errors.append(FieldError(decision.comment_field, "a comment is required for any decision but approve"))
     if errors and task.state in OPEN_STATES:
         raise ValidationError(f"{task.form or task.task_spec}: the submission does not fit the form", errors)
-    outcome = services.complete_task(ctx, user, task.id, data)
+    outcome = services.complete_task(ctx, user, task.id, data, expected_version=expected_version)
     session.execute(delete(TaskDraft).where(TaskDraft.task_id == task.id))
     return outcome
 

@@ -3,6 +3,7 @@ stable codes (401, 403, 404, 409, 422)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -33,9 +34,9 @@ def tokens(app: Flask) -> dict[str, str]:
 def api(app: Flask, tokens: dict[str, str]) -> Api:
     client = app.test_client()
 
-    def call(who: str, method: str, url: str, body: Any = None) -> Any:
-        headers = {"Authorization": f"Bearer {tokens[who]}"} if who else {}
-        return client.open(f"/api/v1{url}", method=method, json=body, headers=headers)
+    def call(who: str, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        sent = {"Authorization": f"Bearer {tokens[who]}"} if who else {}
+        return client.open(f"/api/v1{url}", method=method, json=body, headers={**sent, **(headers or {})})
 
     return call
 
@@ -141,6 +142,31 @@ def test_api_stale_complete_is_409_naming_who(api: Api, flows: Flows) -> None:
     again = api("approver", "POST", f"/tasks/{approve}/complete", {"data": {"decision": "approve"}})
     assert again.status_code == 409
     assert "already completed by Ingrid Larsen" in again.get_json()["error"]["message"]
+
+
+def test_api_a_change_since_the_version_read_is_409_saying_what_happened(api: Api, flows: Flows) -> None:
+    instance = flows.start(topic="API versions")
+    task = flows.task(instance, "ut_assess")
+    read = api("assessor2", "GET", f"/tasks/{task}")  # Hannah reads the task ...
+    version = read.get_json()["version"]
+    assert read.headers["ETag"] == f'"{version}"'
+    taken = api("assessor", "POST", f"/tasks/{task}/claim", {"version": version})  # ... Sofia claims it
+    assert taken.status_code == 200 and taken.get_json()["version"] == version + 1
+    stale = api("assessor2", "POST", f"/tasks/{task}/claim", headers={"If-Match": f'"{version}"'})
+    assert stale.status_code == 409
+    assert re.search(r"was claimed by Sofia Rossi at .* meanwhile; reload it and try again",
+                     stale.get_json()["error"]["message"])
+    released = api("assessor", "POST", f"/tasks/{task}/release", {"version": version})  # Sofia's old copy
+    assert released.status_code == 409 and flows.task_state(task) == "claimed"
+    body = {"data": {"summary": "x", "risk_level": "low", "likelihood": 1, "review_by": "2026-12-20",
+                     "reviewer": PEOPLE["reviewer"]}, "version": version}
+    assert api("assessor", "POST", f"/tasks/{task}/complete", body).status_code == 409
+    assert flows.task_state(task) == "claimed"  # nothing completed
+    bad = api("assessor", "POST", f"/tasks/{task}/release", headers={"If-Match": "yesterday"})
+    assert bad.status_code == 422 and "version must be the whole number" in bad.get_json()["error"]["message"]
+    wrong_type = api("assessor", "POST", f"/tasks/{task}/release", {"version": "2"})
+    assert wrong_type.status_code == 422
+    assert api("assessor", "POST", f"/tasks/{task}/release", {"version": version + 1}).status_code == 200
 
 
 def test_api_lint_and_deploy(app: Flask, api: Api) -> None:

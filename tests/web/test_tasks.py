@@ -4,6 +4,7 @@ segregation of duties in words, and the managers' team view."""
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 import re
 from collections.abc import Callable
@@ -209,11 +210,61 @@ def test_a_stale_submit_says_who_completed_the_task(browser: Callable[[str], Bro
     sofia.post(f"/tasks/{task}/claim")
     first = sofia.post(f"/tasks/{task}/complete", {**VALID, "action": "complete"})
     assert first.status_code == 303
-    again = sofia.post(f"/tasks/{task}/complete", {**VALID, "action": "complete"}, follow_redirects=True)
-    assert again.status_code == 200
+    again = sofia.post(f"/tasks/{task}/complete", {**VALID, "action": "complete"})
+    assert again.status_code == 409
     page = text(again)
     assert "was already completed by Sofia Rossi" in page
     assert 'data-testid="completed-note"' in page
+
+
+def version_on(page: str) -> str:
+    """The task version the page's forms send back."""
+    match = re.search(r'name="version" value="(\d+)"', page)
+    assert match, "the task page carries no version"
+    return match.group(1)
+
+
+def test_a_submit_after_a_reassignment_meanwhile_says_so_and_keeps_the_answers(
+        browser: Callable[[str], Browser], flows: Flows) -> None:
+    instance = flows.start(topic="Reassigned meanwhile")
+    task = flows.task(instance, "ut_assess")
+    sofia, priya = browser("assessor"), browser("aims_owner")
+    sofia.post(f"/tasks/{task}/claim")
+    seen = version_on(text(sofia.get(f"/tasks/{task}")))  # Sofia opens the form and starts typing
+    moved = priya.post(f"/tasks/{task}/reassign", {"to": PEOPLE["assessor2"], "reason": "Sofia is on leave",
+                                                  "version": version_on(text(priya.get(f"/tasks/{task}")))})
+    assert moved.status_code == 303 and flows.task_state(task) == "claimed"
+    late = sofia.post(f"/tasks/{task}/complete", {**VALID, "action": "complete", "version": seen})
+    assert late.status_code == 409
+    page = text(late)
+    assert re.search(r"was reassigned to Hannah Schmidt at 2026-\d\d-\d\d \d\d:\d\d UTC meanwhile", page)
+    assert "Tone of the replies" in page  # what she typed is still in the form
+    assert flows.task_state(task) == "claimed"  # nothing was completed
+
+
+def test_a_claim_from_a_page_opened_before_a_release_says_what_happened(
+        browser: Callable[[str], Browser], flows: Flows) -> None:
+    instance = flows.start(topic="Released meanwhile")
+    task = flows.task(instance, "ut_assess")
+    sofia, hannah = browser("assessor"), browser("assessor2")
+    sofia.post(f"/tasks/{task}/claim")
+    seen = version_on(text(hannah.get(f"/tasks/{task}")))  # Hannah looks while Sofia holds it
+    sofia.post(f"/tasks/{task}/release", {"version": version_on(text(sofia.get(f"/tasks/{task}")))})
+    stale = hannah.post(f"/tasks/{task}/claim", {"version": seen}, follow_redirects=True)
+    assert "was released by Sofia Rossi" in text(stale) and "reload it and try again" in text(stale)
+    assert flows.task_state(task) == "ready"
+    fresh = hannah.post(f"/tasks/{task}/claim", {"version": version_on(text(hannah.get(f"/tasks/{task}")))})
+    assert fresh.status_code == 303 and flows.task_state(task) == "claimed"
+
+
+def test_a_version_that_is_not_a_number_is_refused_in_words(browser: Callable[[str], Browser],
+                                                             flows: Flows) -> None:
+    instance = flows.start(topic="Tampered version")
+    task = flows.task(instance, "ut_assess")
+    response = browser("assessor").post(f"/tasks/{task}/claim", {"version": "1 OR 1=1"})
+    assert response.status_code == 422
+    assert "the task's version must be the whole number" in html.unescape(text(response))
+    assert flows.task_state(task) == "ready"
 
 
 def test_a_role_outside_the_lane_sees_why_and_cannot_complete(browser: Callable[[str], Browser],

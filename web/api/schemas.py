@@ -40,6 +40,8 @@ class TaskSchema(ma.Schema):
     due_at = fields.DateTime(allow_none=True)
     overdue = fields.Boolean()
     form = fields.String(allow_none=True)
+    version = fields.Integer(metadata={"description": "the task's version: send it back (`If-Match` or the "
+                                                      "body's `version`) and a change made since answers 409"})
 
 
 class TaskDetailSchema(TaskSchema):
@@ -54,6 +56,15 @@ class TaskDetailSchema(TaskSchema):
 
 class CompleteBody(ma.Schema):
     data = fields.Dict(required=True, metadata={"description": "the form data (JSON object)"})
+    version = fields.Integer(strict=True, validate=validate.Range(min=1), metadata={
+        "description": "the task's version as you read it (optional; also `If-Match`): a change made since "
+                       "answers 409 and nothing is completed"})
+
+
+class TaskActionBody(ma.Schema):
+    version = fields.Integer(strict=True, validate=validate.Range(min=1), metadata={
+        "description": "the task's version as you read it (optional; also `If-Match`): a change made since "
+                       "answers 409 and nothing changes"})
 
 
 class StartBody(ma.Schema):

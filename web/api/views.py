@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flask import request
+
 from engine.app import TaskRow, access, history, process_admin, worklist
 from engine.core import OPEN_STATES, DefinitionError, HumanTask, ProcessInstance, definitions, services
 
-from ..common import context, now, unit
+from ..common import context, now, seen_version, unit
 from ..extensions import db
 from . import schemas as s
 from .base import api_user, blueprint
@@ -38,7 +40,14 @@ def _task(row: HumanTask | TaskRow) -> dict[str, Any]:
             "instance_id": row.instance_id, "subject": row.subject, "role": row.role, "state": row.state,
             "assignee": holder.email if holder else None, "due_at": row.due_at,
             "overdue": row.state in OPEN_STATES and row.due_at is not None and row.due_at < now(),
-            "form": row.form}
+            "form": row.form, "version": row.row_version}
+
+
+def _seen(body: dict[str, Any] | None) -> int | None:
+    """The task version the client read: the body's ``version``, else ``If-Match``, else None."""
+    if body and body.get("version") is not None:
+        return int(body["version"])
+    return seen_version(request.headers.get("If-Match"))
 
 
 def _instance(i: ProcessInstance) -> dict[str, Any]:
@@ -70,27 +79,30 @@ def get_task(task_id: int) -> Any:
     d = worklist.task_detail(context(), api_user(), task_id)
     return {**_task(d.task), "form_schema": d.schema, "data": d.data,
             "completed_by": d.completed_by.email if d.completed_by else None, "completed_at": d.task.completed_at,
-            "may_claim": d.may_claim, "may_complete": d.may_complete, "blocked": d.blocked}
+            "may_claim": d.may_claim, "may_complete": d.may_complete, "blocked": d.blocked}, \
+        200, {"ETag": f'"{d.task.row_version}"'}
 
 
 @tasks.route("/tasks/<int:task_id>/claim", methods=["POST"])
+@tasks.arguments(s.TaskActionBody, required=False)
 @tasks.response(200, s.TaskSchema)
 @_errors(tasks, *ERRORS)
-def claim_task(task_id: int) -> Any:
-    """Claim a ready task."""
+def claim_task(body: dict[str, Any], task_id: int) -> Any:
+    """Claim a ready task. 409 says who took it, or what changed since the `version` you read."""
     with unit() as ctx:
         worklist.task_detail(ctx, api_user(), task_id)
-        return _task(services.claim_task(ctx, api_user(), task_id))
+        return _task(services.claim_task(ctx, api_user(), task_id, expected_version=_seen(body)))
 
 
 @tasks.route("/tasks/<int:task_id>/release", methods=["POST"])
+@tasks.arguments(s.TaskActionBody, required=False)
 @tasks.response(200, s.TaskSchema)
 @_errors(tasks, *ERRORS)
-def release_task(task_id: int) -> Any:
-    """Give a claimed task back."""
+def release_task(body: dict[str, Any], task_id: int) -> Any:
+    """Give a claimed task back. 409 says what changed since the `version` you read."""
     with unit() as ctx:
         worklist.task_detail(ctx, api_user(), task_id)
-        return _task(services.release_task(ctx, api_user(), task_id))
+        return _task(services.release_task(ctx, api_user(), task_id, expected_version=_seen(body)))
 
 
 @tasks.route("/tasks/<int:task_id>/complete", methods=["POST"])
@@ -98,9 +110,10 @@ def release_task(task_id: int) -> Any:
 @tasks.response(200, s.OutcomeSchema)
 @_errors(tasks, *ERRORS)
 def complete_task(body: dict[str, Any], task_id: int) -> Any:
-    """Submit the form data; the process runs on until it waits again. 409 names who completed it first."""
+    """Submit the form data; the process runs on until it waits again. 409 names who completed it first,
+    or what changed since the `version` you read."""
     with unit() as ctx:
-        return _outcome(worklist.submit(ctx, api_user(), task_id, body["data"]))
+        return _outcome(worklist.submit(ctx, api_user(), task_id, body["data"], expected_version=_seen(body)))
 
 
 # --------------------------------------------------------------------------- instances

@@ -139,6 +139,27 @@ def publish(version_id: int) -> Any:
     return redirect(url_for(".process", process_id=pid), 303)
 
 
+@bp.route("/versions/<int:version_id>/republish", methods=["POST"])
+def republish(version_id: int) -> Any:
+    """Roll back: publish an earlier version again, as a new version number with the same XML."""
+    try:
+        with unit() as ctx:
+            version = process_admin.republish(ctx.session, ctx.settings, ctx.clock, actor(), version_id)
+            pid, number = version.process_id, version.version
+            earlier = process_admin.get_version(ctx.session, version_id).version
+    except (DefinitionError, ConflictError) as exc:
+        if request.is_json:
+            raise
+        flash("Not published again: " + exc.message, "danger")
+        return redirect(url_for(".process", process_id=process_admin.get_version(db.session, version_id).process_id),
+                        303)
+    if request.is_json:
+        return jsonify({"process_id": pid, "version": number, "status": "published", "from_version": earlier})
+    flash(f"v{earlier} is published again as v{number}: new instances start on it; running ones keep theirs.",
+          "success")
+    return redirect(url_for(".process", process_id=pid), 303)
+
+
 @bp.route("/processes/<process_id>/compare")
 def compare(process_id: str) -> Any:
     a, b = request.args.get("a", type=int), request.args.get("b", type=int)

@@ -8,16 +8,18 @@ forms stored with it and refuses with the problems, leaving the published versio
 
 from __future__ import annotations
 
-import difflib
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.app import access
+from engine.app.version_diff import StructuralDiff, structural_diff
 from engine.core import audit_trail, definitions, forms
 from engine.core.clock import Clock
 from engine.core.errors import ConflictError, DefinitionError, Forbidden, InvalidInput, NotFound, Problem
@@ -241,6 +243,45 @@ def publish(session: Session, settings: EngineSettings, clock: Clock, actor: Use
     return draft
 
 
+def republish(session: Session, settings: EngineSettings, clock: Clock, actor: User,
+              version_id: int) -> ProcessVersion:
+    """Roll back: publish an earlier version's XML and forms again as a new version (the next number), so
+    new instances start on it; running instances keep the version they started on. The earlier version
+    must have been published (a draft is published with :func:`publish`). Lints it again first.
+    Raises Forbidden, NotFound, ConflictError (a draft, already the current version, or a racing save),
+    DefinitionError (it no longer passes lint, e.g. a called process changed)."""
+    _admin(actor)
+    earlier = get_version(session, version_id)
+    if earlier.status != "published":
+        raise ConflictError(f"{earlier.process_id} v{earlier.version} is a draft: publish it instead")
+    current = definitions.latest_version(session, earlier.process_id)
+    if current.id == earlier.id:
+        raise ConflictError(f"{earlier.process_id} v{earlier.version} is already the published version")
+    source = _source(earlier.process_id, earlier.bpmn_xml)
+    library, shas = definitions._library(session)
+    parsed = definitions.parse_and_lint([source], settings, library, shas, dict(earlier.forms or {}))[0]
+    number = (session.scalar(select(func.max(ProcessVersion.version))
+                             .where(ProcessVersion.process_id == earlier.process_id)) or 0) + 1
+    # the same content as ``earlier``, but its own row: the hash names the republication
+    sha = hashlib.sha256(f"{parsed.sha256}:republished as v{number}".encode()).hexdigest()
+    version = ProcessVersion(process_id=earlier.process_id, version=number, name=parsed.name, sha256=sha,
+                             filename=earlier.filename, bpmn_xml=earlier.bpmn_xml, forms=parsed.forms,
+                             dependencies=parsed.dependencies, status="published", deployed_by_id=actor.id,
+                             deployed_at=clock.now())
+    try:
+        with session.begin_nested():
+            session.add(version)
+            session.flush()
+    except IntegrityError:
+        raise ConflictError(f"another version of {earlier.process_id} was saved meanwhile; "
+                            "reload the page and try again") from None
+    definitions._SPEC_CACHE.put(sha, parsed.specs)
+    audit_trail.append(session, clock, "republish", actor=actor, subject=f"{earlier.process_id} v{number}",
+                       data={"process_id": earlier.process_id, "version": number, "from_version": earlier.version,
+                             "replaces_version": current.version, "sha256": sha})
+    return version
+
+
 # --------------------------------------------------------------------------- reading and editing the XML
 
 @dataclass(frozen=True)
@@ -352,36 +393,22 @@ def restore_references(xml: str, base_xml: str) -> str:
 class VersionDiff:
     old: ProcessVersion
     new: ProcessVersion
-    #: (element id, property, old value, new value)
-    properties: list[tuple[str, str, str, str]]
-    added: list[str]
-    removed: list[str]
+    #: elements and flows added, removed or changed, and whether the layout moved
+    structure: StructuralDiff
+    #: the names of the forms whose schema changed
     forms: list[str]
-    xml: list[str]
 
 
 def compare(session: Session, old_id: int, new_id: int) -> VersionDiff:
-    """What changed between two versions of one process: task properties, elements, forms, the XML."""
+    """What changed between two versions of one process: elements and flows (added, removed, changed with
+    their names, lanes, properties, conditions, timers, scripts), the forms, whether the layout moved."""
     old, new = get_version(session, old_id), get_version(session, new_id)
     if old.process_id != new.process_id:
         raise InvalidInput(f"compare two versions of one process, not {old.process_id} and {new.process_id}")
-    before = {e.id: e for e in elements(old.bpmn_xml)}
-    after = {e.id: e for e in elements(new.bpmn_xml)}
-    changes = []
-    for eid in sorted(set(before) & set(after)):
-        a, b = before[eid].properties, after[eid].properties
-        for key in sorted(set(a) | set(b)):
-            if a.get(key) != b.get(key):
-                changes.append((eid, key, a.get(key, ""), b.get(key, "")))
-        if before[eid].name != after[eid].name:
-            changes.append((eid, "name", before[eid].name, after[eid].name))
     old_forms, new_forms = old.forms or {}, new.forms or {}
     form_changes = sorted(n for n in set(old_forms) | set(new_forms)
                           if _canon(old_forms.get(n)) != _canon(new_forms.get(n)))
-    xml_diff = list(difflib.unified_diff(old.bpmn_xml.splitlines(), new.bpmn_xml.splitlines(),
-                                         f"v{old.version}", f"v{new.version}", lineterm="", n=2))
-    return VersionDiff(old, new, changes, sorted(set(after) - set(before)), sorted(set(before) - set(after)),
-                       form_changes, xml_diff)
+    return VersionDiff(old, new, structural_diff(old.bpmn_xml, new.bpmn_xml), form_changes)
 
 
 def _canon(value: Any) -> str:

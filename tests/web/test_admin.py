@@ -10,8 +10,8 @@ from collections.abc import Callable
 from flask import Flask
 from sqlalchemy import select
 
-from engine.app import process_admin
-from engine.core.models import ProcessVersion, User
+from engine.app import process_admin, version_diff
+from engine.core.models import AuditEvent, ProcessVersion, User
 from web.extensions import db
 
 from .conftest import DATA, PEOPLE, Browser
@@ -92,10 +92,65 @@ def test_draft_then_publish_then_compare(app: Flask, browser: Callable[[str], Br
     assert result.status_code == 200 and result.get_json()["status"] == "published"
     assert published(app).id == draft["version_id"]
     diff = text(admin.get(f"/admin/processes/web_assessment/compare?a={before.id}&b={draft['version_id']}"))
-    assert "ut_assess" in diff and "P5D" in diff and "P6D" in diff
+    assert "User task &#39;Assess the AI system&#39;" in diff and "property due in" in diff
+    assert "P5D" in diff and "P6D" in diff and "ut_assess" not in diff
     xml = admin.get(f"/admin/versions/{draft['version_id']}/bpmn")
     assert xml.status_code == 200 and b'value="P6D"' in xml.data
     assert "attachment" in xml.headers["Content-Disposition"]
+
+
+def test_compare_shows_structural_changes_in_words_not_a_line_diff() -> None:
+    changed = (XML.replace('decision == "reject"', 'decision in ("reject", "withdraw")')
+               .replace('name="Approve the assessment"', 'name="Approve the impact assessment"')
+               .replace('<bpmn:sequenceFlow id="f_rework" name="changes" sourceRef="gw_decision" '
+                        'targetRef="ut_assess" />', '')
+               .replace('default="f_rework"', ''))
+    moved = re.sub(r'x="(\d+)"', lambda m: f'x="{int(m.group(1)) + 40}"', changed)  # shapes moved too
+    head, *lines = moved.splitlines()
+    reindented = "\n".join([head, *("  " + line for line in lines)])  # and whitespace everywhere
+    diff = version_diff.structural_diff(XML, reindented)
+    elements = {c.label: c for c in diff.elements}
+    approve = elements["User task 'Approve the impact assessment'"]
+    assert approve.status == "changed" and ("name", "Approve the assessment", "Approve the impact assessment") \
+        in approve.facets
+    gateway = elements["Exclusive gateway 'Decision?'"]
+    assert gateway.facets == [("default flow", "'changes'", "")]
+    flows = {c.label: c for c in diff.flows}
+    assert flows["Flow 'changes' from 'Decision?' to 'Assess the AI system'"].status == "removed"
+    reject = flows["Flow 'reject' from 'Decision?' to 'Rejected'"]
+    assert reject.facets == [("condition", 'decision == "reject"', 'decision in ("reject", "withdraw")')]
+    assert diff.layout_changed
+    assert len(diff.elements) == 2 and len(diff.flows) == 2  # nothing else: whitespace is not a change
+    first, *rest = XML.splitlines()
+    same = version_diff.structural_diff(XML, "\n".join([first, *("    " + line for line in rest)]))
+    assert same.empty
+
+
+def test_an_earlier_version_is_published_again_as_a_new_version(app: Flask, browser: Callable[[str], Browser]) -> None:
+    admin = browser("admin")
+    first = published(app)
+    changed = XML.replace('name="due_in" value="P5D"', 'name="due_in" value="P9D"')
+    draft = admin.post_json("/admin/processes/web_assessment/drafts", {"xml": changed}).get_json()
+    admin.post(f"/admin/versions/{draft['version_id']}/publish")
+    assert published(app).id == draft["version_id"]
+    page = text(admin.get("/admin/processes/web_assessment"))
+    assert f'data-testid="republish-v{first.version}"' in page
+    assert f'data-testid="republish-v{draft["version"]}"' not in page  # the current one is not offered
+    back = admin.post(f"/admin/versions/{first.id}/republish", follow_redirects=True)
+    assert f"v{first.version} is published again as v{draft['version'] + 1}" in text(back)
+    now = published(app)
+    assert now.version == draft["version"] + 1 and now.id not in (first.id, draft["version_id"])
+    with app.app_context():
+        again = db.session.get(ProcessVersion, now.id)
+        original = db.session.get(ProcessVersion, first.id)
+        assert again is not None and original is not None and again.bpmn_xml == original.bpmn_xml
+        assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "republish")
+                                 .order_by(AuditEvent.seq.desc()).limit(1)).data["from_version"] == first.version
+    twice = admin.post(f"/admin/versions/{now.id}/republish", follow_redirects=True)
+    assert "already the published version" in text(twice)
+    diff = text(admin.get(f"/admin/processes/web_assessment/compare?a={draft['version_id']}&b={now.id}"))
+    assert "P9D" in diff and "property due in" in diff  # what the rollback undid
+    assert browser("approver").post(f"/admin/versions/{first.id}/republish").status_code == 403
 
 
 def test_a_draft_failing_lint_is_kept_but_cannot_be_published(app: Flask, browser: Callable[[str], Browser]) -> None:

@@ -201,8 +201,10 @@ def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
         if detail.may_reassign:
             detail.candidates = [u for u in directory.users_with_role(session, task.role) if u.id != task.assignee_id]
         blocked = _why_blocked(ctx, user, task, data)
-        detail.may_claim = task.state == TaskState.READY and blocked is None and task.assignee_id in (None, user.id)
-        detail.may_complete = blocked is None and task.assignee_id == user.id
+        # the one claim rule (the engine's): a task assigned to you is yours; an unassigned task of your
+        # role's queue may be claimed (to take it off the others' lists) or simply completed, which takes it
+        detail.may_claim = task.state == TaskState.READY and blocked is None and task.assignee_id is None
+        detail.may_complete = blocked is None and task.assignee_id in (None, user.id)
         detail.may_release = task.state == TaskState.CLAIMED and (task.assignee_id == user.id or detail.may_reassign)
     detail.blocked = blocked
     if detail.decision is not None:
@@ -215,7 +217,8 @@ def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
 def _why_blocked(ctx: Context, user: User, task: HumanTask, data: dict[str, Any]) -> str | None:
     session = ctx.session
     if task.assignee_id is not None and task.assignee_id != user.id:
-        return f"{directory.email_of(session, task.assignee_id)} holds this task."
+        holder = session.get(User, task.assignee_id)
+        return f"{(holder.name or holder.email) if holder else 'Someone else'} holds this task."
     if not assignment.holds_lane(user, task):
         return f"This task is for the role {roles.ROLES.get(task.role, task.role)}, which you do not hold."
     if user.id in (task.excluded_ids or []):

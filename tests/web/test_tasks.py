@@ -380,3 +380,30 @@ def test_inbox_query_excludes_tasks_of_other_roles(app: Flask, browser: Callable
     assert f"/tasks/{task}" not in page
     with app.app_context():
         assert db.session.scalar(select(HumanTask.role).where(HumanTask.id == task)) == "assessor"
+
+
+def test_one_claim_rule_a_queue_task_may_be_claimed_or_simply_completed(browser: Callable[[str], Browser],
+                                                                        flows: Flows) -> None:
+    instance = flows.start(topic="One rule")
+    task = flows.task(instance, "ut_assess")
+    hannah = browser("assessor2")
+    page = html.unescape(text(hannah.get(f"/tasks/{task}")))
+    assert 'data-testid="claim"' in page
+    assert "Claim it to take it off the others' lists" in page and "completing makes it yours" in page
+    assert not re.search(r'data-testid="submit"[^>]*disabled', page)  # the form can be filled in at once
+    done = hannah.post(f"/tasks/{task}/complete", {**VALID, "action": "complete", "version": version_on(page)})
+    assert done.status_code == 303 and flows.task_state(task) == "completed"
+
+
+def test_one_claim_rule_a_task_i_hold_needs_no_claim_and_others_cannot_act(
+        browser: Callable[[str], Browser], flows: Flows) -> None:
+    instance = flows.start(topic="Mine already")
+    task = flows.task(instance, "ut_assess")
+    sofia, hannah = browser("assessor"), browser("assessor2")
+    sofia.post(f"/tasks/{task}/claim")
+    page = html.unescape(text(sofia.get(f"/tasks/{task}")))
+    assert 'data-testid="claim"' not in page and "This task is assigned to you; release it" in page
+    assert not re.search(r'data-testid="submit"[^>]*disabled', page)
+    other = html.unescape(text(hannah.get(f"/tasks/{task}")))
+    assert 'data-testid="claim"' not in other and re.search(r'data-testid="submit"[^>]*disabled', other)
+    assert "Sofia Rossi holds this task" in other

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,8 @@ def engine_settings(app_config: dict[str, Any], instance_path: str) -> EngineSet
         script_time_limit=float(app_config.get("SCRIPT_TIME_LIMIT", defaults.script_time_limit)),
         script_max_size=int(app_config.get("SCRIPT_MAX_SIZE", defaults.script_max_size)),
         script_max_int_bits=int(app_config.get("SCRIPT_MAX_INT_BITS", defaults.script_max_int_bits)),
+        login_window=timedelta(minutes=int(app_config["LOGIN_WINDOW_MINUTES"])) if "LOGIN_WINDOW_MINUTES" in app_config
+        else defaults.login_window,
     )
 
 

@@ -24,6 +24,7 @@ from engine.core import audit_trail, directory
 from engine.core.clock import Clock
 from engine.core.errors import Forbidden, InvalidInput, NotFound
 from engine.core.models import ApiToken, LoginFailure, RoleAssignment, User, UserSession
+from engine.core.settings import EngineSettings
 
 #: argon2id with the library's defaults (RFC 9106 low-memory profile)
 _HASHER = PasswordHasher()
@@ -47,7 +48,7 @@ class Throttle:
     free_failures: int = 5
     free_failures_per_client: int = 20
     first_delay: timedelta = timedelta(seconds=2)
-    window: timedelta = timedelta(minutes=15)
+    window: timedelta = EngineSettings.login_window  # the worker forgets failures older than this
 
     def delay(self, failures: int, free: int) -> timedelta:
         """How long after the last of ``failures`` recent failures the next attempt must wait."""

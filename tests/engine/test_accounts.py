@@ -13,7 +13,7 @@ from engine.app import access, accounts, history, process_admin
 from engine.core import services, worker
 from engine.core.clock import FixedClock
 from engine.core.errors import Forbidden, InvalidInput, NotFound
-from engine.core.models import UserSession
+from engine.core.models import LoginFailure, UserSession
 from engine.core.runtime import Context
 
 from .helpers import DATA, Flow, email, user
@@ -91,6 +91,21 @@ def test_worker_pass_purges_expired_sessions_and_keeps_live_ones(ctx: Context) -
     assert accounts.session_user(ctx.session, ctx.clock, live) is priya
     assert accounts.session_user(ctx.session, ctx.clock, short) is None
     assert accounts.session_user(ctx.session, ctx.clock, exact) is None
+
+
+def test_worker_pass_purges_failed_logins_older_than_the_throttle_window(ctx: Context) -> None:
+    assert isinstance(ctx.clock, FixedClock)
+    window = ctx.settings.login_window
+    now = ctx.clock.now()
+    ages = {"old": window + timedelta(seconds=1), "edge": window, "recent": timedelta(minutes=1)}
+    for name, age in ages.items():
+        ctx.session.add(LoginFailure(email=f"{name}@lumenvale.example", ip="192.0.2.7", at=now - age))
+    ctx.session.flush()
+    report = worker.run_pass(ctx.session, ctx.clock, ctx.settings)
+    assert report.login_failures_purged == 1
+    assert "1 old failed login(s) purged" in report.summary()
+    left = sorted(ctx.session.scalars(select(LoginFailure.email)))
+    assert left == ["edge@lumenvale.example", "recent@lumenvale.example"]  # the throttle still counts these
 
 
 def test_tokens_are_stored_hashed_and_can_be_revoked(session: Session, clock: FixedClock) -> None:

@@ -11,12 +11,13 @@ from flask import Flask
 from sqlalchemy import select
 
 from engine.app import accounts
+from engine.core import worker
 from engine.core.clock import FixedClock
 from engine.core.models import LoginFailure, User, UserSession
 from web import create_app
 from web.extensions import db
 
-from .conftest import PEOPLE, Browser, csrf_of, user
+from .conftest import PEOPLE, Browser, csrf_of, settings, user
 
 
 def test_login_with_email_and_password_opens_the_inbox(browser: Callable[[str], Browser]) -> None:
@@ -84,6 +85,21 @@ def test_login_slows_a_client_spraying_many_accounts(app: Flask, anonymous: Brow
     assert "Too many attempts" in refused.get_data(as_text=True)
     # the accounts themselves are not slowed for everyone else
     assert _from("203.0.113.10", Browser(app.test_client())).login(PEOPLE["reviewer"]).status_code == 302
+
+
+def test_worker_pass_forgets_failed_logins_once_the_throttle_window_has_passed(app: Flask, anonymous: Browser,
+                                                                             clock: FixedClock) -> None:
+    email = "purge.me@lumenvale.example"
+    b = _from("192.0.2.77", anonymous)
+    assert b.login(email, "wrong").status_code == 401
+    clock.advance(minutes=app.config["LOGIN_WINDOW_MINUTES"] - 1)
+    assert b.login(email, "wrong").status_code == 401
+    kept = clock.now()
+    clock.advance(minutes=1, seconds=1)
+    with app.app_context():
+        report = worker.run_pass(db.session, clock, settings(app))
+        assert report.login_failures_purged >= 1
+        assert db.session.scalars(select(LoginFailure.at).where(LoginFailure.email == email)).all() == [kept]
 
 
 class _RecordingHasher:

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from engine import aims
@@ -18,7 +19,8 @@ from . import config
 def create_app(test_config: dict[str, Any] | None = None, *, command_line: bool = False) -> Flask:
     """The app. Without a secret key (AIMSFLOW_SECRET_KEY, instance/config.py, instance/secret_key) it
     refuses to start (``config.MissingSecretKey``) unless it is for testing, DEBUG or the command line
-    (``command_line``), which get a random key of their own."""
+    (``command_line``), which get a random key of their own. A TRUSTED_PROXIES that is not a whole number
+    of 0 or more stops it too (``config.InvalidSetting``)."""
     aims.install()
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(config.DEFAULTS)
@@ -37,6 +39,12 @@ def create_app(test_config: dict[str, Any] | None = None, *, command_line: bool 
     app.config["DEMO_PASSWORD"] = str(app.config["DEMO_PASSWORD"])  # AIMSFLOW_DEMO_PASSWORD=1234 reads as a number
     app.extensions["aimsflow.settings"] = config.engine_settings(app.config, app.instance_path)
     app.extensions["aimsflow.clock"] = app.config.get("CLOCK") or SystemClock()
+    proxies = config.trusted_proxies(app.config)
+    if proxies:
+        # behind reverse proxies: the client's address (the login throttle counts by it), scheme and host are
+        # what the proxies appended to X-Forwarded-*; without trusted proxies those headers are ignored
+        behind = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+        app.wsgi_app = behind  # type: ignore[method-assign]
 
     from .extensions import api, csrf, db, mail, migrate
 

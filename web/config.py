@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_CLIENT_MAX_FAILURES": 20,
     "LOGIN_FIRST_DELAY_SECONDS": 2,
     "LOGIN_WINDOW_MINUTES": 15,
+    #: how many reverse proxies stand in front of the app: the client address, scheme and host are taken from
+    #: the X-Forwarded-For, -Proto and -Host values that many proxies appended (0: the headers are ignored)
+    "TRUSTED_PROXIES": 0,
     #: request size limit (uploads included), bytes
     "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
     "MAX_FORM_MEMORY_SIZE": 2 * 1024 * 1024,
@@ -92,6 +95,23 @@ def engine_settings(app_config: dict[str, Any], instance_path: str) -> EngineSet
         login_window=timedelta(minutes=int(app_config["LOGIN_WINDOW_MINUTES"])) if "LOGIN_WINDOW_MINUTES" in app_config
         else defaults.login_window,
     )
+
+
+class InvalidSetting(RuntimeError):
+    """A setting whose value the app cannot use; the message names the setting and what it takes."""
+
+
+def trusted_proxies(app_config: dict[str, Any]) -> int:
+    """The number of reverse proxies in front of the app (``TRUSTED_PROXIES``). Raises InvalidSetting for
+    anything but a whole number of 0 or more."""
+    value = app_config.get("TRUSTED_PROXIES") or 0
+    count = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str) and value.strip().isdigit():
+        count = int(value)
+    if count is None or count < 0:
+        raise InvalidSetting(f"AIMSFLOW_TRUSTED_PROXIES must be the number of reverse proxies in front of aimsflow "
+                             f"(0 when clients reach it directly), not {value!r}")
+    return count
 
 
 #: host names of this machine: plain-http local development (no Secure cookies, no HSTS)

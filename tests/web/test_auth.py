@@ -102,6 +102,20 @@ def test_worker_pass_forgets_failed_logins_once_the_throttle_window_has_passed(a
         assert db.session.scalars(select(LoginFailure.at).where(LoginFailure.email == email)).all() == [kept]
 
 
+def test_login_ignores_x_forwarded_for_when_no_proxy_is_trusted(app: Flask, anonymous: Browser) -> None:
+    """A client cannot escape the per-address throttle by naming another address in X-Forwarded-For."""
+    assert app.config["TRUSTED_PROXIES"] == 0
+    sprayer = _from("203.0.113.50", anonymous)
+    for n in range(app.config["LOGIN_CLIENT_MAX_FAILURES"]):
+        sprayer.client.environ_base["HTTP_X_FORWARDED_FOR"] = f"198.51.100.{n}"
+        assert sprayer.login(f"spoof{n}@lumenvale.example", "guess").status_code == 401
+    sprayer.client.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.200"
+    assert sprayer.login(PEOPLE["reviewer"]).status_code == 429
+    with app.app_context():
+        addresses = set(db.session.scalars(select(LoginFailure.ip).where(LoginFailure.email.like("spoof%"))))
+    assert addresses == {"203.0.113.50"}
+
+
 class _RecordingHasher:
     def __init__(self, real: object):
         self.real = real

@@ -8,6 +8,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from engine.core import EngineSettings
 
@@ -35,6 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_CLIENT_MAX_FAILURES": 20,
     "LOGIN_FIRST_DELAY_SECONDS": 2,
     "LOGIN_WINDOW_MINUTES": 15,
+    #: days a device cookie (set at each successful login, engine.app.accounts.DeviceCookies) stays valid
+    "LOGIN_DEVICE_DAYS": 365,
     #: how many reverse proxies stand in front of the app: the client address, scheme and host are taken from
     #: the X-Forwarded-For, -Proto and -Host values that many proxies appended (0: the headers are ignored)
     "TRUSTED_PROXIES": 0,
@@ -116,6 +119,11 @@ def trusted_proxies(app_config: dict[str, Any]) -> int:
 
 #: host names of this machine: plain-http local development (no Secure cookies, no HSTS)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a Host header, with or without a port) names this machine."""
+    return urlsplit("//" + host).hostname in LOOPBACK
+
 
 #: the file in the instance folder that keeps the key `aimsflow run` generated for local use
 SECRET_KEY_FILE = "secret_key"

@@ -61,6 +61,54 @@ def test_throttle_slows_one_client_address_across_accounts(session: Session, clo
         accounts.authenticate(session, clock, email("ingrid"), "x", ip="192.0.2.10", throttle=throttle)
 
 
+def test_device_cookie_is_valid_only_for_its_account_its_secret_and_its_lifetime(clock: FixedClock) -> None:
+    devices = accounts.DeviceCookies("site secret", lifetime=timedelta(days=30))
+    cookie = devices.issue(clock, "Fatima.AlSayed@Lumenvale.example")
+    device = devices.device(clock, cookie, " fatima.alsayed@lumenvale.example")
+    assert device is not None and len(device) == 64 and device not in cookie
+    assert devices.device(clock, devices.issue(clock, email("fatima")), email("fatima")) != device  # one per issue
+    assert devices.device(clock, cookie, email("ingrid")) is None
+    assert accounts.DeviceCookies("another secret").device(clock, cookie, email("fatima")) is None
+    nonce, issued, mac = cookie.split(".")
+    for spoilt in (cookie + "0", cookie.replace(".", "", 1), "", "x" * 500, cookie[:-1] + "é",
+                   f"{nonce}.²{issued}.{mac}", f"{nonce}.{issued}.{mac.upper()}", f"{nonce[:-1]}é.{issued}.{mac}"):
+        assert devices.device(clock, spoilt, email("fatima")) is None
+    clock.advance(days=30)
+    assert devices.device(clock, cookie, email("fatima")) == device
+    clock.advance(seconds=1)
+    assert devices.device(clock, cookie, email("fatima")) is None
+
+
+def test_throttle_lets_a_device_of_the_account_past_others_failures(session: Session, clock: FixedClock) -> None:
+    fatima = user(session, "fatima")
+    accounts.set_password(fatima, "secret")
+    devices = accounts.DeviceCookies("site secret")
+    cookie = devices.issue(clock, email("fatima"))
+    throttle = accounts.Throttle(free_failures=3)
+
+    def attempt(password: str, ip: str, device_cookie: str | None = None) -> object:
+        return accounts.authenticate(session, clock, email("fatima"), password, ip, throttle, devices=devices,
+                                     device_cookie=device_cookie)
+
+    for n in range(3):
+        with pytest.raises(Forbidden):
+            attempt("guess", f"198.18.0.{n}")
+    with pytest.raises(accounts.TooManyAttempts):
+        attempt("secret", "192.0.2.1")                       # no device cookie: the account must wait
+    for _ in range(3):
+        with pytest.raises(Forbidden):
+            attempt("typo", "192.0.2.1", cookie)              # the device's own failures
+    with pytest.raises(accounts.TooManyAttempts):
+        attempt("secret", "192.0.2.1", cookie)               # slow the device down
+    clock.advance(seconds=2)
+    assert attempt("secret", "192.0.2.1", cookie) is fatima  # forgets the device's failures, not the spray's
+    assert len(session.scalars(select(LoginFailure).where(LoginFailure.email == email("fatima"))).all()) == 3
+    with pytest.raises(Forbidden):
+        attempt("guess", "198.18.0.9")
+    with pytest.raises(accounts.TooManyAttempts, match="try again in 4 seconds"):
+        attempt("secret", "192.0.2.2")                       # the spray still counts for everyone else
+
+
 def test_sessions_end_on_logout_expiry_and_deactivation(session: Session, clock: FixedClock) -> None:
     admin, tomas = user(session, "oliver"), user(session, "tomas")
     token = accounts.open_session(session, clock, tomas, timedelta(hours=1))

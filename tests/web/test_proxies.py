@@ -63,6 +63,16 @@ def test_trusted_proxy_gives_the_public_scheme_and_host(anonymous: Browser, orig
     assert "max-age=31536000" in response.headers["Strict-Transport-Security"]
 
 
+def test_device_cookie_is_secure_with_the_host_prefix_when_reached_by_name(app: Flask, anonymous: Browser) -> None:
+    b = _behind_proxy(anonymous, "198.51.100.42", x_forwarded_proto="https", x_forwarded_host="aims.example")
+    response = b.post("/login", {"email": PEOPLE["assessor"], "password": "demo"},
+                      headers={"Origin": "https://aims.example"})
+    assert response.status_code == 302
+    [device] = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("__Host-aimsflow_device=")]
+    attributes = {part.strip().split("=")[0] for part in device.split(";")}
+    assert {"Secure", "HttpOnly", "Path", "SameSite"} <= attributes and "Domain" not in attributes
+
+
 def test_trusted_proxies_setting_comes_from_the_environment(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("AIMSFLOW_DATABASE_URL", f"sqlite:///{tmp_path / 'proxy.db'}")
     monkeypatch.setenv("AIMSFLOW_SECRET_KEY", "production")

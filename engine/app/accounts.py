@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import math
 import re
 import secrets
@@ -164,7 +165,7 @@ def authenticate(session: Session, clock: Clock, email: str, password: str, ip: 
     accounts.
     """
     address = directory.normalise_email(email or "")[:254]
-    ip = (ip or None) and ip[:64]
+    ip = client_key(ip)
     now = clock.now()
     device = devices.device(clock, device_cookie, address) if devices is not None and device_cookie else None
     _check_throttle(session, now, throttle, address, ip, device)
@@ -179,6 +180,23 @@ def authenticate(session: Session, clock: Clock, email: str, password: str, ip: 
     if _HASHER.check_needs_rehash(user.password_hash or ""):
         user.password_hash = hash_password(password)
     return user
+
+
+def client_key(ip: str | None) -> str | None:
+    """What the throttle counts a client address by: an IPv4 address itself (also when written as IPv6,
+    ``::ffff:192.0.2.1``), an IPv6 address by its /64 network (one subscriber usually holds a whole /64 and
+    could otherwise try from a new address each time), anything else as given (at most 64 characters)."""
+    if not ip:
+        return None
+    try:
+        parsed = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 def _check_throttle(session: Session, now: datetime, throttle: Throttle, address: str, ip: str | None,

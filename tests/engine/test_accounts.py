@@ -109,6 +109,29 @@ def test_throttle_lets_a_device_of_the_account_past_others_failures(session: Ses
         attempt("secret", "192.0.2.2")                       # the spray still counts for everyone else
 
 
+@pytest.mark.parametrize(("ip", "key"), [("192.0.2.1", "192.0.2.1"), ("::ffff:192.0.2.1", "192.0.2.1"),
+                                         ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+                                         ("2001:DB8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+                                         ("2001:db8:1:3::1", "2001:db8:1:3::/64"), ("", None), (None, None),
+                                         ("not-an-address", "not-an-address")],
+                         ids=["ipv4", "ipv4-mapped", "ipv6", "ipv6-same-64", "ipv6-next-64", "empty", "none", "other"])
+def test_throttle_counts_an_ipv6_client_by_its_64_network(ip: str | None, key: str | None) -> None:
+    assert accounts.client_key(ip) == key
+
+
+def test_throttle_slows_an_ipv6_client_that_changes_address_within_its_network(session: Session,
+                                                                               clock: FixedClock) -> None:
+    throttle = accounts.Throttle(free_failures_per_client=3, first_delay=timedelta(seconds=5))
+    for n in range(3):
+        with pytest.raises(Forbidden):
+            accounts.authenticate(session, clock, f"v6spray{n}@lumenvale.example", "x", ip=f"2001:db8:7:7::{n + 1:x}",
+                                  throttle=throttle)
+    with pytest.raises(accounts.TooManyAttempts):
+        accounts.authenticate(session, clock, email("ingrid"), "x", ip="2001:db8:7:7:abcd::9", throttle=throttle)
+    with pytest.raises(Forbidden, match="wrong e-mail or password"):  # the next /64 is another client
+        accounts.authenticate(session, clock, email("ingrid"), "x", ip="2001:db8:7:8::1", throttle=throttle)
+
+
 def test_sessions_end_on_logout_expiry_and_deactivation(session: Session, clock: FixedClock) -> None:
     admin, tomas = user(session, "oliver"), user(session, "tomas")
     token = accounts.open_session(session, clock, tomas, timedelta(hours=1))

@@ -4,10 +4,10 @@ tokens.
 The cookie (signed, HttpOnly, SameSite=Lax, Secure outside local development) carries only a random
 session secret; the ``user_session`` row behind it is what makes it valid, so logout and deactivation
 end a session at once. A successful login also leaves a device cookie (``accounts.DeviceCookies``: signed,
-bound to the account, HttpOnly, SameSite=Strict, Secure and ``__Host-`` unless the site is reached on a
-loopback address) that lets the owner's browser past the throttle others' failed guesses put on the
-account; logout keeps it. Every form carries a CSRF token (Flask-WTF), and every state-changing browser
-request must come from our own origin.
+bound to the account, HttpOnly, SameSite=Strict; Secure with the ``__Host-`` prefix whenever the session
+cookie is Secure and always when the site is reached by a name) that lets the owner's browser past the
+throttle others' failed guesses put on the account; logout keeps it. Every form carries a CSRF token
+(Flask-WTF), and every state-changing browser request must come from our own origin.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from engine import aims
@@ -18,7 +18,8 @@ from . import config
 def create_app(test_config: dict[str, Any] | None = None, *, command_line: bool = False) -> Flask:
     """The app. Without a secret key (AIMSFLOW_SECRET_KEY, instance/config.py, instance/secret_key) it
     refuses to start (``config.MissingSecretKey``) unless it is for testing, DEBUG or the command line
-    (``command_line``), which get a random key of their own."""
+    (``command_line``), which get a random key of their own. A TRUSTED_PROXIES that is not a whole number
+    of 0 or more stops it too (``config.InvalidSetting``)."""
     aims.install()
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(config.DEFAULTS)
@@ -37,6 +38,12 @@ def create_app(test_config: dict[str, Any] | None = None, *, command_line: bool 
     app.config["DEMO_PASSWORD"] = str(app.config["DEMO_PASSWORD"])  # AIMSFLOW_DEMO_PASSWORD=1234 reads as a number
     app.extensions["aimsflow.settings"] = config.engine_settings(app.config, app.instance_path)
     app.extensions["aimsflow.clock"] = app.config.get("CLOCK") or SystemClock()
+    proxies = config.trusted_proxies(app.config)
+    if proxies:
+        # behind reverse proxies: the client's address (the login throttle counts by it), scheme and host are
+        # what the proxies appended to X-Forwarded-*; without trusted proxies those headers are ignored
+        behind = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+        app.wsgi_app = behind  # type: ignore[method-assign]
 
     from .extensions import api, csrf, db, mail, migrate
 
@@ -84,7 +91,7 @@ def _security_headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if urlsplit("//" + request.host).hostname not in config.LOOPBACK:
+    if not config.is_loopback(request.host):
         # reached by a name: browsers must come back over https only (sent over http, browsers ignore it)
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
     return response

@@ -1,9 +1,13 @@
-"""Logging in and out, the server-side session behind the cookie, the Origin check, API tokens.
+"""Logging in and out, the server-side session behind the cookie, the device cookie, the Origin check, API
+tokens.
 
 The cookie (signed, HttpOnly, SameSite=Lax, Secure outside local development) carries only a random
 session secret; the ``user_session`` row behind it is what makes it valid, so logout and deactivation
-end a session at once. Every form carries a CSRF token (Flask-WTF), and every state-changing browser
-request must come from our own origin.
+end a session at once. A successful login also leaves a device cookie (``accounts.DeviceCookies``: signed,
+bound to the account, HttpOnly, SameSite=Strict; Secure with the ``__Host-`` prefix whenever the session
+cookie is Secure and always when the site is reached by a name) that lets the owner's browser past the
+throttle others' failed guesses put on the account; logout keeps it. Every form carries a CSRF token
+(Flask-WTF), and every state-changing browser request must come from our own origin.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import UserMixin, current_user, login_required, login_user, logout_user
+from werkzeug.wrappers import Response
 
 from engine.app import accounts
 from engine.core import Forbidden, User
 
 from .common import actor, context, unit
+from .config import is_loopback
 from .extensions import db, login_manager
 
 bp = Blueprint("auth", __name__)
@@ -67,6 +73,28 @@ def _throttle() -> accounts.Throttle:
                              window=timedelta(minutes=int(config["LOGIN_WINDOW_MINUTES"])))
 
 
+def _devices() -> accounts.DeviceCookies:
+    return accounts.DeviceCookies(str(current_app.config["SECRET_KEY"]),
+                                  timedelta(days=int(current_app.config["LOGIN_DEVICE_DAYS"])))
+
+
+def _device_cookie() -> tuple[str, bool]:
+    """The device cookie's name and whether it is Secure: Secure, with the ``__Host-`` prefix (no other
+    site or subdomain may set it), whenever the session cookie is or the site is not reached on a loopback
+    address; plain over http on this machine (a Secure cookie would never come back)."""
+    secure = bool(current_app.config["SESSION_COOKIE_SECURE"]) or not is_loopback(request.host)
+    return ("__Host-aimsflow_device" if secure else "aimsflow_device"), secure
+
+
+def _remember_device(response: Response, user: User) -> Response:
+    """``response`` with a fresh device cookie for ``user``'s account (it replaces one for another account)."""
+    devices = _devices()
+    name, secure = _device_cookie()
+    response.set_cookie(name, devices.issue(context().clock, user.email), max_age=int(devices.lifetime.total_seconds()),
+                        path="/", secure=secure, httponly=True, samesite="Strict")
+    return response
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     if current_user.is_authenticated:
@@ -77,7 +105,8 @@ def login() -> Any:
         password = request.form.get("password", "")
         ctx = context()
         try:
-            user = accounts.authenticate(ctx.session, ctx.clock, email, password, request.remote_addr, _throttle())
+            user = accounts.authenticate(ctx.session, ctx.clock, email, password, request.remote_addr, _throttle(),
+                                         devices=_devices(), device_cookie=request.cookies.get(_device_cookie()[0]))
             token = accounts.open_session(ctx.session, ctx.clock, user,
                                           timedelta(hours=int(current_app.config["SESSION_HOURS"])),
                                           request.remote_addr, request.user_agent.string)
@@ -94,7 +123,7 @@ def login() -> Any:
         session.clear()  # a new session id: no fixation
         login_user(Principal(token, user))
         flash(f"Welcome, {user.name}.", "success")
-        return redirect(_safe_next(request.args.get("next")))
+        return _remember_device(redirect(_safe_next(request.args.get("next"))), user)
     return render_template("auth/login.html", email=email)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from engine.core import EngineSettings
 
@@ -34,6 +36,11 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_CLIENT_MAX_FAILURES": 20,
     "LOGIN_FIRST_DELAY_SECONDS": 2,
     "LOGIN_WINDOW_MINUTES": 15,
+    #: days a device cookie (set at each successful login, engine.app.accounts.DeviceCookies) stays valid
+    "LOGIN_DEVICE_DAYS": 365,
+    #: how many reverse proxies stand in front of the app: the client address, scheme and host are taken from
+    #: the X-Forwarded-For, -Proto and -Host values that many proxies appended (0: the headers are ignored)
+    "TRUSTED_PROXIES": 0,
     #: request size limit (uploads included), bytes
     "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
     "MAX_FORM_MEMORY_SIZE": 2 * 1024 * 1024,
@@ -88,11 +95,35 @@ def engine_settings(app_config: dict[str, Any], instance_path: str) -> EngineSet
         script_time_limit=float(app_config.get("SCRIPT_TIME_LIMIT", defaults.script_time_limit)),
         script_max_size=int(app_config.get("SCRIPT_MAX_SIZE", defaults.script_max_size)),
         script_max_int_bits=int(app_config.get("SCRIPT_MAX_INT_BITS", defaults.script_max_int_bits)),
+        login_window=timedelta(minutes=int(app_config["LOGIN_WINDOW_MINUTES"])) if "LOGIN_WINDOW_MINUTES" in app_config
+        else defaults.login_window,
     )
+
+
+class InvalidSetting(RuntimeError):
+    """A setting whose value the app cannot use; the message names the setting and what it takes."""
+
+
+def trusted_proxies(app_config: dict[str, Any]) -> int:
+    """The number of reverse proxies in front of the app (``TRUSTED_PROXIES``). Raises InvalidSetting for
+    anything but a whole number of 0 or more."""
+    value = app_config.get("TRUSTED_PROXIES") or 0
+    count = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str) and value.strip().isdigit():
+        count = int(value)
+    if count is None or count < 0:
+        raise InvalidSetting(f"AIMSFLOW_TRUSTED_PROXIES must be the number of reverse proxies in front of aimsflow "
+                             f"(0 when clients reach it directly), not {value!r}")
+    return count
 
 
 #: host names of this machine: plain-http local development (no Secure cookies, no HSTS)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a Host header, with or without a port) names this machine."""
+    return urlsplit("//" + host).hostname in LOOPBACK
+
 
 #: the file in the instance folder that keeps the key `aimsflow run` generated for local use
 SECRET_KEY_FILE = "secret_key"

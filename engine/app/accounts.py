@@ -1,5 +1,5 @@
-"""Accounts: passwords (argon2id), server-side login sessions, API tokens, login throttling, and the
-admin's use cases on users (create, deactivate, assign roles).
+"""Accounts: passwords (argon2id), server-side login sessions, API tokens, login throttling with device
+cookies, and the admin's use cases on users (create, deactivate, assign roles).
 
 Random secrets go to the client; only their sha256 is stored. Deactivating a user deletes their
 sessions and revokes their tokens in the same transaction, so they are out at once.
@@ -8,6 +8,8 @@ sessions and revokes their tokens in the same transaction, so they are out at on
 from __future__ import annotations
 
 import hashlib
+import hmac
+import ipaddress
 import math
 import re
 import secrets
@@ -24,6 +26,7 @@ from engine.core import audit_trail, directory
 from engine.core.clock import Clock
 from engine.core.errors import Forbidden, InvalidInput, NotFound
 from engine.core.models import ApiToken, LoginFailure, RoleAssignment, User, UserSession
+from engine.core.settings import EngineSettings
 
 #: argon2id with the library's defaults (RFC 9106 low-memory profile)
 _HASHER = PasswordHasher()
@@ -35,25 +38,76 @@ MIN_PASSWORD_LENGTH = 4
 
 @dataclass(frozen=True)
 class Throttle:
-    """Growing delays after failed logins, counted per account and per client address.
+    """Growing delays after failed logins, counted per account and per client address, or per device for an
+    attempt that presents the account's device cookie (``DeviceCookies``).
 
-    The first ``free_failures`` failures for an account (``free_failures_per_client`` for a client address)
-    within ``window`` cost nothing; from then on each failure doubles the wait before the next attempt is
-    heard, starting at ``first_delay`` and never longer than ``window``. Failures older than ``window`` are
-    forgotten, and a successful login forgets the account's. Nothing locks an account outright: its owner
-    waits at most ``window`` however many attempts others make.
+    The first ``free_failures`` failures for an account or a device (``free_failures_per_client`` for a
+    client address) within ``window`` cost nothing; from then on each failure doubles the wait before the
+    next attempt is heard, starting at ``first_delay`` and never longer than ``window``. Failures older than
+    ``window`` are forgotten, and a successful login forgets those it was throttled by. Nothing locks an
+    account outright: without a device cookie its owner waits at most ``window`` however many attempts
+    others make, and with one not at all.
     """
 
     free_failures: int = 5
     free_failures_per_client: int = 20
     first_delay: timedelta = timedelta(seconds=2)
-    window: timedelta = timedelta(minutes=15)
+    window: timedelta = EngineSettings.login_window  # the worker forgets failures older than this
 
     def delay(self, failures: int, free: int) -> timedelta:
         """How long after the last of ``failures`` recent failures the next attempt must wait."""
         if failures < free:
             return timedelta(0)
         return min(self.window, self.first_delay * 2 ** min(failures - free, 30))
+
+
+@dataclass(frozen=True)
+class DeviceCookies:
+    """Device cookies (OWASP's defence against locking an owner out by password spraying): after a
+    successful login the browser gets a cookie, signed with the site's secret, naming a random device and
+    bound to that account. A login attempt for that account that presents it is throttled only by that
+    device's own failures, so others' failed guesses at the account do not slow its owner down; everyone
+    else is still throttled by account and by client address.
+
+    A cookie is ``NONCE.ISSUED.MAC``: a random nonce, when it was issued (Unix seconds) and an HMAC-SHA256
+    over the account's address, the nonce and the time, under a key derived from ``secret``. The address is
+    not in the cookie. A cookie older than ``lifetime``, for another account or altered is ignored.
+    """
+
+    secret: str
+    lifetime: timedelta = timedelta(days=365)
+
+    def issue(self, clock: Clock, email: str) -> str:
+        """A new device cookie value for the account ``email``."""
+        nonce = secrets.token_urlsafe(16)
+        issued = str(int(clock.now().timestamp()))
+        return f"{nonce}.{issued}.{self._mac(directory.normalise_email(email), nonce, issued)}"
+
+    def device(self, clock: Clock, cookie: str | None, email: str) -> str | None:
+        """The device id (sha256 of the nonce) when ``cookie`` is a valid, unexpired device cookie for the
+        account ``email``; None for anything else."""
+        parts = (cookie or "")[:200].split(".")
+        if len(parts) != 3:
+            return None
+        nonce, issued, mac = parts
+        if not (_NONCE.fullmatch(nonce) and _ISSUED.fullmatch(issued) and _MAC.fullmatch(mac)):
+            return None  # ASCII only: compare_digest refuses other text
+        expected = self._mac(directory.normalise_email(email), nonce, issued)
+        if not hmac.compare_digest(mac, expected):
+            return None
+        age = clock.now().timestamp() - int(issued)
+        if not -60 <= age <= self.lifetime.total_seconds():  # a minute of clock skew between servers
+            return None
+        return _sha(nonce)
+
+    def _mac(self, address: str, nonce: str, issued: str) -> str:
+        key = hmac.new(self.secret.encode(), b"aimsflow device cookie", hashlib.sha256).digest()
+        return hmac.new(key, f"{address}|{nonce}|{issued}".encode(), hashlib.sha256).hexdigest()
+
+
+_NONCE = re.compile(r"[A-Za-z0-9_-]{22}")
+_ISSUED = re.compile(r"[0-9]{1,12}")
+_MAC = re.compile(r"[0-9a-f]{64}")
 
 
 class TooManyAttempts(Forbidden):
@@ -98,36 +152,64 @@ def set_demo_passwords(session: Session, password: str) -> int:
 # --------------------------------------------------------------------------- login
 
 def authenticate(session: Session, clock: Clock, email: str, password: str, ip: str | None = None,
-                 throttle: Throttle = Throttle()) -> User:
+                 throttle: Throttle = Throttle(), *, devices: DeviceCookies | None = None,
+                 device_cookie: str | None = None) -> User:
     """The active user with this e-mail and password.
 
-    Raises TooManyAttempts while the account or the client address must wait (see ``Throttle``), and
-    Forbidden("wrong e-mail or password") otherwise; a failure is recorded (the caller commits it even
-    though login failed). An unknown address costs the same password verification as a known one, so the
-    answer's timing does not tell which addresses have accounts.
+    Raises TooManyAttempts while the attempt must wait (see ``Throttle``), and Forbidden("wrong e-mail or
+    password") otherwise; a failure is recorded (the caller commits it even though login failed). An attempt
+    that presents ``device_cookie``, a valid device cookie of ``devices`` for this account, waits only for that
+    device's own failures; any other attempt waits for the account's and the client address's. A success
+    forgets the failures it was throttled by (the device's, or the account's). An unknown address costs the
+    same password verification as a known one, so the answer's timing does not tell which addresses have
+    accounts.
     """
     address = directory.normalise_email(email or "")[:254]
-    ip = (ip or None) and ip[:64]
+    ip = client_key(ip)
     now = clock.now()
-    _check_throttle(session, now, throttle, address, ip)
+    device = devices.device(clock, device_cookie, address) if devices is not None and device_cookie else None
+    _check_throttle(session, now, throttle, address, ip, device)
     user = directory.find_user(session, address)
     valid = verify_password(user.password_hash if user is not None else None, password or "")
     if user is None or not valid or not user.active:
-        session.add(LoginFailure(email=address, ip=ip, at=now))
+        session.add(LoginFailure(email=address, ip=ip, device=device, at=now))
         session.flush()
         raise Forbidden("wrong e-mail or password (or the account is deactivated)")
-    session.execute(delete(LoginFailure).where(LoginFailure.email == address))
+    forget = LoginFailure.device == device if device is not None else LoginFailure.email == address
+    session.execute(delete(LoginFailure).where(forget))
     if _HASHER.check_needs_rehash(user.password_hash or ""):
         user.password_hash = hash_password(password)
     return user
 
 
-def _check_throttle(session: Session, now: datetime, throttle: Throttle, address: str, ip: str | None) -> None:
-    """Raise TooManyAttempts when the account or the client address must still wait."""
+def client_key(ip: str | None) -> str | None:
+    """What the throttle counts a client address by: an IPv4 address itself (also when written as IPv6,
+    ``::ffff:192.0.2.1``), an IPv6 address by its /64 network (one subscriber usually holds a whole /64 and
+    could otherwise try from a new address each time), anything else as given (at most 64 characters)."""
+    if not ip:
+        return None
+    try:
+        parsed = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
+def _check_throttle(session: Session, now: datetime, throttle: Throttle, address: str, ip: str | None,
+                    device: str | None) -> None:
+    """Raise TooManyAttempts when the device, or else the account or the client address, must still wait."""
     since = now - throttle.window
-    keys = [(LoginFailure.email == address, throttle.free_failures)]
-    if ip is not None:
-        keys.append((LoginFailure.ip == ip, throttle.free_failures_per_client))
+    if device is not None:
+        # the owner's own browser: failures elsewhere (a spray at the account from anywhere) do not count
+        keys = [(LoginFailure.device == device, throttle.free_failures)]
+    else:
+        keys = [(LoginFailure.email == address, throttle.free_failures)]
+        if ip is not None:
+            keys.append((LoginFailure.ip == ip, throttle.free_failures_per_client))
     wait = timedelta(0)
     for condition, free in keys:
         count, last = session.execute(select(func.count(), func.max(LoginFailure.at))

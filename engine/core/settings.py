@@ -4,6 +4,7 @@ environment at import time."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlparse
@@ -42,6 +43,8 @@ class EngineSettings:
     script_max_size: int = 10_000_000
     #: the largest integer one operation of a script may build, in bits
     script_max_int_bits: int = 1_000_000
+    #: how long a failed login counts towards the login throttle; the worker deletes older ones
+    login_window: timedelta = timedelta(minutes=15)
     extra: dict[str, object] = field(default_factory=dict)
 
     @property

@@ -13,7 +13,9 @@ A pass, at ``clock.now()``:
 5. **digests**: users on the daily digest get one e-mail a day (``notifications.queue_digests``);
 6. **outbox**: waiting e-mails are delivered with ``send`` (``outbox.deliver``); skipped when there is
    no sender (mail not configured): the messages wait;
-7. **sessions**: housekeeping: expired login sessions are deleted (``sessions.purge_expired``).
+7. **sessions**: housekeeping: expired login sessions are deleted (``sessions.purge_expired``), and failed
+   logins older than the login throttle's window (``settings.login_window``,
+   ``sessions.purge_login_failures``).
 
 The worker is an edge like the CLI: it commits, one transaction per unit (a schedule firing, an
 instance, a batch of tasks, a message), so one failing instance never holds up the others. Rows are
@@ -56,6 +58,7 @@ class PassReport:
     delivery: outbox.DeliveryReport | None = None
     mail_waiting: int = 0
     sessions_purged: int = 0
+    login_failures_purged: int = 0
     seconds: float = 0.0
     #: seconds per phase: schedules, the domain's phases, timers, ladders, digests, outbox, sessions
     timings: dict[str, float] = field(default_factory=dict)
@@ -76,7 +79,8 @@ class PassReport:
                 f"{self.instances_woken} instance(s) woken ({self.timers_fired} timer(s) fired), "
                 f"{self.ladder.reminders} reminder(s), {self.ladder.overdue_notices} overdue notice(s), "
                 f"{self.ladder.escalations} escalation(s), {self.digests} digest(s), {mail}, "
-                f"{self.mail_waiting} waiting, {self.sessions_purged} expired session(s) purged; "
+                f"{self.mail_waiting} waiting, {self.sessions_purged} expired session(s) purged, "
+                f"{self.login_failures_purged} old failed login(s) purged; "
                 f"{len(self.failures)} failure(s); {self.seconds * 1000:.0f} ms")
 
 
@@ -115,6 +119,7 @@ def run_pass(session: Session, clock: Clock, settings: EngineSettings, send: out
     mark = phase("outbox", mark)
     with transaction(session, clock):
         report.sessions_purged = sessions.purge_expired(session, clock.now())
+        report.login_failures_purged = sessions.purge_login_failures(session, clock.now() - settings.login_window)
     phase("sessions", mark)
     report.seconds = time.perf_counter() - started
     return report

@@ -13,7 +13,7 @@ from engine.app import access, accounts, history, process_admin
 from engine.core import services, worker
 from engine.core.clock import FixedClock
 from engine.core.errors import Forbidden, InvalidInput, NotFound
-from engine.core.models import UserSession
+from engine.core.models import LoginFailure, UserSession
 from engine.core.runtime import Context
 
 from .helpers import DATA, Flow, email, user
@@ -61,6 +61,77 @@ def test_throttle_slows_one_client_address_across_accounts(session: Session, clo
         accounts.authenticate(session, clock, email("ingrid"), "x", ip="192.0.2.10", throttle=throttle)
 
 
+def test_device_cookie_is_valid_only_for_its_account_its_secret_and_its_lifetime(clock: FixedClock) -> None:
+    devices = accounts.DeviceCookies("site secret", lifetime=timedelta(days=30))
+    cookie = devices.issue(clock, "Fatima.AlSayed@Lumenvale.example")
+    device = devices.device(clock, cookie, " fatima.alsayed@lumenvale.example")
+    assert device is not None and len(device) == 64 and device not in cookie
+    assert devices.device(clock, devices.issue(clock, email("fatima")), email("fatima")) != device  # one per issue
+    assert devices.device(clock, cookie, email("ingrid")) is None
+    assert accounts.DeviceCookies("another secret").device(clock, cookie, email("fatima")) is None
+    nonce, issued, mac = cookie.split(".")
+    for spoilt in (cookie + "0", cookie.replace(".", "", 1), "", "x" * 500, cookie[:-1] + "é",
+                   f"{nonce}.²{issued}.{mac}", f"{nonce}.{issued}.{mac.upper()}", f"{nonce[:-1]}é.{issued}.{mac}"):
+        assert devices.device(clock, spoilt, email("fatima")) is None
+    clock.advance(days=30)
+    assert devices.device(clock, cookie, email("fatima")) == device
+    clock.advance(seconds=1)
+    assert devices.device(clock, cookie, email("fatima")) is None
+
+
+def test_throttle_lets_a_device_of_the_account_past_others_failures(session: Session, clock: FixedClock) -> None:
+    fatima = user(session, "fatima")
+    accounts.set_password(fatima, "secret")
+    devices = accounts.DeviceCookies("site secret")
+    cookie = devices.issue(clock, email("fatima"))
+    throttle = accounts.Throttle(free_failures=3)
+
+    def attempt(password: str, ip: str, device_cookie: str | None = None) -> object:
+        return accounts.authenticate(session, clock, email("fatima"), password, ip, throttle, devices=devices,
+                                     device_cookie=device_cookie)
+
+    for n in range(3):
+        with pytest.raises(Forbidden):
+            attempt("guess", f"198.18.0.{n}")
+    with pytest.raises(accounts.TooManyAttempts):
+        attempt("secret", "192.0.2.1")                       # no device cookie: the account must wait
+    for _ in range(3):
+        with pytest.raises(Forbidden):
+            attempt("typo", "192.0.2.1", cookie)              # the device's own failures
+    with pytest.raises(accounts.TooManyAttempts):
+        attempt("secret", "192.0.2.1", cookie)               # slow the device down
+    clock.advance(seconds=2)
+    assert attempt("secret", "192.0.2.1", cookie) is fatima  # forgets the device's failures, not the spray's
+    assert len(session.scalars(select(LoginFailure).where(LoginFailure.email == email("fatima"))).all()) == 3
+    with pytest.raises(Forbidden):
+        attempt("guess", "198.18.0.9")
+    with pytest.raises(accounts.TooManyAttempts, match="try again in 4 seconds"):
+        attempt("secret", "192.0.2.2")                       # the spray still counts for everyone else
+
+
+@pytest.mark.parametrize(("ip", "key"), [("192.0.2.1", "192.0.2.1"), ("::ffff:192.0.2.1", "192.0.2.1"),
+                                         ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+                                         ("2001:DB8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+                                         ("2001:db8:1:3::1", "2001:db8:1:3::/64"), ("", None), (None, None),
+                                         ("not-an-address", "not-an-address")],
+                         ids=["ipv4", "ipv4-mapped", "ipv6", "ipv6-same-64", "ipv6-next-64", "empty", "none", "other"])
+def test_throttle_counts_an_ipv6_client_by_its_64_network(ip: str | None, key: str | None) -> None:
+    assert accounts.client_key(ip) == key
+
+
+def test_throttle_slows_an_ipv6_client_that_changes_address_within_its_network(session: Session,
+                                                                               clock: FixedClock) -> None:
+    throttle = accounts.Throttle(free_failures_per_client=3, first_delay=timedelta(seconds=5))
+    for n in range(3):
+        with pytest.raises(Forbidden):
+            accounts.authenticate(session, clock, f"v6spray{n}@lumenvale.example", "x", ip=f"2001:db8:7:7::{n + 1:x}",
+                                  throttle=throttle)
+    with pytest.raises(accounts.TooManyAttempts):
+        accounts.authenticate(session, clock, email("ingrid"), "x", ip="2001:db8:7:7:abcd::9", throttle=throttle)
+    with pytest.raises(Forbidden, match="wrong e-mail or password"):  # the next /64 is another client
+        accounts.authenticate(session, clock, email("ingrid"), "x", ip="2001:db8:7:8::1", throttle=throttle)
+
+
 def test_sessions_end_on_logout_expiry_and_deactivation(session: Session, clock: FixedClock) -> None:
     admin, tomas = user(session, "oliver"), user(session, "tomas")
     token = accounts.open_session(session, clock, tomas, timedelta(hours=1))
@@ -91,6 +162,21 @@ def test_worker_pass_purges_expired_sessions_and_keeps_live_ones(ctx: Context) -
     assert accounts.session_user(ctx.session, ctx.clock, live) is priya
     assert accounts.session_user(ctx.session, ctx.clock, short) is None
     assert accounts.session_user(ctx.session, ctx.clock, exact) is None
+
+
+def test_worker_pass_purges_failed_logins_older_than_the_throttle_window(ctx: Context) -> None:
+    assert isinstance(ctx.clock, FixedClock)
+    window = ctx.settings.login_window
+    now = ctx.clock.now()
+    ages = {"old": window + timedelta(seconds=1), "edge": window, "recent": timedelta(minutes=1)}
+    for name, age in ages.items():
+        ctx.session.add(LoginFailure(email=f"{name}@lumenvale.example", ip="192.0.2.7", at=now - age))
+    ctx.session.flush()
+    report = worker.run_pass(ctx.session, ctx.clock, ctx.settings)
+    assert report.login_failures_purged == 1
+    assert "1 old failed login(s) purged" in report.summary()
+    left = sorted(ctx.session.scalars(select(LoginFailure.email)))
+    assert left == ["edge@lumenvale.example", "recent@lumenvale.example"]  # the throttle still counts these
 
 
 def test_tokens_are_stored_hashed_and_can_be_revoked(session: Session, clock: FixedClock) -> None:

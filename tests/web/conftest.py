@@ -2,7 +2,8 @@
 when ``AIMSFLOW_TEST_DATABASE_URL`` is set) with the people of ``tests/people.py`` (password ``demo``), or
 the whole demo organisation for modules marked ``demo``, and the diagrams of ``tests/data`` deployed
 (``web_assessment`` has a layout bpmn-js can draw and a form with every kind of field), and ``Browser``,
-a logged-in test client that sends the CSRF token like a page.
+a logged-in test client that sends the CSRF token like a page. A module's ``APP_CONFIG`` dict, if it has
+one, is added to its app's test config.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     url, drop = database_url(tmp)
     app = create_app({"TESTING": True, "DATABASE_URL": url, "CLOCK": clock, "SECRET_KEY": "test",
                       "SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False,
-                      "SERVER_NAME": "localhost", **settings_for(tmp)})
+                      "SERVER_NAME": "localhost", **settings_for(tmp), **getattr(request.module, "APP_CONFIG", {})})
     with app.app_context():
         Base.metadata.create_all(db.engine)
         session = db.session

@@ -11,12 +11,13 @@ from flask import Flask
 from sqlalchemy import select
 
 from engine.app import accounts
+from engine.core import worker
 from engine.core.clock import FixedClock
 from engine.core.models import LoginFailure, User, UserSession
 from web import create_app
 from web.extensions import db
 
-from .conftest import PEOPLE, Browser, csrf_of, user
+from .conftest import PEOPLE, Browser, csrf_of, settings, user
 
 
 def test_login_with_email_and_password_opens_the_inbox(browser: Callable[[str], Browser]) -> None:
@@ -84,6 +85,111 @@ def test_login_slows_a_client_spraying_many_accounts(app: Flask, anonymous: Brow
     assert "Too many attempts" in refused.get_data(as_text=True)
     # the accounts themselves are not slowed for everyone else
     assert _from("203.0.113.10", Browser(app.test_client())).login(PEOPLE["reviewer"]).status_code == 302
+
+
+def test_worker_pass_forgets_failed_logins_once_the_throttle_window_has_passed(app: Flask, anonymous: Browser,
+                                                                             clock: FixedClock) -> None:
+    email = "purge.me@lumenvale.example"
+    b = _from("192.0.2.77", anonymous)
+    assert b.login(email, "wrong").status_code == 401
+    clock.advance(minutes=app.config["LOGIN_WINDOW_MINUTES"] - 1)
+    assert b.login(email, "wrong").status_code == 401
+    kept = clock.now()
+    clock.advance(minutes=1, seconds=1)
+    with app.app_context():
+        report = worker.run_pass(db.session, clock, settings(app))
+        assert report.login_failures_purged >= 1
+        assert db.session.scalars(select(LoginFailure.at).where(LoginFailure.email == email)).all() == [kept]
+
+
+def test_login_ignores_x_forwarded_for_when_no_proxy_is_trusted(app: Flask, anonymous: Browser) -> None:
+    """A client cannot escape the per-address throttle by naming another address in X-Forwarded-For."""
+    assert app.config["TRUSTED_PROXIES"] == 0
+    sprayer = _from("203.0.113.50", anonymous)
+    for n in range(app.config["LOGIN_CLIENT_MAX_FAILURES"]):
+        sprayer.client.environ_base["HTTP_X_FORWARDED_FOR"] = f"198.51.100.{n}"
+        assert sprayer.login(f"spoof{n}@lumenvale.example", "guess").status_code == 401
+    sprayer.client.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.200"
+    assert sprayer.login(PEOPLE["reviewer"]).status_code == 429
+    with app.app_context():
+        addresses = set(db.session.scalars(select(LoginFailure.ip).where(LoginFailure.email.like("spoof%"))))
+    assert addresses == {"203.0.113.50"}
+
+
+DEVICE = "aimsflow_device"  # on localhost; reached by a name it is __Host-aimsflow_device (test_proxies.py)
+
+
+def _spray_from_many_addresses(app: Flask, email: str, times: int, first: int = 1) -> None:
+    """``times`` wrong passwords for ``email``, each from a client address of its own (no device cookie)."""
+    for n in range(first, first + times):
+        assert _from(f"198.18.0.{n}", Browser(app.test_client())).login(email, "guess").status_code == 401
+
+
+def test_login_device_cookie_keeps_the_owner_in_while_others_spray_the_account(app: Flask, anonymous: Browser,
+                                                                               clock: FixedClock) -> None:
+    email = PEOPLE["assessor2"]
+    owner = _from("192.0.2.60", anonymous)
+    assert owner.login(email).status_code == 302
+    assert owner.client.get_cookie(DEVICE) is not None
+    assert owner.post("/logout").status_code == 302
+    assert owner.client.get_cookie(DEVICE) is not None  # logout keeps the device
+
+    _spray_from_many_addresses(app, email, app.config["LOGIN_MAX_FAILURES"])
+    attacker = _from("198.18.1.1", Browser(app.test_client()))
+    refused = attacker.login(email, "guess")
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "2"
+    assert "Too many attempts; try again in 2 seconds" in refused.get_data(as_text=True)
+    assert _from("192.0.2.61", Browser(app.test_client())).login(email).status_code == 429  # no cookie: slowed too
+
+    assert owner.login(email).status_code == 302  # the owner's own browser is not slowed
+    assert owner.get("/tasks").status_code == 200
+    assert attacker.login(email, "guess").status_code == 429  # and the owner's login did not free the attackers
+    clock.advance(minutes=app.config["LOGIN_WINDOW_MINUTES"], seconds=1)
+
+
+def test_login_device_cookie_is_slowed_by_its_own_failures(app: Flask, anonymous: Browser,
+                                                           clock: FixedClock) -> None:
+    email = PEOPLE["top_management"]
+    owner = _from("192.0.2.62", anonymous)
+    assert owner.login(email).status_code == 302
+    owner.post("/logout")
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        assert owner.login(email, "typo").status_code == 401
+    slowed = owner.login(email)
+    assert slowed.status_code == 429 and slowed.headers["Retry-After"] == "2"
+    clock.advance(seconds=2)
+    assert owner.login(email).status_code == 302
+    with app.app_context():
+        assert db.session.scalars(select(LoginFailure).where(LoginFailure.email == email)).all() == []
+
+
+def test_login_device_cookie_counts_only_for_its_own_account_and_unaltered(app: Flask, anonymous: Browser,
+                                                                           clock: FixedClock) -> None:
+    sprayed = PEOPLE["process_owner"]
+    b = _from("192.0.2.63", anonymous)
+    assert b.login(PEOPLE["action_owner"]).status_code == 302  # a device cookie for another account
+    b.post("/logout")
+    genuine = b.client.get_cookie(DEVICE)
+    assert genuine is not None
+    _spray_from_many_addresses(app, sprayed, app.config["LOGIN_MAX_FAILURES"], first=100)
+    assert b.login(sprayed).status_code == 429
+    nonce, issued, mac = genuine.value.split(".")
+    for forged in (f"{nonce}.{int(issued) + 1}.{mac}", f"{nonce}.{issued}.{'0' * 64}", "garbage", "a.b.c",
+                   f"{nonce}.{issued}.{mac[:-1]}é"):
+        b.client.set_cookie(DEVICE, forged, domain="localhost")
+        assert b.login(sprayed).status_code == 429
+    clock.advance(minutes=app.config["LOGIN_WINDOW_MINUTES"], seconds=1)
+
+
+def test_login_device_cookie_is_signed_httponly_samesite_strict(app: Flask, anonymous: Browser) -> None:
+    response = _from("192.0.2.64", anonymous).login(PEOPLE["assessor"])
+    [header] = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(f"{DEVICE}=")]
+    attributes = {part.strip().split("=")[0]: part.strip() for part in header.split(";")}
+    assert "HttpOnly" in attributes and attributes["SameSite"] == "SameSite=Strict" and attributes["Path"] == "Path=/"
+    assert attributes["Max-Age"] == f"Max-Age={app.config['LOGIN_DEVICE_DAYS'] * 86400}"
+    assert "Secure" not in attributes  # reached on localhost over plain http
+    value = header.split(";")[0].split("=", 1)[1]
+    assert PEOPLE["assessor"] not in value and "sofia" not in value  # the account is not readable from it
 
 
 class _RecordingHasher:

@@ -146,7 +146,8 @@ def _report_dict(report: worker.PassReport) -> dict[str, Any]:
             "escalations": ladder.escalations, "notifications": ladder.notifications, "digests": report.digests,
             "mail": None if delivery is None else {"sent": delivery.sent, "failed": delivery.failed,
                                                    "errors": delivery.errors},
-            "mail_waiting": report.mail_waiting, "failures": report.failures,
+            "mail_waiting": report.mail_waiting, "sessions_purged": report.sessions_purged,
+            "login_failures_purged": report.login_failures_purged, "failures": report.failures,
             "seconds": round(report.seconds, 3)}
 
 

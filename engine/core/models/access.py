@@ -46,12 +46,19 @@ class ApiToken(Base):
 
 
 class LoginFailure(Base):
-    """A failed login attempt; enough recent ones for an address lock it out for a while."""
+    """A failed login attempt; enough recent ones for an account, a client address or a device slow the next
+    attempts down (``engine.app.accounts.Throttle``). The worker deletes the ones older than the throttle's
+    window."""
 
     __tablename__ = "login_failure"
-    __table_args__ = (Index("ix_login_failure_email_at", "email", "at"),)
+    # the throttle counts recent failures by account, by client address and by device; the worker purges by age
+    __table_args__ = (Index("ix_login_failure_email_at", "email", "at"), Index("ix_login_failure_ip_at", "ip", "at"),
+                      Index("ix_login_failure_device_at", "device", "at"), Index("ix_login_failure_at", "at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254))
     ip: Mapped[str | None] = mapped_column(String(64))
+    #: the device the attempt came from (sha256 of its device cookie's nonce), when it presented a valid
+    #: device cookie for this account
+    device: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime]

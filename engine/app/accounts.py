@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from engine.aims.roles import ROLES
@@ -168,6 +168,7 @@ def authenticate(session: Session, clock: Clock, email: str, password: str, ip: 
     ip = client_key(ip)
     now = clock.now()
     device = devices.device(clock, device_cookie, address) if devices is not None and device_cookie else None
+    _one_at_a_time(session, address, ip, device)
     _check_throttle(session, now, throttle, address, ip, device)
     user = directory.find_user(session, address)
     valid = verify_password(user.password_hash if user is not None else None, password or "")
@@ -197,6 +198,20 @@ def client_key(ip: str | None) -> str | None:
             return str(parsed.ipv4_mapped)
         return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
     return str(parsed)
+
+
+def _one_at_a_time(session: Session, address: str, ip: str | None, device: str | None) -> None:
+    """Make attempts at one account, from one client address or one device, queue until the attempt
+    before them has committed its outcome: without this, a burst of parallel guesses would all pass the
+    throttle's check before any of their failures is counted. On PostgreSQL a transaction-scoped advisory
+    lock per key, taken in one order (two attempts never wait for each other); on SQLite every write
+    transaction already queues behind the one before (``BEGIN IMMEDIATE``)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted({f"login:{kind}:{value}" for kind, value in (("account", address), ("client", ip),
+                                                              ("device", device)) if value})
+    for key in keys:
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
 def _check_throttle(session: Session, now: datetime, throttle: Throttle, address: str, ip: str | None,

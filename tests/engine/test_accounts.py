@@ -3,11 +3,13 @@ XML edits, through the engine alone."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine.app import access, accounts, history, process_admin
 from engine.core import services, worker
@@ -262,3 +264,34 @@ def test_restore_references_puts_back_what_was_dropped_in_schema_order() -> None
     position = restored.index("loopDataInputRef>requests<")
     assert position < restored.index("loopDataOutputRef>reviews<")
     assert process_admin.restore_references(xml, xml) == xml
+
+
+def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_guesses_one_after_another(
+        fresh_db: sessionmaker[Session], clock: FixedClock) -> None:
+    """20 wrong passwords for one account at the same moment, each its own request (thread, session,
+    transaction, committing its failure as the login page does): the throttle hears exactly its free
+    failures and refuses the rest, as it would if they came one after another."""
+    with fresh_db() as s, s.begin():
+        accounts.set_password(user(s, "fatima"), "secret")
+    throttle = accounts.Throttle(free_failures=3, first_delay=timedelta(seconds=10), window=timedelta(minutes=10))
+    barrier = threading.Barrier(20, timeout=30)
+
+    def guess(n: int) -> str:
+        with fresh_db() as s:
+            barrier.wait()
+            try:
+                accounts.authenticate(s, clock, email("fatima"), f"guess {n}", ip=f"198.51.100.{n}",
+                                      throttle=throttle)
+            except accounts.TooManyAttempts:
+                s.rollback()
+                return "throttled"
+            except Forbidden:
+                s.commit()  # the failure counts, as web.auth commits it
+                return "heard"
+            return "in"
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(guess, range(20)))
+    assert outcomes.count("heard") == 3 and outcomes.count("throttled") == 17
+    with fresh_db() as s:
+        assert s.scalar(select(func.count()).select_from(LoginFailure)) == 3

@@ -59,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_PASSWORD": None,
     "MAIL_DEFAULT_SENDER": "aimsflow@localhost",
     "MAIL_TIMEOUT": 30,
+    #: where the `aimsflow` command writes its log (warnings and errors with their detail); unset:
+    #: instance/aimsflow.log
+    "LOG_FILE": None,
     # the worker: seconds between passes, and the hour (UTC) daily digests go out
     "WORKER_INTERVAL": 15,
     "DIGEST_HOUR": 7,

@@ -69,6 +69,7 @@ DEFAULTS: dict[str, Any] = {
     "SCRIPT_TIME_LIMIT": 5.0,
     "SCRIPT_MAX_SIZE": 10_000_000,
     "SCRIPT_MAX_INT_BITS": 1_000_000,
+    "SCRIPT_MAX_MEMORY": 256,
 }
 
 
@@ -91,6 +92,7 @@ def engine_settings(app_config: dict[str, Any], instance_path: str) -> EngineSet
         script_time_limit=float(app_config.get("SCRIPT_TIME_LIMIT", defaults.script_time_limit)),
         script_max_size=int(app_config.get("SCRIPT_MAX_SIZE", defaults.script_max_size)),
         script_max_int_bits=int(app_config.get("SCRIPT_MAX_INT_BITS", defaults.script_max_int_bits)),
+        script_max_memory_mb=int(app_config.get("SCRIPT_MAX_MEMORY", defaults.script_max_memory_mb)),
     )
 
 

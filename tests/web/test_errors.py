@@ -81,9 +81,10 @@ def test_script_budget_comes_from_the_environment(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("AIMSFLOW_SCRIPT_TIME_LIMIT", "2.5")
     monkeypatch.setenv("AIMSFLOW_SCRIPT_MAX_SIZE", "1000")
     monkeypatch.setenv("AIMSFLOW_SCRIPT_MAX_INT_BITS", "64")
+    monkeypatch.setenv("AIMSFLOW_SCRIPT_MAX_MEMORY", "100")
     monkeypatch.setenv("AIMSFLOW_SECRET_KEY", "a-test-key-long-enough-for-the-production-check")
     budget = create_app().extensions["aimsflow.settings"].script_budget
-    assert (budget.seconds, budget.max_size, budget.max_int_bits) == (2.5, 1000, 64)
+    assert (budget.seconds, budget.max_size, budget.max_int_bits, budget.max_memory_mb) == (2.5, 1000, 64, 100)
 
 
 def test_errors_a_conflict_the_engine_words_over_a_lost_version_race_is_409(tmp_path: Path) -> None:

@@ -66,6 +66,9 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_PASSWORD": None,
     "MAIL_DEFAULT_SENDER": "aimsflow@localhost",
     "MAIL_TIMEOUT": 30,
+    #: where the `aimsflow` command writes its log (warnings and errors with their detail); unset:
+    #: instance/aimsflow.log
+    "LOG_FILE": None,
     # the worker: seconds between passes, and the hour (UTC) daily digests go out
     "WORKER_INTERVAL": 15,
     "DIGEST_HOUR": 7,
@@ -73,6 +76,7 @@ DEFAULTS: dict[str, Any] = {
     "SCRIPT_TIME_LIMIT": 5.0,
     "SCRIPT_MAX_SIZE": 10_000_000,
     "SCRIPT_MAX_INT_BITS": 1_000_000,
+    "SCRIPT_MAX_MEMORY": 256,
 }
 
 
@@ -95,6 +99,7 @@ def engine_settings(app_config: dict[str, Any], instance_path: str) -> EngineSet
         script_time_limit=float(app_config.get("SCRIPT_TIME_LIMIT", defaults.script_time_limit)),
         script_max_size=int(app_config.get("SCRIPT_MAX_SIZE", defaults.script_max_size)),
         script_max_int_bits=int(app_config.get("SCRIPT_MAX_INT_BITS", defaults.script_max_int_bits)),
+        script_max_memory_mb=int(app_config.get("SCRIPT_MAX_MEMORY", defaults.script_max_memory_mb)),
         login_window=timedelta(minutes=int(app_config["LOGIN_WINDOW_MINUTES"])) if "LOGIN_WINDOW_MINUTES" in app_config
         else defaults.login_window,
     )

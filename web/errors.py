@@ -40,16 +40,23 @@ DATABASE_FAILED = "the server could not complete this request; the details are i
 _DATABASE_MODULES = ("sqlalchemy", "psycopg", "sqlite3")
 
 
-def from_database(error: BaseException) -> bool:
-    """Whether a database error (SQLAlchemy's or the driver's) is ``error`` or among its causes."""
+def database_error(error: BaseException) -> BaseException | None:
+    """The database's error (SQLAlchemy's or the driver's) that ``error`` is or was raised from, following
+    the chain a traceback shows: an error raised ``from None`` (the engine's own words for a database
+    outcome, such as a lost version race) does not count as the database's."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if type(current).__module__.split(".")[0] in _DATABASE_MODULES:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+            return current
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return None
+
+
+def from_database(error: BaseException) -> bool:
+    """Whether a database error (SQLAlchemy's or the driver's) is ``error`` or among its causes."""
+    return database_error(error) is not None
 
 
 def status_for(error: e.EngineError) -> int:

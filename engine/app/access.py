@@ -11,6 +11,8 @@ instance they were uploaded to.
   their roles (they may claim it), a task escalated to them (they may reassign it), or a task a direct
   report of theirs holds. Holding a lane's role does not show a task someone else has claimed or was
   assigned: that task, its instance's data and its evidence belong to its holder and their managers.
+  Nor does it show a task the segregation-of-duties rules excluded the user from (``excluded_ids``,
+  set when the candidates were built): they may not act on it, so the lane gives them no view of it.
 * Registers (AI systems, impact assessments, risks, treatment actions, acceptances) are the organisation's
   records, not one person's work: every active user with at least one role reads their lists and rows
   (``require_register_reader``); an account without a role reads none. A row's instance, its data and
@@ -23,6 +25,7 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.core import domain
+from engine.core.db import json_list_holds
 from engine.core.errors import Forbidden, NotFound
 from engine.core.models import OPEN_STATES, HumanTask, ProcessInstance, User
 
@@ -45,9 +48,17 @@ def _involvement(user: User):  # type: ignore[no-untyped-def]
                   HumanTask.escalated_to_id == user.id,
                   exists().where(holder.id == HumanTask.assignee_id, holder.manager_id == user.id)]
     if user.roles:
-        conditions.append(HumanTask.role.in_(sorted(user.roles)) & HumanTask.state.in_(OPEN_STATES)
-                          & HumanTask.assignee_id.is_(None))
+        conditions.append(claimable_by(user))
     return or_(*conditions)
+
+
+def claimable_by(user: User):  # type: ignore[no-untyped-def]
+    """A condition on HumanTask: open, unassigned, in a lane of one of the user's roles, and the
+    segregation-of-duties rules did not exclude the user from it (``excluded_ids``). The lane rule of
+    the inbox, the team view and visibility: a person a rule keeps off a task does not see it through
+    their role."""
+    return (HumanTask.role.in_(sorted(user.roles)) & HumanTask.state.in_(OPEN_STATES)
+            & HumanTask.assignee_id.is_(None) & ~json_list_holds(HumanTask.excluded_ids, user.id))
 
 
 def instance_visible(session: Session, user: User, instance: ProcessInstance) -> bool:

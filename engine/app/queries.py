@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from engine.core.models import OPEN_STATES, HumanTask, TaskState, User
+from engine.app import access
+from engine.core.models import OPEN_STATES, HumanTask, User
 
 
 @dataclass(frozen=True)
@@ -36,16 +37,13 @@ def inbox(session: Session, user: User, now: datetime, limit: int = 500) -> list
     """Open tasks ``user`` may act on: assigned to them, or unassigned in a lane of one of their roles
     (less those the SoD rules excluded them from). Overdue first, then by due date."""
     assignee = aliased(User)
-    roles = sorted(user.roles)
     mine = and_(HumanTask.assignee_id == user.id, HumanTask.state.in_(OPEN_STATES))
-    claimable = and_(HumanTask.assignee_id.is_(None), HumanTask.state == TaskState.READY, HumanTask.role.in_(roles))
+    # the exclusions are part of the query, so excluded tasks neither fill the limit nor count in a tab
     stmt = (select(HumanTask, assignee.email).outerjoin(assignee, HumanTask.assignee_id == assignee.id)
-            .where(or_(mine, claimable) if roles else mine)
+            .where(or_(mine, access.claimable_by(user)) if user.roles else mine)
             .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id).limit(limit))
     rows = []
     for task, email in session.execute(stmt):
-        if task.assignee_id is None and user.id in (task.excluded_ids or ()):
-            continue
         rows.append(TaskRow(task.id, task.name, task.task_spec, task.process_id, task.instance_id, task.subject,
                             task.role, task.state, email, task.due_at,
                             task.due_at is not None and task.due_at < now, task.form, task.note,

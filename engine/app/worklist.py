@@ -78,15 +78,15 @@ class TeamRow:
 def team_rows(session: Session, user: User, now: datetime, overdue_only: bool = False,
               limit: int = 500) -> list[TeamRow]:
     """Open tasks of the manager's area: everything for admin, AIMS owner and top management; for an
-    approver, the tasks their direct reports hold and the unclaimed tasks of their roles. Overdue first.
+    approver, the tasks their direct reports hold and the unclaimed tasks of their roles that the
+    segregation-of-duties rules did not exclude them from. Overdue first.
     Raises Forbidden for other roles."""
     access.require_team_role(user)
     holder = aliased(User)
     stmt = (select(HumanTask, holder).outerjoin(holder, HumanTask.assignee_id == holder.id)
             .where(HumanTask.state.in_(OPEN_STATES)))
     if not user.roles & domain.current().manager_roles:
-        stmt = stmt.where((holder.manager_id == user.id)
-                          | (HumanTask.assignee_id.is_(None) & HumanTask.role.in_(sorted(user.roles))))
+        stmt = stmt.where((holder.manager_id == user.id) | access.claimable_by(user))
     if overdue_only:
         stmt = stmt.where(HumanTask.due_at < now)
     stmt = stmt.order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id).limit(limit)

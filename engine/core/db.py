@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Text, create_engine, event
+from sqlalchemy import ColumnElement, DateTime, Text, create_engine, event, func, type_coerce
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 
@@ -51,6 +51,16 @@ class JSONText(TypeDecorator[Any]):
 
     def process_result_value(self, value: str | None, dialect: Any) -> Any:
         return None if value is None else json.loads(value)
+
+
+def json_list_holds(column: Any, value: int) -> ColumnElement[bool]:
+    """SQL: the list of integers a ``JSONText`` column holds contains ``value``.
+
+    JSONText writes compact JSON (``[3,14]``): with both brackets turned into commas every item sits
+    between two commas (``,3,14,``), so one LIKE finds it, the same on SQLite and PostgreSQL.
+    """
+    text = type_coerce(column, Text)  # compare the stored text, not a value to encode as JSON
+    return func.replace(func.replace(text, "[", ","), "]", ",").like(f"%,{int(value)},%")
 
 
 def configure_sqlite(engine: Engine) -> None:

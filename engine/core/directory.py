@@ -22,7 +22,9 @@ def user_by_email(session: Session, email: str) -> User:
 
 
 def find_user(session: Session, email: str | None) -> User | None:
-    if not email or not isinstance(email, str):
+    """The user with this e-mail address, or None (also for text no address can be: PostgreSQL refuses
+    to compare a NUL character)."""
+    if not email or not isinstance(email, str) or "\x00" in email:
         return None
     return session.scalar(select(User).where(User.email == normalise_email(email)))
 

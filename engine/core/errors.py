@@ -11,7 +11,7 @@
     │   └── SodViolation              sod_violation     5   403
     ├── NotFound                      not_found         6   404
     └── WorkflowError                 workflow_error    7   500   (a diagram failed at run time)
-        └── ScriptBudgetError         script_budget     7   500   (a script ran past its time or size budget)
+        └── ScriptBudgetError         script_budget     7   500   (a script ran past its time, size or memory budget)
 
 Every class carries a stable ``code`` (for JSON errors and scripts) and an ``exit_code``
 (the CLI contract). ``web/errors.py`` maps each class to one HTTP status.
@@ -171,9 +171,10 @@ class WorkflowError(EngineError):
 
 
 class ScriptBudgetError(WorkflowError):
-    """A script, condition or expression ran past its time budget or would have built a value past its
-    size budget, and was stopped. ``limit`` names the setting (``script_time_limit``, ``script_max_size``,
-    ``script_max_int_bits``); the message names the element and the budget."""
+    """A script, condition or expression ran past its time budget, would have built a value past its
+    size budget, or grew the memory past its memory budget, and was stopped. ``limit`` names the setting
+    (``script_time_limit``, ``script_max_size``, ``script_max_int_bits``, ``script_max_memory``); the
+    message names the element and the budget."""
 
     code = "script_budget"
 

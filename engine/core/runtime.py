@@ -22,6 +22,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -138,6 +139,11 @@ class Binding:
             raise _workflow_error(exc) from exc
         except EngineError:
             raise
+        except SQLAlchemyError as exc:  # its text quotes the statement: name the kind only (the log has it)
+            if self.failures:
+                raise self.failures[0] from exc
+            kind = type(getattr(exc, "orig", None) or exc).__name__
+            raise WorkflowError(f"the engine failed in the database ({kind})") from exc
         except Exception as exc:  # a bug in a diagram's data shape, reported with the element
             if self.failures:
                 raise self.failures[0] from exc

@@ -25,10 +25,11 @@ Helpers and allowed builtins are *builtins*: a task-data key with the same name 
 ``parse_date``) simply shadows it for that script, exactly as a Python global shadows a builtin.
 
 Budgets (:mod:`engine.core.script_budget`): every run has a time budget (a script that loops past it
-stops with ScriptTimeout) and a size budget (``9**9**9``, ``'a' * 10**10``, ``[0] * 10**10``, ``1 << 10**10``,
-``range(10**12)`` are refused with ScriptTooLarge before they run). The policy routes ``*``, ``**``, ``<<``,
+stops with ScriptTimeout), a size budget (``9**9**9``, ``'a' * 10**10``, ``[0] * 10**10``, ``1 << 10**10``,
+``range(10**12)`` are refused with ScriptTooLarge before they run) and a memory budget (a script that grows
+the memory in small steps stops with ScriptMemoryExceeded). The policy routes ``*``, ``**``, ``<<``,
 ``+``, ``%`` and f-string format specs through the budget's checked helpers and puts a deadline check
-into every loop and function body.
+(which also watches the memory) into every loop and function body.
 """
 
 from __future__ import annotations

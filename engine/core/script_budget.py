@@ -17,15 +17,23 @@ be interrupted once it runs, so it is estimated before it runs and refused past 
 checked versions, and so are the ``str``/``bytes`` methods that can build large results (``join``,
 ``ljust``, ``rjust``, ``center``, ``zfill``, ``expandtabs``, ``replace``).
 
-**Memory** is bounded through the size budget, not with ``resource.setrlimit``: a limit on the address
-space is per process, so it would also stop the web server's other requests and the worker, and a
-``MemoryError`` can surface anywhere. What a script can still allocate is what it builds in many
-steps, each below the size budget, before its time runs out.
+**Memory.** A script can also grow in many small steps, each below the size budget (``x.append('a' *
+10**6)`` in a loop, a comprehension of millions of items): at about a gigabyte a second, the time budget
+alone would let it take the machine's memory. So the same deadline check also looks, at most every
+millisecond, at how much the process's resident memory grew since the script started, and raises
+:class:`ScriptMemoryExceeded` past the memory budget; a script that swallows it is failed all the same,
+like a timeout. Resident memory is read from ``/proc/self/statm`` (Linux; elsewhere only the size
+budget bounds memory) and is the process's: what other threads allocate meanwhile counts too, and memory
+the process freed earlier but still holds is used first without counting. The budget is a ceiling on
+how much a runaway can take from the machine (256 MB by default), not an account of what a script owns. Not
+``resource.setrlimit``: a limit on the address space is per process, so it would also stop the web
+server's other requests and the worker, and a ``MemoryError`` can surface anywhere.
 """
 
 from __future__ import annotations
 
 import ast
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -33,7 +41,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-__all__ = ["Budget", "BudgetExceeded", "ScriptTimeout", "ScriptTooLarge"]
+__all__ = ["Budget", "BudgetExceeded", "ScriptMemoryExceeded", "ScriptTimeout", "ScriptTooLarge"]
 
 
 class BudgetExceeded(Exception):
@@ -52,15 +60,51 @@ class ScriptTooLarge(BudgetExceeded):
     """A single operation of a script would have built a value past the size budget."""
 
 
+class ScriptMemoryExceeded(BudgetExceeded):
+    """A script grew the process's memory past the memory budget."""
+
+
+#: how often (seconds) the deadline check also reads the process's resident memory
+MEMORY_CHECK_INTERVAL = 0.001
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+#: (pid, file descriptor) of the open ``/proc/self/statm`` (a forked child opens its own); False: none here
+_statm: tuple[int, int] | bool | None = None
+
+
+def resident_bytes() -> int | None:
+    """The process's resident memory (``/proc/self/statm``, a few microseconds), or None where there is
+    no such file."""
+    global _statm
+    held = _statm
+    if held is False:
+        return None
+    try:
+        if not isinstance(held, tuple) or held[0] != os.getpid():
+            if isinstance(held, tuple):
+                os.close(held[1])  # the parent's, inherited through a fork
+            held = _statm = (os.getpid(), os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC))
+        return int(os.pread(held[1], 64, 0).split()[1]) * _PAGE
+    except (OSError, AttributeError, IndexError, ValueError):  # no /proc (or no os.pread): not Linux
+        _statm = False
+        return None
+
+
 class _Run:
-    """The budget of the script running now: its deadline and whether it was hit."""
+    """The budget of the script running now: its deadline, the resident memory at its first look, when
+    memory is looked at next, and the budget error it hit (raised again at every later check)."""
 
-    __slots__ = ("budget", "deadline", "expired")
+    __slots__ = ("budget", "deadline", "memory_base", "memory_check_at", "failed")
 
-    def __init__(self, budget: Budget, deadline: float):
+    def __init__(self, budget: Budget, started: float, deadline: float):
         self.budget = budget
         self.deadline = deadline
-        self.expired = False
+        #: the resident memory at the first look, a millisecond in: a condition that is done sooner (most
+        #: are) costs no look at all, and what one millisecond can build is far below any budget
+        self.memory_base: int | None = None
+        self.memory_check_at = started + MEMORY_CHECK_INTERVAL if budget.max_memory_mb > 0 else float("inf")
+        self.failed: BudgetExceeded | None = None
 
 
 _RUN: ContextVar[_Run | None] = ContextVar("aimsflow_script_run", default=None)
@@ -79,29 +123,55 @@ class Budget:
     ``max_size``: the most items (characters, list elements) one operation may build.
     ``max_int_bits``: the largest integer one operation may build, in bits (1,000,000 bits is about
     301,000 decimal digits, and takes milliseconds to compute).
+    ``max_memory_mb``: how many megabytes (MiB) the process's resident memory may grow while one run
+    lasts (0: no limit; Linux only).
     """
 
     seconds: float = 5.0
     max_size: int = 10_000_000
     max_int_bits: int = 1_000_000
+    max_memory_mb: int = 256
 
     # ----------------------------------------------------------------------------- time
 
     def start(self) -> Any:
         """Start the clock for one run; hand the token to :meth:`finish`."""
-        deadline = time.monotonic() + self.seconds if self.seconds > 0 else float("inf")
-        return _RUN.set(_Run(self, deadline))
+        now = time.monotonic()
+        return _RUN.set(_Run(self, now, now + self.seconds if self.seconds > 0 else float("inf")))
 
     def finish(self, token: Any) -> None:
-        """Stop the clock; raises ScriptTimeout if the run hit its deadline (and swallowed the error)."""
+        """Stop the clock; raises the run's budget error if it hit its deadline or its memory budget (and
+        swallowed the error), or ends past the memory budget."""
         run = _RUN.get()
-        _RUN.reset(token)
-        if run is not None and run.expired:
-            raise self._timeout()
+        try:
+            if run is not None and run.failed is None and run.memory_base is not None:
+                self._check_memory(run)
+        except BudgetExceeded:
+            pass  # kept in run.failed
+        finally:
+            _RUN.reset(token)
+        if run is not None and run.failed is not None:
+            raise type(run.failed)(str(run.failed), run.failed.limit)
 
     def _timeout(self) -> ScriptTimeout:
         return ScriptTimeout(f"the script ran longer than its time budget of {self.seconds:g} s "
                              "(setting script_time_limit, AIMSFLOW_SCRIPT_TIME_LIMIT)", "script_time_limit")
+
+    def _out_of_memory(self) -> ScriptMemoryExceeded:
+        return ScriptMemoryExceeded(f"the script grew the memory past its memory budget of {self.max_memory_mb:,} "
+                                    "MB (setting script_max_memory, AIMSFLOW_SCRIPT_MAX_MEMORY)",
+                                    "script_max_memory")
+
+    def _check_memory(self, run: _Run) -> None:
+        """Take the run's first look at the resident memory, or compare with it."""
+        now = resident_bytes()
+        if now is None:
+            run.memory_check_at = float("inf")  # nothing to read here: no more looks
+        elif run.memory_base is None:
+            run.memory_base = now
+        elif now - run.memory_base > self.max_memory_mb * 2**20:
+            run.failed = self._out_of_memory()
+            raise run.failed
 
     def _too_large(self, what: str, size: int, unit: str = "items") -> ScriptTooLarge:
         limit, setting = (self.max_int_bits, "script_max_int_bits") if unit == "bits" else \
@@ -185,11 +255,21 @@ class Budget:
         return r
 
     def tick(self) -> None:
-        """Raise ScriptTimeout when the running script is past its deadline."""
+        """Raise ScriptTimeout when the running script is past its deadline, ScriptMemoryExceeded when it
+        grew the memory past its budget (looked at no more than every MEMORY_CHECK_INTERVAL), and the
+        error it hit again if it swallowed one."""
         run = _RUN.get()
-        if run is not None and time.monotonic() > run.deadline:
-            run.expired = True
-            raise run.budget._timeout()
+        if run is None:
+            return
+        if run.failed is not None:
+            raise type(run.failed)(str(run.failed), run.failed.limit)
+        now = time.monotonic()
+        if now > run.deadline:
+            run.failed = run.budget._timeout()
+            raise run.failed
+        if now >= run.memory_check_at:
+            run.memory_check_at = now + MEMORY_CHECK_INTERVAL
+            run.budget._check_memory(run)
 
     def iterate(self, it: Iterable[Any]) -> Iterator[Any]:
         """``iter(it)`` that checks the deadline on every item (``for`` loops, comprehensions)."""

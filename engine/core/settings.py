@@ -45,6 +45,8 @@ class EngineSettings:
     script_max_int_bits: int = 1_000_000
     #: how long a failed login counts towards the login throttle; the worker deletes older ones
     login_window: timedelta = timedelta(minutes=15)
+    #: how many MB the process's memory may grow while one script, condition or expression runs (0: no limit)
+    script_max_memory_mb: int = 256
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -59,8 +61,9 @@ class EngineSettings:
 
     @property
     def script_budget(self) -> Budget:
-        """The time and size budget every script, condition and expression runs within."""
-        return Budget(self.script_time_limit, self.script_max_size, self.script_max_int_bits)
+        """The time, size and memory budget every script, condition and expression runs within."""
+        return Budget(self.script_time_limit, self.script_max_size, self.script_max_int_bits,
+                      self.script_max_memory_mb)
 
     @property
     def escalation_profiles_path(self) -> Path:

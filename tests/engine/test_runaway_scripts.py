@@ -1,8 +1,9 @@
 """Runaway scripts: a script task, a gateway condition and a timer-led script that never end (``while
-True``) or would build a huge value in one step (``9**9**9``, ``'a' * 10**10``) stop within seconds with
-ScriptBudgetError naming the element and the budget; the transaction rolls back, no lock is left behind
-(another command commits right after), and the worker records the failure and does not retry the
-instance at every pass.
+True``), would build a huge value in one step (``9**9**9``, ``'a' * 10**10``) or grow the memory in small
+steps (a loop appending, a comprehension of millions of items) stop within seconds with ScriptBudgetError
+naming the element and the budget; the transaction rolls back, no lock is left behind (another command
+commits right after), and the worker records the failure (the instance page shows it) and does not retry
+the instance at every pass.
 
 The database is one the tests commit to (``fresh_db``), so a lock left behind would show: on SQLite the
 next writer would fail with "database is locked".
@@ -20,6 +21,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.app import history
 from engine.core import definitions, services, worker
 from engine.core.clock import FixedClock
 from engine.core.errors import ScriptBudgetError
@@ -32,6 +34,8 @@ from .helpers import user
 
 #: a budget short enough for tests; the default is 5 s
 SECONDS = 1.0
+#: a memory budget small enough for tests (MB); the default is 256
+MEGABYTES = 32
 #: how long a runaway may take to be stopped (the budget, plus slack for a slow CI machine)
 STOPPED_WITHIN = SECONDS + 2.0
 
@@ -41,8 +45,10 @@ RUNAWAYS: dict[str, tuple[str, str]] = {
     "while_true": ("while True:\n    pass", "sum(1 for a in range(10**7) for b in range(10**7)) > 0"),
     "pow": ("x = 9**9**9", "9**9**9 > 0"),
     "alloc": ("x = 'a' * 10**10", "len('a' * 10**10) > 0"),
+    "memory": ("x = []\nwhile True:\n    x.append('a' * 10**6)", "len(['a' * 1000 for i in range(10**7)]) > 0"),
 }
-LIMITS = {"while_true": "script_time_limit", "pow": "script_max_int_bits", "alloc": "script_max_size"}
+LIMITS = {"while_true": "script_time_limit", "pow": "script_max_int_bits", "alloc": "script_max_size",
+          "memory": "script_max_memory"}
 
 _HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs_{pid}"
@@ -95,7 +101,7 @@ def _bpmn(place: str, runaway: str) -> definitions.SourceFile:
 
 @pytest.fixture
 def budget_settings(tiny_settings: EngineSettings) -> EngineSettings:
-    return replace(tiny_settings, script_time_limit=SECONDS)
+    return replace(tiny_settings, script_time_limit=SECONDS, script_max_memory_mb=MEGABYTES)
 
 
 @pytest.fixture
@@ -170,6 +176,10 @@ def test_worker_records_a_runaway_timer_path_and_does_not_retry_it_every_pass(
         failed = list(s.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id,
                                                          AuditEvent.action == "timer_failed")))
         assert len(failed) == 1 and "st_runaway" in failed[0].data["error"]
+        page = history.instance_view(Context(s, clock, budget_settings), user(s, "tomas"), instance_id)
+        assert page.failure is not None  # the instance page shows it, with when it is retried
+        assert page.failure.data["error"].startswith("st_runaway: ")
+        assert f"AIMSFLOW_{LIMITS[runaway].upper()}" in page.failure.data["error"]
     _another_command_commits(db, budget_settings, clock)
 
     clock.set(clock.now() + timedelta(minutes=15))

@@ -1,6 +1,7 @@
-"""The sandbox's budgets on their own (engine.core.script_budget): what a loop past its time and a single
-operation past its size do, that a script cannot swallow its timeout, and that ordinary scripts are
-untouched. ``test_runaway_scripts.py`` drives the same through diagrams, the database and the worker."""
+"""The sandbox's budgets on their own (engine.core.script_budget): what a loop past its time, a single
+operation past its size and memory growth in small steps do, that a script cannot swallow its timeout or
+its memory error, and that ordinary scripts are untouched. ``test_runaway_scripts.py`` drives the same
+through diagrams, the database and the worker."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from engine.core.sandbox import RestrictedEnvironment
-from engine.core.script_budget import Budget, ScriptTimeout, ScriptTooLarge
+from engine.core.script_budget import Budget, ScriptMemoryExceeded, ScriptTimeout, ScriptTooLarge, resident_bytes
 
 FAST = Budget(seconds=0.3)
 
@@ -84,3 +85,43 @@ def test_budget_is_per_run_and_leaves_no_deadline_behind() -> None:
 
 def test_budget_of_zero_seconds_means_no_time_limit() -> None:
     assert execute("n = 0\nwhile n < 10**5:\n    n += 1", Budget(seconds=0)) == {"n": 10**5}
+
+
+#: a memory budget small enough for tests; without it, the time budget would stop a runaway only after
+#: gigabytes (memory the test process freed earlier is used first, so the time budget is not tight)
+HUNGRY = Budget(seconds=3, max_memory_mb=48)
+LINUX = resident_bytes() is not None
+
+
+@pytest.mark.skipif(not LINUX, reason="the memory budget reads /proc/self/statm")
+@pytest.mark.parametrize("script", [
+    "x = []\nwhile True:\n    x.append('a' * 10**6)",
+    "x = ['a' * 1000 for i in range(10**7)]",
+    "x = {(i, j): 'a' * 1000 for i in range(10**4) for j in range(10**4)}",
+    "def grow(acc):\n    acc.append('a' * 10**6)\n    return grow(acc)\nx = grow([])",
+    "x = []\nwhile True:\n    try:\n        x.append('a' * 10**6)\n    except Exception:\n        pass",
+    "try:\n    x = []\n    while True:\n        x.append('a' * 10**6)\nexcept Exception:\n    x = None\n",
+], ids=["append_loop", "list_comprehension", "dict_comprehension", "recursion", "swallowed_in_the_loop",
+        "swallowed_then_ended"])
+def test_budget_stops_a_script_that_grows_the_memory_in_small_steps(script: str) -> None:
+    before = resident_bytes()
+    assert before is not None
+    started = time.perf_counter()
+    with pytest.raises(ScriptMemoryExceeded, match="memory budget of 48 MB") as caught:
+        execute(script, HUNGRY)
+    assert time.perf_counter() - started < 3  # stopped by the memory budget, not the time budget
+    assert caught.value.limit == "script_max_memory"
+    assert "AIMSFLOW_SCRIPT_MAX_MEMORY" in str(caught.value)
+    grown = (resident_bytes() or 0) - before  # freed memory mostly stays with the process: about the peak
+    assert grown < (48 + 64) * 2**20, f"the process grew by {grown / 2**20:.0f} MB"
+
+
+@pytest.mark.skipif(not LINUX, reason="the memory budget reads /proc/self/statm")
+def test_budget_memory_is_per_run_and_zero_means_no_limit() -> None:
+    env = RestrictedEnvironment(HUNGRY)
+    with pytest.raises(ScriptMemoryExceeded):
+        env.execute("x = ['a' * 10**6 for i in range(100)]", {})
+    data: dict[str, Any] = {}
+    env.execute("x = ['a' * 10**5 for i in range(100)]\nn = len(x)\nx = None", data)  # 10 MB: within budget
+    assert data == {"n": 100, "x": None}
+    assert execute("x = len(['a' * 10**6 for i in range(100)])", Budget(max_memory_mb=0)) == {"x": 100}

@@ -5,6 +5,11 @@ A user who may not see the instance gets 404 for it, its task and its evidence (
 one who may see it but not act gets 403; no one but the holder completes the task, no one but an admin
 edits a definition or a user. Lucas also holds the assessor role, but Sofia has claimed the task: he
 does not see it. Registers are read by everyone with a role; an account without a role reads none.
+
+A second instance (``tiny_authored_approval``) waits for an approver: Sofia prepared it, with an evidence
+file, and named Ingrid (approver) its author, so segregation of duties (SOD-01) keeps Ingrid off the
+approval. Ingrid neither acts on it nor sees it, its data or its evidence through her lane; the other
+approvers may claim it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from sqlalchemy import func, select
 
 from engine.app import accounts, worklist
 from engine.app.access import CERT_ROLES
-from engine.core import services
+from engine.core import definitions, services
 from engine.core.models import ProcessVersion, RoleAssignment, User
 from web.extensions import db
 
@@ -39,6 +44,12 @@ STARTS = {"assessor", "process_owner", "other_assessor"}
 SEES_INSTANCE = {"admin", "aims_owner", "assessor", "reviewer", "top_management", "internal_auditor",
                  "external_auditor"}
 MANAGERS = {"admin", "aims_owner", "approver", "top_management", "reviewer"}  # Fatima is also an approver
+#: who may see the authored record's instance: read-all roles, Sofia (she started it) and Fatima (an approver
+#: who may claim the approval, and Sofia's manager); not Ingrid, the approver SOD-01 excluded
+SEES_AUTHORED = {"admin", "aims_owner", "assessor", "reviewer", "top_management", "internal_auditor",
+                 "external_auditor"}
+#: whose inbox offers the authored record's approval: the approvers SOD-01 does not exclude (Fatima, Grace)
+CLAIMS_AUTHORED = {"reviewer", "top_management"}
 ASSESS = {"f.summary": "x", "f.risk_level": "low", "f.likelihood": "1", "f.review_by": "2026-12-01",
           "f.reviewer": PEOPLE["reviewer"], "action": "complete"}
 
@@ -58,13 +69,24 @@ def setup(app: Flask) -> dict[str, Any]:
         services.claim_task(ctx, user("assessor"), task.id)
         evidence = worklist.store_evidence(ctx, user("assessor"), task.id, "model_card", "card.txt", "text/plain",
                                            b"model card")
+        definitions.deploy(db.session, [definitions.SourceFile.read(DATA / "tiny_authored_approval.bpmn")],
+                           app.extensions["aimsflow.settings"], clock)
+        authored = services.start_process(ctx, user("assessor"), "tiny_authored_approval",
+                                          {"topic": "Authored", "author_id": PEOPLE["approver"]})
+        prepare = authored.new_tasks[0]
+        services.claim_task(ctx, user("assessor"), prepare.id)
+        authored_evidence = worklist.store_evidence(ctx, user("assessor"), prepare.id, "minutes", "minutes.txt",
+                                                    "text/plain", b"minutes")
+        (approval,) = services.complete_task(ctx, user("assessor"), prepare.id, {}).new_tasks
+        assert user("approver").id in approval.excluded_ids
         tokens = {}
         for role in ROLES:
             who = db.session.scalar(select(User).where(User.email == EMAILS[role]))
             assert who is not None
             _, tokens[role] = accounts.create_token(db.session, clock, who, "matrix")
         db.session.commit()
-        return {"instance": outcome.instance.id, "task": task.id, "evidence": evidence.id, "tokens": tokens}
+        return {"instance": outcome.instance.id, "task": task.id, "evidence": evidence.id, "tokens": tokens,
+                "authored": authored.instance.id, "approval": approval.id, "authored_evidence": authored_evidence.id}
 
 
 def _expect(response: Any, status: int, what: str) -> None:
@@ -95,6 +117,7 @@ def test_pages_by_role(app: Flask, browser: Callable[[str], Browser], flows: Flo
         response.close()
     listed = f'href="/instances/{instance}"' in b.get("/instances").get_data(as_text=True)
     assert listed == sees, "the instance list follows the instance rule"
+    _authored_pages(b, flows, setup, role)
     for url in ("/admin/processes", "/admin/processes/web_assessment", "/admin/processes/web_assessment/modeler",
                 "/admin/users"):
         _expect(b.get(url), 200 if role == "admin" else 403, url)
@@ -115,6 +138,29 @@ def test_pages_by_role(app: Flask, browser: Callable[[str], Browser], flows: Flo
         assert (made is not None) == (role == "admin")
 
 
+def _authored_pages(b: Browser, flows: Flows, setup: dict[str, Any], role: str) -> None:
+    """The authored record's instance, approval and evidence by page: the excluded approver gets 404."""
+    authored, approval = setup["authored"], setup["approval"]
+    sees = role in SEES_AUTHORED
+    for url in (f"/instances/{authored}", f"/instances/{authored}/diagram.xml", f"/tasks/{approval}",
+                f"/evidence/{setup['authored_evidence']}"):
+        response = b.get(url)
+        _expect(response, 200 if sees else 404, url)
+        response.close()
+    listed = f'href="/instances/{authored}"' in b.get("/instances").get_data(as_text=True)
+    assert listed == sees, "the instance list leaves out what segregation of duties keeps a role holder off"
+    inbox = b.get("/tasks?tab=claimable&process=tiny_authored_approval").get_data(as_text=True)
+    claims = role in CLAIMS_AUTHORED
+    assert (f'href="/tasks/{approval}"' in inbox) == claims
+    assert f'data-count="claimable">{1 if claims else 0}<' in inbox, "the inbox counts follow the rows"
+    if role in MANAGERS:  # the team view: an approver's area is their reports' tasks and their lanes
+        team = b.get("/team").get_data(as_text=True)
+        assert (f'href="/tasks/{approval}"' in team) == sees, "the team view leaves out the excluded approver's"
+    if not sees:
+        _expect(b.post(f"/tasks/{approval}/claim"), 404, "claim the authored approval")
+        assert flows.task_state(approval) == "ready"
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_api_by_role(app: Flask, flows: Flows, setup: dict[str, Any], role: str) -> None:
     client = app.test_client()
@@ -132,6 +178,18 @@ def test_api_by_role(app: Flask, flows: Flows, setup: dict[str, Any], role: str)
     assert any(i["id"] == instance for i in call("GET", "/instances").get_json()) == sees
     _expect(call("GET", f"/instances/{instance}"), 200 if sees else 404, "instance")
     _expect(call("GET", f"/tasks/{task}"), 200 if sees else 404, "task")
+    authored, approval = setup["authored"], setup["approval"]
+    sees_authored = role in SEES_AUTHORED
+    assert any(i["id"] == authored for i in call("GET", "/instances").get_json()) == sees_authored
+    _expect(call("GET", f"/instances/{authored}"), 200 if sees_authored else 404, "authored instance")
+    _expect(call("GET", f"/tasks/{approval}"), 200 if sees_authored else 404, "authored approval")
+    claimable = [t["id"] for t in call("GET", "/tasks?tab=claimable").get_json()]
+    assert (approval in claimable) == (role in CLAIMS_AUTHORED)
+    if not sees_authored:
+        _expect(call("POST", f"/tasks/{approval}/claim"), 404, "claim the authored approval")
+        _expect(call("POST", f"/tasks/{approval}/complete", {"data": {"decision": "approve"}}), 404,
+                "complete the authored approval")
+        assert flows.task_state(approval) == "ready"
     if role != "assessor":
         _expect(call("POST", f"/tasks/{task}/complete", {"data": {}}), 403 if sees else 404, "complete")
         _expect(call("POST", f"/tasks/{task}/claim"), 409 if sees else 404, "claim")

@@ -81,6 +81,37 @@ def test_script_budget_comes_from_the_environment(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("AIMSFLOW_SCRIPT_TIME_LIMIT", "2.5")
     monkeypatch.setenv("AIMSFLOW_SCRIPT_MAX_SIZE", "1000")
     monkeypatch.setenv("AIMSFLOW_SCRIPT_MAX_INT_BITS", "64")
+    monkeypatch.setenv("AIMSFLOW_SCRIPT_MAX_MEMORY", "100")
     monkeypatch.setenv("AIMSFLOW_SECRET_KEY", "a-test-key-long-enough-for-the-production-check")
     budget = create_app().extensions["aimsflow.settings"].script_budget
-    assert (budget.seconds, budget.max_size, budget.max_int_bits) == (2.5, 1000, 64)
+    assert (budget.seconds, budget.max_size, budget.max_int_bits, budget.max_memory_mb) == (2.5, 1000, 64, 100)
+
+
+def test_errors_a_conflict_the_engine_words_over_a_lost_version_race_is_409(tmp_path: Path) -> None:
+    """``raise ConflictError(...) from None`` inside ``except StaleDataError`` (runtime.version_guard): the
+    engine's words replace the database's, so the client gets 409 and them, not a 500."""
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm.exc import StaleDataError
+
+    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'errors.db'}"})
+
+    @app.get("/race")
+    def race() -> str:
+        try:
+            raise StaleDataError("UPDATE process_instance SET ... expected to update 1 row(s); 0 were matched")
+        except StaleDataError:
+            raise e.ConflictError("instance 7 was changed by someone else meanwhile") from None
+
+    @app.get("/clash")
+    def clash() -> str:
+        try:
+            raise IntegrityError("INSERT INTO api_token ...", {}, Exception("UNIQUE constraint failed"))
+        except IntegrityError as exc:
+            raise e.ConflictError(f"clash: {exc}") from exc
+
+    response = app.test_client().get("/race", headers={"Accept": "application/json"})
+    assert response.status_code == 409
+    assert response.get_json()["error"]["message"] == "instance 7 was changed by someone else meanwhile"
+    response = app.test_client().get("/clash", headers={"Accept": "application/json"})
+    assert response.status_code == 500
+    assert "INSERT" not in response.get_data(as_text=True)

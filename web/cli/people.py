@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from engine.app import calendar_feed
 from engine.core import delegation, directory, isoformat, notifications, parse_datetime
 
-from .shared import as_option, emit, json_option, parsed, unit, user
+from .shared import RowId, as_option, emit, json_option, parsed, unit, user
 
 
 @click.command("delegate")
@@ -54,7 +54,7 @@ def delegations_command(as_user: str, include_past: bool, json_output: bool) -> 
 
 
 @click.command("undelegate")
-@click.argument("delegation_id", type=int)
+@click.argument("delegation_id", type=RowId("delegation"))
 @as_option()
 @with_appcontext
 def undelegate_command(delegation_id: int, as_user: str) -> None:
@@ -68,7 +68,7 @@ def undelegate_command(delegation_id: int, as_user: str) -> None:
 @as_option()
 @click.option("--unread", is_flag=True, help="only unread ones")
 @click.option("--mark-read", is_flag=True, help="mark them all read afterwards")
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @json_option
 @with_appcontext
 def notifications_command(as_user: str, unread: bool, mark_read: bool, limit: int, json_output: bool) -> None:

@@ -1,10 +1,12 @@
 """What every ``aimsflow`` command uses: the unit of work whose engine errors become exit codes, the
-``--as`` and ``--json`` options, failing with an exit code, JSON output, and reading ``--data`` and
-other option values.
+guard that turns a database failure (or any unforeseen one) into a sentence and an exit code instead of a
+traceback, the ``--as`` and ``--json`` options, failing with an exit code, JSON output, and reading
+``--data``, row ids and other option values.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -21,7 +23,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from engine.core import Context, EngineError, InvalidInput, NotFound, User, directory
 
 from .. import common
+from ..errors import from_database
 from ..extensions import db
+from . import failures
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -82,11 +86,43 @@ def fail(message: str, exit_code: int = InvalidInput.exit_code) -> NoReturn:
 
 def fail_on(exc: EngineError, json_output: bool, text: str | None = None) -> NoReturn:
     """Report an engine error (``{"error": ...}`` on stdout with ``--json``, else ``text`` or
-    ``error: MESSAGE`` on stderr) and exit with its exit code."""
+    ``error: MESSAGE`` on stderr) and exit with its exit code. One the database raised underneath (its
+    message may quote the statement) is reported by ``failures.report`` instead."""
+    if from_database(exc):
+        sys.exit(failures.report(exc, json_output))
     if json_output:
         dump({"error": exc.to_dict()})
         sys.exit(exc.exit_code)
     abort(f"error: {exc.message}" if text is None else text, exc.exit_code)
+
+
+def guard(command: click.Command) -> click.Command:
+    """Make ``command`` (and a group's subcommands) end with a sentence and an exit code, never a
+    traceback: an engine error as ``fail_on`` reports it, a database failure or anything unforeseen as
+    ``failures.report`` does (the detail goes to the log). Idempotent; returns ``command``."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            guard(sub)
+    callback = command.callback
+    if callback is None or getattr(callback, "aimsflow_guarded", False):
+        return command
+
+    @functools.wraps(callback)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        json_output = bool(kwargs.get("json_output"))
+        try:
+            _check_row_ids(command, kwargs)
+            return callback(*args, **kwargs)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except EngineError as exc:
+            fail_on(exc, json_output)
+        except Exception as exc:
+            sys.exit(failures.report(exc, json_output))
+
+    guarded.aimsflow_guarded = True  # type: ignore[attr-defined]
+    command.callback = guarded
+    return command
 
 
 # --------------------------------------------------------------------------- option values
@@ -117,7 +153,49 @@ def parse_data(text: str | None) -> dict[str, Any]:
         fail(f"--data is not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})")
     if not isinstance(value, dict):
         fail("--data must be a JSON object")
+    where = _nul_at(value, ())
+    if where is not None:
+        fail(f"--data: {where} contains a NUL character (\\u0000), which the database cannot store")
     return value
+
+
+def _nul_at(value: Any, path: tuple[str, ...]) -> str | None:
+    """The path (``risks/0/title``) of the first key or string of ``value`` holding a NUL character."""
+    if isinstance(value, str):
+        return "/".join(path) if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return "/".join((*path, key.replace("\x00", "?")))
+        found = _nul_at(item, (*path, str(key)))
+        if found is not None:
+            return found
+    return None
+
+
+#: the largest row id (a 32-bit integer column): a larger one cannot exist, and PostgreSQL refuses to compare
+ROW_ID_MAX = 2**31 - 1
+
+
+class RowId(click.ParamType):
+    """A TASK_ID, INSTANCE_ID, ... argument: a whole number. One no row can have is reported by ``guard``
+    as "no task N" (exit 6), as an unknown one is, not as a database error."""
+
+    name = "integer"
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        return int(click.INT.convert(value, param, ctx))
+
+
+def _check_row_ids(command: click.Command, kwargs: dict[str, Any]) -> None:
+    """Raise NotFound for a row id argument no row can have."""
+    for param in command.params:
+        value = kwargs.get(param.name or "")
+        if isinstance(param.type, RowId) and isinstance(value, int) and not 0 <= value <= ROW_ID_MAX:
+            raise NotFound(f"no {param.type.kind} {value}")
 
 
 # --------------------------------------------------------------------------- the database schema
@@ -134,7 +212,11 @@ def require_schema(app: Flask) -> None:
             with db.engine.connect() as connection:
                 current = set(MigrationContext.configure(connection).get_current_heads())
         except SQLAlchemyError as exc:
-            fail(f"cannot read the database {url}: {getattr(exc, 'orig', None) or exc}")
+            failures.log.error("cannot read the database %s", url, exc_info=exc)
+            failure, what = failures.classify(exc)
+            where = failures.log_file()
+            abort(f"error: cannot read the database {url}: {what}" + (f" (details in {where})" if where else ""),
+                  failure.exit_code)
     if not current:
         fail(f"the database {url} has no aimsflow tables yet: run `aimsflow db upgrade`")
     if current - known:

@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 from engine.app import accounts
 from engine.core import isoformat
 
-from .shared import as_option, emit, json_option, unit, user
+from .shared import RowId, as_option, emit, json_option, unit, user
 
 
 @click.group("token")
@@ -46,7 +46,7 @@ def token_list(as_user: str, json_output: bool) -> None:
 
 
 @token_group.command("revoke")
-@click.argument("token_id", type=int)
+@click.argument("token_id", type=RowId("API token"))
 @as_option("e-mail of the token's user (or of an admin)")
 @with_appcontext
 def token_revoke(token_id: int, as_user: str) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from engine.app import queries
 from engine.core import InstanceState, directory, isoformat, services
 
-from .shared import as_option, emit, json_option, parse_data, unit, user
+from .shared import RowId, as_option, emit, json_option, parse_data, unit, user
 
 
 @click.command("start")
@@ -43,7 +43,7 @@ def tasks_command(as_user: str, json_output: bool) -> None:
 
 
 @click.command("claim")
-@click.argument("task_id", type=int)
+@click.argument("task_id", type=RowId("task"))
 @as_option()
 @json_option
 @with_appcontext
@@ -55,7 +55,7 @@ def claim_command(task_id: int, as_user: str, json_output: bool) -> None:
 
 
 @click.command("release")
-@click.argument("task_id", type=int)
+@click.argument("task_id", type=RowId("task"))
 @as_option()
 @with_appcontext
 def release_command(task_id: int, as_user: str) -> None:
@@ -66,7 +66,7 @@ def release_command(task_id: int, as_user: str) -> None:
 
 
 @click.command("complete")
-@click.argument("task_id", type=int)
+@click.argument("task_id", type=RowId("task"))
 @as_option()
 @click.option("--data", "data", required=True, help="form data as a JSON object (or @file.json)")
 @json_option
@@ -80,7 +80,7 @@ def complete_command(task_id: int, as_user: str, data: str, json_output: bool) -
 
 
 @click.command("reassign")
-@click.argument("task_id", type=int)
+@click.argument("task_id", type=RowId("task"))
 @as_option()
 @click.option("--to", "to_user", required=True, help="e-mail of the new holder")
 @click.option("--reason", required=True)
@@ -93,7 +93,7 @@ def reassign_command(task_id: int, as_user: str, to_user: str, reason: str) -> N
 
 
 @click.command("cancel")
-@click.argument("instance_id", type=int)
+@click.argument("instance_id", type=RowId("process instance"))
 @as_option()
 @click.option("--reason", required=True)
 @with_appcontext

@@ -18,6 +18,7 @@ from .. import mailer
 from ..common import context
 from ..config import LOOPBACK, store_secret_key
 from ..extensions import db
+from . import failures
 from .shared import emit, fail, json_option, parsed
 
 log = logging.getLogger("aimsflow.worker")
@@ -118,13 +119,17 @@ def _loop(clock: Clock, settings: EngineSettings, send: Send | None, interval: f
 
 
 def _pass(clock: Clock, settings: EngineSettings, send: Send | None) -> worker.PassReport | None:
-    """One pass of a long-running worker; a failed one (the database went away, ...) is logged and
-    rolled back, and the next pass tries again."""
+    """One pass of a long-running worker; a failed one (the database went away, ...) is rolled back,
+    logged with its detail and told on the terminal in words, and the next pass tries again."""
     try:
         return worker.run_pass(db.session, clock, settings, send)
-    except Exception:
-        db.session.rollback()
-        log.exception("worker pass failed")
+    except Exception as exc:
+        log.error("worker pass failed", exc_info=exc)
+        click.echo(f"worker pass failed: {failures.describe(exc)} (the worker goes on with its next pass)", err=True)
+        try:
+            db.session.rollback()
+        except Exception:  # the connection is gone: the next pass gets a new one
+            log.warning("rolling back the failed worker pass failed", exc_info=True)
         return None
 
 

@@ -182,10 +182,11 @@ def _workflow_error(exc: WorkflowException) -> WorkflowError:
     spec = getattr(task, "task_spec", None) if task is not None else None
     element = getattr(spec, "bpmn_id", None) or getattr(spec, "name", "") or ""
     line = getattr(exc, "line_number", None) or None
-    message = str(exc)
-    notes = getattr(exc, "notes", None)
+    # SpiffWorkflow's str() already appends the notes ("Did you mean ...") after ". "; say each once
+    message = str(exc.args[0]) if exc.args else str(exc)
+    notes = [n.strip() for n in getattr(exc, "notes", None) or [] if n and n.strip()]
     if notes:
-        message += " (" + "; ".join(notes) + ")"
+        message += " (" + "; ".join(dict.fromkeys(notes)) + ")"
     file, trace = _bpmn_file(exc, task), getattr(exc, "task_trace", None)
     budget = _budget_exceeded(exc)
     if budget is not None:  # stopped by the sandbox: say which budget, not SpiffWorkflow's wrapping

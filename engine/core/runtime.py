@@ -48,12 +48,14 @@ class Context:
 
 @dataclass
 class Effects:
-    """What operators asked for while the engine ran: audit events and processes to start; and the
-    messages the workflow threw that nothing inside it caught (``SpiffWorkflow`` ``BpmnEvent``)."""
+    """What operators asked for while the engine ran: audit events and processes to start; the
+    messages the workflow threw that nothing inside it caught, and every signal it threw
+    (``SpiffWorkflow`` ``BpmnEvent``s, routed to other instances by ``services``)."""
 
     audit_events: list[dict[str, Any]] = field(default_factory=list)
     starts: list[StartRequest] = field(default_factory=list)
     messages: list[Any] = field(default_factory=list)
+    signals: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -163,6 +165,7 @@ def bind(ctx: Context, instance: ProcessInstance, workflow: Any, actor: User | N
         return json.dumps(result if result is not None else {}, default=str)
 
     workflow.script_engine = make_script_engine(handle_service, ctx.settings.script_budget)
+    events.record_signals(workflow, binding.effects.signals)
     return binding
 
 
@@ -228,6 +231,7 @@ def save(ctx: Context, instance: ProcessInstance, workflow: Any, flush: bool = T
         instance.status = InstanceState.COMPLETED
         instance.ended_at = now
         instance.end_event = _end_event(workflow)
+    events.sync_subscriptions(ctx.session, instance, workflow)
     if flush:
         flush_instance(ctx, instance)
     _WORKFLOWS.put(instance.id, instance.state, workflow)

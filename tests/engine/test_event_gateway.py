@@ -105,3 +105,16 @@ def test_gateway_with_only_the_later_timer_due_takes_the_later_timer(gctx: Conte
 
     assert instance.status == "completed" and instance.end_event == "end_given_up"
     assert [e.data["fired"] for e in events(gctx.session, instance.id, "timer")] == [["tm_give_up"]]
+
+
+def test_message_after_the_timer_won_waits_then_is_undeliverable_once_the_instance_ends(gctx: Context) -> None:
+    instance = start(gctx)
+    at(gctx, T0 + timedelta(days=7, seconds=1))
+    reply(gctx, instance)
+    [chase] = services.open_tasks(gctx, instance.id)
+
+    services.complete_task(gctx, user(gctx.session, "tomas"), chase.id, {})
+
+    assert instance.status == "completed"
+    [late] = events(gctx.session, instance.id, "message_undeliverable")
+    assert late.data["message"] == "msg_reply" and late.data["reason"] == "the process has completed"

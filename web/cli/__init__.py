@@ -16,9 +16,9 @@ import click
 from flask.cli import FlaskGroup, ScriptInfo, routes_command, shell_command
 from flask_migrate.cli import db as db_group
 
-from . import audit, cert, demo, people, processes, shared, tokens, work, worker
+from . import audit, cert, demo, events, people, processes, shared, tokens, work, worker
 
-COMMANDS = [*processes.COMMANDS, *work.COMMANDS, *audit.COMMANDS, *cert.COMMANDS, *people.COMMANDS,
+COMMANDS = [*processes.COMMANDS, *work.COMMANDS, *events.COMMANDS, *audit.COMMANDS, *cert.COMMANDS, *people.COMMANDS,
             *tokens.COMMANDS, *worker.COMMANDS, *demo.COMMANDS, db_group]
 
 

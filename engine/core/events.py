@@ -51,6 +51,8 @@ from engine.core.models import EventSubscription, InstanceState, ProcessInstance
 
 MESSAGE, SIGNAL = "message", "signal"
 _KEY_LIMIT = 255
+#: ``process_instance.waits_for`` of a running instance saved before subscriptions were kept (migration 0011)
+UNKNOWN = "?"
 
 
 # --------------------------------------------------------------------------- correlation keys
@@ -169,11 +171,18 @@ def sync_subscriptions(session: Session, instance: ProcessInstance, workflow: An
                            separators=(",", ":")) if subs else None
     if signature == instance.waits_for:
         return
-    if instance.waits_for is not None:
+    if instance.waits_for not in (None, UNKNOWN):
         session.execute(delete(EventSubscription).where(EventSubscription.instance_id == instance.id))
     instance.waits_for = signature
     session.add_all(EventSubscription(instance_id=instance.id, kind=s.kind, name=s.name[:100],
                                       correlation=s.correlation, element=s.element[:100]) for s in subs)
+
+
+def unknown_subscriptions(session: Session, limit: int) -> list[int]:
+    """Running instances whose subscriptions are not known yet (:data:`UNKNOWN`)."""
+    return list(session.scalars(select(ProcessInstance.id).where(ProcessInstance.status == InstanceState.RUNNING,
+                                                                 ProcessInstance.waits_for == UNKNOWN)
+                                .order_by(ProcessInstance.id).limit(limit)))
 
 
 def waiting(workflow: Any, kind: str, name: str, correlation: str | None) -> list[tuple[Any, Any]]:

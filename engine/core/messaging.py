@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session
 
 from engine.core import audit_trail, domain, events, runtime, services, task_guard
 from engine.core.clock import Clock
-from engine.core.errors import ConflictError, Forbidden, InvalidInput, NotFound, WorkflowError
+from engine.core.errors import ConflictError, EngineError, Forbidden, InvalidInput, NotFound, WorkflowError
 from engine.core.events import MESSAGE, SIGNAL
 from engine.core.models import HumanTask, InstanceState, ProcessInstance, ProcessMessage, User
 from engine.core.runtime import Context
+from engine.core.uow import transaction
 
 #: how many deliveries deep one transaction goes (an instance answering the one that messaged it ...)
 MAX_DEPTH = 8
@@ -288,15 +289,14 @@ def _drop_missed(ctx: Context, instance: ProcessInstance, signals: list[ProcessM
 
 
 def deliver_pending(session: Session, clock: Clock, settings: Any, limit: int = 100) -> tuple[int, list[str]]:
-    """The worker's pass: hand every running instance the pending messages and signals it waits for
-    (those whose receiver was busy when they came), one transaction per instance, rows claimed with
+    """The worker's pass: learn what instances saved before subscriptions existed wait for
+    (:func:`learn_subscriptions`); hand every running instance the pending messages and signals it waits
+    for (those whose receiver was busy when they came), one transaction per instance, rows claimed with
     ``SKIP LOCKED``; mark the signals whose receiver moved on meanwhile ``missed``. Commits.
     Returns (instances delivered to, failures in words)."""
-    from engine.core.errors import EngineError
-    from engine.core.uow import transaction
-
     ctx = Context(session, clock, settings)
     delivered, failures, seen = 0, list[str](), set[int]()
+    learn_subscriptions(ctx, limit)
     with transaction(session, clock):
         for message in events.missed_signals(session):
             message.status, message.delivered_at = "missed", clock.now()
@@ -315,3 +315,35 @@ def deliver_pending(session: Session, clock: Clock, settings: Any, limit: int = 
                     failures.append(f"messages for process {instance_id}: {exc.message}")
                     continue
                 delivered += 1 if outcome.messages_delivered else 0
+
+
+#: False once this process found no instance left whose subscriptions are unknown (new ones never are)
+_UNKNOWN_LEFT = True
+
+
+def learn_subscriptions(ctx: Context, limit: int = 100) -> int:
+    """Write the subscriptions of running instances saved before there were any (migration 0011 marks
+    them :data:`events.UNKNOWN`), a transaction per instance, skipping locked ones; returns how many.
+    Once none is left this process stops looking."""
+    global _UNKNOWN_LEFT
+    done = 0
+    while _UNKNOWN_LEFT:
+        with transaction(ctx.session, ctx.clock):
+            ids = events.unknown_subscriptions(ctx.session, limit)
+        if not ids:
+            _UNKNOWN_LEFT = False
+            break
+        learned = 0
+        for instance_id in ids:
+            with transaction(ctx.session, ctx.clock):
+                instance = task_guard.lock_for_delivery(ctx.session, instance_id, wait=False)
+                if instance is None or instance.waits_for != events.UNKNOWN:
+                    continue
+                workflow = runtime.restore(ctx, instance).workflow
+                events.sync_subscriptions(ctx.session, instance, workflow)
+                ctx.session.flush()
+                learned += 1
+        done += learned
+        if not learned:  # all of them busy: the next pass
+            break
+    return done

@@ -246,8 +246,14 @@ def lint(root: Any, check_expression: Any) -> list[tuple[str, str]]:
     valid ISO 8601 of its kind nor a valid expression. ``check_expression(source)`` gives the sandbox's
     refusals of an expression (``sandbox.check_source(source, "eval")``)."""
     problems = []
+    behind_gateway = _behind_event_gateways(root)
     for event, kind, text in _timers(root):
         label = timer_label(event.get("name"))
+        if kind == "timeCycle" and event.get("id") in behind_gateway:
+            problems.append((event.get("id", ""), f"{label}: a timeCycle behind an event-based gateway never fires "
+                                                  "(the gateway waits for one event); use a timeDuration or a "
+                                                  "timeDate, or a cycle on a boundary event."))
+            continue
         try:
             value = literal(kind, text)
         except TimerSyntaxError as exc:
@@ -267,6 +273,12 @@ def lint(root: Any, check_expression: Any) -> list[tuple[str, str]]:
                                                   f"field{'s' if len(names) > 1 else ''}; quote ISO 8601 values "
                                                   f"inside an expression (\"{names[0].upper()}\")."))
     return problems
+
+
+def _behind_event_gateways(root: Any) -> set[str]:
+    """Ids of the elements an event-based gateway's sequence flows lead to."""
+    gateways = {g.get("id") for g in root.iter(f"{{{BPMN_NS}}}eventBasedGateway")}
+    return {f.get("targetRef") for f in root.iter(f"{{{BPMN_NS}}}sequenceFlow") if f.get("sourceRef") in gateways}
 
 
 def _timers(root: Any) -> Iterable[tuple[Any, str, str | None]]:

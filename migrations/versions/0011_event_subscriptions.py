@@ -38,6 +38,8 @@ def upgrade():
         batch_op.add_column(sa.Column('correlation', sa.String(length=255), nullable=True))
         batch_op.alter_column('target_instance_id', existing_type=sa.Integer(), nullable=True)
         batch_op.create_index('ix_process_message_waiting', ['status', 'name', 'correlation'])
+    # what running instances wait for is learnt by the worker (messaging.learn_subscriptions)
+    op.execute("UPDATE process_instance SET waits_for = '?' WHERE status = 'running'")
 
 
 def downgrade():

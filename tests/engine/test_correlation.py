@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from engine.core import events as events_module
 from engine.core import messaging, runtime, services, task_guard, worker
 from engine.core.clock import FixedClock, parse_datetime
 from engine.core.errors import ConflictError, Forbidden, InvalidInput, NotFound, WorkflowError
@@ -299,3 +300,22 @@ def test_signal_for_a_receiver_that_moved_on_meanwhile_is_missed(cctx: Context,
     assert report.messages_delivered == 0
     [signal] = messages(cctx.session, "sig_policy_withdrawn")
     assert signal.status == "missed" and review.end_event == "end_reviewed"
+
+
+def test_worker_learns_what_instances_saved_before_subscriptions_wait_for(cctx: Context,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration 0011 marks the running instances "?"; the worker restores each once and writes its rows."""
+    order = start(cctx, "tiny_payment", order_id="L-13")
+    cctx.session.execute(delete(EventSubscription))
+    cctx.session.execute(update(ProcessInstance).values(waits_for=events_module.UNKNOWN)
+                         .where(ProcessInstance.status == "running"))
+    cctx.session.expire_all()
+    monkeypatch.setattr(messaging, "_UNKNOWN_LEFT", True)
+    with pytest.raises(NotFound):
+        messaging.correlate_message(cctx, None, "msg_paid", {"order_id": "L-13"})
+
+    at(cctx, T0 + timedelta(minutes=1))
+
+    assert order.waits_for is not None and order.waits_for != events_module.UNKNOWN
+    outcome = messaging.correlate_message(cctx, None, "msg_paid", {"order_id": "L-13"})
+    assert [t.task_spec for t in outcome.new_tasks] == ["ut_ship"]

@@ -153,15 +153,17 @@ def test_endless_cycle_from_a_start_date_keeps_firing(tiny_ctx: Context) -> None
      "looks like a cron expression"),
     ("tiny_nudge", '<bpmn:timeDuration>"P5D"</bpmn:timeDuration>', "<bpmn:timeCycle>R0/P1D</bpmn:timeCycle>",
      "never fires"),
+    ("tiny_gateway", "<bpmn:timeDuration>P30D</bpmn:timeDuration>", "<bpmn:timeCycle>R/P30D</bpmn:timeCycle>",
+     "a timeCycle behind an event-based gateway never fires"),
 ], ids=["bad-duration", "duration-missing-unit", "date-as-duration", "quoted-prose", "camunda-expression",
         "iso-as-names", "refused-expression", "empty", "bad-date", "duration-as-date", "duration-as-cycle",
-        "bad-cycle", "cron", "r0"])
+        "bad-cycle", "cron", "r0", "cycle-behind-gateway"])
 def test_lint_names_a_timer_that_is_neither_iso_8601_nor_an_expression(tiny_ctx: Context, name: str, old: str,
                                                                       new: str, says: str) -> None:
     error = lint(name, old, new, tiny_ctx)
 
     [problem] = error.problems
-    assert problem.element in ("tm_cooling_off", "timer_until", "tm_chase")
+    assert problem.element in ("tm_cooling_off", "timer_until", "tm_chase", "tm_give_up")
     assert problem.message.startswith("the timer “")  # named as the diagram shows it
     assert says in problem.message, problem.message
     assert "'" not in problem.message.split(":", 1)[1].replace("don't", "")  # no Python reprs

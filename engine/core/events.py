@@ -51,7 +51,7 @@ from engine.core.models import EventSubscription, InstanceState, ProcessInstance
 
 MESSAGE, SIGNAL = "message", "signal"
 _KEY_LIMIT = 255
-#: ``process_instance.waits_for`` of a running instance saved before subscriptions were kept (migration 0011)
+#: ``process_instance.waits_for`` of a running instance saved before subscriptions were kept (migration 0013)
 UNKNOWN = "?"
 
 

@@ -322,7 +322,7 @@ _UNKNOWN_LEFT = True
 
 
 def learn_subscriptions(ctx: Context, limit: int = 100) -> int:
-    """Write the subscriptions of running instances saved before there were any (migration 0011 marks
+    """Write the subscriptions of running instances saved before there were any (migration 0013 marks
     them :data:`events.UNKNOWN`), a transaction per instance, skipping locked ones; returns how many.
     Once none is left this process stops looking."""
     global _UNKNOWN_LEFT

@@ -2,8 +2,8 @@
 running instance waits for, with its correlation key), process_instance.waits_for, and process_message.kind
 and .correlation; a message may wait without a target until an instance waits for it
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-02 09:00:00
 
 """
@@ -11,8 +11,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0011'
-down_revision = '0010'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

@@ -26,7 +26,7 @@ from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.core import audit_trail, domain, forms, ladders, timers
+from engine.core import audit_trail, domain, forms, ladders, timer_syntax, timers
 from engine.core.clock import Clock
 from engine.core.durations import is_duration
 from engine.core.errors import DefinitionError, NotFound, Problem
@@ -172,6 +172,7 @@ def parse_and_lint(files: list[SourceFile], settings: EngineSettings,
         try:
             spec = parser.get_spec(pid)
             subs = parser.get_subprocess_specs(pid)
+            timers.prepare((spec, subs))
         except ValidationException as exc:
             problems.append(Problem(exc.file_name or source.name, getattr(exc, "id", "") or pid,
                                     f"{exc}" + (f" (line {exc.line_number})" if exc.line_number else "")))
@@ -300,6 +301,9 @@ def _lint(parsed: ParsedDefinition, root: Any, settings: EngineSettings,
         for message in check_source(source, mode):
             problems.append(Problem(file, element_id, f"{'script' if mode == 'exec' else 'expression'} "
                                                       f"refused: {message}"))
+    # timers: ISO 8601 (quoted or not) or an expression the sandbox accepts (timer_syntax.py)
+    problems.extend(Problem(file, element_id, message)
+                    for element_id, message in timer_syntax.lint(root, lambda s: check_source(s, "eval")))
     return problems
 
 
@@ -308,9 +312,6 @@ _EXPRESSION_XPATHS = (
     (".//bpmn:script", "exec"),
     (".//spiffworkflow:preScript", "exec"),
     (".//spiffworkflow:postScript", "exec"),
-    (".//bpmn:timeDuration", "eval"),
-    (".//bpmn:timeDate", "eval"),
-    (".//bpmn:timeCycle", "eval"),
     (".//bpmn:completionCondition", "eval"),
     (".//bpmn:loopCardinality", "eval"),
 )
@@ -489,6 +490,7 @@ def specs_for(session: Session, version: ProcessVersion) -> Specs:
         parser.add_bpmn_xml(safe_parse(SourceFile(dep.filename, dep.bpmn_xml.encode()), 50_000_000),
                             filename=dep.filename)
     specs = (parser.get_spec(version.process_id), parser.get_subprocess_specs(version.process_id))
+    timers.prepare(specs)
     connect_loop_tasks(specs)
     _SPEC_CACHE.put(version.sha256, specs)
     return specs

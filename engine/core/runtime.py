@@ -49,12 +49,14 @@ class Context:
 
 @dataclass
 class Effects:
-    """What operators asked for while the engine ran: audit events and processes to start; and the
-    messages the workflow threw that nothing inside it caught (``SpiffWorkflow`` ``BpmnEvent``)."""
+    """What operators asked for while the engine ran: audit events and processes to start; the
+    messages the workflow threw that nothing inside it caught, and every signal it threw
+    (``SpiffWorkflow`` ``BpmnEvent``s, routed to other instances by ``services``)."""
 
     audit_events: list[dict[str, Any]] = field(default_factory=list)
     starts: list[StartRequest] = field(default_factory=list)
     messages: list[Any] = field(default_factory=list)
+    signals: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -169,6 +171,7 @@ def bind(ctx: Context, instance: ProcessInstance, workflow: Any, actor: User | N
         return json.dumps(result if result is not None else {}, default=str)
 
     workflow.script_engine = make_script_engine(handle_service, ctx.settings.script_budget)
+    events.record_signals(workflow, binding.effects.signals)
     return binding
 
 
@@ -188,10 +191,11 @@ def _workflow_error(exc: WorkflowException) -> WorkflowError:
     spec = getattr(task, "task_spec", None) if task is not None else None
     element = getattr(spec, "bpmn_id", None) or getattr(spec, "name", "") or ""
     line = getattr(exc, "line_number", None) or None
-    message = str(exc)
-    notes = getattr(exc, "notes", None)
+    # SpiffWorkflow's str() already appends the notes ("Did you mean ...") after ". "; say each once
+    message = str(exc.args[0]) if exc.args else str(exc)
+    notes = [n.strip() for n in getattr(exc, "notes", None) or [] if n and n.strip()]
     if notes:
-        message += " (" + "; ".join(notes) + ")"
+        message += " (" + "; ".join(dict.fromkeys(notes)) + ")"
     file, trace = _bpmn_file(exc, task), getattr(exc, "task_trace", None)
     budget = _budget_exceeded(exc)
     if budget is not None:  # stopped by the sandbox: say which budget, not SpiffWorkflow's wrapping
@@ -233,6 +237,7 @@ def save(ctx: Context, instance: ProcessInstance, workflow: Any, flush: bool = T
         instance.status = InstanceState.COMPLETED
         instance.ended_at = now
         instance.end_event = _end_event(workflow)
+    events.sync_subscriptions(ctx.session, instance, workflow)
     if flush:
         flush_instance(ctx, instance)
     _WORKFLOWS.put(instance.id, instance.state, workflow)

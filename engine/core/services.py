@@ -44,6 +44,8 @@ class Outcome:
     started: list[ProcessInstance] = field(default_factory=list)
     #: BPMN ids of the timers that fired (wake_instance)
     timers_fired: list[str] = field(default_factory=list)
+    #: how many messages and signals were handed to the instance (messaging.deliver_messages)
+    messages_delivered: int = 0
 
 
 def _user_check(ctx: Context):  # type: ignore[no-untyped-def]
@@ -103,10 +105,10 @@ def start_process(ctx: Context, actor: User | None, process_id: str, data: dict[
                            data={"process_id": process_id, "version": version.version, "data": data,
                                  "parent_instance_id": instance.parent_instance_id})
 
-    return _advance(ctx, Outcome(instance), workflow, actor, audit=audit, open_rows=[], lock=False)
+    return advance(ctx, Outcome(instance), workflow, actor, audit=audit, open_rows=[], lock=False)
 
 
-def _advance(ctx: Context, outcome: Outcome, workflow: Any, actor: User | None, *,
+def advance(ctx: Context, outcome: Outcome, workflow: Any, actor: User | None, *,
              act: Callable[[runtime.Binding], None] | None = None, run: bool = True,
              close: Callable[[], None] | None = None, audit: Callable[[], None], done_id: str | None = None,
              open_rows: list[HumanTask] | None = None, deliver_early: bool = True, lock: bool = True) -> Outcome:
@@ -137,7 +139,7 @@ def _advance(ctx: Context, outcome: Outcome, workflow: Any, actor: User | None, 
         outcome.new_tasks = runtime.sync_tasks(ctx, instance, workflow, done_id=done_id, open_rows=open_rows)
         ctx.session.flush()
     audit()
-    _after_run(ctx, instance, actor, binding.effects, outcome, workflow if deliver_early else None)
+    _after_run(ctx, instance, actor, binding.effects, outcome, workflow, deliver_early)
     return outcome
 
 
@@ -150,9 +152,12 @@ def _check_may_start(actor: User, process_id: str, roles: tuple[str, ...]) -> No
 
 
 def _after_run(ctx: Context, instance: ProcessInstance, actor: User | None, effects: runtime.Effects,
-               outcome: Outcome, workflow: Any = None) -> None:
-    """What a run asked for, after its instance is saved: audit events, child instances, messages; then,
-    if ``workflow`` now waits for a message, the messages that came for it early."""
+               outcome: Outcome, workflow: Any, deliver_early: bool = True) -> None:
+    """What a run asked for, after its instance is saved: audit events, child instances, the messages and
+    signals it threw (``messaging.route``); then, if the instance now waits for messages (and
+    ``deliver_early``), those that came for it early. An instance that ended closes what still waited for it."""
+    from engine.core import messaging
+
     runtime.append_effects(ctx, instance, actor, effects)
     for request in effects.starts:
         child = start_process(ctx, None, request.process_id, request.data, parent=instance,
@@ -160,22 +165,14 @@ def _after_run(ctx: Context, instance: ProcessInstance, actor: User | None, effe
         outcome.started.append(child.instance)
         outcome.started.extend(child.started)
         outcome.new_tasks.extend(child.new_tasks)
-    targets: list[ProcessInstance] = []
-    for event in effects.messages:
-        name = event.event_definition.name
-        parent = ctx.session.get(ProcessInstance, instance.parent_instance_id) if instance.parent_instance_id else None
-        if parent is None:
-            audit_trail.append(ctx.session, ctx.clock, "message_undeliverable", instance_id=instance.id,
-                               subject=instance.subject, data={"message": name, "reason": "the instance has no parent"})
-            continue
-        events.post(ctx.session, ctx.clock, name, event.payload, parent, source=instance)
-        if parent not in targets:
-            targets.append(parent)
-    if workflow is not None and instance.status == InstanceState.RUNNING and events.waits_for_messages(workflow) \
-            and instance not in targets:
+    targets = messaging.route(ctx, instance, actor, workflow, effects)
+    if instance.status != InstanceState.RUNNING:
+        messaging.close_pending(ctx, instance)
+    elif deliver_early and instance.waits_for is not None and instance not in targets:
+        events.claim_waiting(ctx.session, instance)
         targets.append(instance)
     for target in targets:
-        delivered = deliver_messages(ctx, target.id)
+        delivered = messaging.deliver_messages(ctx, target.id)
         outcome.started.extend(delivered.started)
         outcome.new_tasks.extend(delivered.new_tasks)
 
@@ -301,7 +298,7 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any],
                                subject=task.subject, data={"task_spec": task.task_spec, "decision": decision,
                                                            "comment": decisions.comment_of(data)})
 
-    return _advance(ctx, Outcome(instance, task=task), loaded.workflow, actor, act=act, close=close, audit=audit,
+    return advance(ctx, Outcome(instance, task=task), loaded.workflow, actor, act=act, close=close, audit=audit,
                     done_id=task.spiff_task_id, open_rows=rows, lock=False)
 
 
@@ -365,7 +362,7 @@ def cancel_instance(ctx: Context, actor: User, instance_id: int, reason: str, *,
         audit_trail.append(ctx.session, ctx.clock, "cancel", actor=actor, instance_id=instance.id,
                            subject=instance.subject, data={"reason": reason})
 
-    _advance(ctx, Outcome(instance), workflow, actor, act=act, run=False, audit=audit)
+    advance(ctx, Outcome(instance), workflow, actor, act=act, run=False, audit=audit)
     return instance
 
 
@@ -391,61 +388,17 @@ def open_tasks(ctx: Context, instance_id: int) -> list[HumanTask]:
 
 def send_message(ctx: Context, actor: User | None, instance_id: int, name: str,
                  payload: dict[str, Any] | None = None) -> Outcome:
-    """Post the BPMN message ``name`` to a running instance and deliver it if the instance waits for it
-    (else it waits, ``pending``, until the instance reaches a catch event for it).
+    """``messaging.send_message``: post a message to one instance by its number."""
+    from engine.core import messaging
 
-    Raises NotFound (no such instance), ConflictError (the instance has ended), InvalidInput (no name).
-    """
-    if not name or not name.strip():
-        raise InvalidInput("a message needs a name")
-    instance = get_instance(ctx, instance_id)
-    if instance.status != InstanceState.RUNNING:
-        raise ConflictError(f"instance {instance_id} is {instance.status}; it takes no more messages")
-    events.post(ctx.session, ctx.clock, name.strip(), payload or {}, instance)
-    audit_trail.append(ctx.session, ctx.clock, "message_posted", actor=actor, instance_id=instance.id,
-                       subject=instance.subject, data={"message": name.strip(), "payload": payload or {}})
-    return deliver_messages(ctx, instance.id, actor)
+    return messaging.send_message(ctx, actor, instance_id, name, payload)
 
 
 def deliver_messages(ctx: Context, instance_id: int, actor: User | None = None) -> Outcome:
-    """Deliver the instance's pending messages that it waits for, oldest first, running the process on
-    after each; what it then throws or starts is handled as after any run. Messages for an instance
-    that has ended become ``undeliverable``."""
-    instance = get_instance(ctx, instance_id)
-    outcome = Outcome(instance)
-    queued = events.pending(ctx.session, instance.id)
-    if not queued:
-        return outcome
-    if instance.status != InstanceState.RUNNING:
-        for message in queued:
-            message.status = "undeliverable"
-        ctx.session.flush()
-        return outcome
-    workflow = runtime.restore(ctx, instance).workflow
-    if not any(events.waiting_catches(workflow, message.name) for message in queued):
-        return outcome  # none of them yet: they wait
-    delivered = []
+    """``messaging.deliver_messages``: hand the instance what waits for it."""
+    from engine.core import messaging
 
-    def act(binding: runtime.Binding) -> None:
-        progress = True
-        while progress:  # a delivered message may move the workflow on to catch the next one
-            progress = False
-            for message in queued:
-                if message.status != "pending" or not events.waiting_catches(workflow, message.name):
-                    continue
-                binding.step(lambda m=message: events.catch(workflow, m.name, m.payload))
-                message.status, message.delivered_at = "delivered", ctx.clock.now()
-                delivered.append(message)
-                runtime.run(ctx, instance, workflow, actor, binding)
-                progress = True
-
-    def audit() -> None:
-        for message in delivered:
-            audit_trail.append(ctx.session, ctx.clock, "message_delivered", actor=actor, instance_id=instance.id,
-                               subject=instance.subject, data={"message": message.name, "id": message.id,
-                                                               "from_instance": message.source_instance_id})
-
-    return _advance(ctx, outcome, workflow, actor, act=act, run=False, audit=audit, deliver_early=False)
+    return messaging.deliver_messages(ctx, instance_id, actor, wait=True)
 
 
 def wake_instance(ctx: Context, instance_id: int) -> Outcome | None:
@@ -468,7 +421,7 @@ def wake_instance(ctx: Context, instance_id: int) -> Outcome | None:
         audit_trail.append(ctx.session, ctx.clock, "timer", actor=None, instance_id=instance.id,
                            subject=instance.subject, data={"fired": fired, "status": instance.status})
 
-    return _advance(ctx, Outcome(instance, timers_fired=fired), loaded.workflow, None,
+    return advance(ctx, Outcome(instance, timers_fired=fired), loaded.workflow, None,
                     act=lambda binding: binding.step(loaded.workflow.refresh_timers), audit=audit)
 
 

@@ -9,7 +9,10 @@ SQLite (``BEGIN IMMEDIATE``) writers queue, and a change made since the actor *l
 ``expected_version`` that no longer matches (:func:`check_version`).
 
 A use case that moves an instance locks the instance row first (:func:`lock_instance`), then writes
-its task rows: always in this order, so two of them never wait for each other.
+its task rows: always in this order, so two of them never wait for each other. A message or signal
+one instance's run hands to another locks the receiver without waiting (:func:`lock_for_delivery`,
+``SKIP LOCKED``): two instances messaging each other at once never deadlock; a busy receiver gets the
+message from the worker's next pass.
 
 The loser gets ConflictError saying what happened, with people's names and the time: "already
 completed by Elena Petrova at 2026-11-02 10:42 UTC", "reassigned to Lucas Moreau at ... meanwhile".
@@ -160,10 +163,14 @@ def spiff_task(session: Session, workflow: Any, task: HumanTask) -> Any:
 
 def lock_instance(session: Session, instance: ProcessInstance, task: HumanTask | None = None) -> None:
     """Lock the instance row (PostgreSQL; SQLite's writers queue anyway) and check it still has the
-    version it was read with. Raises ConflictError saying what moved it on (``task``'s fate first)."""
+    version it was read with. Raises ConflictError saying what moved it on (``task``'s fate first).
+
+    ``FOR NO KEY UPDATE``, as PostgreSQL's own UPDATE takes: it excludes every other locker, but not a
+    row inserted elsewhere that refers to the instance (a message for it, a child's parent link),
+    whose foreign-key check would otherwise wait for this transaction while holding locks it needs."""
     row = session.connection().execute(
         select(ProcessInstance.version, ProcessInstance.status)
-        .where(ProcessInstance.id == instance.id).with_for_update()).one()
+        .where(ProcessInstance.id == instance.id).with_for_update(key_share=True)).one()
     if row.version == instance.version:
         return
     if task is not None:
@@ -171,6 +178,16 @@ def lock_instance(session: Session, instance: ProcessInstance, task: HumanTask |
         if (closed := closed_error(session, task)) is not None:
             raise closed
     raise moved_error(session, instance.id, row.status)
+
+
+def lock_for_delivery(session: Session, instance_id: int, *, wait: bool) -> ProcessInstance | None:
+    """Lock the instance row and read it afresh, to hand it a message or signal. ``wait`` False (the
+    sender is itself an instance holding its own lock): None when another transaction holds it, so
+    the message waits for the worker instead of the two transactions for each other. SQLite's writers
+    queue anyway: there it always locks."""
+    return session.scalar(select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                          .with_for_update(skip_locked=not wait, key_share=True, of=ProcessInstance)
+                          .execution_options(populate_existing=True))
 
 
 def check_instance_version(session: Session, instance: ProcessInstance, expected_version: int | None) -> None:

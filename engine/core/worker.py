@@ -8,6 +8,8 @@ A pass, at ``clock.now()``:
    that came due start their reviews);
 3. **timers**: instances whose ``wake_at`` is due get their timers refreshed and run on
    (``services.wake_instance``: boundary timers interrupt or branch off, intermediate timers move on);
+   **messages**: instances get the messages and signals that came while they were busy
+   (``messaging.deliver_pending``);
 4. **ladders**: open tasks whose ``next_action_at`` is due get their reminders, overdue notices and
    escalations (``escalation.sweep``);
 5. **digests**: users on the daily digest get one e-mail a day (``notifications.queue_digests``);
@@ -33,7 +35,17 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine.core import audit_trail, domain, escalation, notifications, outbox, services, sessions, timers
+from engine.core import (
+    audit_trail,
+    domain,
+    escalation,
+    messaging,
+    notifications,
+    outbox,
+    services,
+    sessions,
+    timers,
+)
 from engine.core.clock import Clock, isoformat
 from engine.core.errors import ConflictError, EngineError
 from engine.core.models import InstanceState, ProcessInstance, ProcessSchedule
@@ -52,6 +64,8 @@ class PassReport:
     phases: dict[str, domain.PhaseResult] = field(default_factory=dict)
     instances_woken: int = 0
     timers_fired: int = 0
+    #: instances handed messages or signals that came while they were busy
+    messages_delivered: int = 0
     failures: list[str] = field(default_factory=list)
     ladder: escalation.SweepReport = field(default_factory=escalation.SweepReport)
     digests: int = 0
@@ -60,7 +74,7 @@ class PassReport:
     sessions_purged: int = 0
     login_failures_purged: int = 0
     seconds: float = 0.0
-    #: seconds per phase: schedules, the domain's phases, timers, ladders, digests, outbox, sessions
+    #: seconds per phase: schedules, the domain's phases, timers, messages, ladders, digests, outbox, sessions
     timings: dict[str, float] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> domain.PhaseResult:
@@ -105,6 +119,9 @@ def run_pass(session: Session, clock: Clock, settings: EngineSettings, send: out
         mark = phase(extra.name, mark)
     _wake_instances(ctx, report)
     mark = phase("timers", mark)
+    report.messages_delivered, failures = messaging.deliver_pending(session, clock, settings)
+    report.failures.extend(failures)
+    mark = phase("messages", mark)
     _sweep_ladders(ctx, report, batch)
     mark = phase("ladders", mark)
     with transaction(session, clock):
@@ -174,7 +191,7 @@ def _wake_instances(ctx: Context, report: PassReport) -> None:
             instance_id = session.scalar(
                 select(ProcessInstance.id).where(ProcessInstance.status == InstanceState.RUNNING,
                                                  ProcessInstance.wake_at <= now, ProcessInstance.id > after)
-                .order_by(ProcessInstance.id).limit(1).with_for_update(skip_locked=True))
+                .order_by(ProcessInstance.id).limit(1).with_for_update(skip_locked=True, key_share=True))
             if instance_id is None:
                 return
             after = instance_id

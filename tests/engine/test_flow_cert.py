@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from engine.aims import soa
 from engine.aims.registers import ActionItem, Approval, ExternalFinding, ReadinessReview
-from engine.core import services
+from engine.core import messaging, services
 from engine.core.clock import FixedClock
 from engine.core.errors import Forbidden, InvalidInput, SodViolation, ValidationError
 from engine.core.models import ProcessInstance
@@ -409,8 +409,10 @@ def test_suspended_certificate_is_reinstated_or_withdrawn_after_six_months(flow:
         "actions": "close the major NC on event logging", "target_date": "2028-05-01", "cb_contacted": True}})
     assert flow.specs() == []
     if reinstated:
-        services.send_message(flow.ctx, user(flow.session, "priya"), instance.id, "msg_cb_reinstated",
-                              {"letter": "EVD-301"})
+        # the certification body's letter names the cycle, not the process number: correlated by cycle_ref
+        outcome = messaging.correlate_message(flow.ctx, user(flow.session, "priya"), "msg_cb_reinstated",
+                                              {"cycle_ref": "CERT-2026"}, {"letter": "EVD-301"})
+        assert outcome.instance.id == instance.id and outcome.messages_delivered == 1
         assert (instance.status, instance.end_event) == ("completed", "E_MAINTAINED")
         assert flow.cycle().status == "surveillance_1_completed"
         assert len(flow.children("aims_cert_maintenance")) == 1

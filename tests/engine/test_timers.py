@@ -252,11 +252,13 @@ def test_a_new_cycle_replaces_the_schedule_and_no_timer_retires_it(tctx: Context
 
 
 @pytest.mark.parametrize(("expression", "message"), [
-    ("cycle_var", "must be a quoted literal"),
+    ("cycle_var", "must be ISO 8601 such as R/P1Y"),
     ('"R/P1Q"', "is not an ISO 8601 duration"),
+    ("R/P1Q", "is not an ISO 8601 duration"),
     ('"R0/P1D"', "never fires"),
-    ('"every year"', "must read R[n]/PERIOD"),
-], ids=["variable", "bad-period", "r0", "prose"])
+    ('"every year"', "is not an ISO 8601 repeating interval"),
+    ("R2/P1D/2027-03-01T00:00:00Z", "must read R[n]/PERIOD or R[n]/START/PERIOD"),
+], ids=["variable", "bad-period", "bad-period-unquoted", "r0", "prose", "until-an-end"])
 def test_lint_refuses_a_timer_start_event_it_cannot_schedule(tctx: Context, expression: str, message: str) -> None:
     source = (DATA / "tiny_yearly.bpmn").read_bytes().replace(
         b'"R3/2026-12-01T08:00:00Z/P1Y"', expression.encode())
@@ -265,3 +267,20 @@ def test_lint_refuses_a_timer_start_event_it_cannot_schedule(tctx: Context, expr
         definitions.parse_and_lint([definitions.SourceFile("tiny_yearly.bpmn", source)], tctx.settings)
 
     assert "start_yearly" in str(info.value) and message in str(info.value)
+    assert len(info.value.problems) == 1  # said once, by the timer rule or the schedule's
+
+
+@pytest.mark.parametrize(("expression", "first", "interval", "count"), [
+    ("R3/2026-12-01T08:00:00Z/P1Y", "2026-12-01T08:00:00Z", "P1Y", 3),
+    ("R/P1M", "2026-12-02T09:00:00Z", "P1M", -1),
+    ("2027-01-01T08:00:00+01:00", "2027-01-01T07:00:00Z", None, 1),
+], ids=["cycle-with-start", "endless-cycle", "date-with-offset"])
+def test_timer_start_event_takes_unquoted_iso_8601(tctx: Context, expression: str, first: str,
+                                                   interval: str | None, count: int) -> None:
+    source = (DATA / "tiny_yearly.bpmn").read_bytes().replace(b'"R3/2026-12-01T08:00:00Z/P1Y"', expression.encode())
+    if "R" not in expression:
+        source = source.replace(b"timeCycle", b"timeDate")
+    definitions.deploy(tctx.session, [definitions.SourceFile("tiny_yearly.bpmn", source)], tctx.settings, tctx.clock)
+
+    s = schedule(tctx)
+    assert (s.next_at, s.interval, s.remaining) == (parse_datetime(first), interval, count)

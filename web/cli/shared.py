@@ -136,8 +136,9 @@ def parsed(parse: Callable[[str], T], text: str, option: str, message: str | Non
         fail(message or f"{option} {exc}")
 
 
-def parse_data(text: str | None) -> dict[str, Any]:
-    """``--data``: a JSON object, inline or ``@file.json``; exit 6 for a missing file, 3 otherwise."""
+def parse_data(text: str | None, option: str = "--data") -> dict[str, Any]:
+    """``--data`` (or ``option``): a JSON object, inline or ``@file.json``; exit 6 for a missing file, 3
+    otherwise."""
     if not text:
         return {}
     source = text
@@ -145,17 +146,17 @@ def parse_data(text: str | None) -> dict[str, Any]:
         try:
             source = Path(text[1:]).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            fail(f"cannot read --data file {text[1:]}: {exc}",
+            fail(f"cannot read {option} file {text[1:]}: {exc}",
                  NotFound.exit_code if isinstance(exc, FileNotFoundError) else InvalidInput.exit_code)
     try:
         value = json.loads(source)
     except json.JSONDecodeError as exc:
-        fail(f"--data is not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})")
+        fail(f"{option} is not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})")
     if not isinstance(value, dict):
-        fail("--data must be a JSON object")
+        fail(f"{option} must be a JSON object")
     where = _nul_at(value, ())
     if where is not None:
-        fail(f"--data: {where} contains a NUL character (\\u0000), which the database cannot store")
+        fail(f"{option}: {where} contains a NUL character (\\u0000), which the database cannot store")
     return value
 
 

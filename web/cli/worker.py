@@ -136,7 +136,7 @@ def _pass(clock: Clock, settings: EngineSettings, send: Send | None) -> worker.P
 def _eventful(report: worker.PassReport) -> bool:
     delivery = report.delivery
     return bool(report.failures or report.ladder.notifications or report.timers_fired or report.schedules_started
-                or report.due.started or (delivery and (delivery.sent or delivery.failed)))
+                or report.messages_delivered or report.due.started or (delivery and (delivery.sent or delivery.failed)))
 
 
 def _report_dict(report: worker.PassReport) -> dict[str, Any]:
@@ -147,6 +147,7 @@ def _report_dict(report: worker.PassReport) -> dict[str, Any]:
                             for kind, ref, due, instance in report.due.started],
             "due_deferred": report.due.deferred,
             "instances_woken": report.instances_woken, "timers_fired": report.timers_fired,
+            "messages_delivered": report.messages_delivered,
             "reminders": ladder.reminders, "overdue_notices": ladder.overdue_notices,
             "escalations": ladder.escalations, "notifications": ladder.notifications, "digests": report.digests,
             "mail": None if delivery is None else {"sent": delivery.sent, "failed": delivery.failed,

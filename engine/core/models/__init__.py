@@ -7,11 +7,12 @@ from .base import Base
 from .deadlines import Delegation, Notification, OutboxMessage, ProcessSchedule, UserPreference
 from .evidence import EvidenceFile, TaskDraft
 from .identity import RefCounter, RoleAssignment, User
-from .messages import ProcessMessage
+from .messages import EventSubscription, ProcessMessage
 from .process import OPEN_STATES, HumanTask, InstanceState, ProcessInstance, ProcessVersion, TaskState
 
 __all__ = [
-    "OPEN_STATES", "ApiToken", "AuditEvent", "AuditHead", "Base", "Delegation", "EvidenceFile", "HumanTask",
+    "OPEN_STATES", "ApiToken", "AuditEvent", "AuditHead", "Base", "Delegation", "EventSubscription", "EvidenceFile",
+    "HumanTask",
     "InstanceState", "LoginFailure", "Notification", "OutboxMessage", "ProcessInstance", "ProcessMessage",
     "ProcessSchedule", "ProcessVersion", "RefCounter", "RoleAssignment", "TaskDraft", "TaskState", "User",
     "UserPreference", "UserSession",

@@ -71,6 +71,9 @@ class ProcessInstance(Base):
     wake_at: Mapped[datetime | None] = mapped_column(index=True)
     parent_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
     end_event: Mapped[str | None] = mapped_column(String(100))
+    #: the messages and signals it waits for now, as JSON (None: none); ``event_subscription`` holds
+    #: them as rows, rewritten only when this changes
+    waits_for: Mapped[str | None] = mapped_column(Text)
 
     process_version: Mapped[ProcessVersion] = relationship(lazy="joined")
 

@@ -16,10 +16,10 @@ import click
 from flask.cli import FlaskGroup, ScriptInfo, routes_command, shell_command
 from flask_migrate.cli import db as db_group
 
-from . import audit, cert, demo, people, processes, shared, tokens, work, worker
+from . import audit, cert, demo, people, processes, registers, shared, tokens, work, worker
 
 COMMANDS = [*processes.COMMANDS, *work.COMMANDS, *audit.COMMANDS, *cert.COMMANDS, *people.COMMANDS,
-            *tokens.COMMANDS, *worker.COMMANDS, *demo.COMMANDS, db_group]
+            *tokens.COMMANDS, *worker.COMMANDS, *demo.COMMANDS, *registers.COMMANDS, db_group]
 
 
 def register(group: click.Group) -> None:

@@ -251,10 +251,10 @@ def check_ref(spec: RegisterSpec, ref: str | None) -> FieldError | None:
 def insert_row(ctx: Context, user: User, spec: RegisterSpec, ref: str | None, checked: Checked,
             source: str) -> Any:
     now = ctx.clock.now()
-    if not ref:
-        ref = refs.next_ref(ctx.session, spec.prefix or "REF", spec.ref_width)
-    elif spec.prefix and (m := re.fullmatch(rf"{re.escape(spec.prefix)}-(\d+)", ref)):
+    if ref and spec.prefix and (m := re.fullmatch(rf"{re.escape(spec.prefix)}-(\d+)", ref)):
         refs.ensure_at_least(ctx.session, spec.prefix, int(m.group(1)))
+    while not ref or ctx.session.scalar(select(spec.model.id).where(spec.model.ref == ref)) is not None:
+        ref = refs.next_ref(ctx.session, spec.prefix or "REF", spec.ref_width)  # skips refs typed by hand
     row = spec.model(ref=ref, status=spec.initial_status, created_at=now, updated_at=now, created_by_id=user.id,
                      updated_by_id=user.id, row_version=1, iso_refs=list(spec.iso_refs))
     for column, value in checked.stored.items():

@@ -207,7 +207,7 @@ def deploy_definition(body: dict[str, Any]) -> Any:
 def _spec(spec: Any, user: Any) -> dict[str, Any]:
     return {"name": spec.name, "label": spec.label, "writable": register_edit.may_write(user, spec),
             "changed_through": spec.flow.name if spec.flow else None,
-            "fields": [{"key": f.key, "label": f.label, "kind": f.kind, "required": f.required,
+            "fields_": [{"key": f.key, "label": f.label, "kind": f.kind, "required": f.required,
                         "editable": f.editable and spec.editable, "choices": [c for c, _ in f.choices],
                         "rule": text} for f, text in register_edit.rules(spec)]}
 

@@ -35,10 +35,16 @@ from engine.aims.registers import (
 from engine.aims.roles import ROLES
 from engine.core.models import User
 
+#: words that keep their capitals in a label
+_WORDS = {"ai": "AI", "ml": "ML", "llm": "LLM", "aims": "AIMS"}
+
 
 def _codes(*codes: str) -> tuple[tuple[str, str], ...]:
     """Choices whose label is the code in words (``special_category`` -> ``Special category``)."""
-    return tuple((c, c.replace("_", " ").capitalize()) for c in codes)
+    def label(code: str) -> str:
+        words = [_WORDS.get(w, w) for w in code.split("_")]
+        return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
+    return tuple((c, label(c)) for c in codes)
 
 
 @dataclass(frozen=True)

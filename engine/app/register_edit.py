@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 import marshmallow as ma
@@ -229,12 +228,19 @@ def _empty(spec: RegisterSpec, f: Field) -> Any:
     return None if column.nullable else ""
 
 
-def _json(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date) else value
-
-
 def audit_changes(spec: RegisterSpec, changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
-    return {k: {"label": spec.field(k).label, "before": _json(b), "after": _json(a)} for k, (b, a) in changes.items()}
+    """The changes as the audit trail keeps them: by field key, its label and the values before and after
+    as people read them (choice labels, yes/no, lists joined)."""
+    return {k: {"label": spec.field(k).label, "before": _shown(spec.field(k), b), "after": _shown(spec.field(k), a)}
+            for k, (b, a) in changes.items()}
+
+
+def _shown(f: Field, value: Any) -> str:
+    if f.kind == "choice" and value:
+        return f.choice_label(value)
+    if f.kind == "choices":
+        return ", ".join(f.choice_label(v) for v in value or [])
+    return to_text(f, value)
 
 
 def check_ref(spec: RegisterSpec, ref: str | None) -> FieldError | None:
@@ -354,17 +360,7 @@ def retire(ctx: Context, user: User, name: str, ref: str, reason: str, seen: int
 
 def display(spec: RegisterSpec, values: dict[str, Any]) -> list[tuple[Field, str]]:
     """The values as a page shows them: choice labels, yes/no, lists joined."""
-    out = []
-    for f in spec.fields:
-        value = values.get(f.key)
-        if f.kind == "choice" and value:
-            text = f.choice_label(value)
-        elif f.kind == "choices":
-            text = ", ".join(f.choice_label(v) for v in value or [])
-        else:
-            text = to_text(f, value)
-        out.append((f, text))
-    return out
+    return [(f, _shown(f, values.get(f.key))) for f in spec.fields]
 
 
 def plain(session: Session, spec: RegisterSpec, row: Any) -> dict[str, Any]:

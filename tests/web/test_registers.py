@@ -147,6 +147,7 @@ def test_registers_page_validation_names_the_field_in_plain_words(browser: Calla
     assert "Name: is required" in page
     assert "System owner: no active user has the e-mail address nobody@x.example" in page
     assert "Personal data: &#39;lots&#39; is not one of the choices (None, Personal, Special category)" in page
+    assert "Our AI roles" in page and "AI producer" in page
     for leak in ("system_owner_id", "Missing data", "Traceback", "Not a valid"):
         assert leak not in page
 

@@ -1,7 +1,7 @@
 """Register rows can be retired instead of deleted: every register table gets retired_at
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-02 09:00:00
 
 """
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import engine.core.db
 
 
-revision = '0011'
-down_revision = '0010'
+revision = '0014'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

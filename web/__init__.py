@@ -54,13 +54,13 @@ def create_app(test_config: dict[str, Any] | None = None, *, command_line: bool 
         configure_sqlite(db.engine)
     csrf.init_app(app)
 
-    from . import admin, auth, calendar, cert, cli, errors, instances, limits, me, pages, tasks
+    from . import admin, auth, calendar, cert, cli, errors, instances, limits, me, pages, registers, tasks
     from .api import register_api
 
     auth.init_app(app)
     limits.init_app(app)
     pages.init_app(app)
-    for blueprint in (auth.bp, tasks.bp, instances.bp, admin.bp, me.bp, cert.bp):
+    for blueprint in (auth.bp, tasks.bp, instances.bp, registers.bp, admin.bp, me.bp, cert.bp):
         app.register_blueprint(blueprint)
     api.init_app(app)
     api.register_converter(RowId, lambda _: {"type": "integer", "minimum": 0, "maximum": RowId.MAX})

@@ -1,5 +1,5 @@
 """Process instances (list, the instance page with the diagram, timeline, data and register links),
-starting a process with its start form, and the registers (read only)."""
+starting a process with its start form. The registers are ``registers.py``'s."""
 
 from __future__ import annotations
 
@@ -72,17 +72,3 @@ def start(process_id: str) -> Any:
     known = formfields.all_paths(fields)
     return render_template("instances/start.html", info=info, fields=fields,
                            other_errors=[e for e in errors if e.path not in known]), status
-
-
-@bp.route("/registers")
-def registers() -> Any:
-    name = request.args.get("register", "ai_systems")
-    rows = history.register_rows(db.session, actor(), name)
-    return render_template("instances/registers.html", name=name, rows=rows, registers=history.REGISTERS)
-
-
-@bp.route("/registers/<name>/<ref>")
-def register_row(name: str, ref: str) -> Any:
-    row, columns = history.register_row(db.session, actor(), name, ref)
-    return render_template("instances/register_row.html", name=name, row=row, columns=columns,
-                           label=history.REGISTERS[name][1])

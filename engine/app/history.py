@@ -1,6 +1,6 @@
 """What the instance page shows: the diagram's completed, active and overdue elements, the timeline
 from the audit trail, the current data, the tasks, and the register rows the instance touched.
-Also the register lists read by the web and the API."""
+The registers themselves are ``register_edit``'s."""
 
 from __future__ import annotations
 
@@ -11,30 +11,11 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.aims.registers import AISystem, ImpactAssessment, Risk, RiskAcceptance, RiskTreatmentAction
-from engine.app import access
+from engine.app import access, register_edit
+from engine.app.register_edit import RegisterRow
 from engine.core import runtime, services
 from engine.core.models import OPEN_STATES, AuditEvent, HumanTask, ProcessInstance, ProcessVersion, User
 from engine.core.runtime import Context
-
-#: register name -> (model, label, the column used as its title)
-REGISTERS: dict[str, tuple[Any, str, str]] = {
-    "ai_systems": (AISystem, "AI systems", "name"),
-    "impact_assessments": (ImpactAssessment, "Impact assessments", "trigger"),
-    "risks": (Risk, "Risks", "title"),
-    "risk_treatment_actions": (RiskTreatmentAction, "Risk treatment actions", "description"),
-    "risk_acceptances": (RiskAcceptance, "Risk acceptances", "level"),
-}
-
-
-@dataclass(frozen=True)
-class RegisterRow:
-    register: str
-    id: int
-    ref: str
-    title: str
-    status: str
-    instance_id: int | None
 
 
 @dataclass
@@ -104,41 +85,9 @@ def last_failure(events: list[AuditEvent]) -> AuditEvent | None:
     return None
 
 
-def _row(name: str, row: Any) -> RegisterRow:
-    _, _, title = REGISTERS[name]
-    return RegisterRow(name, row.id, row.ref, str(getattr(row, title) or ""), row.status, row.instance_id)
-
-
 def touched_registers(session: Session, instance_id: int) -> list[RegisterRow]:
-    out = []
-    for name, (model, _, _) in REGISTERS.items():
-        for row in session.scalars(select(model).where(model.instance_id == instance_id).order_by(model.id)):
-            out.append(_row(name, row))
-    return out
-
-
-def register_rows(session: Session, user: User, name: str, limit: int = 1000) -> list[RegisterRow]:
-    """The rows of one register, by reference. Raises Forbidden (``access.require_register_reader``),
-    NotFound for an unknown register."""
-    access.require_register_reader(user)
-    if name not in REGISTERS:
-        raise services.NotFound(f"no register {name!r}; known: {', '.join(REGISTERS)}")
-    model = REGISTERS[name][0]
-    return [_row(name, r) for r in session.scalars(select(model).order_by(model.ref).limit(limit))]
-
-
-def register_row(session: Session, user: User, name: str, ref: str) -> tuple[RegisterRow, dict[str, Any]]:
-    """One row of a register by its reference, with every column. Raises Forbidden
-    (``access.require_register_reader``), NotFound."""
-    access.require_register_reader(user)
-    if name not in REGISTERS:
-        raise services.NotFound(f"no register {name!r}; known: {', '.join(REGISTERS)}")
-    model = REGISTERS[name][0]
-    row = session.scalar(select(model).where(model.ref == ref))
-    if row is None:
-        raise services.NotFound(f"no {REGISTERS[name][1].lower()} row {ref!r}")
-    columns = {c.key: getattr(row, c.key) for c in model.__mapper__.column_attrs}
-    return _row(name, row), columns
+    """The register rows the instance last touched."""
+    return register_edit.touched(session, instance_id)
 
 
 def instances(session: Session, user: User, limit: int = 200, process_id: str | None = None) -> list[ProcessInstance]:

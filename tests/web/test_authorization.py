@@ -4,7 +4,9 @@ Setup: Sofia (assessor) started an instance, holds its open task and uploaded an
 A user who may not see the instance gets 404 for it, its task and its evidence (ids cannot be probed);
 one who may see it but not act gets 403; no one but the holder completes the task, no one but an admin
 edits a definition or a user. Lucas also holds the assessor role, but Sofia has claimed the task: he
-does not see it. Registers are read by everyone with a role; an account without a role reads none.
+does not see it. Registers are read by everyone with a role; an account without a role reads none. Each
+register is written by the roles of its definition (``REGISTER_WRITERS``, the README's table); a register
+a flow owns is written by no one outside its flow.
 
 A second instance (``tiny_authored_approval``) waits for an approver: Sofia prepared it, with an evidence
 file, and named Ingrid (approver) its author, so segregation of duties (SOD-01) keeps Ingrid off the
@@ -50,6 +52,16 @@ SEES_AUTHORED = {"admin", "aims_owner", "assessor", "reviewer", "top_management"
                  "external_auditor"}
 #: whose inbox offers the authored record's approval: the approvers SOD-01 does not exclude (Fatima, Grace)
 CLAIMS_AUTHORED = {"reviewer", "top_management"}
+#: register -> the matrix's rows that may add, edit and retire its rows (README "Registers")
+REGISTER_WRITERS = {
+    "ai_systems": {"aims_owner", "process_owner"},
+    "documents": {"aims_owner"},
+    "objectives": {"aims_owner", "top_management"},
+    "competence": {"aims_owner"},
+    "training": {"aims_owner"},
+    "impact_assessments": set(), "risks": set(), "risk_treatment_actions": set(), "risk_acceptances": set(),
+    "nonconformities": set(), "evidence": set(),
+}
 ASSESS = {"f.summary": "x", "f.risk_level": "low", "f.likelihood": "1", "f.review_by": "2026-12-01",
           "f.reviewer": PEOPLE["reviewer"], "action": "complete"}
 
@@ -105,8 +117,14 @@ def test_pages_by_role(app: Flask, browser: Callable[[str], Browser], flows: Flo
     sees = role in SEES_INSTANCE
     for url in ("/tasks", "/tasks?tab=all", "/start", "/instances", "/account/tokens", "/notifications", "/away"):
         _expect(b.get(url), 200, url)
-    for url in ("/registers", "/registers/risks/RSK-001"):
+    for url in ("/registers", "/registers/risks/RSK-001", "/registers/ai_systems/export.csv"):
         _expect(b.get(url), 403 if role == "no_role" else 200, url)
+    for name, writers in REGISTER_WRITERS.items():
+        _expect(b.get(f"/registers/{name}/new"), 200 if role in writers else 403, f"new {name}")
+        _expect(b.get(f"/registers/{name}/import"), 200 if role in writers else 403, f"import {name}")
+    _expect(b.post("/registers/documents/new", {"title": f"By {role}", "doc_type": "procedure",
+                                                 "classification": "internal"}),
+            303 if role in REGISTER_WRITERS["documents"] else 403, "add a document")
     for url in ("/soa", "/soa/export.xlsx", "/soa/export.pdf", "/audit-pack.zip", "/readiness"):
         _expect(b.get(url), 200 if role in CERT_ROLES else 403, url)
     _expect(b.get("/team"), 200 if role in MANAGERS else 403, "/team")
@@ -175,6 +193,14 @@ def test_api_by_role(app: Flask, flows: Flows, setup: dict[str, Any], role: str)
         _expect(call("GET", url), 200, url)
     for url in ("/registers/risks", "/registers/risks/RSK-001"):
         _expect(call("GET", url), 403 if role == "no_role" else 200, url)
+    for name, writers in REGISTER_WRITERS.items():
+        refs = [r["ref"] for r in call("GET", f"/registers/{name}").get_json()] if role != "no_role" else []
+        if refs:
+            _expect(call("PATCH", f"/registers/{name}/{refs[0]}", {"values": {}}), 200 if role in writers else 403,
+                    f"edit {name}")
+    _expect(call("POST", "/registers/objectives", {"values": {"title": f"By {role}", "kind": "aims",
+                                                              "theme": "safety", "status": "draft"}}),
+            201 if role in REGISTER_WRITERS["objectives"] else 403, "add an objective")
     assert any(i["id"] == instance for i in call("GET", "/instances").get_json()) == sees
     _expect(call("GET", f"/instances/{instance}"), 200 if sees else 404, "instance")
     _expect(call("GET", f"/tasks/{task}"), 200 if sees else 404, "task")

@@ -141,9 +141,26 @@ class DefinitionSchema(ma.Schema):
     versions = fields.List(fields.Nested(VersionSchema), required=True)
 
 
+class RegisterFieldSchema(ma.Schema):
+    key = fields.String(required=True)
+    label = fields.String(required=True)
+    kind = fields.String(required=True)
+    required = fields.Boolean()
+    editable = fields.Boolean()
+    choices = fields.List(fields.String())
+    rule = fields.String()
+
+
 class RegisterSchema(ma.Schema):
     name = fields.String(required=True)
     label = fields.String(required=True)
+    writable = fields.Boolean(metadata={"description": "whether the token's user may add and change rows"})
+    changed_through = fields.String(allow_none=True, metadata={"description": "the flow that owns the rows"})
+    fields_ = fields.List(fields.Nested(RegisterFieldSchema), data_key="fields")
+
+
+class RegisterQuery(ma.Schema):
+    retired = fields.Boolean(load_default=False, metadata={"description": "include retired rows"})
 
 
 class RegisterRowSchema(ma.Schema):
@@ -153,7 +170,23 @@ class RegisterRowSchema(ma.Schema):
     title = fields.String(required=True)
     status = fields.String(required=True)
     instance_id = fields.Integer(allow_none=True)
+    retired = fields.Boolean()
 
 
 class RegisterRowDetailSchema(RegisterRowSchema):
-    columns = fields.Dict(required=True)
+    values = fields.Dict(required=True, metadata={"description": "the row's values by field key"})
+    version = fields.Integer(required=True)
+    retired_at = fields.DateTime(allow_none=True)
+
+
+class RegisterValuesBody(ma.Schema):
+    values = fields.Dict(required=True, metadata={"description": "values by field key (GET /registers lists "
+                                                                 "the fields and their rules)"})
+    version = fields.Integer(strict=True, validate=validate.Range(min=1), metadata={
+        "description": "the row's version as you read it (optional; also `If-Match`): a change made since "
+                       "answers 409 and nothing changes"})
+
+
+class RetireBody(ma.Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    version = fields.Integer(strict=True, validate=validate.Range(min=1))

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import request
 
-from engine.app import TaskRow, access, history, process_admin, worklist
+from engine.app import TaskRow, access, history, process_admin, register_edit, worklist
 from engine.core import OPEN_STATES, DefinitionError, HumanTask, ProcessInstance, definitions, services
 
 from ..common import context, now, seen_version, unit
@@ -18,7 +18,7 @@ from .base import api_user, blueprint
 tasks = blueprint("tasks_api", "Human tasks: the inbox, claim, release, complete")
 instances = blueprint("instances_api", "Process instances: start and read")
 defs = blueprint("definitions_api", "Process definitions: list, lint, deploy")
-registers = blueprint("registers_api", "The AIMS registers (read only)")
+registers = blueprint("registers_api", "The AIMS registers: read, add, change, retire")
 BLUEPRINTS = [tasks, instances, defs, registers]
 
 ERRORS = (401, 403, 404, 409, 422)
@@ -204,29 +204,90 @@ def deploy_definition(body: dict[str, Any]) -> Any:
 
 # --------------------------------------------------------------------------- registers
 
+def _spec(spec: Any, user: Any) -> dict[str, Any]:
+    return {"name": spec.name, "label": spec.label, "writable": register_edit.may_write(user, spec),
+            "changed_through": spec.flow.name if spec.flow else None,
+            "fields_": [{"key": f.key, "label": f.label, "kind": f.kind, "required": f.required,
+                        "editable": f.editable and spec.editable, "choices": [c for c, _ in f.choices],
+                        "rule": text} for f, text in register_edit.rules(spec)]}
+
+
+def _record(rec: Any) -> Any:
+    body = {**rec.row.__dict__, "values": {k: _plain(v) for k, v in rec.values.items()}, "version": rec.version,
+            "retired_at": rec.retired_at}
+    return body, 200, {"ETag": f'"{rec.version}"'}
+
+
 @registers.route("/registers")
 @registers.response(200, s.RegisterSchema(many=True))
 @_errors(registers, 401)
 def list_registers() -> Any:
-    """The registers there are."""
-    return [{"name": k, "label": v[1]} for k, v in history.REGISTERS.items()]
+    """The registers there are, their fields with their rules, and whether the token's user may change them."""
+    return [_spec(spec, api_user()) for spec in register_edit.SPECS.values()]
 
 
 @registers.route("/registers/<name>")
+@registers.arguments(s.RegisterQuery, location="query")
 @registers.response(200, s.RegisterRowSchema(many=True))
 @_errors(registers, 401, 403, 404)
-def register_rows(name: str) -> Any:
-    """The rows of one register, by reference."""
-    return [r.__dict__ for r in history.register_rows(db.session, api_user(), name)]
+def register_rows(args: dict[str, Any], name: str) -> Any:
+    """The rows of one register, by reference (retired ones with `retired=true`)."""
+    return [r.__dict__ for r in register_edit.rows(db.session, api_user(), name, retired=args["retired"])]
+
+
+@registers.route("/registers/<name>", methods=["POST"])
+@registers.arguments(s.RegisterValuesBody)
+@registers.response(201, s.RegisterRowDetailSchema)
+@_errors(registers, *ERRORS)
+def create_register_row(body: dict[str, Any], name: str) -> Any:
+    """Add a row (`values` by field key; `ref` optional where the register numbers its rows). 422 lists
+    every field that needs fixing."""
+    with unit() as ctx:
+        row = register_edit.create(ctx, api_user(), name, body["values"], source="api")
+    body, _, headers = _record(register_edit.record(db.session, api_user(), name, row.ref))
+    return body, 201, headers
 
 
 @registers.route("/registers/<name>/<ref>")
 @registers.response(200, s.RegisterRowDetailSchema)
 @_errors(registers, 401, 403, 404)
 def register_row(name: str, ref: str) -> Any:
-    """One register row with every column."""
-    row, columns = history.register_row(db.session, api_user(), name, ref)
-    return {**row.__dict__, "columns": {k: _plain(v) for k, v in columns.items()}}
+    """One register row with its values by field key and its `version` (also the `ETag`)."""
+    return _record(register_edit.record(db.session, api_user(), name, ref))
+
+
+@registers.route("/registers/<name>/<ref>", methods=["PATCH"])
+@registers.arguments(s.RegisterValuesBody)
+@registers.response(200, s.RegisterRowDetailSchema)
+@_errors(registers, *ERRORS)
+def edit_register_row(body: dict[str, Any], name: str, ref: str) -> Any:
+    """Change the fields given. Send the `version` you read (or `If-Match`): a change made since answers
+    409 and nothing changes."""
+    with unit() as ctx:
+        register_edit.edit(ctx, api_user(), name, ref, body["values"], _seen(body), source="api")
+    return _record(register_edit.record(db.session, api_user(), name, ref))
+
+
+@registers.route("/registers/<name>/<ref>/retire", methods=["POST"])
+@registers.arguments(s.RetireBody)
+@registers.response(200, s.RegisterRowDetailSchema)
+@_errors(registers, *ERRORS)
+def retire_register_row(body: dict[str, Any], name: str, ref: str) -> Any:
+    """Retire a row (kept for the audit trail, hidden from lists). A reason is required."""
+    with unit() as ctx:
+        register_edit.retire(ctx, api_user(), name, ref, body["reason"], _seen(body), source="api")
+    return _record(register_edit.record(db.session, api_user(), name, ref))
+
+
+@registers.route("/registers/<name>/<ref>/restore", methods=["POST"])
+@registers.arguments(s.RetireBody)
+@registers.response(200, s.RegisterRowDetailSchema)
+@_errors(registers, *ERRORS)
+def restore_register_row(body: dict[str, Any], name: str, ref: str) -> Any:
+    """Bring a retired row back. A reason is required."""
+    with unit() as ctx:
+        register_edit.retire(ctx, api_user(), name, ref, body["reason"], _seen(body), restore=True, source="api")
+    return _record(register_edit.record(db.session, api_user(), name, ref))
 
 
 def _plain(value: Any) -> Any:

@@ -21,13 +21,13 @@ from flask import Flask
 from flask.cli import FlaskGroup, ScriptInfo, routes_command, shell_command
 from flask_migrate.cli import db as db_group
 
-from . import audit, cert, demo, events, failures, people, processes, shared, tokens, work, worker
+from . import audit, cert, demo, events, failures, people, processes, registers, shared, tokens, work, worker
 
 #: every command ends with a sentence and an exit code, never a traceback (``shared.guard``; for
 #: ``db``, flask-migrate's commands get the same guard)
 COMMANDS = [shared.guard(c) for c in (*processes.COMMANDS, *work.COMMANDS, *events.COMMANDS, *audit.COMMANDS,
                                       *cert.COMMANDS, *people.COMMANDS, *tokens.COMMANDS, *worker.COMMANDS,
-                                      *demo.COMMANDS, db_group)]
+                                      *demo.COMMANDS, *registers.COMMANDS, db_group)]
 
 
 def register(group: click.Group) -> None:

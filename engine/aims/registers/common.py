@@ -1,5 +1,6 @@
 """Register rows: the common fields of DOMAIN.md section 1 (a human ``ref``, ``status``, who/when created
-and updated, a ``row_version`` and the workflow instance that last touched it)."""
+and updated, a ``row_version`` and the workflow instance that last touched it), and ``retired_at``: a
+retired row is never deleted (it stays for the audit trail), lists hide it unless asked."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class RegisterMixin:
     updated_at: Mapped[datetime]
     row_version: Mapped[int] = mapped_column(default=1)
     iso_refs: Mapped[list[str]] = mapped_column(JSONText, default=list)
+    retired_at: Mapped[datetime | None] = mapped_column(default=None)
 
     @declared_attr
     def created_by_id(cls) -> Mapped[int | None]:

@@ -1,0 +1,321 @@
+"""The registers as declarations: one ``RegisterSpec`` per register (its table, reference, fields, who
+writes it, or the flow that owns it). The pages, the API, import, export and the template are all driven
+by these; a new register (suppliers, datasets, ...) is one more entry in ``SPECS``.
+
+Who reads: every active user with a role (``engine.app.access.require_register_reader``). Who writes: the
+spec's ``writers``; a register with a ``flow`` is changed only through that flow (its pages say so and
+link it), and an import may not add or change its rows.
+
+``plain_values`` and ``stored_value`` translate between what people see (e-mail addresses, references)
+and what the table holds (user ids, row ids).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.aims.register_fields import Field
+from engine.aims.registers import (
+    AIObjective,
+    AISystem,
+    CompetenceRequirement,
+    Document,
+    Evidence,
+    ImpactAssessment,
+    Nonconformity,
+    Risk,
+    RiskAcceptance,
+    RiskTreatmentAction,
+    TrainingRecord,
+)
+from engine.aims.roles import ROLES
+from engine.core.models import User
+
+#: words that keep their capitals in a label
+_WORDS = {"ai": "AI", "ml": "ML", "llm": "LLM", "aims": "AIMS"}
+
+
+def _codes(*codes: str) -> tuple[tuple[str, str], ...]:
+    """Choices whose label is the code in words (``special_category`` -> ``Special category``)."""
+    def label(code: str) -> str:
+        words = [_WORDS.get(w, w) for w in code.split("_")]
+        return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
+    return tuple((c, label(c)) for c in codes)
+
+
+@dataclass(frozen=True)
+class Flow:
+    """The flow that owns a register: its process id and its name."""
+
+    process_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class RegisterSpec:
+    name: str
+    label: str
+    #: one row in words ("AI system"), for messages
+    noun: str
+    model: Any
+    #: the key of the field that titles a row in lists
+    title: str
+    fields: tuple[Field, ...]
+    #: new rows get ``PREFIX-001``; None: the reference is typed (a code)
+    prefix: str | None = None
+    ref_width: int = 3
+    initial_status: str = "active"
+    iso_refs: tuple[str, ...] = ()
+    writers: frozenset[str] = frozenset()
+    flow: Flow | None = None
+    description: str = ""
+
+    @property
+    def editable(self) -> bool:
+        return self.flow is None and bool(self.writers)
+
+    def field(self, key: str) -> Field:
+        for f in self.fields:
+            if f.key == key:
+                return f
+        raise KeyError(key)
+
+    def editable_fields(self) -> list[Field]:
+        return [f for f in self.fields if f.editable and self.editable]
+
+
+AI_ROLES = _codes("ai_provider", "ai_producer", "ai_customer", "ai_partner", "ai_subject", "relevant_authority")
+SYSTEM_STATUSES = _codes("proposed", "under_assessment", "approved_for_development", "in_development",
+                         "approved_for_deployment", "in_operation", "change_pending", "suspended", "retired",
+                         "rejected")
+LIFE_CYCLE = _codes("inception", "design_development", "verification_validation", "deployment",
+                    "operation_monitoring", "continuous_validation", "re_evaluation", "retirement")
+THEMES = _codes("accountability", "ai_expertise", "data_availability_quality", "environmental_impact", "fairness",
+                "maintainability", "privacy", "robustness", "safety", "security", "transparency_explainability")
+TIERS = _codes("low", "medium", "high")
+
+AI_SYSTEMS = RegisterSpec(
+    "ai_systems", "AI systems", "AI system", AISystem, "name", prefix="AIS", initial_status="proposed",
+    iso_refs=("4.1", "4.3", "8.1"), writers=frozenset({"aims_owner", "process_owner"}),
+    description="The inventory of the organisation's AI systems (A.4.2, A.6.2, A.9.4).",
+    fields=(
+        Field("name", "Name", required=True, max_length=200),
+        Field("description", "Description", "longtext"),
+        Field("intended_purpose", "Intended purpose", "longtext"),
+        Field("reasonably_foreseeable_misuse", "Reasonably foreseeable misuse", "longtext"),
+        Field("status", "Governance status", "choice", required=True, choices=SYSTEM_STATUSES),
+        Field("org_roles", "Our AI roles", "choices", choices=AI_ROLES),
+        Field("system_owner", "System owner", "user", attr="system_owner_id"),
+        Field("business_sponsor", "Business sponsor", "user", attr="business_sponsor_id"),
+        Field("ai_technique", "AI technique", "choice", choices=_codes(
+            "classical_ml", "deep_learning", "llm_generative", "rules_plus_ml", "computer_vision", "other")),
+        Field("life_cycle_stage", "Life-cycle stage", "choice", choices=LIFE_CYCLE),
+        Field("deployment_context", "Deployment context", "choice", choices=_codes(
+            "internal", "customer_facing", "public", "embedded_in_product")),
+        Field("decision_role", "Role in decisions", "choice", choices=_codes(
+            "informs_human", "recommends", "decides_with_human_review", "fully_automated")),
+        Field("human_oversight", "Human oversight", "longtext"),
+        Field("affected_parties", "Affected parties", "lines", max_length=100),
+        Field("personal_data", "Personal data", "choice", required=True,
+              choices=_codes("none", "personal", "special_category")),
+        Field("continuous_learning", "Learns in operation", "bool"),
+        Field("regulatory_classification", "Regulatory classification", "choice", choices=_codes(
+            "not_assessed", "prohibited", "high_risk", "transparency_obligations", "minimal")),
+        Field("in_aims_scope", "In the AIMS scope", "bool"),
+        Field("impact_tier", "Impact tier", "choice", choices=TIERS, editable=False),
+        Field("next_aiia_due", "Next impact assessment due", "date", editable=False),
+        Field("last_risk_assessment_at", "Last risk assessment", "date", editable=False),
+    ))
+
+DOCUMENTS = RegisterSpec(
+    "documents", "Documents", "document", Document, "title", prefix="DOC", iso_refs=("7.5.1", "7.5.2", "7.5.3"),
+    writers=frozenset({"aims_owner"}),
+    description="Controlled documents: their owner, classification and review dates. Their versions are "
+                "reviewed and published through the policy review flow.",
+    fields=(
+        Field("title", "Title", required=True, max_length=300),
+        Field("doc_type", "Type", "choice", required=True, choices=_codes(
+            "ai_policy", "policy", "procedure", "scope", "soa", "plan", "record", "other")),
+        Field("owner", "Owner", "user", attr="owner_id"),
+        Field("classification", "Classification", "choice", required=True,
+              choices=_codes("public", "internal", "confidential", "restricted")),
+        Field("review_interval", "Review interval", max_length=20, help="A duration like P1Y (a year) or P6M."),
+        Field("next_review_at", "Next review", "date"),
+        Field("retention", "Kept after supersession", max_length=20, help="A duration like P3Y."),
+        Field("audience", "Audience", "lines", max_length=100),
+        Field("external_publication", "Published externally", "bool"),
+    ))
+
+OBJECTIVES = RegisterSpec(
+    "objectives", "AI objectives", "objective", AIObjective, "title", prefix="OBJ", ref_width=2,
+    iso_refs=("6.2",), writers=frozenset({"aims_owner", "top_management"}),
+    description="AI objectives and how they are measured (6.2, A.6.1.2, A.9.3).",
+    fields=(
+        Field("title", "Title", required=True, max_length=300),
+        Field("description", "Description", "longtext"),
+        Field("kind", "Kind", "choice", required=True, choices=(
+            ("aims", "AIMS"), ("responsible_development", "Responsible development"),
+            ("responsible_use", "Responsible use"))),
+        Field("theme", "Theme", "choice", required=True, choices=THEMES),
+        Field("status", "Status", "choice", required=True, choices=_codes(
+            "draft", "pending_approval", "active", "achieved", "not_achieved", "withdrawn")),
+        Field("policy_clause_ref", "Policy clause", max_length=200),
+        Field("metric", "Metric", "longtext"),
+        Field("unit", "Unit", max_length=40),
+        Field("baseline", "Baseline", "number"),
+        Field("target", "Target", "number"),
+        Field("measurement_frequency", "Measured every", max_length=20, help="A duration like P3M."),
+        Field("owner", "Owner", "user", attr="owner_id"),
+        Field("resources", "Resources", "longtext"),
+        Field("due_date", "Due date", "date"),
+        Field("evaluation_method", "How results are evaluated", "longtext"),
+        Field("ai_systems", "AI systems", "refs", attr="ai_system_ids", target="ai_systems"),
+    ))
+
+COMPETENCE = RegisterSpec(
+    "competence", "Competence requirements", "competence requirement", CompetenceRequirement, "competence",
+    iso_refs=("7.2",), writers=frozenset({"aims_owner"}),
+    description="The competences roles and AI systems need (7.2, A.4.6). The reference is a short code.",
+    fields=(
+        Field("competence", "Competence", required=True, max_length=300),
+        Field("role", "Role", "choice", choices=tuple(ROLES.items())),
+        Field("ai_system", "AI system", "ref", attr="ai_system_id", target="ai_systems"),
+        Field("required_level", "Required level", max_length=40),
+        Field("evidence_needed", "Evidence needed", "longtext"),
+        Field("refresh_interval", "Refresh every", max_length=20, help="A duration like P2Y."),
+    ))
+
+TRAINING = RegisterSpec(
+    "training", "Training records", "training record", TrainingRecord, "course", prefix="TRN",
+    initial_status="assigned", iso_refs=("7.2", "7.3"), writers=frozenset({"aims_owner"}),
+    description="Training assigned and completed, and whether it worked (7.2, 7.3).",
+    fields=(
+        Field("course", "Course", required=True, max_length=300),
+        Field("person", "Person", "user", attr="user_id", help="Blank for a campaign addressed to an audience."),
+        Field("requirement", "Competence requirement", "ref", attr="requirement_id", target="competence"),
+        Field("provider", "Provider", max_length=200),
+        Field("status", "Status", "choice", required=True, choices=_codes(
+            "assigned", "in_progress", "completed", "expired", "campaign")),
+        Field("assigned_at", "Assigned on", "date"),
+        Field("due_at", "Due on", "date"),
+        Field("completed_at", "Completed on", "date"),
+        Field("score", "Score", "number", minimum=0),
+        Field("effectiveness_check", "Effective?", "choice", required=True,
+              choices=_codes("not_checked", "effective", "not_effective")),
+        Field("expires_at", "Expires on", "date"),
+    ))
+
+
+def _flow_owned(name: str, label: str, noun: str, model: Any, title: str, flow: Flow,
+                *fields: Field) -> RegisterSpec:
+    return RegisterSpec(name, label, noun, model, title, flow=flow,
+                        fields=tuple(Field(**{**f.__dict__, "editable": False}) for f in fields))
+
+
+AIIA_FLOW = Flow("aims_aiia", "AI system impact assessment")
+RISK_FLOW = Flow("aims_risk_assessment", "Risk assessment and acceptance")
+
+IMPACT_ASSESSMENTS = _flow_owned(
+    "impact_assessments", "Impact assessments", "impact assessment", ImpactAssessment, "trigger", AIIA_FLOW,
+    Field("ai_system", "AI system", "ref", attr="ai_system_id", target="ai_systems"),
+    Field("version", "Version", "integer"), Field("trigger", "Trigger"), Field("status", "Status"),
+    Field("impact_tier", "Impact tier", "choice", choices=TIERS), Field("overall_conclusion", "Conclusion"),
+    Field("assessor", "Assessor", "user", attr="assessor_id"),
+    Field("approver", "Approver", "user", attr="approver_id"),
+    Field("next_review_due", "Next review due", "date"))
+
+RISKS = _flow_owned(
+    "risks", "Risks", "risk", Risk, "title", RISK_FLOW,
+    Field("title", "Title"), Field("description", "Description", "longtext"), Field("status", "Status"),
+    Field("source_category", "Risk source"),
+    Field("ai_systems", "AI systems", "refs", attr="ai_system_ids", target="ai_systems"),
+    Field("inherent_score", "Inherent score", "integer"), Field("inherent_level", "Inherent level"),
+    Field("treatment_option", "Treatment"), Field("planned_controls", "Planned controls", "lines"),
+    Field("residual_score", "Residual score", "integer"), Field("residual_level", "Residual level"),
+    Field("owner", "Risk owner", "user", attr="owner_id"), Field("next_review_at", "Next review", "date"))
+
+RISK_TREATMENT_ACTIONS = _flow_owned(
+    "risk_treatment_actions", "Risk treatment actions", "treatment action", RiskTreatmentAction, "description",
+    RISK_FLOW,
+    Field("risk", "Risk", "ref", attr="risk_id", target="risks"), Field("description", "Description", "longtext"),
+    Field("control_ref", "Control"), Field("owner", "Owner", "user", attr="owner_id"),
+    Field("due_date", "Due date", "date"), Field("completed_at", "Completed on", "date"), Field("status", "Status"))
+
+RISK_ACCEPTANCES = _flow_owned(
+    "risk_acceptances", "Risk acceptances", "risk acceptance", RiskAcceptance, "level", RISK_FLOW,
+    Field("risk", "Risk", "ref", attr="risk_id", target="risks"), Field("level", "Level"),
+    Field("required_authority", "Required authority"), Field("decision", "Decision"),
+    Field("acceptor", "Accepted by", "user", attr="acceptor_id"), Field("valid_from", "Valid from", "date"),
+    Field("valid_until", "Valid until", "date"), Field("status", "Status"))
+
+NONCONFORMITIES = _flow_owned(
+    "nonconformities", "Nonconformities", "nonconformity", Nonconformity, "title",
+    Flow("aims_nc_capa", "Nonconformity and corrective action"),
+    Field("title", "Title"), Field("source", "Source"), Field("source_ref", "Source reference"),
+    Field("requirement_ref", "Requirement"), Field("severity", "Grade"), Field("status", "Status"),
+    Field("owner", "Owner", "user", attr="owner_id"), Field("effectiveness_result", "Effectiveness"))
+
+EVIDENCE = _flow_owned(
+    "evidence", "Evidence", "evidence item", Evidence, "title", Flow("aims_evidence_review", "Evidence review"),
+    Field("title", "Title"), Field("evidence_type", "Type"), Field("status", "Status"),
+    Field("linked_controls", "Controls", "lines"), Field("linked_clauses", "Clauses", "lines"),
+    Field("valid_until", "Valid until", "date"), Field("sha256", "SHA-256"))
+
+#: every register, in the order the pages list them
+SPECS: dict[str, RegisterSpec] = {s.name: s for s in (
+    AI_SYSTEMS, DOCUMENTS, OBJECTIVES, COMPETENCE, TRAINING, IMPACT_ASSESSMENTS, RISKS, RISK_TREATMENT_ACTIONS,
+    RISK_ACCEPTANCES, NONCONFORMITIES, EVIDENCE)}
+
+
+# --------------------------------------------------------------------------- plain <-> stored
+
+def _target(spec: Field) -> Any:
+    return SPECS[spec.target or ""].model
+
+
+def plain_value(session: Session, spec: Field, stored: Any) -> Any:
+    """What people see for a stored value: e-mails for user ids, references for row ids."""
+    if spec.kind == "user":
+        user = session.get(User, stored) if stored is not None else None
+        return user.email if user else None
+    if spec.kind == "ref":
+        row = session.get(_target(spec), stored) if stored is not None else None
+        return row.ref if row else None
+    if spec.kind == "refs":
+        model = _target(spec)
+        return [r.ref for r in (session.get(model, i) for i in stored or []) if r is not None]
+    if spec.many:
+        return list(stored or [])
+    return stored
+
+
+def plain_values(session: Session, register: RegisterSpec, row: Any) -> dict[str, Any]:
+    return {f.key: plain_value(session, f, getattr(row, f.column)) for f in register.fields}
+
+
+def stored_value(session: Session, spec: Field, plain: Any) -> Any:
+    """The stored value for a plain one. Raises ValueError with a message in words."""
+    if spec.kind == "user":
+        if plain is None:
+            return None
+        user = session.scalar(select(User).where(User.email == plain))
+        if user is None or not user.active:
+            raise ValueError(f"no active user has the e-mail address {plain}")
+        return user.id
+    if spec.kind in ("ref", "refs"):
+        model = _target(spec)
+        wanted = [plain] if spec.kind == "ref" else list(plain or [])
+        ids = []
+        for ref in wanted:
+            if ref is None:
+                continue
+            row_id = session.scalar(select(model.id).where(model.ref == ref))
+            if row_id is None:
+                raise ValueError(f"there is no {SPECS[spec.target or ''].noun} {ref}")
+            ids.append(row_id)
+        return ids if spec.kind == "refs" else (ids[0] if ids else None)
+    return plain

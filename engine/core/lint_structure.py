@@ -131,7 +131,7 @@ def duplicate_ids(d: Diagram, _: Any) -> Iterator[Problem]:
             yield Problem(d.file, element_id, f"{len(elements)} elements share this id ({which}); the engine "
                                               "would keep only one of them",
                           "give each element an id of its own (in the modeler: select it and change its ID)",
-                          rule="duplicate-id", label=describe(elements[-1]), line=elements[-1].sourceline)
+                          rule="duplicate-id", label=describe(elements[0]), line=elements[0].sourceline)
 
 
 def flow_references(d: Diagram, _: Any) -> Iterator[Problem]:
@@ -390,13 +390,15 @@ def _backward(scope: Scope) -> dict[Node, list[Node]]:
 
 
 def _is_trap_entry(node: Node, stuck: set[Node], back: dict[Node, list[Node]]) -> bool:
-    """``node`` leads only into a loop without exit (no path from it stops at an implicit end, which is
-    reported instead) and is where the flow enters that loop."""
+    """``node`` is where the flow enters a loop without exit: it lies on a loop of ``stuck`` nodes, no
+    path from it stops at an implicit end (reported instead), and something off that loop leads to it."""
+    inside = [m for m in _forward(node) if m in stuck]
+    if node not in reachable(inside, lambda n: [m for m in _forward(n) if m in stuck]):
+        return False
     ahead = reachable([node], lambda n: [m for m in _forward(n) if m in stuck])
     if any(not _forward(n) for n in ahead):
         return False
-    before = back.get(node, [])
-    return not before or any(b not in stuck for b in before)
+    return any(b not in ahead for b in back.get(node, [])) or not back.get(node)
 
 
 def _unreachable(d: Diagram, node: Node) -> Problem:

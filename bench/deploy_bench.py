@@ -6,7 +6,8 @@ published process versions into a fresh SQLite file database (WAL), as if deploy
 deployed is the same diagram as ``bench_deploy`` with a call activity of ``bench_lib_0000`` before its
 gateway, so the deploy also resolves and pins a called process from the library. Each repeat deploys a
 new version of it (its name changes) through ``definitions.deploy``, exactly as ``aimsflow deploy``
-and publishing do, then rolls back, so every repeat meets the same library.
+and publishing do, then rolls back, so every repeat meets the same library; the library sizes take
+turns, so other work on the machine slows them alike.
 
 Prints the median time per library size, then the ratio of the largest to the smallest. Deploying one
 process should cost the same whatever the library holds: the ratio should be close to 1.
@@ -23,7 +24,7 @@ import time
 from pathlib import Path
 
 from SpiffWorkflow.version import __version__ as spiff_version
-from sqlalchemy import insert
+from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session
 
 from engine.core import audit_trail, definitions
@@ -79,25 +80,34 @@ def build(path: Path, size: int) -> None:
     engine.dispose()
 
 
-def measure(path: Path, repeats: int, warmup: int) -> list[float]:
-    """Seconds per deploy of a new version of ``bench_deploy`` (each rolled back)."""
-    engine = make_engine(f"sqlite:///{path}")
-    seconds = []
+def deploy_once(engine: Engine, revision: int) -> float:
+    """Seconds to deploy revision ``revision`` of ``bench_deploy`` (rolled back afterwards)."""
+    definitions.clear_spec_cache()
+    gc.collect()
+    with Session(engine) as session:
+        source = deployed_process(revision)
+        started = time.perf_counter()
+        [result] = definitions.deploy(session, [source], SETTINGS, FixedClock(NOW))
+        elapsed = time.perf_counter() - started
+        assert result.created and result.version.dependencies.keys() == {CALLEE}
+        session.rollback()
+    return elapsed
+
+
+def measure(paths: dict[int, Path], repeats: int, warmup: int) -> dict[int, list[float]]:
+    """Seconds per deploy for each library size; the sizes take turns, so a machine busy with other
+    work slows them alike."""
+    engines = {size: make_engine(f"sqlite:///{path}") for size, path in paths.items()}
+    seconds: dict[int, list[float]] = {size: [] for size in paths}
     try:
         for n in range(warmup + repeats):
-            definitions.clear_spec_cache()
-            gc.collect()
-            with Session(engine) as session:
-                source = deployed_process(n)
-                started = time.perf_counter()
-                [result] = definitions.deploy(session, [source], SETTINGS, FixedClock(NOW))
-                elapsed = time.perf_counter() - started
-                assert result.created and result.version.dependencies.keys() == {CALLEE}
-                session.rollback()
-            if n >= warmup:
-                seconds.append(elapsed)
+            for size, engine in engines.items():
+                elapsed = deploy_once(engine, n)
+                if n >= warmup:
+                    seconds[size].append(elapsed)
     finally:
-        engine.dispose()
+        for engine in engines.values():
+            engine.dispose()
     return seconds
 
 
@@ -105,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench deploy", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10,1000",
                         help="library sizes, comma-separated (default 10,1000)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed deploys per size (default 5)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed deploys first (default 1)")
+    parser.add_argument("--repeats", type=int, default=9, help="timed deploys per size (default 9)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed deploys per size first (default 2)")
     args = parser.parse_args(argv)
     try:
         sizes = [int(s) for s in args.sizes.split(",")]
@@ -116,18 +126,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("sizes and --repeats must be at least 1, --warmup at least 0")
     print(f"SpiffWorkflow {spiff_version}, Python {platform.python_version()}, SQLite file (WAL); one process "
           f"deployed into a library of {' and '.join(str(s) for s in sizes)}", flush=True)
-    medians: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="aimsflow-deploy-") as tmp:
+        paths, built = {}, {}
         for size in sizes:
-            path = Path(tmp) / f"library{size}.db"
+            paths[size] = Path(tmp) / f"library{size}.db"
             started = time.perf_counter()
-            build(path, size)
-            built = time.perf_counter() - started
-            seconds = measure(path, args.repeats, args.warmup)
-            medians[size] = statistics.median(seconds)
-            runs = ", ".join(f"{s * 1000:.0f}" for s in seconds)
-            print(f"library of {size:>5}: deploy one process: median {medians[size] * 1000:8.1f} ms  "
-                  f"(runs: {runs} ms; library loaded in {built:.1f} s)", flush=True)
+            build(paths[size], size)
+            built[size] = time.perf_counter() - started
+        seconds = measure(paths, args.repeats, args.warmup)
+    medians = {size: statistics.median(runs) for size, runs in seconds.items()}
+    for size in sizes:
+        runs = ", ".join(f"{s * 1000:.0f}" for s in seconds[size])
+        print(f"library of {size:>5}: deploy one process: median {medians[size] * 1000:8.1f} ms  "
+              f"(runs: {runs} ms; library loaded in {built[size]:.1f} s)", flush=True)
     smallest, largest = min(sizes), max(sizes)
     print(f"ratio {largest}/{smallest}: {medians[largest] / medians[smallest]:.2f}")
     return 0

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 #: the most combinations of representative values tried before giving up (answer: not covered)
-MAX_COMBINATIONS = 20_000
+MAX_COMBINATIONS = 4_096
 
 
 class _Other:

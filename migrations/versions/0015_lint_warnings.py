@@ -1,7 +1,7 @@
 """Process versions keep their lint warnings (shown on the versions page)
 
-Revision ID: 0012
-Revises: 0010
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07 09:00:00
 
 """
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import engine.core.db
 
 
-revision = '0012'
-down_revision = '0010'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

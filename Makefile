@@ -73,6 +73,7 @@ lint: install
 bench: install
 	$(BIN)/python -m bench engine
 	$(BIN)/python -m bench sweep
+	$(BIN)/python -m bench deploy
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .mypy_cache node_modules $(VENDOR)

@@ -20,3 +20,11 @@ def test_engine_benchmark_prints_both_throughputs_and_the_ratio_last(capsys: pyt
 def test_unknown_benchmark_is_refused_with_the_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["engin"]) == 2
     assert "unknown benchmark 'engin'" in capsys.readouterr().err
+
+
+def test_deploy_benchmark_prints_each_library_size_and_the_ratio_last(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["deploy", "--sizes", "2,3", "--repeats", "1", "--warmup", "0"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert any(re.match(r"library of +2: deploy one process: median +\d+\.\d ms", line) for line in lines)
+    assert any(re.match(r"library of +3: deploy one process: median +\d+\.\d ms", line) for line in lines)
+    assert re.fullmatch(r"ratio 3/2: \d+\.\d\d", lines[-1])

@@ -27,8 +27,8 @@ def _admin_only() -> None:
     access.require_admin(actor())
 
 
-def _problems(problems: list[Any]) -> list[dict[str, str]]:
-    return [{"file": p.file, "element": p.element, "message": p.message} for p in problems]
+def _problems(problems: list[Any]) -> list[dict[str, Any]]:
+    return [p.to_dict() for p in problems]
 
 
 def _json_body() -> dict[str, Any]:
@@ -94,7 +94,7 @@ def version_xml(version_id: int) -> Any:
 def lint(process_id: str) -> Any:
     body = _json_body()
     problems = process_admin.lint(db.session, context().settings, process_id, _xml(body, process_id))
-    return jsonify({"ok": not problems, "problems": _problems(problems)})
+    return jsonify({"ok": not any(p.is_error for p in problems), "problems": _problems(problems)})
 
 
 @bp.route("/processes/<process_id>/properties", methods=["POST"])
@@ -130,9 +130,16 @@ def publish(version_id: int) -> Any:
     except (DefinitionError, ConflictError) as exc:
         if wants_json:
             raise
-        flash("Not published: " + exc.message, "danger")
-        pid = process_admin.get_version(db.session, version_id).process_id
-        return redirect(url_for(".process", process_id=pid), 303)
+        version = process_admin.get_version(db.session, version_id)
+        if isinstance(exc, DefinitionError):
+            errors = sum(1 for p in exc.problems if p.is_error)
+            flash(f"Not published: v{version.version} has {errors} error{'s' * (errors != 1)}; the published "
+                  "version stays. Fix them in the modeler:", "danger")
+            for p in exc.problems:
+                flash(str(p), "danger" if p.is_error else "warning")
+        else:
+            flash("Not published: " + exc.message, "danger")
+        return redirect(url_for(".process", process_id=version.process_id), 303)
     if wants_json:
         return jsonify({"process_id": pid, "version": number, "status": "published"})
     flash(f"{pid} v{number} is published: new instances start on it.", "success")
@@ -188,8 +195,10 @@ def form_editor(version_id: int, name: str) -> Any:
                                                                     version.process_id, version.bpmn_xml,
                                                                     {name: schema})
                     number = draft.version
-                flash(f"Saved as draft v{number}" + (f" ({len(lint_problems)} lint problems)" if lint_problems
-                                                     else "; publish it to use it"), "success")
+                errors = sum(1 for p in lint_problems if p.is_error)
+                flash(f"Saved as draft v{number}" + (f" ({errors} lint error{'s' * (errors != 1)}: fix them "
+                                                     "before publishing)" if errors else "; publish it to use it"),
+                      "success")
                 return redirect(url_for(".process", process_id=version.process_id), 303)
             except ConflictError as exc:
                 problems = [exc.message]

@@ -161,24 +161,24 @@ def _forms_for(session: Session, settings: EngineSettings, process_id: str, root
 def _source(process_id: str, xml: str) -> definitions.SourceFile:
     if not isinstance(xml, str) or not xml.strip():
         raise InvalidInput("the BPMN XML is empty")
-    return definitions.SourceFile(f"{process_id}.bpmn", xml.encode("utf-8"))
+    return definitions.SourceFile.from_text(f"{process_id}.bpmn", xml)
 
 
 def lint(session: Session, settings: EngineSettings, process_id: str, xml: str,
          form_overrides: dict[str, Any] | None = None) -> list[Problem]:
-    """Every lint problem of ``xml`` as ``process_id`` (empty: it would publish), forms as a draft gets them."""
+    """Every lint problem of ``xml`` as ``process_id``, forms as a draft gets them: errors (it would not
+    publish) first, then warnings (it would, with them recorded). Empty: nothing to say."""
     source = _source(process_id, xml)
     try:
         root = definitions.safe_parse(source, settings.max_definition_bytes)
     except DefinitionError as exc:
         return exc.problems
-    library, shas = definitions._library(session)
     try:
-        definitions.parse_and_lint([source], settings, library, shas,
-                                   _forms_for(session, settings, process_id, root, form_overrides or {}))
+        [parsed] = definitions.parse_and_lint([source], settings, definitions.deployed_library(session),
+                                              _forms_for(session, settings, process_id, root, form_overrides or {}))
     except DefinitionError as exc:
         return exc.problems
-    return []
+    return parsed.warnings
 
 
 def save_draft(session: Session, settings: EngineSettings, clock: Clock, actor: User, process_id: str, xml: str,
@@ -206,12 +206,15 @@ def save_draft(session: Session, settings: EngineSettings, clock: Clock, actor: 
     name = next((p.get("name") for p in root.findall("bpmn:process", definitions.NS) if p.get("id") == process_id),
                 None) or process_id
     version = ProcessVersion(process_id=process_id, version=number, name=name, sha256=sha, filename=source.name,
-                             bpmn_xml=xml, forms=form_schemas, dependencies={}, status="draft",
-                             deployed_by_id=actor.id, deployed_at=clock.now())
+                             bpmn_xml=source.data.decode("utf-8"), forms=form_schemas, dependencies={},
+                             status="draft", deployed_by_id=actor.id, deployed_at=clock.now(),
+                             lint_warnings=[p.to_dict() for p in problems if not p.is_error])
     session.add(version)
     session.flush()
     audit_trail.append(session, clock, "draft_save", actor=actor, subject=f"{process_id} v{number}",
-                       data={"process_id": process_id, "version": number, "problems": len(problems)})
+                       data={"process_id": process_id, "version": number,
+                             "problems": sum(1 for p in problems if p.is_error),
+                             "warnings": sum(1 for p in problems if not p.is_error)})
     return version, problems
 
 
@@ -223,8 +226,8 @@ def publish(session: Session, settings: EngineSettings, clock: Clock, actor: Use
     if draft.status != "draft":
         raise ConflictError(f"{draft.process_id} v{draft.version} is already {draft.status}")
     source = _source(draft.process_id, draft.bpmn_xml)
-    library, shas = definitions._library(session)
-    parsed = definitions.parse_and_lint([source], settings, library, shas, dict(draft.forms or {}))[0]
+    parsed = definitions.parse_and_lint([source], settings, definitions.deployed_library(session),
+                                        dict(draft.forms or {}))[0]
     if parsed.process_id != draft.process_id:
         raise DefinitionError([Problem(source.name, parsed.process_id, "the process id changed; keep "
                                                                        f"{draft.process_id}")])
@@ -233,13 +236,15 @@ def publish(session: Session, settings: EngineSettings, clock: Clock, actor: Use
     if clash is not None:
         raise ConflictError(f"this draft is identical to version {clash.version} ({clash.status})")
     draft.sha256, draft.forms, draft.dependencies = sha, parsed.forms, parsed.dependencies
+    draft.lint_warnings = [p.to_dict() for p in parsed.warnings]
     draft.status = "published"
     draft.name = parsed.name
     draft.deployed_at = clock.now()
     session.flush()
     definitions._SPEC_CACHE.put(sha, parsed.specs)
     audit_trail.append(session, clock, "publish", actor=actor, subject=f"{draft.process_id} v{draft.version}",
-                       data={"process_id": draft.process_id, "version": draft.version, "sha256": sha})
+                       data={"process_id": draft.process_id, "version": draft.version, "sha256": sha,
+                             "warnings": len(parsed.warnings)})
     return draft
 
 
@@ -258,8 +263,8 @@ def republish(session: Session, settings: EngineSettings, clock: Clock, actor: U
     if current.id == earlier.id:
         raise ConflictError(f"{earlier.process_id} v{earlier.version} is already the published version")
     source = _source(earlier.process_id, earlier.bpmn_xml)
-    library, shas = definitions._library(session)
-    parsed = definitions.parse_and_lint([source], settings, library, shas, dict(earlier.forms or {}))[0]
+    parsed = definitions.parse_and_lint([source], settings, definitions.deployed_library(session),
+                                        dict(earlier.forms or {}))[0]
     number = (session.scalar(select(func.max(ProcessVersion.version))
                              .where(ProcessVersion.process_id == earlier.process_id)) or 0) + 1
     # the same content as ``earlier``, but its own row: the hash names the republication
@@ -267,7 +272,7 @@ def republish(session: Session, settings: EngineSettings, clock: Clock, actor: U
     version = ProcessVersion(process_id=earlier.process_id, version=number, name=parsed.name, sha256=sha,
                              filename=earlier.filename, bpmn_xml=earlier.bpmn_xml, forms=parsed.forms,
                              dependencies=parsed.dependencies, status="published", deployed_by_id=actor.id,
-                             deployed_at=clock.now())
+                             deployed_at=clock.now(), lint_warnings=[p.to_dict() for p in parsed.warnings])
     try:
         with session.begin_nested():
             session.add(version)

@@ -1,69 +1,80 @@
-"""Process definitions: safe XML parsing, SpiffWorkflow parsing, lint, versions, the spec cache.
+"""Process definitions: parsing, lint, versions, the spec cache.
 
-Deploying = parse every file with a hardened lxml parser (no entities, no DTD, no network, any
-DOCTYPE rejected, size capped), hand the trees to ``SpiffBpmnParser``, call ``get_spec`` and
-``get_subprocess_specs`` so semantic errors surface now, lint, then store a ``ProcessVersion``
-(XML, referenced forms, sha256). The same content deployed twice is the same version.
+Deploying = read every file in one canonical encoding with a hardened lxml parser (``bpmn_source``:
+no entities, no DTD, no network, any DOCTYPE rejected, size capped), lint its structure
+(``lint_structure``), hand the trees to ``SpiffBpmnParser``, call ``get_spec`` and
+``get_subprocess_specs`` so semantic errors surface now (``spiff_messages`` words them), run the
+engine's own rules (``lint_tasks``), then store a ``ProcessVersion`` (XML, referenced forms, sha256,
+the lint warnings). The same content deployed twice is the same version; a file identical to the
+published version of its process is not parsed again. Call activities resolve against the deployment
+and a ``library`` (``library.py``) that reads only the processes called.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
-from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.specs.mixins import ManualTaskMixin, NoneTaskMixin, UserTaskMixin
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.core import audit_trail, domain, forms, ladders, timer_syntax, timers
+from engine.core import audit_trail, forms, lint_structure, lint_tasks, spiff_messages, timers
+from engine.core.bpmn_graph import Diagram, describe
+from engine.core.bpmn_source import (
+    BPMN_NS,
+    NS,
+    SPIFF_NS,
+    SourceFile,
+    content_sha,
+    load,
+    safe_parse,
+    sha256_of,
+)
 from engine.core.clock import Clock
-from engine.core.durations import is_duration
 from engine.core.errors import DefinitionError, NotFound, Problem
+from engine.core.library import (
+    ChainLibrary,
+    DeployedLibrary,
+    Entry,
+    FolderLibrary,
+    Library,
+    MappingLibrary,
+    as_library,
+    calls,
+    cycle_through,
+)
+from engine.core.lint_conditions import form_domains
+from engine.core.lint_tasks import load_escalation_profiles
 from engine.core.models import ProcessVersion, User
-from engine.core.properties import read_properties
+from engine.core.properties import form_name, read_properties
 from engine.core.settings import EngineSettings
 
-BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
-NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
-
-_SAFE_PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                            huge_tree=False, remove_pis=True)
+__all__ = ["BPMN_NS", "NS", "SPIFF_NS", "DeployResult", "ParsedDefinition", "Problem", "SourceFile", "Specs",
+           "clear_spec_cache", "connect_loop_tasks", "deploy", "deploy_directory", "deployed_library",
+           "folder_library",
+           "form_schema", "latest_version", "latest_versions", "load_escalation_profiles", "parse_and_lint",
+           "safe_parse", "sha256_of", "specs_for", "start_event_properties"]
 
 Specs = tuple[Any, dict[str, Any]]  # (BpmnProcessSpec, {process_id: BpmnProcessSpec})
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """A BPMN file to lint or deploy: its name (``aims_aiia.bpmn``) and its bytes."""
-
-    name: str
-    data: bytes
-
-    @classmethod
-    def read(cls, path: Path) -> SourceFile:
-        return cls(path.name, path.read_bytes())
 
 
 @dataclass
 class ParsedDefinition:
     process_id: str
     name: str
+    #: the file in the canonical encoding (what is stored)
     source: SourceFile
     specs: Specs
     forms: dict[str, Any] = field(default_factory=dict)
     dependencies: dict[str, str] = field(default_factory=dict)
+    #: problems that do not refuse the file; recorded on the version
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def content_sha(self) -> str:
@@ -80,140 +91,224 @@ class DeployResult:
     created: bool
 
 
-def sha256_of(xml: bytes, form_schemas: dict[str, Any], dependencies: dict[str, str]) -> str:
-    h = hashlib.sha256(xml)
-    h.update(json.dumps(form_schemas, sort_keys=True, separators=(",", ":")).encode())
-    h.update(json.dumps(dependencies, sort_keys=True).encode())
-    return h.hexdigest()
-
-
-# --------------------------------------------------------------------------- safe XML
-
-def safe_parse(source: SourceFile, max_bytes: int) -> Any:
-    """Parse ``source`` with entities, DTDs and network access off. Raises DefinitionError."""
-    if len(source.data) > max_bytes:
-        raise DefinitionError([Problem(source.name, "", f"the file is {len(source.data)} bytes; the limit is "
-                                                        f"{max_bytes}. Split it into smaller processes.")])
-    if b"<!DOCTYPE" in source.data[:4096].upper() or b"<!ENTITY" in source.data.upper():
-        raise DefinitionError([Problem(source.name, "", "DOCTYPE and entity declarations are not allowed in "
-                                                        "BPMN files; remove the <!DOCTYPE ...> block.")])
-    try:
-        root = etree.fromstring(source.data, etree.XMLParser(**_SAFE_PARSER_OPTIONS))
-    except etree.XMLSyntaxError as exc:
-        line = exc.lineno or (exc.position[0] if getattr(exc, "position", None) else "?")
-        raise DefinitionError([Problem(source.name, "", f"not well-formed XML (line {line}): {exc.msg}")]) from None
-    if root.getroottree().docinfo.doctype:
-        raise DefinitionError([Problem(source.name, "", "DOCTYPE is not allowed in BPMN files; remove the "
-                                                        "<!DOCTYPE ...> block.")])
-    if etree.QName(root).namespace != BPMN_NS or etree.QName(root).localname != "definitions":
-        raise DefinitionError([Problem(source.name, "", "the root element must be bpmn:definitions "
-                                                        f"(namespace {BPMN_NS}).")])
-    return root
-
-
 # --------------------------------------------------------------------------- parse + lint
 
+@dataclass
+class _File:
+    source: SourceFile
+    root: Any
+    process_id: str = ""
+    name: str = ""
+
+
 def parse_and_lint(files: list[SourceFile], settings: EngineSettings,
-                   library: dict[str, SourceFile] | None = None,
-                   library_shas: dict[str, str] | None = None,
+                   library: Library | dict[str, SourceFile] | None = None,
                    forms: dict[str, Any] | None = None) -> list[ParsedDefinition]:
-    """Parse and lint ``files``. ``library`` maps process ids to files that call activities may use
-    (already deployed processes); ``library_shas`` their version hashes; ``forms`` form schemas that
-    take the place of the files in the forms folder (an admin's edit in the browser). Raises
-    DefinitionError listing every problem of every file; returns one ParsedDefinition per file otherwise."""
+    """Parse and lint ``files``. ``library`` holds the processes call activities may use besides these
+    files (deployed ones: :func:`deployed_library`); ``forms`` form schemas that take the place of the
+    files in the forms folder (an admin's edit in the browser). Raises DefinitionError listing every
+    problem of every file (errors first, then warnings) when there is an error; returns one
+    ParsedDefinition per file otherwise, with its warnings."""
+    library = as_library(library)
     problems: list[Problem] = []
-    roots: dict[str, Any] = {}
+    loaded: list[_File] = []
     for source in files:
         try:
-            roots[source.name] = safe_parse(source, settings.max_definition_bytes)
+            loaded.append(_File(*load(source, settings.max_definition_bytes)))
         except DefinitionError as exc:
             problems.extend(exc.problems)
     if problems:
         raise DefinitionError(problems)
-
-    file_process: dict[str, tuple[str, str]] = {}
-    for source in files:
-        processes = [p for p in roots[source.name].findall("bpmn:process", NS)
-                     if p.get("isExecutable", "true").lower() != "false"]
-        if len(processes) != 1:
-            problems.append(Problem(source.name, "", f"a file must hold exactly one executable process; "
-                                                     f"found {len(processes)}."))
-            continue
-        pid = processes[0].get("id", "")
-        if source.name.endswith(".bpmn") and Path(source.name).stem != pid:
-            problems.append(Problem(source.name, pid, f"the file must be named {pid}.bpmn after its process id "
-                                                      f"(or the process id changed to {Path(source.name).stem})."))
-        file_process[source.name] = (pid, processes[0].get("name") or pid)
+    for item in loaded:
+        problems.extend(_identify(item))
     if problems:
         raise DefinitionError(problems)
 
+    own = {item.process_id: item for item in loaded}
+    own_callable = own.keys() | {p.get("id") for item in loaded for p in item.root.iterfind("bpmn:process", NS)}
+    reached = _call_graph(loaded, own_callable, library, settings, problems)
+    called_files = reached.files
     parser = SpiffBpmnParser()
-    own_ids = {pid for pid, _ in file_process.values()}
-    for source in files:
-        _add(parser, roots[source.name], source.name, problems)
-    extra = {pid: f for pid, f in (library or {}).items() if pid not in own_ids}
-    for lib_file in extra.values():
-        try:
-            _add(parser, safe_parse(lib_file, settings.max_definition_bytes), lib_file.name, problems)
-        except DefinitionError as exc:
-            problems.extend(exc.problems)
+    for item in loaded:
+        _add(parser, item.root, item.source.name, problems)
+    for entry, root in called_files.values():
+        _add(parser, root, entry.source.name, problems)
     if problems:
         raise DefinitionError(problems)
 
     profiles = load_escalation_profiles(settings, problems)
-    callable_ids = set(extra) | {p.get("id") for root in roots.values() for p in root.iterfind("bpmn:process", NS)}
     results: list[ParsedDefinition] = []
-    for source in files:
-        pid, name = file_process[source.name]
-        unresolved = _unresolved_calls(roots[source.name], source.name, callable_ids)
-        if unresolved:
-            problems.extend(unresolved)
+    for item in loaded:
+        found = _lint_file(item, parser, reached, own_callable, library, settings, profiles, forms or {})
+        problems.extend(found.problems)
+        if found.parsed is not None:
+            parsed = found.parsed
+            embedded = _embedded_ids(item.root)
+            for called_id in sorted(sid for sid in parsed.specs[1] if sid not in embedded):
+                if called_id in own:
+                    parsed.dependencies[called_id] = content_sha(own[called_id].source)
+                elif called_id in called_files:
+                    parsed.dependencies[called_id] = called_files[called_id][0].sha
+            results.append(parsed)
+    if any(p.is_error for p in problems):
+        raise DefinitionError([p for p in problems if p.is_error] + [p for p in problems if not p.is_error])
+    return results
+
+
+def _identify(item: _File) -> list[Problem]:
+    """The one executable process of a file, which names the file. Fills ``process_id`` and ``name``."""
+    source = item.source
+    processes = [p for p in item.root.findall("bpmn:process", NS) if p.get("isExecutable", "true").lower() != "false"]
+    if len(processes) != 1:
+        return [Problem(source.name, "", f"a file must hold exactly one executable process; found {len(processes)}",
+                        "keep one process marked executable (other pools may stay, not executable)",
+                        rule="one-process")]
+    pid = (processes[0].get("id") or "").strip()
+    if not pid:
+        return [Problem(source.name, "", "the executable process has no id",
+                        f"give the process an id; the file is named after it ({Path(source.name).stem})",
+                        rule="file-name", label=describe(processes[0]))]
+    item.process_id, item.name = pid, processes[0].get("name") or pid
+    if source.name.endswith(".bpmn") and Path(source.name).stem != pid:
+        return [Problem(source.name, pid, f"the file must be named {pid}.bpmn after its process id",
+                        f"rename the file, or change the process id to {Path(source.name).stem}",
+                        rule="file-name", label=describe(processes[0]))]
+    return []
+
+
+@dataclass
+class _Calls:
+    #: process id -> the process ids it calls, for the files and every library process they reach
+    graph: dict[str, list[str]]
+    #: the library processes reached: their entry and parsed root
+    files: dict[str, tuple[Entry, Any]]
+    #: called ids found nowhere
+    missing: set[str]
+
+
+def _call_graph(loaded: list[_File], own_callable: set[str], library: Library, settings: EngineSettings,
+                problems: list[Problem]) -> _Calls:
+    """Follow the call activities of ``loaded`` into the library, reading each process reached once."""
+    graph: dict[str, list[str]] = {item.process_id: [c for _, c in calls(item.root) if c] for item in loaded}
+    files: dict[str, tuple[Entry, Any]] = {}
+    missing: set[str] = set()
+    todo = [c for called in graph.values() for c in called]
+    while todo:
+        pid = todo.pop()
+        if pid in graph or pid in own_callable or pid in missing:
+            continue
+        entry = library.find(pid)
+        if entry is None:
+            missing.add(pid)
+            continue
+        graph[pid] = []
+        try:
+            source, root = load(entry.source, max(settings.max_definition_bytes, len(entry.source.data)))
+        except DefinitionError as exc:
+            problems.extend(exc.problems)
+            continue
+        files[pid] = (Entry(source, entry.sha), root)
+        graph[pid] = [c for _, c in calls(root) if c]
+        todo.extend(graph[pid])
+    return _Calls(graph, files, missing)
+
+
+@dataclass
+class _Linted:
+    problems: list[Problem]
+    parsed: ParsedDefinition | None
+
+
+def _lint_file(item: _File, parser: SpiffBpmnParser, reached: _Calls, own_callable: set[str],
+               library: Library, settings: EngineSettings, profiles: dict[str, Any],
+               overrides: dict[str, Any]) -> _Linted:
+    diagram = Diagram(item.source.name, item.root)
+    problems = lint_structure.check(diagram, only=lint_structure.BLOCKING)
+    problems.extend(_call_problems(diagram, item, reached, own_callable, library))
+    specs: Specs | None = None
+    failure: Exception | None = None
+    if not any(p.is_error for p in problems):
+        try:
+            specs = (parser.get_spec(item.process_id), parser.get_subprocess_specs(item.process_id))
+            timers.prepare(specs)
+        except Exception as exc:  # SpiffWorkflow raises plain exceptions too for some broken diagrams
+            failure = exc
+    found_forms: dict[str, Any] = {}
+    if specs is not None:
+        problems.extend(lint_tasks.check(diagram, specs, found_forms, settings, profiles, overrides))
+    domains = form_domains((found_forms or _quiet_forms(item.root, settings, overrides)).values())
+    problems.extend(lint_structure.check(diagram, domains, skip=lint_structure.BLOCKING))
+    if failure is not None and not any(p.is_error for p in problems):
+        # SpiffWorkflow stops at its first complaint; when lint has errors, that complaint restates one
+        problems.append(spiff_messages.problem_from(failure, diagram, item.process_id))
+    if specs is None or any(p.is_error for p in problems):
+        return _Linted(problems, None)
+    return _Linted(problems, ParsedDefinition(item.process_id, item.name, item.source, specs, found_forms,
+                                              warnings=problems))
+
+
+def _quiet_forms(root: Any, settings: EngineSettings, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The forms a diagram references that can be read (for the gateway check when the specs could not
+    be parsed; the form rules name the others)."""
+    out: dict[str, Any] = {}
+    for prop in root.iter(f"{{{SPIFF_NS}}}property"):
+        name = form_name(prop.get("value")) if prop.get("name") in ("form", "formJsonSchemaFilename") else None
+        if not name or name in out:
+            continue
+        if name in overrides:
+            out[name] = overrides[name]
             continue
         try:
-            spec = parser.get_spec(pid)
-            subs = parser.get_subprocess_specs(pid)
-            timers.prepare((spec, subs))
-        except ValidationException as exc:
-            problems.append(Problem(exc.file_name or source.name, getattr(exc, "id", "") or pid,
-                                    f"{exc}" + (f" (line {exc.line_number})" if exc.line_number else "")))
+            out[name] = forms.load_form(settings.forms_dir / f"{name}.schema.json", settings.max_form_bytes)
+        except ValueError:
             continue
-        except Exception as exc:  # SpiffWorkflow raises plain exceptions for some broken diagrams
-            problems.append(Problem(source.name, pid, f"cannot be parsed: {exc}"))
-            continue
-        parsed = ParsedDefinition(pid, name, source, (spec, subs))
-        problems.extend(_lint(parsed, roots[source.name], settings, profiles, forms or {}))
-        called = {sid for sid in subs if sid not in _embedded_ids(roots[source.name])}
-        for called_id in sorted(called):
-            if called_id in own_ids:
-                other = next(f for f in files if file_process.get(f.name, ("",))[0] == called_id)
-                parsed.dependencies[called_id] = sha256_of(other.data, {}, {})
-            elif library_shas and called_id in library_shas:
-                parsed.dependencies[called_id] = library_shas[called_id]
-        results.append(parsed)
-    if problems:
-        raise DefinitionError(problems)
-    return results
+    return out
+
+
+def _call_problems(diagram: Diagram, item: _File, reached: _Calls, own_callable: set[str],
+                   library: Library) -> list[Problem]:
+    """Call activities that name no process, a process that does not exist, or a circle of calls."""
+    problems = []
+    fix_cycle = "remove the call, or break the circle: a process may not call itself, directly or through others"
+    for call_id, called in calls(item.root):
+        if not called:
+            problems.append(diagram.problem(call_id, "it names no process to call",
+                                            "set its called element to the id of the process it starts",
+                                            "call-activity"))
+        elif called in reached.missing:
+            known = sorted(own_callable | set(library.process_ids()))
+            hint = get_close_matches(called, known, n=1)
+            problems.append(diagram.problem(call_id, f"calls process {called!r}, which is neither in this deployment "
+                                                     "nor deployed",
+                                            f"deploy {called}.bpmn first or fix calledElement"
+                                            + (f" (did you mean {hint[0]!r}?)" if hint else ""), "call-activity"))
+        else:
+            cycle = cycle_through(called, reached.graph)
+            if cycle is None:
+                continue
+            loop = cycle[cycle.index(cycle[-1]):]
+            pid = item.process_id
+            if loop == [pid, pid]:
+                message = "it calls its own process, so every instance would start another one without end"
+            elif pid in loop:
+                i = loop.index(pid)
+                round_trip = [*loop[i:-1], *loop[:i], pid]
+                message = (f"it calls {called!r}, which leads back here ({' → '.join(round_trip)}), so every "
+                           "instance would start another one without end")
+            else:
+                message = (f"it calls {called!r}, whose calls go round in a circle ({' → '.join(loop)}), so an "
+                           "instance would never finish starting them")
+            problems.append(diagram.problem(call_id, message, fix_cycle, "call-cycle"))
+    return problems
 
 
 def _add(parser: SpiffBpmnParser, root: Any, name: str, problems: list[Problem]) -> None:
     try:
         parser.add_bpmn_xml(root, filename=name)
-    except ValidationException as exc:
-        problems.append(Problem(name, getattr(exc, "id", ""), str(exc)))
-
-
-def _unresolved_calls(root: Any, file: str, callable_ids: set[str]) -> list[Problem]:
-    """A problem per call activity whose calledElement is neither in the deployment nor deployed
-    (SpiffWorkflow's own error names neither the call activity nor the fix)."""
-    problems = []
-    for call in root.iter(f"{{{BPMN_NS}}}callActivity"):
-        called = call.get("calledElement") or ""
-        if called not in callable_ids:
-            hint = get_close_matches(called, sorted(callable_ids), n=1)
-            problems.append(Problem(file, call.get("id", ""), f"calls process {called!r}, which is neither in this "
-                                    f"deployment nor deployed; deploy {called}.bpmn first or fix calledElement"
-                                    + (f" (did you mean {hint[0]!r}?)" if hint else ".")))
-    return problems
+    except Exception as exc:  # ValidationException: a duplicate process id; anything else, worded alike
+        diagram = Diagram(name, root)
+        pid = diagram.process.get("id", "") if diagram.process is not None else ""
+        problems.append(spiff_messages.problem_from(exc, diagram, pid))
 
 
 def _embedded_ids(root: Any) -> set[str]:
@@ -221,172 +316,111 @@ def _embedded_ids(root: Any) -> set[str]:
                                            f"{{{BPMN_NS}}}adHocSubProcess")}
 
 
-def _all_task_specs(specs: Specs) -> Iterable[Any]:
-    spec, subs = specs
-    yield from spec.task_specs.values()
-    for sub in subs.values():
-        if sub is not None:
-            yield from sub.task_specs.values()
-
-
-def _lint(parsed: ParsedDefinition, root: Any, settings: EngineSettings,
-          profiles: dict[str, Any], form_overrides: dict[str, Any]) -> list[Problem]:
-    from engine.core.operators import registry
-    from engine.core.sandbox import check_source
-
-    file = parsed.source.name
-    problems: list[Problem] = []
-    operators = registry()
-    roles, sod_rules = domain.current().roles, domain.current().sod_rules
-    for ts in _all_task_specs(parsed.specs):
-        bpmn_id = getattr(ts, "bpmn_id", None)
-        if bpmn_id is None:
-            continue
-        props = read_properties(getattr(ts, "extensions", None))
-        human = isinstance(ts, UserTaskMixin | ManualTaskMixin | NoneTaskMixin)
-        if human:
-            lane = getattr(ts, "lane", None)
-            if not lane:
-                problems.append(Problem(file, bpmn_id, "this human task is in no lane; put it in a lane named "
-                                                       "after the role that does it."))
-            elif lane not in roles:
-                hint = get_close_matches(lane, list(roles), n=1)
-                problems.append(Problem(file, bpmn_id, f"lane {lane!r} is not a known role"
-                                        + (f"; did you mean {hint[0]!r}?" if hint else
-                                           f"; use one of {', '.join(sorted(roles))}.")))
-        if props.unknown:
-            problems.append(Problem(file, bpmn_id, f"unknown task propert{'ies' if len(props.unknown) > 1 else 'y'} "
-                                                   f"{', '.join(props.unknown)}; known: form, assignee_var, due_in, "
-                                                   "due_at_var, escalation_profile, sod_rules, start_roles."))
-        if props.form:
-            if not (human or isinstance(ts, StartEvent)):
-                problems.append(Problem(file, bpmn_id, "only user tasks and start events take a form."))
-            elif props.form not in parsed.forms and props.form in form_overrides:
-                schema_errors = forms.schema_problems(form_overrides[props.form])
-                if schema_errors:
-                    problems.append(Problem(file, bpmn_id, f"form {props.form}: " + "; ".join(schema_errors)))
-                else:
-                    parsed.forms[props.form] = form_overrides[props.form]
-            elif props.form not in parsed.forms:
-                try:
-                    parsed.forms[props.form] = forms.load_form(settings.forms_dir / f"{props.form}.schema.json",
-                                                               settings.max_form_bytes)
-                except ValueError as exc:
-                    problems.append(Problem(file, bpmn_id, f"{exc}; add forms/{props.form}.schema.json or fix "
-                                                           "the form property."))
-        if props.due_in and not is_duration(props.due_in):
-            problems.append(Problem(file, bpmn_id, f"due_in {props.due_in!r} is not an ISO 8601 duration; "
-                                                   "write e.g. P5D (5 days), P1M (a month) or PT4H."))
-        if props.due_in and props.due_at_var:
-            problems.append(Problem(file, bpmn_id, "give due_in or due_at_var, not both."))
-        if props.escalation_profile and props.escalation_profile not in profiles:
-            problems.append(Problem(file, bpmn_id, f"escalation_profile {props.escalation_profile!r} is not "
-                                                   f"defined; known: {', '.join(sorted(profiles)) or 'none'}."))
-        for rule in props.sod_rules:
-            if rule not in sod_rules:
-                problems.append(Problem(file, bpmn_id, f"sod_rules names {rule!r}, which is not a rule; "
-                                                       f"use {', '.join(sorted(sod_rules))}."))
-        for role in props.start_roles:
-            if role not in roles:
-                problems.append(Problem(file, bpmn_id, f"start_roles names unknown role {role!r}."))
-        op_name = getattr(ts, "operation_name", None)
-        if op_name is not None and op_name not in operators:
-            hint = get_close_matches(op_name, list(operators), n=1)
-            problems.append(Problem(file, bpmn_id, f"service task calls operator {op_name!r}, which is not "
-                                                   "registered" + (f"; did you mean {hint[0]!r}?" if hint else ".")))
-    start_problem = timers.start_timer_problem(parsed.specs[0])
-    if start_problem is not None:
-        problems.append(Problem(file, *start_problem))
-    for element_id, mode, source in _expressions(root):
-        for message in check_source(source, mode):
-            problems.append(Problem(file, element_id, f"{'script' if mode == 'exec' else 'expression'} "
-                                                      f"refused: {message}"))
-    # timers: ISO 8601 (quoted or not) or an expression the sandbox accepts (timer_syntax.py)
-    problems.extend(Problem(file, element_id, message)
-                    for element_id, message in timer_syntax.lint(root, lambda s: check_source(s, "eval")))
-    return problems
-
-
-_EXPRESSION_XPATHS = (
-    (".//bpmn:conditionExpression", "eval"),
-    (".//bpmn:script", "exec"),
-    (".//spiffworkflow:preScript", "exec"),
-    (".//spiffworkflow:postScript", "exec"),
-    (".//bpmn:completionCondition", "eval"),
-    (".//bpmn:loopCardinality", "eval"),
-)
-
-
-def _expressions(root: Any) -> Iterable[tuple[str, str, str]]:
-    """(element id, "eval"|"exec", source) for every script and expression the engine will run."""
-    for xpath, mode in _EXPRESSION_XPATHS:
-        for node in root.iterfind(xpath, NS):
-            if node.text and node.text.strip():
-                yield _owner_id(node), mode, node.text.strip()
-    for node in root.iterfind(".//spiffworkflow:parameter", NS):
-        if node.get("value"):
-            yield _owner_id(node), "eval", node.get("value")
-    for node in root.iterfind(".//spiffworkflow:messagePayload", NS):
-        if node.text and node.text.strip():
-            yield _owner_id(node), "eval", node.text.strip()
-
-
-def _owner_id(node: Any) -> str:
-    while node is not None:
-        if node.get("id") and etree.QName(node).namespace == BPMN_NS:
-            return str(node.get("id"))
-        node = node.getparent()
-    return ""
-
-
-def load_escalation_profiles(settings: EngineSettings, problems: list[Problem] | None = None) -> dict[str, Any]:
-    """The named ladders of ``processes/escalation_profiles.json`` (every name the file defines, so a
-    task naming an invalid profile gets that profile's problems, not "not defined"); each problem is
-    appended to ``problems`` naming the profile and the fix (``ladders.py`` validates)."""
-    path = settings.escalation_profiles_path
-    result = ladders.read_profiles(path)
-    if problems is not None:
-        problems.extend(Problem(path.name, name, message) for name, message in result.problems)
-    return {name: result.profiles.get(name) for name in result.names}
-
-
 # --------------------------------------------------------------------------- deploy + versions
+
+def deployed_library(session: Session) -> Library:
+    """What call activities may call: the latest published version of each process, read on demand."""
+    return DeployedLibrary(session)
+
+
+def folder_library(folder: Path, exclude: set[str]) -> Library:
+    """What call activities may call when linting files: the other ``<process_id>.bpmn`` of ``folder``."""
+    return FolderLibrary(folder, exclude)
+
 
 def deploy(session: Session, files: list[SourceFile], settings: EngineSettings, clock: Clock,
            actor: User | None = None, status: str = "published",
            forms: dict[str, Any] | None = None) -> list[DeployResult]:
-    """Lint and store ``files`` as process versions (``forms`` as in :func:`parse_and_lint`).
+    """Lint and store ``files`` as process versions (``forms`` as in :func:`parse_and_lint`), with
+    their lint warnings. A file identical to the published version of its process (same XML, same
+    forms in the forms folder, same called processes) is that version, without being parsed again.
     Raises DefinitionError (nothing stored)."""
-    library, shas = _library(session)
-    parsed = parse_and_lint(files, settings, library, shas, forms)
+    library = deployed_library(session)
+    unchanged: dict[str, ProcessVersion] = {}
+    if status == "published" and forms is None:
+        unchanged = _unchanged(session, files, settings, library)
+    changed = [f for f in files if f.name not in unchanged]
+    if unchanged:
+        same = {v.process_id: SourceFile.from_text(v.filename, v.bpmn_xml) for v in unchanged.values()}
+        library = ChainLibrary(MappingLibrary(same), library)
+    parsed = {p.source.name: p for p in (parse_and_lint(changed, settings, library, forms) if changed else [])}
     results = []
-    for definition in parsed:
-        sha = definition.sha256
-        existing = session.scalar(select(ProcessVersion).where(ProcessVersion.sha256 == sha))
-        if existing is not None:
-            if status == "published" and existing.status != "published":
-                existing.status = "published"
-                timers.register_schedule(session, clock, existing, definition.specs[0])
-            results.append(DeployResult(existing, False))
-            continue
-        number = (session.scalar(select(func.max(ProcessVersion.version))
-                                 .where(ProcessVersion.process_id == definition.process_id)) or 0) + 1
-        version = ProcessVersion(
-            process_id=definition.process_id, version=number, name=definition.name, sha256=sha,
-            filename=definition.source.name, bpmn_xml=definition.source.data.decode("utf-8"),
-            forms=definition.forms, dependencies=definition.dependencies, status=status,
-            deployed_by_id=actor.id if actor else None, deployed_at=clock.now(),
-        )
-        session.add(version)
-        session.flush()
-        _SPEC_CACHE.put(sha, definition.specs)
-        audit_trail.append(session, clock, "deploy", actor=actor, subject=f"{definition.process_id} v{number}",
-                           data={"process_id": definition.process_id, "version": number, "sha256": sha,
-                                 "status": status, "file": definition.source.name})
-        if status == "published":
-            timers.register_schedule(session, clock, version, definition.specs[0])
-        results.append(DeployResult(version, True))
+    for source in files:
+        if source.name in unchanged:
+            results.append(DeployResult(unchanged[source.name], False))
+        else:
+            results.append(_store(session, parsed[source.name], settings, clock, actor, status))
     return results
+
+
+def _store(session: Session, definition: ParsedDefinition, settings: EngineSettings, clock: Clock,
+           actor: User | None, status: str) -> DeployResult:
+    sha = definition.sha256
+    existing = session.scalar(select(ProcessVersion).where(ProcessVersion.sha256 == sha))
+    if existing is not None:
+        if status == "published" and existing.status != "published":
+            existing.status = "published"
+            existing.lint_warnings = [w.to_dict() for w in definition.warnings]
+            timers.register_schedule(session, clock, existing, definition.specs[0])
+        return DeployResult(existing, False)
+    number = (session.scalar(select(func.max(ProcessVersion.version))
+                             .where(ProcessVersion.process_id == definition.process_id)) or 0) + 1
+    version = ProcessVersion(
+        process_id=definition.process_id, version=number, name=definition.name, sha256=sha,
+        filename=definition.source.name, bpmn_xml=definition.source.data.decode("utf-8"),
+        forms=definition.forms, dependencies=definition.dependencies, status=status,
+        lint_warnings=[w.to_dict() for w in definition.warnings],
+        deployed_by_id=actor.id if actor else None, deployed_at=clock.now(),
+    )
+    session.add(version)
+    session.flush()
+    _SPEC_CACHE.put(sha, definition.specs)
+    audit_trail.append(session, clock, "deploy", actor=actor, subject=f"{definition.process_id} v{number}",
+                       data={"process_id": definition.process_id, "version": number, "sha256": sha,
+                             "status": status, "file": definition.source.name,
+                             "warnings": len(definition.warnings)})
+    if status == "published":
+        timers.register_schedule(session, clock, version, definition.specs[0])
+    return DeployResult(version, True)
+
+
+def _unchanged(session: Session, files: list[SourceFile], settings: EngineSettings,
+               library: Library) -> dict[str, ProcessVersion]:
+    """file name -> the published version each file of ``files`` already is: the same XML (in the
+    canonical encoding), its forms unchanged in the forms folder and the processes it calls unchanged."""
+    canonical: dict[str, tuple[str, SourceFile]] = {}
+    for source in files:
+        try:
+            same_text, root = load(source, settings.max_definition_bytes)
+        except DefinitionError:
+            return {}  # parse_and_lint reports it, with the problems of the other files
+        executable = [p for p in root.findall("bpmn:process", NS) if p.get("isExecutable", "true").lower() != "false"]
+        if len(executable) == 1:
+            canonical[source.name] = (executable[0].get("id", ""), same_text)
+    own_shas = {pid: content_sha(text) for pid, text in canonical.values()}
+    out: dict[str, ProcessVersion] = {}
+    for name, (pid, text) in canonical.items():
+        version = session.scalar(select(ProcessVersion)
+                                 .where(ProcessVersion.process_id == pid, ProcessVersion.status == "published")
+                                 .order_by(ProcessVersion.version.desc()).limit(1))
+        if version is None or version.filename != name or version.bpmn_xml.encode("utf-8") != text.data:
+            continue
+        if not _forms_unchanged(version.forms or {}, settings):
+            continue
+        if all(sha == (own_shas.get(dep) or getattr(library.find(dep), "sha", None))
+               for dep, sha in (version.dependencies or {}).items()):
+            out[name] = version
+    return out
+
+
+def _forms_unchanged(stored: dict[str, Any], settings: EngineSettings) -> bool:
+    for name, schema in stored.items():
+        try:
+            if forms.load_form(settings.forms_dir / f"{name}.schema.json", settings.max_form_bytes) != schema:
+                return False
+        except ValueError:
+            return False
+    return True
 
 
 def deploy_directory(session: Session, settings: EngineSettings, clock: Clock, actor: User | None = None,
@@ -401,15 +435,9 @@ def deploy_directory(session: Session, settings: EngineSettings, clock: Clock, a
         else:
             raise NotFound(f"{path} does not exist")
     if not files:
-        raise DefinitionError([Problem(str(p), "", "no .bpmn files here") for p in (paths or [settings.processes_dir])])
+        raise DefinitionError([Problem(str(p), "", "no .bpmn files here", "give a folder holding .bpmn files",
+                                       rule="file") for p in (paths or [settings.processes_dir])])
     return deploy(session, files, settings, clock, actor)
-
-
-def _library(session: Session) -> tuple[dict[str, SourceFile], dict[str, str]]:
-    """The latest published version of every process, for resolving call activities."""
-    latest = latest_versions(session)
-    return ({pid: SourceFile(v.filename, v.bpmn_xml.encode()) for pid, v in latest.items()},
-            {pid: sha256_of(v.bpmn_xml.encode(), {}, {}) for pid, v in latest.items()})
 
 
 def latest_versions(session: Session) -> dict[str, ProcessVersion]:
@@ -483,11 +511,11 @@ def specs_for(session: Session, version: ProcessVersion) -> Specs:
     if cached is not None:
         return cached
     parser = SpiffBpmnParser()
-    parser.add_bpmn_xml(safe_parse(SourceFile(version.filename, version.bpmn_xml.encode()), 50_000_000),
+    parser.add_bpmn_xml(safe_parse(SourceFile.from_text(version.filename, version.bpmn_xml), 50_000_000),
                         filename=version.filename)
     for called_id in version.dependencies:
         dep = _dependency_version(session, called_id, version.dependencies[called_id])
-        parser.add_bpmn_xml(safe_parse(SourceFile(dep.filename, dep.bpmn_xml.encode()), 50_000_000),
+        parser.add_bpmn_xml(safe_parse(SourceFile.from_text(dep.filename, dep.bpmn_xml), 50_000_000),
                             filename=dep.filename)
     specs = (parser.get_spec(version.process_id), parser.get_subprocess_specs(version.process_id))
     timers.prepare(specs)
@@ -508,12 +536,12 @@ def connect_loop_tasks(specs: Specs) -> None:
                     child.completed_event.connect(task_spec.merge_child)
 
 
-def _dependency_version(session: Session, process_id: str, content_sha: str) -> ProcessVersion:
+def _dependency_version(session: Session, process_id: str, sha: str) -> ProcessVersion:
     for candidate in session.scalars(select(ProcessVersion).where(ProcessVersion.process_id == process_id)
                                      .order_by(ProcessVersion.version.desc())):
-        if sha256_of(candidate.bpmn_xml.encode(), {}, {}) == content_sha:
+        if content_sha(SourceFile.from_text(candidate.filename, candidate.bpmn_xml)) == sha:
             return candidate
-    raise NotFound(f"the called process {process_id!r} (content {content_sha[:12]}) is no longer stored")
+    raise NotFound(f"the called process {process_id!r} (content {sha[:12]}) is no longer stored")
 
 
 def start_event_properties(specs: Specs) -> tuple[Any, Any]:

@@ -76,17 +76,66 @@ class ValidationError(InvalidInput):
         return d
 
 
+ERROR = "error"
+WARNING = "warning"
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One lint or parse problem of a definition: file, element id, what is wrong and the fix."""
+    """One lint or parse problem of a definition, shaped so an editor can draw it on its element.
+
+    ``element`` is the BPMN id (empty for the file as a whole), ``label`` the element in words
+    (``user task "Approve the request"``), ``message`` what is wrong and ``fix`` how to fix it;
+    ``severity`` is ``error`` (refuses publish and deploy) or ``warning`` (shown and recorded);
+    ``rule`` names the check (``dead-end``, ``lane-role`` ...); ``line`` is the line in the file, if known.
+    """
 
     file: str
     element: str
     message: str
+    fix: str = ""
+    severity: str = ERROR
+    rule: str = ""
+    label: str = ""
+    line: int | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+    @property
+    def text(self) -> str:
+        """What is wrong and the fix, as one sentence."""
+        what = self.message.rstrip().rstrip(".")
+        if not self.fix:
+            return what + ("" if what.endswith("?") else ".")
+        fix = self.fix.rstrip().rstrip(".")
+        return f"{what}; {fix}" + ("" if fix.endswith("?") else ".")
+
+    def where(self) -> str:
+        """The file and the element in words with its id: ``x.bpmn, user task "Approve" [ut_approve]``."""
+        out = self.file
+        if self.label:
+            out += f", {self.label}"
+        if self.element:
+            out += f" [{self.element}]"
+        if self.line:
+            out += f" (line {self.line})"
+        return out
 
     def __str__(self) -> str:
-        where = f"{self.file}" + (f" [{self.element}]" if self.element else "")
-        return f"{where}: {self.message}"
+        return f"{self.where()}{'' if self.is_error else ' (warning)'}: {self.text}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "element": self.element, "label": self.label, "line": self.line,
+                "severity": self.severity, "rule": self.rule, "message": self.message, "fix": self.fix,
+                "text": self.text}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Problem:
+        return cls(str(d.get("file", "")), str(d.get("element", "")), str(d.get("message", "")),
+                   str(d.get("fix", "")), str(d.get("severity", ERROR)), str(d.get("rule", "")),
+                   str(d.get("label", "")), d.get("line") if isinstance(d.get("line"), int) else None)
 
 
 class DefinitionError(InvalidInput):
@@ -100,7 +149,7 @@ class DefinitionError(InvalidInput):
 
     def to_dict(self) -> dict[str, Any]:
         d = super().to_dict()
-        d["problems"] = [{"file": p.file, "element": p.element, "message": p.message} for p in self.problems]
+        d["problems"] = [p.to_dict() for p in self.problems]
         return d
 
 

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +57,24 @@ def _is_duration(value: object) -> bool:
 
 
 def schema_problems(schema: Any) -> list[str]:
-    """What is wrong with a form schema (empty when it is usable)."""
+    """What is wrong with a form schema (empty when it is usable). Checking a schema against the
+    metaschema takes tens of milliseconds and every deploy re-checks the forms it references, so the
+    answer is kept per schema content."""
     if not isinstance(schema, dict):
         return ["a form schema must be a JSON object"]
+    try:
+        canonical = json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return _schema_problems(schema)
+    return list(_checked(canonical))
+
+
+@lru_cache(maxsize=512)
+def _checked(canonical: str) -> tuple[str, ...]:
+    return tuple(_schema_problems(json.loads(canonical)))
+
+
+def _schema_problems(schema: dict[str, Any]) -> list[str]:
     problems = []
     if schema.get("$schema") not in (None, SCHEMA_DIALECT):
         problems.append(f"$schema must be {SCHEMA_DIALECT} (draft 2020-12), not {schema.get('$schema')!r}")

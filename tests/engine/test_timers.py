@@ -267,7 +267,7 @@ def test_lint_refuses_a_timer_start_event_it_cannot_schedule(tctx: Context, expr
         definitions.parse_and_lint([definitions.SourceFile("tiny_yearly.bpmn", source)], tctx.settings)
 
     assert "start_yearly" in str(info.value) and message in str(info.value)
-    assert len(info.value.problems) == 1  # said once, by the timer rule or the schedule's
+    assert len([p for p in info.value.problems if p.is_error]) == 1  # said once, by the timer rule or the schedule's
 
 
 @pytest.mark.parametrize(("expression", "first", "interval", "count"), [

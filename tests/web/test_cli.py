@@ -162,12 +162,13 @@ def test_cli_deploy_prints_process_version_and_sha(own_cli: Cli, tmp_path: Path)
     changed.write_text((DATA / "tiny_approval.bpmn").read_text().replace('name="Tiny approval"', 'name="Tiny v2"'))
 
     result = own_cli.ok("deploy", str(changed))
-    process_id, version, sha, state = result.output.strip().split("\t")
+    process_id, version, sha, state = result.stdout.strip().split("\t")
+    assert "(warning): it has no name" in result.stderr
     assert (process_id, version, state) == ("tiny_approval", "v2", "new")
     assert len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)
 
     [again] = own_cli.json("deploy", str(changed))
-    assert again == {"process_id": "tiny_approval", "version": 2, "sha256": sha, "created": False}
+    assert again == {"process_id": "tiny_approval", "version": 2, "sha256": sha, "created": False, "warnings": []}
 
 
 def test_cli_deploy_refuses_a_broken_file_with_exit_3(own_cli: Cli, tmp_path: Path) -> None:
@@ -175,14 +176,19 @@ def test_cli_deploy_refuses_a_broken_file_with_exit_3(own_cli: Cli, tmp_path: Pa
     broken.write_text((DATA / "tiny_approval.bpmn").read_text().replace('name="approver"', 'name="approvr"'))
     result = own_cli("deploy", str(broken))
     assert result.exit_code == 3
-    assert "tiny_approval.bpmn [ut_approve]" in result.stderr and "did you mean 'approver'" in result.stderr
+    assert 'tiny_approval.bpmn, user task "Approve the request" [ut_approve]' in result.stderr
+    assert "did you mean 'approver'" in result.stderr
     [current] = own_cli.json("deploy")
     assert current["version"] == 1 and current["created"] is False
 
 
-def test_cli_lint_accepts_a_good_file(cli: Cli) -> None:
+def test_cli_lint_accepts_a_good_file_and_lists_its_warnings_on_stderr(cli: Cli) -> None:
     result = cli.ok("lint", str(DATA / "tiny_approval.bpmn"))
-    assert result.output.strip() == "tiny_approval.bpmn: ok (tiny_approval)"
+    assert result.stdout.strip() == "tiny_approval.bpmn: ok (tiny_approval), 4 warnings"
+    assert 'tiny_approval.bpmn, exclusive gateway [gw_decision] (line 57) (warning): it has no name' in result.stderr
+
+    [as_json] = json.loads(cli.ok("lint", str(DATA / "tiny_approval.bpmn"), "--json").stdout)
+    assert as_json["ok"] is True and {w["severity"] for w in as_json["warnings"]} == {"warning"}
 
 
 def test_cli_lint_lists_element_problems_with_exit_3(cli: Cli, tmp_path: Path) -> None:
@@ -192,13 +198,15 @@ def test_cli_lint_lists_element_problems_with_exit_3(cli: Cli, tmp_path: Path) -
     result = cli("lint", str(broken))
     assert result.exit_code == 3
     lines = result.stderr.strip().splitlines()
-    assert any(line.startswith("tiny_approval.bpmn [ut_approve]: lane 'approvr'") for line in lines), lines
-    assert any(line.startswith("tiny_approval.bpmn [ut_submit]: due_in '3 days'") for line in lines), lines
+    assert any(line.startswith('tiny_approval.bpmn, user task "Approve the request" [ut_approve] (line 45): '
+                               "lane 'approvr'") for line in lines), lines
+    assert any(line.startswith('tiny_approval.bpmn, user task "Submit the request" [ut_submit] (line 33): '
+                               "due_in '3 days'") for line in lines), lines
 
     as_json = cli("lint", str(broken), "--json")
     assert as_json.exit_code == 3
     problems = json.loads(as_json.stdout)["error"]["problems"]
-    assert {p["element"] for p in problems} == {"ut_approve", "ut_submit"}
+    assert {p["element"] for p in problems if p["severity"] == "error"} == {"ut_approve", "ut_submit"}
 
 
 def test_cli_lint_missing_file_exits_6(cli: Cli, tmp_path: Path) -> None:

@@ -98,8 +98,15 @@ class OutcomeSchema(ma.Schema):
 
 class ProblemSchema(ma.Schema):
     file = fields.String()
-    element = fields.String()
-    message = fields.String()
+    element = fields.String(metadata={"description": "the BPMN id of the element (empty: the whole file)"})
+    label = fields.String(metadata={"description": "the element in words: its kind and name"})
+    line = fields.Integer(allow_none=True)
+    severity = fields.String(validate=validate.OneOf(["error", "warning"]),
+                             metadata={"description": "an error refuses publish and deploy; a warning is recorded"})
+    rule = fields.String(metadata={"description": "the lint rule (dead-end, lane-role, ...)"})
+    message = fields.String(metadata={"description": "what is wrong"})
+    fix = fields.String(metadata={"description": "how to fix it"})
+    text = fields.String(metadata={"description": "what is wrong and the fix, as one sentence"})
 
 
 class LintBody(ma.Schema):
@@ -127,6 +134,7 @@ class VersionSchema(ma.Schema):
     sha256 = fields.String(required=True)
     deployed_at = fields.DateTime(required=True)
     instances = fields.Integer()
+    warnings = fields.List(fields.Nested(ProblemSchema), metadata={"description": "its lint warnings"})
 
 
 class DeployResultSchema(ma.Schema):

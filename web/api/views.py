@@ -150,7 +150,7 @@ def get_instance(instance_id: int) -> Any:
 
 def _version(v: Any, count: int | None = None) -> dict[str, Any]:
     return {"id": v.id, "process_id": v.process_id, "version": v.version, "name": v.name, "status": v.status,
-            "sha256": v.sha256, "deployed_at": v.deployed_at, "instances": count}
+            "sha256": v.sha256, "deployed_at": v.deployed_at, "instances": count, "warnings": v.lint_warnings or []}
 
 
 @defs.route("/definitions")
@@ -170,7 +170,7 @@ def _source(body: dict[str, Any]) -> definitions.SourceFile:
     if not name:
         match = re.search(r"<(?:\w+:)?process\b[^>]*\bid=\"([^\"]+)\"", xml)
         name = f"{match.group(1) if match else 'process'}.bpmn"
-    return definitions.SourceFile(str(name)[:200], xml.encode("utf-8"))
+    return definitions.SourceFile.from_text(str(name)[:200], xml)
 
 
 @defs.route("/definitions/lint", methods=["POST"])
@@ -178,14 +178,14 @@ def _source(body: dict[str, Any]) -> definitions.SourceFile:
 @defs.response(200, s.LintResultSchema)
 @_errors(defs, 401, 422)
 def lint_definition(body: dict[str, Any]) -> Any:
-    """Lint a BPMN file without storing it: ok, or every problem with the element it concerns."""
+    """Lint a BPMN file without storing it: ok (no error; warnings may be listed), or every problem with the
+    element it concerns."""
     ctx = context()
-    library, shas = definitions._library(ctx.session)
     try:
-        parsed = definitions.parse_and_lint([_source(body)], ctx.settings, library, shas)
+        parsed = definitions.parse_and_lint([_source(body)], ctx.settings, definitions.deployed_library(ctx.session))
     except DefinitionError as exc:
-        return {"ok": False, "process_id": None, "problems": [p.__dict__ for p in exc.problems]}
-    return {"ok": True, "process_id": parsed[0].process_id, "problems": []}
+        return {"ok": False, "process_id": None, "problems": [p.to_dict() for p in exc.problems]}
+    return {"ok": True, "process_id": parsed[0].process_id, "problems": [p.to_dict() for p in parsed[0].warnings]}
 
 
 @defs.route("/definitions", methods=["POST"])

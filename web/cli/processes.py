@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
@@ -24,9 +25,12 @@ def deploy_command(paths: tuple[Path, ...], as_user: str | None, json_output: bo
         actor = user(ctx, as_user) if as_user else None
         results = definitions.deploy_directory(ctx.session, ctx.settings, ctx.clock, actor, list(paths) or None)
         out = [{"process_id": r.version.process_id, "version": r.version.version, "sha256": r.version.sha256,
-                "created": r.created} for r in results]
+                "created": r.created, "warnings": list(r.version.lint_warnings or []) if r.created else []}
+               for r in results]
     emit(out, json_output, (f"{r['process_id']}\tv{r['version']}\t{r['sha256']}\t"
                             f"{'new' if r['created'] else 'unchanged'}" for r in out))
+    if not json_output:
+        _warn(definitions.Problem.from_dict(w) for r in out for w in r["warnings"])
 
 
 @click.command("lint")
@@ -34,17 +38,23 @@ def deploy_command(paths: tuple[Path, ...], as_user: str | None, json_output: bo
 @json_option
 @with_appcontext
 def lint_command(files: tuple[Path, ...], json_output: bool) -> None:
-    """Check BPMN files without storing anything; exit 3 listing every problem by element."""
+    """Check BPMN files without storing anything; exit 3 listing every problem by element (errors first,
+    then warnings). Files that pass are listed as ok; their warnings go to stderr."""
     sources = [_read(path) for path in files]
+    library = definitions.folder_library(context().settings.processes_dir, {s.name for s in sources})
     try:
-        parsed = definitions.parse_and_lint(sources, context().settings, _library({s.name for s in sources}))
+        parsed = definitions.parse_and_lint(sources, context().settings, library)
     except EngineError as exc:
         fail_on(exc, json_output, text="\n".join(exc.message.splitlines()))
     if json_output:
-        dump([{"file": p.source.name, "process_id": p.process_id, "ok": True} for p in parsed], indent=None)
-    else:
-        for p in parsed:
-            click.echo(f"{p.source.name}: ok ({p.process_id})")
+        dump([{"file": p.source.name, "process_id": p.process_id, "ok": True,
+               "warnings": [w.to_dict() for w in p.warnings]} for p in parsed], indent=None)
+        return
+    for p in parsed:
+        count = len(p.warnings)
+        click.echo(f"{p.source.name}: ok ({p.process_id})"
+                   + (f", {count} warning{'s' * (count != 1)}" if count else ""))
+    _warn(w for p in parsed for w in p.warnings)
 
 
 COMMANDS = [deploy_command, lint_command]
@@ -56,7 +66,6 @@ def _read(path: Path) -> definitions.SourceFile:
     return definitions.SourceFile.read(path)
 
 
-def _library(names: set[str]) -> dict[str, definitions.SourceFile]:
-    """The processes folder's BPMN files other than the ones being linted (what those may call)."""
-    folder = context().settings.processes_dir
-    return {p.stem: definitions.SourceFile.read(p) for p in sorted(folder.glob("*.bpmn")) if p.name not in names}
+def _warn(warnings: Iterable[definitions.Problem]) -> None:
+    for warning in warnings:
+        click.echo(str(warning), err=True)

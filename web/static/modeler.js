@@ -27,18 +27,25 @@
 
   function clearMarks() {
     var canvas = modeler.get('canvas');
-    marked.forEach(function (id) { try { canvas.removeMarker(id, 'lint-error'); } catch (e) { /* element gone */ } });
+    marked.forEach(function (m) { try { canvas.removeMarker(m[0], m[1]); } catch (e) { /* element gone */ } });
     marked = [];
   }
-  function showProblems(problems, title) {
+  function isError(p) { return (p.severity || 'error') === 'error'; }
+  // each problem: the element in words (a link that selects it), its id, what is wrong and the fix
+  function showProblems(problems, title, extra) {
     clearMarks();
     var canvas = modeler.get('canvas');
     var registry = modeler.get('elementRegistry');
     var items = problems.map(function (p) {
-      if (p.element && registry.get(p.element)) { canvas.addMarker(p.element, 'lint-error'); marked.push(p.element); }
-      return '<li>' + (p.element ? '<a href="#" data-element="' + esc(p.element) + '"><code>' + esc(p.element) + '</code></a>: ' : '') + esc(p.message) + '</li>';
+      var marker = isError(p) ? 'lint-error' : 'lint-warning';
+      if (p.element && registry.get(p.element)) { canvas.addMarker(p.element, marker); marked.push([p.element, marker]); }
+      var where = p.element ? '<a href="#" data-element="' + esc(p.element) + '">' + esc(p.label || 'element') + '</a> <code>' + esc(p.element) + '</code>: '
+                            : (p.file ? esc(p.file) + ': ' : '');
+      var badge = isError(p) ? '' : '<span class="badge text-bg-warning">warning</span> ';
+      return '<li data-severity="' + esc(p.severity || 'error') + '">' + badge + where + esc(p.text || p.message) + '</li>';
     });
-    say('danger', '<strong>' + esc(title) + '</strong><ul class="mb-0 small" data-testid="problems">' + items.join('') + '</ul>');
+    var kind = problems.some(isError) ? 'danger' : 'warning';
+    say(kind, (extra || '') + '<strong>' + esc(title) + '</strong><ul class="mb-0 small" data-testid="problems">' + items.join('') + '</ul>');
   }
   messages.addEventListener('click', function (event) {
     var link = event.target.closest('[data-element]');
@@ -95,8 +102,10 @@
 
   document.getElementById('btn-validate').addEventListener('click', function () {
     xml().then(function (current) { return post(app.dataset.lintUrl, { xml: current, base_version_id: baseVersion }); }).then(function (res) {
-      if (res.data.ok) { clearMarks(); say('success', '<span data-testid="valid">Valid: no lint problems.</span>'); }
-      else { showProblems(res.data.problems || [], 'Lint found problems:'); }
+      var problems = res.data.problems || [];
+      if (res.data.ok && !problems.length) { clearMarks(); say('success', '<span data-testid="valid">Valid: no lint problems.</span>'); }
+      else if (res.data.ok) { showProblems(problems, 'It can be published; lint warns:', '<span data-testid="valid">Valid.</span> '); }
+      else { showProblems(problems, 'Lint found problems:'); }
     });
   });
 
@@ -108,21 +117,23 @@
   }
   document.getElementById('btn-draft').addEventListener('click', function () {
     saveDraft().then(function (data) {
-      if (data.problems.length) { showProblems(data.problems, 'Saved as draft v' + data.version + ', but it cannot be published yet:'); }
+      if (data.problems.some(isError)) { showProblems(data.problems, 'Saved as draft v' + data.version + ', but it cannot be published yet:'); }
+      else if (data.problems.length) { showProblems(data.problems, 'Saved as draft v' + data.version + '; lint warns:'); }
       else { clearMarks(); say('success', 'Saved as draft v' + data.version + '. <a href="' + data.url + '">Versions</a>'); }
     }).catch(function (err) { say('danger', esc(err.message)); });
   });
   document.getElementById('btn-publish').addEventListener('click', function () {
     saveDraft().then(function (data) {
-      if (data.problems.length) { showProblems(data.problems, 'Saved as draft v' + data.version + '; not published:'); return; }
+      if (data.problems.some(isError)) { showProblems(data.problems, 'Saved as draft v' + data.version + '; not published:'); return; }
       return post(app.dataset.publishUrl.replace('/0/', '/' + data.version_id + '/'), {}).then(function (res) {
         if (res.status !== 200) {
           var error = res.data.error || {};
           if (error.problems) { showProblems(error.problems, 'Not published:'); } else { say('danger', esc(error.message || 'HTTP ' + res.status)); }
           return;
         }
-        clearMarks();
-        say('success', '<span data-testid="published">Published v' + res.data.version + '.</span> <a href="' + app.dataset.processUrl + '">Versions</a>');
+        var published = '<span data-testid="published">Published v' + res.data.version + '.</span> <a href="' + app.dataset.processUrl + '">Versions</a> ';
+        if (data.problems.length) { showProblems(data.problems, 'Recorded warnings:', published); }
+        else { clearMarks(); say('success', published); }
       });
     }).catch(function (err) { say('danger', esc(err.message)); });
   });

@@ -38,6 +38,8 @@ class ProcessVersion(Base):
     status: Mapped[str] = mapped_column(String(20), default="published")
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     deployed_at: Mapped[datetime]
+    #: the lint warnings of this version (``Problem.to_dict`` each): shown on the versions page
+    lint_warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSONText, default=list, server_default="[]")
 
 
 class InstanceState(StrEnum):

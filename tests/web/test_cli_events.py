@@ -83,5 +83,5 @@ def test_cli_lint_explains_an_unquoted_timer_it_cannot_read(ecli: Cli, tmp_path:
     result = ecli("lint", str(bad))
 
     assert result.exit_code == 3
-    assert "[tm_cooling_off]: the timer “Cooling-off period”: timeDuration “P7X” is not an ISO 8601 duration" \
-        in result.output
+    assert "[tm_cooling_off] (line 15): the timer “Cooling-off period”: timeDuration “P7X” is not an ISO 8601 " \
+        "duration" in result.output

@@ -6,13 +6,14 @@ core and the demo database), the tiny diagrams, audit lookups and ``Flow``, whic
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.core import definitions, services
+from engine.core import definitions, services, worker
 from engine.core.clock import FixedClock
 from engine.core.models import AuditEvent, HumanTask, ProcessInstance, RoleAssignment, User
 from engine.core.runtime import Context
@@ -31,6 +32,15 @@ def email(key: str) -> str:
 def deploy_tiny(session: Session, settings: EngineSettings, clock: FixedClock, *names: str) -> None:
     files = [definitions.SourceFile.read(DATA / f"{name}.bpmn") for name in names]
     definitions.deploy(session, files, settings, clock)
+
+
+def at(ctx: Context, when: datetime) -> worker.PassReport:
+    """One worker pass with the (fixed) clock set to ``when``; no pass may fail."""
+    assert isinstance(ctx.clock, FixedClock)
+    ctx.clock.set(when)
+    report = worker.run_pass(ctx.session, ctx.clock, ctx.settings)
+    assert report.failures == []
+    return report
 
 
 def user(session: Session, key: str) -> User:

@@ -7,20 +7,20 @@ event-based gateway with a timer, correlated through ``spiffworkflow:processVari
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from engine.core import events as events_module
-from engine.core import messaging, runtime, services, task_guard, worker
-from engine.core.clock import FixedClock, parse_datetime
+from engine.core import messaging, runtime, services, task_guard
+from engine.core.clock import parse_datetime
 from engine.core.errors import ConflictError, Forbidden, InvalidInput, NotFound, WorkflowError
 from engine.core.models import EventSubscription, ProcessInstance, ProcessMessage
 from engine.core.runtime import Context
 
-from .helpers import deploy_tiny, events, user
+from .helpers import at, deploy_tiny, events, user
 
 T0 = parse_datetime("2026-11-02T09:00:00Z")
 
@@ -50,13 +50,6 @@ def pay(ctx: Context, order_id: str, amount: int = 120) -> services.Outcome:
 def messages(session: Session, name: str) -> list[ProcessMessage]:
     return list(session.scalars(select(ProcessMessage).where(ProcessMessage.name == name).order_by(ProcessMessage.id)))
 
-
-def at(ctx: Context, when: datetime) -> worker.PassReport:
-    assert isinstance(ctx.clock, FixedClock)
-    ctx.clock.set(when)
-    report = worker.run_pass(ctx.session, ctx.clock, ctx.settings)
-    assert report.failures == []
-    return report
 
 
 # --------------------------------------------------------------------------- messages by key

@@ -5,16 +5,16 @@ timers, also when a timer is already past due but the worker has not fired it ye
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from engine.core import runtime, services, worker
-from engine.core.clock import FixedClock, parse_datetime
+from engine.core import runtime, services
+from engine.core.clock import parse_datetime
 from engine.core.models import ProcessInstance
 from engine.core.runtime import Context
 
-from .helpers import deploy_tiny, events, user
+from .helpers import at, deploy_tiny, events, user
 
 T0 = parse_datetime("2026-11-02T09:00:00Z")
 
@@ -25,13 +25,6 @@ def gctx(tiny_ctx: Context) -> Context:
     tiny_ctx.session.flush()
     return tiny_ctx
 
-
-def at(ctx: Context, when: datetime) -> worker.PassReport:
-    assert isinstance(ctx.clock, FixedClock)
-    ctx.clock.set(when)
-    report = worker.run_pass(ctx.session, ctx.clock, ctx.settings)
-    assert report.failures == []
-    return report
 
 
 def start(ctx: Context, chase_after: str = "P7D") -> ProcessInstance:

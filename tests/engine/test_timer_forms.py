@@ -5,18 +5,18 @@ refuses what would not run, naming the timer, what is wrong and what to write.""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
-from engine.core import definitions, runtime, services, worker
-from engine.core.clock import FixedClock, parse_datetime
+from engine.core import definitions, runtime, services
+from engine.core.clock import parse_datetime
 from engine.core.errors import DefinitionError, WorkflowError
 from engine.core.models import HumanTask, ProcessInstance
 from engine.core.runtime import Context
 
-from .helpers import DATA, events, user
+from .helpers import DATA, at, events, user
 
 T0 = parse_datetime("2026-11-02T09:00:00Z")
 
@@ -35,13 +35,6 @@ def lint(name: str, old: str, new: str, ctx: Context) -> DefinitionError:
         definitions.parse_and_lint([definitions.SourceFile(f"{name}.bpmn", source)], ctx.settings)
     return info.value
 
-
-def at(ctx: Context, when: datetime) -> worker.PassReport:
-    assert isinstance(ctx.clock, FixedClock)
-    ctx.clock.set(when)
-    report = worker.run_pass(ctx.session, ctx.clock, ctx.settings)
-    assert report.failures == []
-    return report
 
 
 def start(ctx: Context, process_id: str, **data: object) -> ProcessInstance:

@@ -4,18 +4,18 @@ that starts one instance per period. Nobody sleeps: the FixedClock moves."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
 
-from engine.core import definitions, runtime, services, worker
+from engine.core import definitions, runtime, services
 from engine.core.clock import FixedClock, parse_datetime
 from engine.core.errors import DefinitionError
 from engine.core.models import HumanTask, Notification, ProcessInstance, ProcessSchedule
 from engine.core.runtime import Context
 
-from .helpers import DATA, deploy_tiny, email, events, user
+from .helpers import DATA, at, deploy_tiny, email, events, user
 
 T0 = parse_datetime("2026-11-02T09:00:00Z")
 
@@ -31,14 +31,6 @@ def tctx(tiny_ctx: Context) -> Context:
     tiny_ctx.session.flush()
     return tiny_ctx
 
-
-def at(ctx: Context, when: datetime) -> worker.PassReport:
-    """One worker pass with the clock at ``when``."""
-    assert isinstance(ctx.clock, FixedClock)
-    ctx.clock.set(when)
-    report = worker.run_pass(ctx.session, ctx.clock, ctx.settings)
-    assert report.failures == []
-    return report
 
 
 def start(ctx: Context, process_id: str, key: str = "tomas", **data: object) -> ProcessInstance:

@@ -8,7 +8,7 @@ What callers outside the engine use is named here and imported on first use.
 from engine.core.faces import face
 
 __all__, __getattr__ = face(__name__, modules=(
-    "audit_trail", "definitions", "delegation", "directory", "domain", "errors", "notifications", "outbox",
+    "audit_trail", "definitions", "delegation", "directory", "domain", "errors", "forms", "notifications", "outbox",
     "services", "worker",
 ), names={
     "clock": ("Clock", "FixedClock", "SystemClock", "as_utc", "isoformat", "parse_datetime"),

@@ -298,7 +298,8 @@ def test_approval_needs_a_comment_for_anything_but_approve(browser: Callable[[st
     ingrid.post(f"/tasks/{approve}/claim")
     refused = ingrid.post(f"/tasks/{approve}/complete", {"f.decision": "request_changes", "action": "complete"})
     assert refused.status_code == 422
-    assert 'data-field-error="comment">Comment: write a comment (every decision but approve needs one)<' in text(refused)
+    assert ('data-field-error="comment">Comment: write a comment (every decision but approve needs one)<'
+            in text(refused))
     ok = ingrid.post(f"/tasks/{approve}/complete", {"f.decision": "request_changes",
                                                     "f.comment": "Add the mitigation owners", "action": "complete"})
     assert ok.status_code == 303

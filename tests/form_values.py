@@ -91,7 +91,8 @@ def _string(schema: dict[str, Any], pools: Pools, multiline: bool) -> st.SearchS
         return st.integers(1, 400).map(lambda n: f"P{n}D")
     if "pattern" in schema:
         low, high = int(schema.get("minLength") or 1), int(schema.get("maxLength") or 200)
-        return st.from_regex(schema["pattern"], fullmatch=True).filter(
+        # what a person types on a keyboard: ASCII (the patterns' \\d would also take other scripts' digits)
+        return st.from_regex(schema["pattern"], fullmatch=True, alphabet=st.characters(codec="ascii")).filter(
             lambda s: s == s.strip() and "\n" not in s and "\r" not in s and low <= len(s) <= high
             and all(c.isprintable() for c in s))
     return _text(schema, multiline)

@@ -166,7 +166,7 @@ def _fields(schema: dict[str, Any], values: Any, errors: dict[str, str], pick: O
         p = f"{path}/{key}" if path else key
         f = Field(key=key, path=p, name=f"{name}.{key}", label=sub.get("title") or humanize(key),
                   kind=_kind(key, sub), required=key in required, help=sub.get("description"),
-                  value=values.get(key, sub.get("default")), error=errors.get(p))
+                  value=values.get(key, sub.get("default")), error=_error_at(errors, p, _kind(key, sub)))
         f.minimum, f.maximum, f.max_length = sub.get("minimum"), sub.get("maximum"), sub.get("maxLength")
         if f.kind in ("integer", "number"):
             f.step = "1" if f.kind == "integer" else "any"
@@ -195,6 +195,14 @@ def _fields(schema: dict[str, Any], values: Any, errors: dict[str, str], pick: O
             f.template = _fields(items, {}, {}, pick, f"{p}/__i__", f"{f.name}.__i__")
         out.append(f)
     return out
+
+
+def _error_at(errors: dict[str, str], path: str, kind: str) -> str | None:
+    """The field's error; for a list drawn as one control (checkboxes, lines, files), its entries' too."""
+    found = [errors[path]] if path in errors else []
+    if kind in ("checkboxes", "refs", "lines", "files"):
+        found += [m for k, m in errors.items() if k.startswith(path + "/") and k[len(path) + 1:].isdigit()]
+    return " ".join(found) or None
 
 
 def all_paths(fields: list[Field]) -> set[str]:

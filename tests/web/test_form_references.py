@@ -18,15 +18,16 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from engine.aims.registers import Evidence
-from engine.core import directory, domain, services
+from engine.core import directory, domain
 from engine.core.clock import FixedClock
 from engine.core.models import HumanTask, ProcessInstance
 from web.extensions import db
 
-from ..engine.risk_flow import ANNEX_C, analysis, risk_item
+from ..engine.risk_flow import ANNEX_C
 from ..form_values import Pools, as_received, form_values
-from .conftest import PEOPLE, Browser, engine_ctx, shipped_app, user
+from .conftest import PEOPLE, Browser, shipped_app
 from .html_form import HtmlForm
+from .risk_pages import identify_task, plan_task
 
 pytestmark = pytest.mark.demo
 
@@ -79,19 +80,9 @@ def test_start_form_with_an_unknown_evidence_reference_keeps_the_form(
     assert instances(app, "aims_evidence_review") == before + 1
 
 
-def _identify_task(app: Flask) -> int:
-    with app.app_context():
-        outcome = services.start_process(engine_ctx(app), user("aims_owner"), "aims_risk_assessment", {
-            "assessment_scope": "ai_system", "scope_ref": "AIS-001", "trigger": "periodic",
-            "assessor_id": PEOPLE["assessor"]})
-        db.session.commit()
-        return db.session.scalars(select(HumanTask.id).where(HumanTask.instance_id == outcome.instance.id,
-                                                             HumanTask.task_spec == "ut_identify_risks")).one()
-
-
 def test_task_form_with_an_unknown_risk_reference_keeps_the_form(
         app: Flask, browser: Callable[[str], Browser]) -> None:
-    task = _identify_task(app)
+    task = identify_task(app)
     sofia = browser("assessor")
     sofia.post(f"/tasks/{task}/claim")
     form = {"f.risks.0.title": "Drift of the scoring model", "f.risks.0.risk_id": "RSK-999",
@@ -114,26 +105,6 @@ def test_task_form_with_an_unknown_risk_reference_keeps_the_form(
 
 
 # --------------------------------------------------------------------------- Plan the risk treatment
-
-def _plan_task(app: Flask) -> int:
-    """A fresh "Plan the risk treatment" for Tomas: one high risk identified and analysed."""
-    task = _identify_task(app)
-    with app.app_context():
-        ctx = engine_ctx(app)
-        services.claim_task(ctx, user("assessor"), task)
-        title = f"Scoring drift {task}"
-        services.complete_task(ctx, user("assessor"), task, {
-            "risks": [risk_item(title) | {"owner_id": PEOPLE["process_owner"]}],
-            "risk_sources_checklist": {s: "considered_relevant" for s in ANNEX_C}})
-        instance = db.session.get(HumanTask, task).instance_id
-        analyse = db.session.scalars(select(HumanTask.id).where(HumanTask.instance_id == instance,
-                                                                HumanTask.task_spec == "ut_analyse_evaluate")).one()
-        services.claim_task(ctx, user("assessor"), analyse)
-        services.complete_task(ctx, user("assessor"), analyse, analysis(5, 5))
-        db.session.commit()
-        return db.session.scalars(select(HumanTask.id).where(HumanTask.instance_id == instance,
-                                                             HumanTask.task_spec == "ut_plan_treatment")).one()
-
 
 @pytest.fixture(scope="module")
 def pools(app: Flask) -> Pools:
@@ -160,7 +131,7 @@ def test_plan_the_risk_treatment_is_completed_from_its_page(
         answers = data.draw(form_values(schema, pools), label="answers")
         for action in answers.get("actions", []):  # a due date the engine accepts: not in the past
             action["due_date"] = max(action["due_date"], date(2026, 12, 1).isoformat())
-        task = _plan_task(app)
+        task = plan_task(app)
         page = tomas.get(f"/tasks/{task}").get_data(as_text=True)
         assert 'type="checkbox" id="f.annex_a_compared" name="f.annex_a_compared" value="true"' in page
         assert "I confirm: Compared with Annex A" in page
@@ -180,7 +151,7 @@ def test_plan_the_risk_treatment_is_completed_from_its_page(
 
 
 def test_plan_the_risk_treatment_unconfirmed_says_so(app: Flask, browser: Callable[[str], Browser]) -> None:
-    task = _plan_task(app)
+    task = plan_task(app)
     tomas = browser("process_owner")
     refused = tomas.post(f"/tasks/{task}/complete", {
         "f.treatment_option": "retain", "f.target_residual_likelihood": "5", "f.target_residual_impact": "5",

@@ -13,7 +13,7 @@ __all__, __getattr__ = face(__name__, modules=(
 ), names={
     "clock": ("Clock", "FixedClock", "SystemClock", "as_utc", "isoformat", "parse_datetime"),
     "db": ("configure_sqlite", "make_engine"),
-    "errors": ("ConflictError", "DefinitionError", "EngineError", "Forbidden", "InvalidInput", "NotFound",
+    "errors": ("ConflictError", "DefinitionError", "EngineError", "FieldError", "Forbidden", "InvalidInput", "NotFound",
                "SodViolation", "ValidationError", "WorkflowError"),
     "models": ("OPEN_STATES", "Base", "HumanTask", "InstanceState", "ProcessInstance", "TaskState", "User"),
     "outbox": ("OutgoingMail", "Send", "TransportDown"),

@@ -161,3 +161,15 @@ def test_plan_the_risk_treatment_unconfirmed_says_so(app: Flask, browser: Callab
     assert errors_on(body) == {"annex_a_compared": "Compared with Annex A so that no necessary control is missed "
                                                    "(6.1.3): please confirm this by ticking the box"}
     assert "True was expected" not in body
+
+
+def test_start_refused_by_its_first_step_keeps_the_form(app: Flask, browser: Callable[[str], Browser]) -> None:
+    """A closed audit is a real reference the first service task refuses: the form stays, saying why."""
+    priya = browser("aims_owner")
+    before = instances(app, "aims_internal_audit")
+    refused = priya.post("/start/aims_internal_audit", {"f.audit_ref": "IA-2026-01"})
+    assert refused.status_code == 409
+    body = refused.get_data(as_text=True)
+    assert "Audit IA-2026-01 is closed" in body[body.index("data-error-summary"):]
+    assert '<option value="IA-2026-01" selected' in body
+    assert instances(app, "aims_internal_audit") == before

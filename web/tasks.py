@@ -150,7 +150,7 @@ def complete(task_id: int) -> Any:
     except ConflictError as exc:  # the page as it is now, with what the user typed still in the form
         flash(exc.message + ". Your answers are still below.", "warning")
         return _render(worklist.task_detail(context(), actor(), task_id), data, [], 409)
-    except (Forbidden, InvalidInput) as exc:
+    except (Forbidden, InvalidInput, NotFound) as exc:  # NotFound: a record a later step looks for is gone
         flash(exc.message, "danger")
         return _render(worklist.task_detail(context(), actor(), task_id), data, [], 403 if isinstance(
             exc, Forbidden) else 422)

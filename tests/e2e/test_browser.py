@@ -88,7 +88,7 @@ def test_assessor_approver_and_admin_in_a_real_browser(live_server: str, chromiu
     page.click("[data-testid=claim]")
     page.click("label:has-text('Request changes')")
     page.click("[data-testid=submit]")
-    assert "a comment is required" in page.inner_text("[data-field-error=comment]")
+    assert "write a comment" in page.inner_text("[data-field-error=comment]")
     ui.shot("approval_needs_comment")
     page.click("label:has-text('Approve')")
     ui.shot("approval_form")

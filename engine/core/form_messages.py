@@ -77,8 +77,10 @@ def title_at(root: dict[str, Any], parts: list[Any]) -> str:
         group = subschema(root, parts[:i])
         group_name = next((p for p in reversed(parts[:i]) if isinstance(p, str)), "")
         group_title = str(group.get("title") or humanize(group_name))
-        if i == len(parts) - 1:  # the row itself
-            return f"{group_title}, row {row + 1}"
+        items: dict[str, Any] = group["items"] if isinstance(group.get("items"), dict) else {}
+        if i == len(parts) - 1:  # the row itself, or one entry of a list
+            word = "row" if items.get("type") == "object" or isinstance(items.get("properties"), dict) else "entry"
+            return f"{group_title}, {word} {row + 1}"
         title = f"{title} ({group_title}, row {row + 1})"
     return title
 

@@ -127,7 +127,7 @@ def validate(schema: dict[str, Any], data: Any, user_check: UserCheck | None = N
             if message:
                 errors.append(FieldError(_path(path), f"{title_at(root, list(path))}: {message}"))
     if task_data is not None:
-        errors.extend(_bound_errors(root, data, task_data))
+        errors.extend(e for e in _bound_errors(root, data, task_data) if e.path not in failing)
     if errors:
         raise ValidationError(f"{form}: the submission does not fit the form", _unique(errors))
     return data

@@ -11,12 +11,12 @@ from flask_login import login_required
 
 from engine.aims import roles
 from engine.app import access, accounts, process_admin
-from engine.core import ConflictError, DefinitionError, InvalidInput, NotFound, definitions, domain
+from engine.core import ConflictError, DefinitionError, InvalidInput, NotFound, ValidationError, definitions, domain
 
 from . import formfields
 from .common import actor, context, unit
 from .extensions import db
-from .tasks import _users
+from .tasks import build_form
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -206,15 +206,36 @@ def form_editor(version_id: int, name: str) -> Any:
                            preview=_preview(text)), 422 if problems else 200
 
 
-def _preview(text: str) -> dict[str, Any]:
+def _preview(text: str, values: dict[str, Any] | None = None, errors: list[Any] | None = None,
+             data: dict[str, Any] | None = None) -> dict[str, Any]:
     schema, problems = process_admin.parse_form(text)
-    return {"fields": formfields.build(schema, {}, {}, _users) if schema else [], "problems": problems}
+    fields, summary = build_form(schema, values or {}, errors) if schema else ([], [])
+    return {"fields": fields, "summary": summary, "problems": problems, "text": text, "data": data}
 
 
 @bp.route("/forms/preview", methods=["POST"])
 def form_preview() -> Any:
     """The live preview (htmx): the posted schema rendered as the form users will see, or its problems."""
     return render_template("admin/_preview.html", preview=_preview(request.form.get("schema", "")))
+
+
+@bp.route("/forms/try", methods=["POST"])
+def form_try() -> Any:
+    """The preview's "Check the answers": the answers typed into the preview, read the way a task's
+    completion reads them and checked against the form (people and references included); the preview
+    again, with the errors or with the data a task would receive. Files are described, not stored."""
+    text = request.form.get("schema", "")
+    schema, _problems = process_admin.parse_form(text)
+    if schema is None:
+        return render_template("admin/_preview.html", preview=_preview(text))
+    data, uploads = formfields.parse(schema, request.form, request.files)
+    for upload in uploads:
+        formfields.put(data, upload.path, formfields.describe_upload(upload))
+    try:
+        process_admin.check_form(context(), schema, data)
+    except ValidationError as exc:
+        return render_template("admin/_preview.html", preview=_preview(text, data, exc.errors)), 422
+    return render_template("admin/_preview.html", preview=_preview(text, data, data=data))
 
 
 # --------------------------------------------------------------------------- users

@@ -4,9 +4,14 @@ posted form becomes the data the engine validates.
 Supported (DESIGN.md, FLOWS.md 0.8): text, textarea (``"x-widget": "textarea"`` or a long
 ``maxLength``), enums as select or radio (``"x-widget": "radio"``, or four options or fewer),
 multi-enums (arrays of enums) as checkboxes, integers and numbers with their bounds, booleans, dates,
-date-times, user pickers (``"format": "email"`` with ``"x-user-roles"``), lists of text (one per line),
-nested objects (a fieldset), repeating groups (arrays of objects) and file uploads (``"x-file": true``,
-or an array of them).
+date-times, user pickers (``"format": "email"`` with ``"x-user-roles"``), reference pickers
+(``"x-ref": "<kind>"``: a select of that kind's records; an array of them, checkboxes), lists of text
+(one per line), nested objects (a fieldset), repeating groups (arrays of objects), file uploads
+(``"x-file": true``, or an array of them), ``"const": true`` as a confirmation checkbox ("I confirm
+...") and any other ``const`` as a fixed value. Local ``$ref`` (``#/$defs/...``) are inlined first.
+
+Text is taken without the spaces around it, and a textarea's line breaks as ``\n`` (browsers send
+``\r\n``).
 
 HTML names are ``f.<path>`` with dots (``f.risks.0.title``); a file field keeps its already uploaded
 evidence in ``keep.<path>`` so a form re-shown after an error does not lose it.
@@ -14,6 +19,7 @@ evidence in ``keep.<path>`` so a form re-shown after an error does not lose it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -23,11 +29,14 @@ from typing import Any
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.app import enum_options, humanize
+from engine.core import forms
 
 LONG_TEXT = re.compile(r"(comment|comments|rationale|description|note|notes|summary|justification|details|"
                        r"explanation|reason|narrative|conclusion|impact|impacts)$")
 
 UserOptions = Callable[[list[str]], list[tuple[str, str]]]
+#: the records of a kind of reference as (reference, label)
+RefOptions = Callable[[str], list[tuple[str, str]]]
 
 
 @dataclass
@@ -50,6 +59,21 @@ class Field:
     rows: list[list[Field]] = field(default_factory=list)
     template: list[Field] = field(default_factory=list)
     multiple: bool = False
+    #: a fixed value (``const`` other than true), shown and sent as it is
+    fixed: Any = None
+
+    @property
+    def anchor(self) -> str:
+        """The id of the control a link to this field focuses (the field's box when it has none)."""
+        if self.kind in ("radio", "checkboxes", "refs"):
+            return f"{self.name}-1" if self.options else f"field-{self.name}"
+        if self.kind in ("object", "group", "fixed"):
+            return f"field-{self.name}"
+        return self.name
+
+    @property
+    def fixed_text(self) -> str:
+        return humanize(str(self.fixed)) if isinstance(self.fixed, str) else json.dumps(self.fixed)
 
     def is_selected(self, option: Any) -> bool:
         if isinstance(self.value, list):
@@ -77,10 +101,14 @@ def _kind(key: str, schema: dict[str, Any]) -> str:
     kind = schema.get("type")
     if schema.get("x-file"):
         return "file"
+    if "const" in schema:
+        return "confirm" if schema["const"] is True else "fixed"
     if kind == "array":
         items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
         if items.get("x-file"):
             return "files"
+        if items.get("x-ref"):
+            return "refs"
         if enum_options(items):
             return "checkboxes"
         if items.get("type") == "object":
@@ -96,6 +124,8 @@ def _kind(key: str, schema: dict[str, Any]) -> str:
         return "checkbox"
     if kind in ("integer", "number"):
         return kind
+    if schema.get("x-ref"):
+        return "ref"  # a record of a register, picked by its reference
     if schema.get("format") == "email":
         return "user"  # a person: picked among active users (those holding x-user-roles, if given)
     if schema.get("format") == "date":
@@ -108,15 +138,24 @@ def _kind(key: str, schema: dict[str, Any]) -> str:
     return "text"
 
 
+@dataclass(frozen=True)
+class Options:
+    """Where pickers get their choices: people holding roles, records of a kind of reference."""
+
+    users: UserOptions = lambda roles: []
+    refs: RefOptions = lambda kind: []
+
+
 def build(schema: dict[str, Any] | None, values: dict[str, Any] | None, errors: dict[str, str] | None = None,
-          users: UserOptions | None = None) -> list[Field]:
+          users: UserOptions | None = None, refs: RefOptions | None = None) -> list[Field]:
     """The fields of ``schema`` (an object schema) filled with ``values`` and ``errors`` by path."""
     if not schema:
         return []
-    return _fields(schema, values or {}, errors or {}, users or (lambda roles: []), "", "f")
+    options = Options(users or (lambda roles: []), refs or (lambda kind: []))
+    return _fields(forms.expanded(schema), values or {}, errors or {}, options, "", "f")
 
 
-def _fields(schema: dict[str, Any], values: Any, errors: dict[str, str], users: UserOptions, path: str,
+def _fields(schema: dict[str, Any], values: Any, errors: dict[str, str], pick: Options, path: str,
             name: str) -> list[Field]:
     required = set(schema.get("required") or [])
     values = values if isinstance(values, dict) else {}
@@ -127,7 +166,7 @@ def _fields(schema: dict[str, Any], values: Any, errors: dict[str, str], users: 
         p = f"{path}/{key}" if path else key
         f = Field(key=key, path=p, name=f"{name}.{key}", label=sub.get("title") or humanize(key),
                   kind=_kind(key, sub), required=key in required, help=sub.get("description"),
-                  value=values.get(key, sub.get("default")), error=errors.get(p))
+                  value=values.get(key, sub.get("default")), error=_error_at(errors, p, _kind(key, sub)))
         f.minimum, f.maximum, f.max_length = sub.get("minimum"), sub.get("maximum"), sub.get("maxLength")
         if f.kind in ("integer", "number"):
             f.step = "1" if f.kind == "integer" else "any"
@@ -136,20 +175,34 @@ def _fields(schema: dict[str, Any], values: Any, errors: dict[str, str], users: 
         elif f.kind == "checkboxes":
             f.options = enum_options(sub["items"])
         elif f.kind == "user":
-            f.options = users(list(sub.get("x-user-roles") or []))
+            f.options = pick.users(list(sub.get("x-user-roles") or []))
+        elif f.kind == "ref":
+            f.options = pick.refs(str(sub["x-ref"]))
+        elif f.kind == "refs":
+            f.options = pick.refs(str(sub["items"]["x-ref"]))
+        elif f.kind == "fixed":
+            f.fixed = sub["const"]
         elif f.kind == "files":
             f.multiple = True
         elif f.kind == "object":
-            f.rows = [_fields(sub, f.value, errors, users, p, f.name)]
+            f.rows = [_fields(sub, f.value, errors, pick, p, f.name)]
         elif f.kind == "group":
             items = sub["items"]
             rows = f.value if isinstance(f.value, list) else []
-            f.rows = [_fields(items, row, errors, users, f"{p}/{i}", f"{f.name}.{i}") for i, row in enumerate(rows)]
+            f.rows = [_fields(items, row, errors, pick, f"{p}/{i}", f"{f.name}.{i}") for i, row in enumerate(rows)]
             if not f.rows and f.required:
-                f.rows = [_fields(items, {}, errors, users, f"{p}/0", f"{f.name}.0")]
-            f.template = _fields(items, {}, {}, users, f"{p}/__i__", f"{f.name}.__i__")
+                f.rows = [_fields(items, {}, errors, pick, f"{p}/0", f"{f.name}.0")]
+            f.template = _fields(items, {}, {}, pick, f"{p}/__i__", f"{f.name}.__i__")
         out.append(f)
     return out
+
+
+def _error_at(errors: dict[str, str], path: str, kind: str) -> str | None:
+    """The field's error; for a list drawn as one control (checkboxes, lines, files), its entries' too."""
+    found = [errors[path]] if path in errors else []
+    if kind in ("checkboxes", "refs", "lines", "files"):
+        found += [m for k, m in errors.items() if k.startswith(path + "/") and k[len(path) + 1:].isdigit()]
+    return " ".join(found) or None
 
 
 def all_paths(fields: list[Field]) -> set[str]:
@@ -159,6 +212,38 @@ def all_paths(fields: list[Field]) -> set[str]:
         for row in f.rows:
             paths |= all_paths(row)
     return paths
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One entry of the error summary at the top of a form: the message and the id of the control its
+    link focuses (None when the form shows no field for it)."""
+
+    message: str
+    anchor: str | None
+
+
+def summary(fields: list[Field], errors: list[Any]) -> list[Problem]:
+    """The errors of a failed submit, in the order of the form, each linked to its field (or to the
+    closest enclosing field shown: a row's error to its group)."""
+    anchors: dict[str, str] = {}
+    order: dict[str, int] = {}
+
+    def walk(items: list[Field]) -> None:
+        for f in items:
+            anchors[f.path] = f.anchor
+            order[f.path] = len(order)
+            for row in f.rows:
+                walk(row)
+
+    walk(fields)
+    problems = []
+    for error in errors:
+        path = error.path
+        while path and path not in anchors:
+            path = path.rpartition("/")[0]
+        problems.append((order.get(path, len(order)), Problem(error.message, anchors.get(path))))
+    return [p for _, p in sorted(problems, key=lambda item: item[0])]
 
 
 # --------------------------------------------------------------------------- parsing a post
@@ -176,12 +261,12 @@ def parse(schema: dict[str, Any] | None, form: MultiDict[str, str],
     uploads: list[Upload] = []
     if not schema:
         return {}, uploads
-    data = _parse_object(schema, form, files or MultiDict(), "f", (), uploads)
+    data = _parse_object(forms.expanded(schema), form, files or MultiDict(), "f", (), uploads)
     return data, uploads
 
 
 def _convert(kind: str, sub: dict[str, Any], raw: str) -> Any:
-    raw = raw.strip() if kind not in ("textarea", "text") else raw
+    raw = raw.replace("\r\n", "\n").strip()
     if kind == "integer":
         return int(raw) if re.fullmatch(r"[-+]?\d+", raw.strip()) else raw
     if kind == "number":
@@ -208,6 +293,16 @@ def _parse_object(schema: dict[str, Any], form: MultiDict[str, str], files: Mult
         if kind == "checkbox":
             if f"{n}.present" in form or n in form:
                 data[key] = n in form
+        elif kind == "confirm":
+            if n in form:
+                data[key] = True
+        elif kind == "fixed":
+            if n in form:
+                data[key] = sub["const"]
+        elif kind == "refs":
+            picked = [v.strip() for v in form.getlist(n) if v.strip()]
+            if picked:
+                data[key] = picked
         elif kind == "checkboxes":
             chosen = form.getlist(n)
             options = enum_options(sub["items"])
@@ -252,6 +347,14 @@ def _parse_object(schema: dict[str, Any], form: MultiDict[str, str], files: Mult
             if raw is not None and raw.strip() != "":
                 data[key] = _convert(kind, sub, raw)
     return data
+
+
+def describe_upload(upload: Upload) -> dict[str, Any]:
+    """What a file field holds for an upload that is not stored (the forms editor's preview): the
+    evidence fields with ``evidence_id`` 0."""
+    content = upload.file.read()
+    return {"evidence_id": 0, "filename": upload.file.filename or "", "sha256": hashlib.sha256(content).hexdigest(),
+            "size": len(content), "content_type": upload.file.mimetype or "application/octet-stream"}
 
 
 def _kept(text: str | None) -> list[dict[str, Any]]:

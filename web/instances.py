@@ -9,12 +9,12 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_login import login_required
 
 from engine.app import history, process_admin
-from engine.core import ValidationError, services
+from engine.core import ConflictError, FieldError, InvalidInput, NotFound, ValidationError, services
 
 from . import formfields
 from .common import actor, context, now, unit
 from .extensions import db
-from .tasks import _users
+from .tasks import build_form
 
 bp = Blueprint("instances", __name__)
 
@@ -67,8 +67,11 @@ def start(process_id: str) -> Any:
             return redirect(url_for(".instance", instance_id=new_id), 303)
         except ValidationError as exc:
             errors, status = exc.errors, 422
-            flash("Some answers need fixing; see the messages next to the fields.", "danger")
-    fields = formfields.build(info.form, values, {e.path: e.message for e in errors}, _users)
-    known = formfields.all_paths(fields)
-    return render_template("instances/start.html", info=info, fields=fields,
-                           other_errors=[e for e in errors if e.path not in known]), status
+        except (ConflictError, InvalidInput, NotFound) as exc:  # what the first steps found: the form stays
+            errors, status = [FieldError("", _sentence(exc.message))], 409 if isinstance(exc, ConflictError) else 422
+    fields, problems = build_form(info.form, values, errors)
+    return render_template("instances/start.html", info=info, fields=fields, problems=problems), status
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]

@@ -53,6 +53,18 @@ def _users(roles: list[str]) -> list[tuple[str, str]]:
     return sorted(seen.items(), key=lambda kv: kv[1])
 
 
+def _refs(kind: str) -> list[tuple[str, str]]:
+    return worklist.reference_options(db.session, kind)
+
+
+def build_form(schema: dict[str, Any] | None, values: dict[str, Any] | None,
+               errors: list[Any] | None = None) -> tuple[list[formfields.Field], list[formfields.Problem]]:
+    """A form's fields with the people and records its pickers offer, and the summary of ``errors``."""
+    errors = errors or []
+    fields = formfields.build(schema, values, {e.path: e.message for e in errors}, _users, _refs)
+    return fields, formfields.summary(fields, errors)
+
+
 def instructions_html(text: str | None, data: dict[str, Any]) -> Markup | None:
     """The BPMN instructions, a Jinja template over the task data, rendered in a sandbox."""
     if not text:
@@ -66,18 +78,15 @@ def instructions_html(text: str | None, data: dict[str, Any]) -> Markup | None:
 
 def _render(detail: worklist.TaskDetail, values: dict[str, Any] | None = None,
             errors: list[Any] | None = None, status: int = 200) -> Any:
-    by_path = {e.path: e.message for e in errors or []}
-    fields = formfields.build(detail.schema, values if values is not None else (detail.draft or detail.data),
-                              by_path, _users)
+    fields, problems = build_form(detail.schema, values if values is not None else (detail.draft or detail.data),
+                                  errors)
     decision_fields: dict[str, Any] = {}
     if detail.decision is not None:
         keep = {detail.decision.name, detail.decision.comment_field}
         decision_fields = {f.key: f for f in fields if f.key in keep}
         fields = [f for f in fields if f.key not in keep]
-    known = formfields.all_paths(fields) | set(decision_fields and {f.path for f in decision_fields.values()})
-    other_errors = [e for e in errors or [] if e.path not in known]
     return render_template("tasks/task.html", d=detail, fields=fields, decision_fields=decision_fields,
-                           other_errors=other_errors, instructions=instructions_html(detail.instructions, detail.data),
+                           problems=problems, instructions=instructions_html(detail.instructions, detail.data),
                            disabled=not detail.may_complete,
                            overdue=detail.task.state in OPEN_STATES and detail.task.due_at is not None
                            and detail.task.due_at < now()), status
@@ -137,12 +146,11 @@ def complete(task_id: int) -> Any:
                                       expected_version=seen_version(request.form.get("version")))
             mine = [t.id for t in outcome.new_tasks if t.assignee_id == actor().id]
     except ValidationError as exc:
-        flash("Some answers need fixing; see the messages next to the fields.", "danger")
         return _render(worklist.task_detail(context(), actor(), task_id), data, exc.errors, 422)
     except ConflictError as exc:  # the page as it is now, with what the user typed still in the form
         flash(exc.message + ". Your answers are still below.", "warning")
         return _render(worklist.task_detail(context(), actor(), task_id), data, [], 409)
-    except (Forbidden, InvalidInput) as exc:
+    except (Forbidden, InvalidInput, NotFound) as exc:  # NotFound: a record a later step looks for is gone
         flash(exc.message, "danger")
         return _render(worklist.task_detail(context(), actor(), task_id), data, [], 403 if isinstance(
             exc, Forbidden) else 422)

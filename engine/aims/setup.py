@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine.aims import date_triggers, roles, sod_rules
+from engine.aims import date_triggers, references, roles, sod_rules
 from engine.core.domain import Domain, NamedRecipient, OrganisationPeople, WorkerPhase
 
 #: decisions that approve or accept; any other value of a form's decision needs a comment
@@ -62,4 +62,5 @@ DOMAIN = Domain(
     rejections=REJECTIONS,
     worker_phases=(WorkerPhase("due", date_triggers.run, date_triggers.DueReport),),
     operator_modules=("engine.aims.operators",),
+    references=references.REFERENCES,
 )

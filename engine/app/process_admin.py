@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 
 from engine.app import access
 from engine.app.version_diff import StructuralDiff, structural_diff
-from engine.core import audit_trail, definitions, forms
+from engine.core import audit_trail, definitions, forms, services
 from engine.core.clock import Clock
 from engine.core.errors import ConflictError, DefinitionError, Forbidden, InvalidInput, NotFound, Problem
 from engine.core.models import InstanceState, ProcessInstance, ProcessVersion, User
 from engine.core.properties import form_name
+from engine.core.runtime import Context
 from engine.core.settings import EngineSettings
 
 #: the task properties the admin's properties form edits, in the order it shows them
@@ -426,6 +427,12 @@ def form_of(session: Session, version_id: int, name: str) -> dict[str, Any]:
     if schema is None:
         raise NotFound(f"{version.process_id} v{version.version} has no form {name!r}")
     return dict(schema)
+
+
+def check_form(ctx: Context, schema: dict[str, Any], data: dict[str, Any], name: str = "form") -> None:
+    """Check answers against a form as a start or a completion would (user and reference fields
+    included; no task data, so no ``x-max-from`` bounds). Raises ValidationError; changes nothing."""
+    services.validate_form(ctx, schema, data, name)
 
 
 def parse_form(text: str) -> tuple[dict[str, Any] | None, list[str]]:

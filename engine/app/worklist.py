@@ -23,6 +23,7 @@ from engine.app import access, queries
 from engine.app.queries import TaskRow
 from engine.core import assignment, decisions, definitions, directory, domain, runtime, services
 from engine.core.errors import ConflictError, FieldError, Forbidden, InvalidInput, NotFound, ValidationError
+from engine.core.form_messages import title_at
 from engine.core.models import OPEN_STATES, EvidenceFile, HumanTask, ProcessInstance, TaskDraft, TaskState, User
 from engine.core.properties import read_properties
 from engine.core.runtime import Context
@@ -136,6 +137,13 @@ def enum_options(schema: dict[str, Any]) -> list[tuple[str, str]]:
     if isinstance(one_of, list) and all(isinstance(o, dict) and "const" in o for o in one_of):
         return [(o["const"], o.get("title") or humanize(str(o["const"]))) for o in one_of]
     return []
+
+
+def reference_options(session: Session, kind: str) -> list[tuple[str, str]]:
+    """The records a reference field of ``kind`` (``"x-ref"``) offers, as (reference, label); none for
+    a kind the domain does not know."""
+    reference = domain.current().references.get(kind)
+    return reference.options(session) if reference is not None else []
 
 
 def humanize(name: str) -> str:
@@ -315,8 +323,9 @@ def _evidence_errors(session: Session, task: HumanTask, schema: dict[str, Any] |
         eid = value.get("evidence_id") if isinstance(value, dict) else None
         row = session.get(EvidenceFile, eid) if isinstance(eid, int) else None
         if row is None or row.instance_id != task.instance_id:
-            errors.append(FieldError("/".join(map(str, path)), "this file was not uploaded to this task; upload it "
-                                                               "again"))
+            title = title_at(schema or {}, list(path))
+            errors.append(FieldError("/".join(map(str, path)), f"{title}: this file was not uploaded to this task; "
+                                                               "upload it again"))
     return errors
 
 
@@ -352,7 +361,9 @@ def submit(ctx: Context, user: User, task_id: int, data: dict[str, Any], *,
     if decision is not None and isinstance(data, dict) and decision.needs_comment(data.get(decision.name)):
         comment = data.get(decision.comment_field) if decision.comment_field else None
         if decision.comment_field and not (isinstance(comment, str) and comment.strip()):
-            errors.append(FieldError(decision.comment_field, "a comment is required for any decision but approve"))
+            title = title_at(schema or {}, [decision.comment_field])
+            errors.append(FieldError(decision.comment_field, f"{title}: write a comment (every decision but "
+                                                             "approve needs one)"))
     if errors and task.state in OPEN_STATES:
         raise ValidationError(f"{task.form or task.task_spec}: the submission does not fit the form", errors)
     outcome = services.complete_task(ctx, user, task.id, data, expected_version=expected_version)

@@ -8,12 +8,12 @@ What callers outside the engine use is named here and imported on first use.
 from engine.core.faces import face
 
 __all__, __getattr__ = face(__name__, modules=(
-    "audit_trail", "definitions", "delegation", "directory", "domain", "errors", "messaging", "notifications",
-    "outbox", "services", "worker",
+    "audit_trail", "definitions", "delegation", "directory", "domain", "errors", "forms", "messaging",
+    "notifications", "outbox", "services", "worker",
 ), names={
     "clock": ("Clock", "FixedClock", "SystemClock", "as_utc", "isoformat", "parse_datetime"),
     "db": ("configure_sqlite", "make_engine"),
-    "errors": ("ConflictError", "DefinitionError", "EngineError", "Forbidden", "InvalidInput", "NotFound",
+    "errors": ("ConflictError", "DefinitionError", "EngineError", "FieldError", "Forbidden", "InvalidInput", "NotFound",
                "SodViolation", "ValidationError", "WorkflowError"),
     "models": ("OPEN_STATES", "Base", "HumanTask", "InstanceState", "ProcessInstance", "TaskState", "User"),
     "outbox": ("OutgoingMail", "Send", "TransportDown"),

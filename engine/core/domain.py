@@ -73,6 +73,16 @@ class WorkerPhase:
     empty: Callable[[], PhaseResult]
 
 
+@dataclass(frozen=True)
+class Reference:
+    """A kind of record forms name by its reference (``"x-ref": "evidence"`` -> ``EVD-014``): what people
+    call it ("evidence item"), the records to choose from as (reference, label) and whether one exists."""
+
+    label: str
+    options: Callable[[Session], list[tuple[str, str]]]
+    exists: Callable[[Session, str], bool]
+
+
 def _no_people(session: Session) -> OrganisationPeople:
     return OrganisationPeople()
 
@@ -108,6 +118,8 @@ class Domain:
     rejections: frozenset[str] = frozenset()
     #: worker phases run in every pass, in order
     worker_phases: Sequence[WorkerPhase] = ()
+    #: the kinds of record a form field may name with ``"x-ref"``
+    references: Mapping[str, Reference] = field(default_factory=dict)
     #: modules whose ``@operator`` functions service tasks may call (imported on first use)
     operator_modules: Sequence[str] = ()
 

@@ -1,17 +1,19 @@
 """User-task forms: JSON Schema (draft 2020-12) files, checked at deploy time and applied to every
 submission before anything changes.
 
-A submission that does not fit raises :class:`ValidationError` listing every failing field path.
+A submission that does not fit raises :class:`ValidationError` listing every failing field path, each
+message in plain words naming the field by its title (``form_messages``).
 Fields that pick a user (``"format": "email"`` with ``"x-user-roles": [...]``) must name an active
 user holding one of those roles. A top-level field with ``"x-max-from": "request.max_valid_until"`` may
 not exceed the number or ISO date found at that dotted path in the task's data (a residual score no
-higher than the inherent one, an acceptance no longer than its level allows).
+higher than the inherent one, an acceptance no longer than its level allows). A field with
+``"x-ref": "<kind>"`` names a record by its reference (``EVD-014``); ``ref_check`` says when there is
+no such record, so a bad reference is an error next to its field, before anything runs.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from functools import lru_cache
@@ -23,6 +25,7 @@ from jsonschema.exceptions import SchemaError
 
 from engine.core.durations import is_duration
 from engine.core.errors import FieldError, ValidationError
+from engine.core.form_messages import human_date, inline_refs, plain, title_at
 from engine.core.properties import lookup_path
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -105,32 +108,68 @@ def load_form(path: Path, max_bytes: int = 500_000) -> dict[str, Any]:
     return schema
 
 
+#: ``user_check(email, roles)``: why that address names no eligible user (None when it does)
 UserCheck = Callable[[str, list[str]], str | None]
+#: ``ref_check(value, kind)``: why there is no record of ``kind`` with that reference (None when there is)
+RefCheck = Callable[[str, str], str | None]
 
 
 def validate(schema: dict[str, Any], data: Any, user_check: UserCheck | None = None,
-             form: str = "form", task_data: dict[str, Any] | None = None) -> dict[str, Any]:
+             form: str = "form", task_data: dict[str, Any] | None = None,
+             ref_check: RefCheck | None = None) -> dict[str, Any]:
     """Validate ``data`` against ``schema``; return it unchanged when it fits.
 
-    ``user_check(email, roles)`` returns an error message for a user field that names no eligible
-    user; ``task_data`` resolves ``x-max-from`` bounds. Raises ValidationError with one FieldError per
-    failing field.
+    ``user_check`` and ``ref_check`` name user and reference fields whose value names nobody or no
+    record; ``task_data`` resolves ``x-max-from`` bounds. Raises ValidationError with one FieldError per
+    failing field, its message "Title: what is wanted".
     """
     if not isinstance(data, dict):
         raise ValidationError(f"{form}: the submission must be a JSON object",
                               [FieldError("", f"expected an object, got {type(data).__name__}")])
     validator = _validator(schema)
-    errors = [_field_error(e) for e in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))]
+    root = expanded(schema)
+    errors: list[FieldError] = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):
+        errors.extend(FieldError(path, message) for path, message in plain(root, error))
+    failing = {e.path for e in errors}
     if user_check is not None:
-        for path, value, roles in _user_fields(schema, data, ()):
-            message = user_check(value, roles)
+        for path, value, roles in _marked_fields(root, data, (), "x-user-roles"):
+            message = None if _path(path) in failing else user_check(value, list(roles or []))
             if message:
-                errors.append(FieldError(_path(path), message))
+                errors.append(FieldError(_path(path), f"{title_at(root, list(path))}: {message}"))
+    if ref_check is not None:
+        for path, value, kind in _marked_fields(root, data, (), "x-ref"):
+            message = None if _path(path) in failing else ref_check(value, str(kind))
+            if message:
+                errors.append(FieldError(_path(path), f"{title_at(root, list(path))}: {message}"))
     if task_data is not None:
-        errors.extend(_bound_errors(schema, data, task_data))
+        errors.extend(e for e in _bound_errors(root, data, task_data) if e.path not in failing)
     if errors:
-        raise ValidationError(f"{form}: the submission does not fit the form", errors)
+        raise ValidationError(f"{form}: the submission does not fit the form", _unique(errors))
     return data
+
+
+def _unique(errors: list[FieldError]) -> list[FieldError]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for error in errors:
+        if (error.path, error.message) not in seen:
+            seen.add((error.path, error.message))
+            out.append(error)
+    return out
+
+
+_EXPANDED: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
+def expanded(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its local ``$ref`` inlined (cached per schema object, like the validators)."""
+    entry = _EXPANDED.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        if len(_EXPANDED) > 512:
+            _EXPANDED.clear()
+        entry = _EXPANDED[id(schema)] = (schema, inline_refs(schema))
+    return entry[1]
 
 
 def _bound_errors(schema: dict[str, Any], data: dict[str, Any], task_data: dict[str, Any]) -> list[FieldError]:
@@ -145,7 +184,11 @@ def _bound_errors(schema: dict[str, Any], data: dict[str, Any], task_data: dict[
         comparable = (isinstance(value, int | float) and isinstance(bound, int | float)
                       and not isinstance(value, bool)) or (isinstance(value, str) and isinstance(bound, str))
         if comparable and value > bound:
-            errors.append(FieldError(key, f"must be at most {bound} ({path}), got {value}"))
+            title = title_at(schema, [key])
+            if isinstance(bound, str):
+                errors.append(FieldError(key, f"{title}: must be on or before {human_date(bound)}"))
+            else:
+                errors.append(FieldError(key, f"{title}: must be at most {bound}"))
     return errors
 
 
@@ -162,34 +205,23 @@ def _validator(schema: dict[str, Any]) -> Draft202012Validator:
     return entry[1]
 
 
-def _field_error(error: Any) -> FieldError:
-    """A jsonschema error as a FieldError; a missing required field is reported at its own path."""
-    parts = list(error.absolute_path)
-    if error.validator == "required":
-        match = re.match(r"'(.+)' is a required property", error.message)
-        if match:
-            return FieldError(_path(parts + [match.group(1)]), "this field is required")
-    if error.validator == "additionalProperties":
-        return FieldError(_path(parts), error.message.replace("Additional properties are not allowed",
-                                                              "unknown field(s), not in the form"))
-    return FieldError(_path(parts), error.message)
-
-
 def _path(parts: Any) -> str:
     return "/".join(str(p) for p in parts)
 
 
-def _user_fields(schema: Any, data: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str, list[str]]]:
-    """(path, value, roles) for every user-picking string in ``data`` that ``schema`` describes."""
+def _marked_fields(schema: Any, data: Any, path: tuple[Any, ...],
+                   mark: str) -> Iterator[tuple[tuple[Any, ...], str, Any]]:
+    """(path, value, the mark's value) for every string in ``data`` whose schema carries ``mark``
+    (``x-user-roles`` for user pickers, ``x-ref`` for references)."""
     if not isinstance(schema, dict):
         return
-    if "x-user-roles" in schema and isinstance(data, str):
-        yield path, data, list(schema.get("x-user-roles") or [])
+    if mark in schema and isinstance(data, str):
+        yield path, data, schema.get(mark)
         return
     if isinstance(data, dict):
         for key, sub in (schema.get("properties") or {}).items():
             if key in data:
-                yield from _user_fields(sub, data[key], path + (key,))
+                yield from _marked_fields(sub, data[key], path + (key,), mark)
     elif isinstance(data, list) and isinstance(schema.get("items"), dict):
         for index, item in enumerate(data):
-            yield from _user_fields(schema["items"], item, path + (index,))
+            yield from _marked_fields(schema["items"], item, path + (index,), mark)

@@ -48,14 +48,25 @@ class Outcome:
     messages_delivered: int = 0
 
 
-def _user_check(ctx: Context):  # type: ignore[no-untyped-def]
+def _user_check(ctx: Context) -> forms.UserCheck:
     def check(email: str, roles: list[str]) -> str | None:
         user = directory.find_user(ctx.session, email)
         if user is None or not user.active:
-            return f"{email!r} is not an active user"
+            return f"choose a person from the list ({email} is not an active user)"
         if roles and not user.roles.intersection(roles):
-            return f"{email} does not hold any of the roles {', '.join(roles)}"
+            return (f"choose someone with the role {domain.roles_in_words(set(roles))}; "
+                    f"{user.name} does not have it")
         return None
+
+    return check
+
+
+def _ref_check(ctx: Context) -> forms.RefCheck:
+    def check(value: str, kind: str) -> str | None:
+        reference = domain.current().references.get(kind)
+        if reference is None or reference.exists(ctx.session, value):
+            return None
+        return f"there is no {reference.label} {value}; choose one from the list"
 
     return check
 
@@ -66,7 +77,7 @@ def validate_form(ctx: Context, schema: dict[str, Any] | None, data: dict[str, A
         if not isinstance(data, dict):
             raise InvalidInput("the data must be a JSON object")
         return
-    forms.validate(schema, data, _user_check(ctx), form=name, task_data=task_data)
+    forms.validate(schema, data, _user_check(ctx), form=name, task_data=task_data, ref_check=_ref_check(ctx))
 
 
 # --------------------------------------------------------------------------- start

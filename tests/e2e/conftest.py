@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from werkzeug.serving import make_server
 
 from engine.aims import demo
@@ -42,27 +43,32 @@ def chromium_path() -> str:
     pytest.skip(f"chromium is not installed ({CHROMIUM}): the browser tests did not run")
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("e2e")
+def serve(tmp: Path, shipped: bool = False) -> Iterator[tuple[str, Flask]]:
+    """The app on a loopback port in a thread with the demo organisation: with ``web_assessment`` of
+    tests/data, or (``shipped``) with the shipped processes and forms."""
     url, drop = database_url(tmp)
     clock = FixedClock("2026-11-02T09:00:00+00:00")
+    where = {"FORMS_DIR": str(ROOT / "forms"), "PROCESSES_DIR": str(ROOT / "processes")} if shipped else {
+        "FORMS_DIR": str(DATA / "forms"), "PROCESSES_DIR": str(DATA)}
     app = create_app({"DATABASE_URL": url, "CLOCK": clock, "SECRET_KEY": "e2e", "SESSION_COOKIE_SECURE": False,
-                      "REMEMBER_COOKIE_SECURE": False, "FORMS_DIR": str(DATA / "forms"),
-                      "PROCESSES_DIR": str(DATA), "EVIDENCE_DIR": str(tmp / "evidence")})
+                      "REMEMBER_COOKIE_SECURE": False, "EVIDENCE_DIR": str(tmp / "evidence"), **where})
     with app.app_context():
         Base.metadata.create_all(db.engine)
         audit_trail.ensure_head(db.session)
         demo.load(db.session, clock)
         accounts.set_demo_passwords(db.session, "demo")
-        definitions.deploy(db.session, [definitions.SourceFile.read(DATA / "web_assessment.bpmn")],
-                           app.extensions["aimsflow.settings"], clock)
+        settings = app.extensions["aimsflow.settings"]
+        if shipped:
+            definitions.deploy_directory(db.session, settings, clock)
+        else:
+            definitions.deploy(db.session, [definitions.SourceFile.read(DATA / "web_assessment.bpmn")], settings,
+                               clock)
         db.session.commit()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{server.server_port}", app
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -70,6 +76,18 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             db.session.remove()
             db.engine.dispose()
         drop()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    for url, _app in serve(tmp_path_factory.mktemp("e2e")):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def shipped_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Flask]]:
+    """The shipped flows served: (address, app) — the app to set up work with the engine."""
+    yield from serve(tmp_path_factory.mktemp("e2e_shipped"), shipped=True)
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ def test_assessor_approver_and_admin_in_a_real_browser(live_server: str, chromiu
     ui.shot("task_form_filled")
     page.click("[data-testid=submit]")
     error = page.locator("[data-field-error=likelihood]")
-    assert error.inner_text() == "7 is greater than the maximum of 5"
+    assert error.inner_text() == "Likelihood (1 to 5): must be at most 5"
     assert page.input_value("[name='f.summary']") == "Replies may sound dismissive"  # kept
     assert page.input_value("[name='f.mitigations.0.measure']") == "Tone guidelines in the prompt"
     assert "model-card.txt" in page.inner_text("[data-field=model_card]")  # the upload is kept too
@@ -88,7 +88,7 @@ def test_assessor_approver_and_admin_in_a_real_browser(live_server: str, chromiu
     page.click("[data-testid=claim]")
     page.click("label:has-text('Request changes')")
     page.click("[data-testid=submit]")
-    assert "a comment is required" in page.inner_text("[data-field-error=comment]")
+    assert "write a comment" in page.inner_text("[data-field-error=comment]")
     ui.shot("approval_needs_comment")
     page.click("label:has-text('Approve')")
     ui.shot("approval_form")

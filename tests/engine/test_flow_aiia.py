@@ -743,7 +743,7 @@ def test_aiia_impact_naming_an_unknown_risk_is_refused(aiia: Aiia) -> None:
     instance = aiia.start()
     aiia.to_analysis(instance)
 
-    with pytest.raises(ValidationError, match="impacts/0/risk_id: no risk RSK-999"):
+    with pytest.raises(ValidationError, match=r"impacts/0/risk_id: .*\(Impacts, row 1\): there is no risk RSK-999"):
         aiia.analyse(instance, analysis(impact(risk_id="RSK-999")))
     assert aiia.session.scalars(select(Risk).where(Risk.origin == "aiia", Risk.origin_ref == "AIIA-002-v2")).all() == []
 

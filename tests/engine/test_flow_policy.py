@@ -11,7 +11,7 @@ from sqlalchemy import select
 from engine.aims import acknowledgements, roles
 from engine.aims.registers import Evidence
 from engine.core import definitions, directory, worker
-from engine.core.errors import ConflictError, InvalidInput, NotFound, SodViolation
+from engine.core.errors import ConflictError, InvalidInput, NotFound, SodViolation, ValidationError
 from engine.core.models import HumanTask, ProcessInstance, ProcessSchedule
 from engine.core.runtime import Context
 
@@ -201,7 +201,7 @@ def test_bad_drafts_are_refused_and_change_nothing(pol: PolicyFlow) -> None:
     with pytest.raises(InvalidInput, match="needs a major revision"):
         pol.complete("priya", "ut_policy_review_draft", draft(aligned_policies=[
             {"document_ref": "DOC-PROC-001", "result": "conflict", "note": "retention differs"}]))
-    with pytest.raises(InvalidInput, match="no document 'DOC-NOPE'"):
+    with pytest.raises(ValidationError, match="there is no document DOC-NOPE; choose one from the list"):
         pol.complete("priya", "ut_policy_review_draft", draft(aligned_policies=[
             {"document_ref": "DOC-NOPE", "result": "aligned"}]))
     assert pol.specs() == ["ut_policy_review_draft"] and pol.versions()["1.1"] == "in_review"
@@ -211,7 +211,7 @@ def test_one_review_per_document_at_a_time(pol: PolicyFlow) -> None:
     pol.start()
     with pytest.raises(ConflictError, match="already under review"):
         PolicyFlow(pol.ctx).start()
-    with pytest.raises(NotFound):
+    with pytest.raises(ValidationError, match="Document: there is no document DOC-NOPE-1"):
         PolicyFlow(pol.ctx).start("priya", {"document_ref": "DOC-NOPE-1"})
 
 

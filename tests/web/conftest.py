@@ -24,7 +24,7 @@ from engine.core import audit_trail, definitions, services
 from engine.core.clock import FixedClock
 from engine.core.models import Base, HumanTask, User
 from engine.core.runtime import Context
-from engine.core.settings import EngineSettings
+from engine.core.settings import PROJECT_ROOT, EngineSettings
 from web import create_app
 from web.extensions import db
 
@@ -82,6 +82,28 @@ def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
                                      for n in ("web_assessment", "tiny_approval", "tiny_multi_review")],
                           settings, clock)
         session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    drop()
+
+
+def shipped_app(tmp: Path, clock: FixedClock) -> Iterator[Flask]:
+    """An app with the demo organisation and the shipped processes and forms (not the tiny diagrams of
+    tests/data); a module's ``app`` fixture yields from it."""
+    url, drop = database_url(tmp)
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "CLOCK": clock, "SECRET_KEY": "test",
+                      "SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False, "SERVER_NAME": "localhost",
+                      "PROCESSES_DIR": str(PROJECT_ROOT / "processes"), "FORMS_DIR": str(PROJECT_ROOT / "forms"),
+                      "EVIDENCE_DIR": str(tmp / "evidence")})
+    with app.app_context():
+        Base.metadata.create_all(db.engine)
+        audit_trail.ensure_head(db.session)
+        demo.load(db.session, clock)
+        accounts.set_demo_passwords(db.session, PASSWORD)
+        definitions.deploy_directory(db.session, app.extensions["aimsflow.settings"], clock)
+        db.session.commit()
     yield app
     with app.app_context():
         db.session.remove()

@@ -100,7 +100,7 @@ def test_api_errors_carry_stable_codes(api: Api, flows: Flows) -> None:
     assert invalid.status_code == 422
     body = invalid.get_json()["error"]
     assert body["code"] == "validation_error"
-    assert {"path": "likelihood", "message": "7 is greater than the maximum of 5"} in body["errors"]
+    assert {"path": "likelihood", "message": "Likelihood (1 to 5): must be at most 5"} in body["errors"]
     assert api("action_owner", "GET", f"/tasks/{task}").get_json()["error"]["code"] == "not_found"
     assert api("action_owner", "GET", f"/tasks/{task}").status_code == 404
     assert api("approver", "POST", f"/tasks/{task}/claim").status_code == 404  # not theirs to see

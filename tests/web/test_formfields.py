@@ -65,10 +65,10 @@ def test_parse_types_the_values_and_keeps_what_does_not_convert() -> None:
 
 def test_errors_land_on_their_fields_inside_groups_and_objects() -> None:
     fields = formfields.build(SCHEMA, {"rows": [{"title": ""}]},
-                              {"rows/0/title": "too short", "checklist/privacy": "this field is required"})
+                              {"rows/0/title": "too short", "checklist/privacy": "Privacy: choose one"})
     by_key = {f.key: f for f in fields}
     assert by_key["rows"].rows[0][0].error == "too short"
-    assert by_key["checklist"].rows[0][1].error == "this field is required"
+    assert by_key["checklist"].rows[0][1].error == "Privacy: choose one"
     assert {"rows/0/title", "checklist/privacy"} <= formfields.all_paths(fields)
 
 

@@ -5,24 +5,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from engine.aims import demo
 from engine.aims.registers import AISystem, Risk
-from engine.app import accounts
-from engine.core import audit_trail, definitions, services
+from engine.core import services
 from engine.core.clock import FixedClock
-from engine.core.models import Base, HumanTask
-from engine.core.settings import PROJECT_ROOT
-from web import create_app
+from engine.core.models import HumanTask
 from web.extensions import db
 
-from ..databases import database_url
-from .conftest import PASSWORD, PEOPLE, Browser, engine_ctx, user
+from .conftest import PEOPLE, Browser, engine_ctx, shipped_app, user
 
 pytestmark = pytest.mark.demo
 
@@ -33,24 +27,7 @@ CHECKLIST = ("complexity_of_environment", "lack_of_transparency_explainability",
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory, clock: FixedClock) -> Iterator[Flask]:
     """The demo organisation with the shipped processes and forms (not the tiny diagrams of tests/data)."""
-    tmp: Path = tmp_path_factory.mktemp("risk_form")
-    url, drop = database_url(tmp)
-    app = create_app({"TESTING": True, "DATABASE_URL": url, "CLOCK": clock, "SECRET_KEY": "test",
-                      "SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False, "SERVER_NAME": "localhost",
-                      "PROCESSES_DIR": str(PROJECT_ROOT / "processes"), "FORMS_DIR": str(PROJECT_ROOT / "forms"),
-                      "EVIDENCE_DIR": str(tmp / "evidence")})
-    with app.app_context():
-        Base.metadata.create_all(db.engine)
-        audit_trail.ensure_head(db.session)
-        demo.load(db.session, clock)
-        accounts.set_demo_passwords(db.session, PASSWORD)
-        definitions.deploy_directory(db.session, app.extensions["aimsflow.settings"], clock)
-        db.session.commit()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    drop()
+    yield from shipped_app(tmp_path_factory.mktemp("risk_form"), clock)
 
 
 def _identify_task(app: Flask) -> int:
@@ -76,7 +53,7 @@ def test_risk_identify_post_with_ai_systems_creates_the_risk(app: Flask, browser
             "f.risks.0.source_category": "machine_learning", "f.risks.0.consequences_org": "fines and rework",
             "f.risks.0.consequences_individuals": "unfair outcomes",
             "f.risks.0.consequences_society": "none identified", "f.risks.0.owner_id": PEOPLE["process_owner"],
-            "f.risks.0.ai_system_ids": "AIS-001\nAIS-002", "action": "complete",
+            "f.risks.0.ai_system_ids": ["AIS-001", "AIS-002"], "action": "complete",
             **{f"f.risk_sources_checklist.{name}": "considered_relevant" for name in CHECKLIST}}
     response = sofia.post(f"/tasks/{task}/complete", form)
     body = response.get_data(as_text=True)

@@ -105,9 +105,14 @@ def test_task_validation_errors_sit_next_to_their_fields_and_keep_what_was_typed
                                                       "f.mitigations.0.measure": "Kept measure", "action": "complete"})
     assert response.status_code == 422
     page = text(response)
-    assert re.search(r'data-field-error="likelihood">9 is greater than the maximum of 5<', page)
-    assert 'data-field-error="review_by">this field is required<' in page
-    assert 'data-field-error="reviewer">this field is required<' in page
+    assert 'data-field-error="likelihood">Likelihood (1 to 5): must be at most 5<' in page
+    assert 'data-field-error="review_by">Review by: enter a date<' in page
+    assert 'data-field-error="reviewer">Specialist reviewer: choose a person<' in page
+    summary = page[page.index("data-error-summary"):]
+    summary = summary[:summary.index("</div>")]
+    assert 'role="alert"' in page[page.index("data-error-summary") - 120:page.index("data-error-summary")]
+    assert '<a href="#f.likelihood" data-error-link>Likelihood (1 to 5): must be at most 5</a>' in summary
+    assert '<a href="#f.reviewer" data-error-link>Specialist reviewer: choose a person</a>' in summary
     assert 'value="Kept summary"' in page and 'value="Kept measure"' in page and 'value="9"' in page
     assert flows.task_state(task) == "claimed"
 
@@ -293,7 +298,8 @@ def test_approval_needs_a_comment_for_anything_but_approve(browser: Callable[[st
     ingrid.post(f"/tasks/{approve}/claim")
     refused = ingrid.post(f"/tasks/{approve}/complete", {"f.decision": "request_changes", "action": "complete"})
     assert refused.status_code == 422
-    assert 'data-field-error="comment">a comment is required for any decision but approve<' in text(refused)
+    assert ('data-field-error="comment">Comment: write a comment (every decision but approve needs one)<'
+            in text(refused))
     ok = ingrid.post(f"/tasks/{approve}/complete", {"f.decision": "request_changes",
                                                     "f.comment": "Add the mitigation owners", "action": "complete"})
     assert ok.status_code == 303

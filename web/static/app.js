@@ -20,3 +20,25 @@ document.addEventListener('htmx:configRequest', function (event) {
   var meta = document.querySelector('meta[name="csrf-token"]');
   if (meta) { event.detail.headers['X-CSRFToken'] = meta.content; }
 });
+
+// A failed submit: focus moves to the error summary; each of its links focuses its field.
+document.addEventListener('DOMContentLoaded', function () {
+  var summary = document.querySelector('[data-error-summary]');
+  if (summary) { summary.focus(); }
+});
+document.addEventListener('click', function (event) {
+  var link = event.target.closest('[data-error-link]');
+  if (!link) { return; }
+  var target = document.getElementById(link.getAttribute('href').slice(1));
+  if (target) {
+    event.preventDefault();
+    target.scrollIntoView({block: 'center'});
+    var control = target.matches('input, select, textarea, button') ? target
+      : target.querySelector('input:not([type=hidden]), select, textarea');
+    (control || target).focus();
+  }
+});
+document.addEventListener('htmx:afterSwap', function (event) {
+  var summary = event.detail.target.querySelector('[data-error-summary]');
+  if (summary) { summary.focus(); }
+});

@@ -1,0 +1,71 @@
+"""The records a form field may name by reference (``"x-ref": "<kind>"`` in ``forms/*.schema.json``):
+what people call each kind, the records to choose from and whether a reference names one. The core
+checks every such field before a start or a completion runs anything, so a bad reference is an error
+next to its field, never a missing page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.aims.registers import (
+    ActionItem,
+    AISystem,
+    Audit,
+    CertificationCycle,
+    CorrectiveAction,
+    Document,
+    Evidence,
+    ManagementReview,
+    Nonconformity,
+    ReviewAction,
+    Risk,
+    RiskTreatmentAction,
+)
+from engine.core.domain import Reference
+
+#: rows listed per kind at most (the newest first); a longer register is still checked in full
+LIMIT = 500
+
+
+def _describe(row: Any) -> str:
+    for name in ("title", "name", "description", "certification_body"):
+        text = getattr(row, name, None)
+        if isinstance(text, str) and text.strip():
+            short = " ".join(text.split())
+            return f"{row.ref} — {short[:80]}{'…' if len(short) > 80 else ''}"
+    return str(row.ref)
+
+
+def _register(*models: Any) -> tuple[Callable[[Session], list[tuple[str, str]]], Callable[[Session, str], bool]]:
+    def options(session: Session) -> list[tuple[str, str]]:
+        rows: list[Any] = []
+        for model in models:
+            rows.extend(session.scalars(select(model).order_by(model.ref).limit(LIMIT)))
+        return [(row.ref, _describe(row)) for row in rows]
+
+    def exists(session: Session, value: str) -> bool:
+        return any(session.scalar(select(model.id).where(model.ref == value)) is not None for model in models)
+
+    return options, exists
+
+
+def _reference(label: str, *models: Any) -> Reference:
+    options, exists = _register(*models)
+    return Reference(label, options, exists)
+
+
+REFERENCES: dict[str, Reference] = {
+    "ai_system": _reference("AI system", AISystem),
+    "risk": _reference("risk", Risk),
+    "evidence": _reference("evidence item", Evidence),
+    "document": _reference("document", Document),
+    "nonconformity": _reference("nonconformity", Nonconformity),
+    "management_review": _reference("management review", ManagementReview),
+    "internal_audit": _reference("internal audit", Audit),
+    "certification_cycle": _reference("certification cycle", CertificationCycle),
+    "action": _reference("action", CorrectiveAction, ReviewAction, RiskTreatmentAction, ActionItem),
+}

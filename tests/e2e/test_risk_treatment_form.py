@@ -1,0 +1,81 @@
+"""A risk owner fills "Plan the risk treatment" of the shipped risk assessment in chromium: a first submit
+without the Annex A confirmation and with a badly typed control shows the error summary (focused, its
+links go to the fields) and plain messages next to the fields; ticking "I confirm" and fixing the
+control completes the task. Screenshots under test-output/e2e/<test name>/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from engine.core.models import HumanTask
+from web.extensions import db
+
+from ..web.risk_pages import plan_task
+from .test_browser import Pages
+
+OWNER = "tomas.alvarez@lumenvale.example"
+ACTION_OWNER = "elena.petrova@lumenvale.example"
+
+
+def test_risk_owner_plans_the_treatment_in_a_real_browser(shipped_server: tuple[str, Flask], chromium: Any,
+                                                          shots: Path) -> None:
+    base, app = shipped_server
+    task = plan_task(app)
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    ui = Pages(page, base, shots)
+    ui.login(OWNER)
+    page.goto(f"{base}/tasks/{task}")
+    if page.locator("[data-testid=claim]").count():
+        page.click("[data-testid=claim]")
+    assert page.locator("input[type=checkbox][name='f.annex_a_compared']").count() == 1  # not a text box
+    assert "I confirm: Compared with Annex A" in page.inner_text("[data-field=annex_a_compared]")
+
+    page.check("[name='f.treatment_option'][value=modify]")
+    page.fill("[name='f.planned_controls']", "A.6.2.6\nA.9.2")
+    page.click("[data-add-row='f.actions']")
+    page.fill("[name='f.actions.0.description']", "Monitor approval rates by age group every month")
+    page.fill("[name='f.actions.0.control_ref']", "6.2.6")  # the Annex A prefix forgotten
+    page.select_option("[name='f.actions.0.owner_id']", ACTION_OWNER)
+    page.fill("[name='f.actions.0.due_date']", "2026-12-15")
+    page.fill("[name='f.target_residual_likelihood']", "2")
+    page.fill("[name='f.target_residual_impact']", "3")
+    page.fill("[name='f.rationale']", "Monitoring and a fairness review bring the residual within appetite")
+    ui.shot("plan_filled")
+    page.click("[data-testid=submit]")
+
+    summary = page.locator("[data-error-summary]")
+    summary.wait_for()
+    assert summary.get_attribute("role") == "alert"
+    assert page.evaluate("document.activeElement.hasAttribute('data-error-summary')"), "focus is on the summary"
+    links = summary.locator("a[data-error-link]")
+    assert links.all_inner_texts() == [
+        "Compared with Annex A so that no necessary control is missed (6.1.3): please confirm this by ticking the box",
+        "Control (Actions, row 1): enter a value like A.6.2.4",
+    ]
+    for word in ("True was expected", "does not match", "^(A", "annex_a_compared:"):
+        assert word not in page.inner_text("body")
+    assert page.input_value("[name='f.rationale']").startswith("Monitoring and a fairness review")  # kept
+    ui.shot("plan_errors")
+    links.nth(1).click()
+    assert page.evaluate("document.activeElement.name") == "f.actions.0.control_ref"
+    page.fill("[name='f.actions.0.control_ref']", "A.6.2.6")
+    links.nth(0).click()
+    assert page.evaluate("document.activeElement.name") == "f.annex_a_compared"
+    page.check("[name='f.annex_a_compared']")
+    page.click("[data-testid=submit]")
+    page.wait_for_selector("text=completed.")
+    ui.shot("plan_completed")
+    assert not ui.errors, ui.errors
+    with app.app_context():
+        row = db.session.get(HumanTask, task)
+        assert row is not None and row.state == "completed"
+        assert row.submitted["annex_a_compared"] is True
+        assert row.submitted["planned_controls"] == ["A.6.2.6", "A.9.2"]
+        assert row.submitted["actions"] == [{"description": "Monitor approval rates by age group every month",
+                                             "control_ref": "A.6.2.6", "owner_id": ACTION_OWNER,
+                                             "due_date": "2026-12-15"}]
+    context.close()

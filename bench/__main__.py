@@ -9,6 +9,7 @@ import sys
 BENCHMARKS = {
     "engine": ("engine_bench", "engine overhead: a whole flow through the engine on SQLite vs. SpiffWorkflow alone"),
     "sweep": ("sweep_bench", "one worker pass over 100,000 open tasks with 1,000 due, on SQLite (target < 1 s)"),
+    "inbox": ("inbox_bench", "one user's inbox among 100,000 open tasks, exact tab counts (target < 20 ms)"),
 }
 
 

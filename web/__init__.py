@@ -45,31 +45,46 @@ def create_app(test_config: dict[str, Any] | None = None, *, command_line: bool 
         behind = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
         app.wsgi_app = behind  # type: ignore[method-assign]
 
-    from .extensions import api, csrf, db, mail, migrate
+    from . import cli
+    from .extensions import csrf, db, mail
 
     db.init_app(app)
     mail.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
+    # flask-migrate is bound when `aimsflow db` runs (web/cli/migrations.py); the schema check reads this
+    app.extensions["aimsflow.migrations"] = MIGRATIONS
     with app.app_context():
         configure_sqlite(db.engine)
     csrf.init_app(app)
+    cli.register(app)
+    if not command_line:
+        add_views(app)
+    return app
 
-    from . import admin, auth, calendar, cert, cli, errors, instances, limits, me, pages, registers, tasks
-    from .api import register_api
+
+#: the Alembic migrations
+MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+
+
+def add_views(app: Flask) -> None:
+    """The pages, the REST API, login, error pages and security headers. ``create_app`` adds them, except
+    for the command line, whose commands add them when they serve or list pages (``run``, ``routes``,
+    ``shell``): a command such as ``aimsflow tasks`` imports none of it. Adding them twice does nothing."""
+    if app.extensions.get("aimsflow.views"):
+        return
+    app.extensions["aimsflow.views"] = True
+    from . import admin, auth, calendar, cert, errors, instances, limits, me, pages, registers, tasks
+    from .api import init_api
+    from .extensions import csrf
 
     auth.init_app(app)
     limits.init_app(app)
     pages.init_app(app)
     for blueprint in (auth.bp, tasks.bp, instances.bp, registers.bp, admin.bp, me.bp, cert.bp):
         app.register_blueprint(blueprint)
-    api.init_app(app)
-    api.register_converter(RowId, lambda _: {"type": "integer", "minimum": 0, "maximum": RowId.MAX})
-    register_api(api, csrf)
+    init_api(app, csrf)
     errors.init_app(app)
     app.register_blueprint(calendar.bp)
-    cli.register(app.cli)
     app.after_request(_security_headers)
-    return app
 
 
 class RowId(IntegerConverter):

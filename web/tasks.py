@@ -41,7 +41,8 @@ def _login() -> None:
 @bp.route("/tasks")
 def inbox() -> Any:
     page = worklist.inbox_page(db.session, actor(), now(), request.args.get("tab", "mine"),
-                               request.args.get("q", "").strip(), request.args.get("process", ""))
+                               request.args.get("q", "").strip(), request.args.get("process", ""),
+                               max(1, request.args.get("page", 1, type=int) or 1))
     return render_template("tasks/inbox.html", page=page)
 
 

@@ -3,10 +3,13 @@ read, and which roles act, manage and configure."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.aims.registers import Organisation
+if TYPE_CHECKING:  # the registers load when first read: a command that reads none (aimsflow tasks) skips them
+    from engine.aims.registers import Organisation
 
 #: every role a lane may name (DOMAIN.md section 2) -> label shown to people
 ROLES: dict[str, str] = {
@@ -35,5 +38,7 @@ DELEGATION_ADMIN_ROLES = frozenset({"admin", "aims_owner"})
 
 
 def organisation(session: Session) -> Organisation | None:
+    from engine.aims.registers import Organisation
+
     """The one organisation that runs this AIMS (None before the set-up)."""
     return session.scalar(select(Organisation).order_by(Organisation.id).limit(1))

@@ -3,12 +3,15 @@ core at start-up (:func:`engine.aims.install`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from engine.aims import date_triggers, references, roles, sod_rules
-from engine.core.domain import Domain, NamedRecipient, OrganisationPeople, WorkerPhase
+from engine.aims import references, roles, sod_rules
+from engine.core.domain import Domain, NamedRecipient, OrganisationPeople, PhaseResult, WorkerPhase
+
+if TYPE_CHECKING:
+    from engine.core.runtime import Context
 
 #: decisions that approve or accept; any other value of a form's decision needs a comment
 POSITIVE_DECISIONS = frozenset({
@@ -47,6 +50,19 @@ def organisation_people(session: Session) -> OrganisationPeople:
         fallback_manager="aims_owner")
 
 
+def _due(ctx: Context) -> PhaseResult:
+    """The worker phase of the dates that drive work (``date_triggers``, imported when the worker runs)."""
+    from engine.aims import date_triggers
+
+    return date_triggers.run(ctx)
+
+
+def _no_due() -> PhaseResult:
+    from engine.aims import date_triggers
+
+    return date_triggers.DueReport()
+
+
 DOMAIN = Domain(
     name="ISO/IEC 42001",
     roles=roles.ROLES,
@@ -60,7 +76,7 @@ DOMAIN = Domain(
     organisation_people=organisation_people,
     positive_decisions=POSITIVE_DECISIONS,
     rejections=REJECTIONS,
-    worker_phases=(WorkerPhase("due", date_triggers.run, date_triggers.DueReport),),
+    worker_phases=(WorkerPhase("due", _due, _no_due),),
     operator_modules=("engine.aims.operators",),
     references=references.REFERENCES,
 )

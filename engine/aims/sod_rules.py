@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine.aims.registers import Organisation
 from engine.core import directory
 from engine.core.domain import SodRule
 from engine.core.sod import SodContext
@@ -134,5 +133,7 @@ RULES: dict[str, SodRule] = {
 
 def facts(session: Session) -> dict[str, Any]:
     """What the rules read besides the task: the CEO's e-mail (SOD-04, critical risks)."""
+    from engine.aims.registers import Organisation  # loaded when first read (see engine.aims.roles)
+
     org = session.query(Organisation).order_by(Organisation.id).first()
     return {"ceo_email": directory.email_of(session, org.ceo_id) if org else None}

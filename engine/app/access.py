@@ -21,7 +21,9 @@ instance they were uploaded to.
 
 from __future__ import annotations
 
-from sqlalchemy import exists, or_, select
+from collections.abc import Iterable
+
+from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.core import domain
@@ -52,13 +54,22 @@ def _involvement(user: User):  # type: ignore[no-untyped-def]
     return or_(*conditions)
 
 
-def claimable_by(user: User):  # type: ignore[no-untyped-def]
-    """A condition on HumanTask: open, unassigned, in a lane of one of the user's roles, and the
-    segregation-of-duties rules did not exclude the user from it (``excluded_ids``). The lane rule of
-    the inbox, the team view and visibility: a person a rule keeps off a task does not see it through
-    their role."""
-    return (HumanTask.role.in_(sorted(user.roles)) & HumanTask.state.in_(OPEN_STATES)
-            & HumanTask.assignee_id.is_(None) & ~json_list_holds(HumanTask.excluded_ids, user.id))
+def open_task():  # type: ignore[no-untyped-def]
+    """A condition on HumanTask: the task is open (ready or claimed). The states are written into the
+    statement, not bound, so the database sees that the partial indexes over open tasks
+    (``ix_human_task_open_*``, migration 0020) serve it."""
+    return HumanTask.state.in_(bindparam("open_states", [str(s) for s in OPEN_STATES], expanding=True,
+                                         literal_execute=True, unique=True))
+
+
+def claimable_by(user: User, roles: Iterable[str] | None = None):  # type: ignore[no-untyped-def]
+    """A condition on HumanTask: open, unassigned, in a lane of one of the user's roles (of ``roles``
+    among them, when given), and the segregation-of-duties rules did not exclude the user from it
+    (``excluded_ids``). The lane rule of the inbox, the team view and visibility: a person a rule keeps
+    off a task does not see it through their role."""
+    lanes = sorted(user.roles if roles is None else set(roles) & user.roles)
+    role = HumanTask.role == lanes[0] if len(lanes) == 1 else HumanTask.role.in_(lanes)
+    return role & open_task() & HumanTask.assignee_id.is_(None) & ~json_list_holds(HumanTask.excluded_ids, user.id)
 
 
 def instance_visible(session: Session, user: User, instance: ProcessInstance) -> bool:

@@ -36,37 +36,34 @@ TABS = ("mine", "claimable", "overdue", "all")
 @dataclass
 class InboxPage:
     rows: list[TaskRow]
+    #: exact counts per tab, after the filters
     counts: dict[str, int]
     tab: str
     query: str
     process_id: str
     processes: list[str]
-
-
-def _matches(row: TaskRow, query: str) -> bool:
-    text = " ".join(str(v) for v in (row.id, row.name, row.task_spec, row.process_id, row.subject or "",
-                                     row.instance_id)).lower()
-    return all(word in text for word in query.lower().split())
+    #: 1-based page of the tab; ``pages`` of them hold its ``counts[tab]`` rows
+    page: int = 1
+    pages: int = 1
+    per_page: int = queries.PAGE_SIZE
 
 
 def inbox_page(session: Session, user: User, now: datetime, tab: str = "mine", query: str = "",
-               process_id: str = "") -> InboxPage:
+               process_id: str = "", page: int = 1, per_page: int = queries.PAGE_SIZE) -> InboxPage:
     """The inbox: ``mine`` (assigned to me), ``claimable`` (my roles may claim), ``overdue``, ``all``;
     overdue first, then by due date; filtered by process and a search over name, subject and ids.
-    Counts per tab are taken after the filter. Raises InvalidInput for an unknown tab."""
+    Counts per tab are exact and taken after the filter; ``rows`` are page ``page`` of the tab
+    (``per_page`` rows, 1 to 500). Raises InvalidInput for an unknown tab or a page out of range."""
     if tab not in TABS:
         raise InvalidInput(f"unknown tab {tab!r}; use one of {', '.join(TABS)}")
-    rows = queries.inbox(session, user, now)
-    processes = sorted({r.process_id for r in rows})
-    rows = [r for r in rows if (not process_id or r.process_id == process_id) and (not query or _matches(r, query))]
-    rows.sort(key=lambda r: (not r.overdue, r.due_at is None, r.due_at or now, r.id))
-    by_tab = {
-        "mine": [r for r in rows if r.assignee == user.email],
-        "claimable": [r for r in rows if r.assignee is None],
-        "overdue": [r for r in rows if r.overdue],
-        "all": rows,
-    }
-    return InboxPage(by_tab[tab], {k: len(v) for k, v in by_tab.items()}, tab, query, process_id, processes)
+    if page < 1 or not 1 <= per_page <= 500:
+        raise InvalidInput("the page must be 1 or more, with 1 to 500 rows per page")
+    counts = queries.inbox_counts(session, user, now, process_id, query)
+    rows = queries.inbox_rows(session, user, now, tab, counts, process_id=process_id, query=query,
+                              offset=(page - 1) * per_page, limit=per_page)
+    by_tab = counts.tabs()
+    return InboxPage(rows, by_tab, tab, query, process_id, counts.processes, page,
+                     max(1, -(-by_tab[tab] // per_page)), per_page)
 
 
 @dataclass(frozen=True)

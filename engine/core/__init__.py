@@ -17,7 +17,7 @@ __all__, __getattr__ = face(__name__, modules=(
                "SodViolation", "ValidationError", "WorkflowError"),
     "models": ("OPEN_STATES", "Base", "HumanTask", "InstanceState", "ProcessInstance", "TaskState", "User"),
     "outbox": ("OutgoingMail", "Send", "TransportDown"),
-    "runtime": ("Context",),
+    "context": ("Context",),
     "settings": ("EngineSettings",),
     "uow": ("transaction",),
 })

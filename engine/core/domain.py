@@ -9,7 +9,6 @@ without editing the core.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -132,9 +131,7 @@ def install(domain: Domain) -> None:
     global _installed
     if _installed is not None and _installed is not domain and _installed.name != domain.name:
         raise RuntimeError(f"the {_installed.name} domain is installed already; one domain per process")
-    _installed = domain
-    for module in domain.operator_modules:
-        importlib.import_module(module)
+    _installed = domain  # its operator modules are imported when an operator is first looked up
 
 
 def roles_in_words(codes: frozenset[str] | set[str]) -> str:

@@ -227,7 +227,8 @@ def digest_time(now: datetime, hour: int) -> datetime:
 def queue_digests(session: Session, clock: Clock, settings: EngineSettings) -> int:
     """Write the daily digest e-mails: at the first pass on or after ``settings.digest_hour`` (UTC),
     one e-mail per user listing the notifications that came in before that hour and were in no digest
-    yet (later ones wait for the next day's). Returns how many digests were queued."""
+    yet (later ones wait for the next day's). A user who has since chosen ``in_app`` gets none: their
+    waiting items count as digested and stay in the bell. Returns how many digests were queued."""
     now = clock.now()
     due_since = digest_time(now, settings.digest_hour)
     waiting = (Notification.delivery == "digest", Notification.digested_at.is_(None),
@@ -243,7 +244,8 @@ def queue_digests(session: Session, clock: Clock, settings: EngineSettings) -> i
             continue
         items = list(session.scalars(select(Notification).where(Notification.user_id == user_id, *waiting)
                                      .order_by(Notification.id)))
-        if not user.active:
+        if not user.active or (pref is not None and pref.email_mode == "in_app"):
+            # gone, or now wants no e-mail at all (the items came in under ``digest``): they stay in the bell
             for item in items:
                 item.digested_at = now
             continue

@@ -28,6 +28,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from engine.core import assignment, audit_trail, definitions, directory, escalation, events, serializer, timers
 from engine.core.clock import Clock, as_utc, parse_datetime
+from engine.core.context import Context
 from engine.core.durations import add_duration
 from engine.core.errors import ConflictError, EngineError, ScriptBudgetError, WorkflowError
 from engine.core.models import OPEN_STATES, HumanTask, InstanceState, ProcessInstance, TaskState, User
@@ -35,16 +36,6 @@ from engine.core.operators import OperatorContext, StartRequest, get_operator
 from engine.core.properties import lookup_path, read_properties
 from engine.core.sandbox import make_script_engine
 from engine.core.script_budget import BudgetExceeded
-from engine.core.settings import EngineSettings
-
-
-@dataclass
-class Context:
-    """What every use case needs besides the acting user: a session, a clock and the settings."""
-
-    session: Session
-    clock: Clock
-    settings: EngineSettings = field(default_factory=EngineSettings)
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.app import calendar_feed
@@ -196,3 +196,22 @@ def test_ics_folds_long_lines_without_splitting_characters() -> None:
     assert all(len(p.encode("utf-8")) <= 75 for p in parts)
     assert all(p.startswith(" ") for p in parts[1:])
     assert "".join(p[1:] if i else p for i, p in enumerate(parts)) == line
+
+
+def test_notifications_in_app_only_writes_no_outbox_row_through_the_whole_ladder(nctx: Context) -> None:
+    """Reminders, overdue notices, escalations and digests left from an earlier digest preference: a user
+    who chose in-app only gets notifications and not a single outbox row."""
+    people = [user(nctx.session, key) for key in ("tomas", "ingrid", "priya", "grace", "jonas")]
+    notifications.set_email_mode(nctx.session, nctx.clock, people[0], "digest")
+    start_ladders(nctx)  # four new tasks for Tomas, waiting for tomorrow's digest
+    for who in people:
+        notifications.set_email_mode(nctx.session, nctx.clock, who, "in_app")
+
+    for day in (1, 2, 4, 7, 10, 15, 24, 30, 40):
+        pass_at(nctx, day)
+
+    in_app = {who.id for who in people}
+    rows = list(nctx.session.scalars(select(OutboxMessage).where(OutboxMessage.to_user_id.in_(in_app))))
+    assert [(m.kind, m.to_email) for m in rows] == []
+    assert nctx.session.scalar(select(func.count()).select_from(Notification)
+                               .where(Notification.user_id.in_(in_app))) > 4

@@ -9,14 +9,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Flask
+from flask_smorest import Api
 
-def register_api(api: Any, csrf: Any) -> None:
-    """Register the /api/v1 blueprints on ``api`` (flask-smorest), exempt from the browser CSRF check."""
+from .schemas import ErrorSchema
+
+
+class AimsApi(Api):
+    """flask-smorest with our error envelope documented and our own error handlers left in place."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self) -> None:
+        pass  # web/errors.py handles every error, in the documented envelope
+
+
+def init_api(app: Flask, csrf: Any) -> AimsApi:
+    """Bind flask-smorest to ``app`` and register the /api/v1 blueprints, exempt from the browser CSRF
+    check."""
+    from web import RowId
+
     from .base import SECURITY
     from .views import BLUEPRINTS
 
+    api = AimsApi(app)
+    api.register_converter(RowId, lambda _: {"type": "integer", "minimum": 0, "maximum": RowId.MAX})
     api.spec.components.security_scheme("bearerAuth", SECURITY["bearerAuth"])
     api.spec.options["security"] = [{"bearerAuth": []}]
     for blp in BLUEPRINTS:
         csrf.exempt(blp)
         api.register_blueprint(blp)
+    return api

@@ -25,6 +25,8 @@ class TaskQuery(ma.Schema):
     tab = fields.String(load_default="all", validate=validate.OneOf(["mine", "claimable", "overdue", "all"]))
     q = fields.String(load_default="", validate=validate.Length(max=200))
     process = fields.String(load_default="", validate=validate.Length(max=100))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 class TaskSchema(ma.Schema):

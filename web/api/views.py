@@ -66,9 +66,12 @@ def _outcome(o: services.Outcome) -> dict[str, Any]:
 @tasks.response(200, s.TaskSchema(many=True))
 @_errors(tasks, 401, 422)
 def list_tasks(args: dict[str, Any]) -> Any:
-    """Tasks the token's user may act on (tab: mine, claimable, overdue, all), overdue first."""
-    page = worklist.inbox_page(db.session, api_user(), now(), args["tab"], args["q"], args["process"])
-    return [_task(r) for r in page.rows]
+    """Tasks the token's user may act on (tab: mine, claimable, overdue, all), overdue first, one page
+    (`page`, `per_page` up to 500). `X-Total-Count` is the tab's exact count, `X-Page-Count` its pages."""
+    page = worklist.inbox_page(db.session, api_user(), now(), args["tab"], args["q"], args["process"],
+                               args["page"], args["per_page"])
+    return [_task(r) for r in page.rows], 200, {"X-Total-Count": str(page.counts[page.tab]),
+                                                "X-Page-Count": str(page.pages)}
 
 
 @tasks.route("/tasks/<int:task_id>")

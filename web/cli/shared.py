@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from flask import Flask
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine.core import Context, EngineError, InvalidInput, NotFound, User, directory
@@ -26,6 +25,7 @@ from .. import common
 from ..errors import from_database
 from ..extensions import db
 from . import failures
+from .migrations import revisions
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -204,14 +204,14 @@ def _check_row_ids(command: click.Command, kwargs: dict[str, Any]) -> None:
 def require_schema(app: Flask) -> None:
     """Exit 3, saying which command to run, unless the database is at the migrations' head revision(s)
     (an unmigrated database would otherwise end a command in a "no such table" traceback)."""
-    script = ScriptDirectory(app.extensions["migrate"].directory)
-    heads = set(script.get_heads())
-    known = {revision.revision for revision in script.walk_revisions()}
+    known, heads = revisions(app.extensions["aimsflow.migrations"])
     with app.app_context():
         url = db.engine.url.render_as_string(hide_password=True)
         try:
             with db.engine.connect() as connection:
-                current = set(MigrationContext.configure(connection).get_current_heads())
+                current = set()
+                if inspect(connection).has_table("alembic_version"):
+                    current = set(connection.scalars(text("SELECT version_num FROM alembic_version")))
         except SQLAlchemyError as exc:
             failures.log.error("cannot read the database %s", url, exc_info=exc)
             failure, what = failures.classify(exc)

@@ -1,4 +1,7 @@
-"""The work commands: ``start``, ``tasks``, ``claim``, ``release``, ``complete``, ``reassign``, ``cancel``."""
+"""The work commands: ``start``, ``tasks``, ``claim``, ``release``, ``complete``, ``reassign``, ``cancel``.
+
+The use cases are reached through ``core.services`` (the face imports them on first use), so ``tasks``,
+which only reads, does not load the workflow runtime."""
 
 from __future__ import annotations
 
@@ -9,8 +12,9 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 
+from engine import core
 from engine.app import queries
-from engine.core import InstanceState, directory, isoformat, services
+from engine.core import InstanceState, directory, isoformat
 
 from .shared import RowId, as_option, emit, json_option, parse_data, unit, user
 
@@ -25,7 +29,7 @@ def start_command(process_id: str, as_user: str, data: str | None, json_output: 
     """Start a process instance."""
     payload = parse_data(data)
     with unit(json_output) as ctx:
-        result = _outcome_dict(ctx.session, services.start_process(ctx, user(ctx, as_user), process_id, payload))
+        result = _outcome_dict(ctx.session, core.services.start_process(ctx, user(ctx, as_user), process_id, payload))
     emit(result, json_output, _outcome_lines(result, f"started {process_id} as instance {result['instance_id']}"))
 
 
@@ -50,7 +54,7 @@ def tasks_command(as_user: str, json_output: bool) -> None:
 def claim_command(task_id: int, as_user: str, json_output: bool) -> None:
     """Claim a task."""
     with unit(json_output) as ctx:
-        out = _task_dict(ctx.session, services.claim_task(ctx, user(ctx, as_user), task_id))
+        out = _task_dict(ctx.session, core.services.claim_task(ctx, user(ctx, as_user), task_id))
     emit(out, json_output, [f"task {task_id} claimed by {as_user}"])
 
 
@@ -61,7 +65,7 @@ def claim_command(task_id: int, as_user: str, json_output: bool) -> None:
 def release_command(task_id: int, as_user: str) -> None:
     """Give a claimed task back."""
     with unit() as ctx:
-        services.release_task(ctx, user(ctx, as_user), task_id)
+        core.services.release_task(ctx, user(ctx, as_user), task_id)
     click.echo(f"task {task_id} released")
 
 
@@ -75,7 +79,7 @@ def complete_command(task_id: int, as_user: str, data: str, json_output: bool) -
     """Complete a task with its form data."""
     payload = parse_data(data)
     with unit(json_output) as ctx:
-        result = _outcome_dict(ctx.session, services.complete_task(ctx, user(ctx, as_user), task_id, payload))
+        result = _outcome_dict(ctx.session, core.services.complete_task(ctx, user(ctx, as_user), task_id, payload))
     emit(result, json_output, _outcome_lines(result, f"task {task_id} completed"))
 
 
@@ -88,7 +92,7 @@ def complete_command(task_id: int, as_user: str, data: str, json_output: bool) -
 def reassign_command(task_id: int, as_user: str, to_user: str, reason: str) -> None:
     """Reassign a task (managers and admins; reason required)."""
     with unit() as ctx:
-        services.reassign_task(ctx, user(ctx, as_user), task_id, to_user, reason)
+        core.services.reassign_task(ctx, user(ctx, as_user), task_id, to_user, reason)
     click.echo(f"task {task_id} reassigned to {to_user}")
 
 
@@ -100,7 +104,7 @@ def reassign_command(task_id: int, as_user: str, to_user: str, reason: str) -> N
 def cancel_command(instance_id: int, as_user: str, reason: str) -> None:
     """Cancel a running process instance."""
     with unit() as ctx:
-        services.cancel_instance(ctx, user(ctx, as_user), instance_id, reason)
+        core.services.cancel_instance(ctx, user(ctx, as_user), instance_id, reason)
     click.echo(f"instance {instance_id} cancelled")
 
 
@@ -118,7 +122,7 @@ def _task_dict(session: Session, row: Any) -> dict[str, Any]:
             else row.assignee, "due_at": isoformat(row.due_at) if row.due_at else None, "form": row.form}
 
 
-def _outcome_dict(session: Session, outcome: services.Outcome) -> dict[str, Any]:
+def _outcome_dict(session: Session, outcome: core.services.Outcome) -> dict[str, Any]:
     instance = outcome.instance
     return {"instance_id": instance.id, "process_id": instance.process_id, "status": instance.status,
             "subject": instance.subject, "end_event": instance.end_event,

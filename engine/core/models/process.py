@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.core.db import JSONText
@@ -93,6 +93,8 @@ class TaskState(StrEnum):
 
 #: the states of a task someone still has to do
 OPEN_STATES = (TaskState.READY, TaskState.CLAIMED)
+#: the same in SQL, as the partial indexes over open tasks and the queries they serve spell it
+_OPEN = "state IN ('ready', 'claimed')"
 
 
 class HumanTask(Base):
@@ -109,6 +111,14 @@ class HumanTask(Base):
         Index("ix_human_task_role_state", "role", "state", "due_at"),
         Index("ix_human_task_state_due", "state", "due_at"),
         Index("ix_human_task_state_next_action", "state", "next_action_at"),
+        # the inbox (engine/app/queries.py), over open tasks only: a user's own tasks and a role's queue, each in
+        # due-date order, with every column the tab counts read (process, SoD exclusions, and the columns of
+        # the index's own condition, which SQLite wants in a covering index) so they never leave the index
+        Index("ix_human_task_open_assignee", "assignee_id", "due_at", "id", "process_id", "state",
+              sqlite_where=text(_OPEN), postgresql_where=text(_OPEN)),
+        Index("ix_human_task_open_queue", "role", "due_at", "id", "process_id", "excluded_ids", "assignee_id", "state",
+              sqlite_where=text(f"assignee_id IS NULL AND {_OPEN}"),
+              postgresql_where=text(f"assignee_id IS NULL AND {_OPEN}")),
         UniqueConstraint("spiff_task_id"),
     )
 

@@ -11,20 +11,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.aims.registers import (
-    ActionItem,
-    AISystem,
-    Audit,
-    CertificationCycle,
-    CorrectiveAction,
-    Document,
-    Evidence,
-    ManagementReview,
-    Nonconformity,
-    ReviewAction,
-    Risk,
-    RiskTreatmentAction,
-)
 from engine.core.domain import Reference
 
 #: rows listed per kind at most (the newest first); a longer register is still checked in full
@@ -40,32 +26,40 @@ def _describe(row: Any) -> str:
     return str(row.ref)
 
 
-def _register(*models: Any) -> tuple[Callable[[Session], list[tuple[str, str]]], Callable[[Session, str], bool]]:
+def _models(names: tuple[str, ...]) -> list[Any]:
+    """The register classes named, imported on first use (a command that checks no form loads none)."""
+    from engine.aims import registers
+
+    return [getattr(registers, name) for name in names]
+
+
+def _register(*names: str) -> tuple[Callable[[Session], list[tuple[str, str]]], Callable[[Session, str], bool]]:
     def options(session: Session) -> list[tuple[str, str]]:
         rows: list[Any] = []
-        for model in models:
+        for model in _models(names):
             rows.extend(session.scalars(select(model).order_by(model.ref).limit(LIMIT)))
         return [(row.ref, _describe(row)) for row in rows]
 
     def exists(session: Session, value: str) -> bool:
-        return any(session.scalar(select(model.id).where(model.ref == value)) is not None for model in models)
+        return any(session.scalar(select(model.id).where(model.ref == value)) is not None
+                   for model in _models(names))
 
     return options, exists
 
 
-def _reference(label: str, *models: Any) -> Reference:
-    options, exists = _register(*models)
+def _reference(label: str, *names: str) -> Reference:
+    options, exists = _register(*names)
     return Reference(label, options, exists)
 
 
 REFERENCES: dict[str, Reference] = {
-    "ai_system": _reference("AI system", AISystem),
-    "risk": _reference("risk", Risk),
-    "evidence": _reference("evidence item", Evidence),
-    "document": _reference("document", Document),
-    "nonconformity": _reference("nonconformity", Nonconformity),
-    "management_review": _reference("management review", ManagementReview),
-    "internal_audit": _reference("internal audit", Audit),
-    "certification_cycle": _reference("certification cycle", CertificationCycle),
-    "action": _reference("action", CorrectiveAction, ReviewAction, RiskTreatmentAction, ActionItem),
+    "ai_system": _reference("AI system", "AISystem"),
+    "risk": _reference("risk", "Risk"),
+    "evidence": _reference("evidence item", "Evidence"),
+    "document": _reference("document", "Document"),
+    "nonconformity": _reference("nonconformity", "Nonconformity"),
+    "management_review": _reference("management review", "ManagementReview"),
+    "internal_audit": _reference("internal audit", "Audit"),
+    "certification_cycle": _reference("certification cycle", "CertificationCycle"),
+    "action": _reference("action", "CorrectiveAction", "ReviewAction", "RiskTreatmentAction", "ActionItem"),
 }

@@ -9,7 +9,8 @@ each step and once more at the real now, takes the ladder steps (reminders, over
 escalations) that came due meanwhile, each at its own time, as the worker would have.
 
 Form data is written in the demo calendar too: every ISO date in it is moved like the registers' dates
-(:func:`engine.aims.demo.shift_dates`).
+(:func:`engine.aims.demo.shift_dates`); dates written in words are not, so a story's prose says "yesterday",
+not "4 June".
 """
 
 from __future__ import annotations

@@ -115,12 +115,12 @@ def _mail(local: str) -> str:
 _TALENTSIFT_NC = Story("TalentSift 3.2 released without the fairness sign-off", (
     Step("2026-06-05T16:40Z", "lucas.moreau", Start("aims_nc_capa", {
         "title": "TalentSift 3.2 went live without the fairness sign-off",
-        "description": "Model 3.2 of TalentSift was promoted to production on 4 June. The subgroup fairness "
+        "description": "Model 3.2 of TalentSift was promoted to production yesterday. The subgroup fairness "
                        "tests ran, but the sign-off by the system owner that the validation procedure asks for "
                        "before deployment was never given; the release checklist was closed by the pipeline.",
         "requirement_ref": "A.6.2.5", "ai_system_refs": ["AIS-001"], "detected_at": "2026-06-05",
         "suggested_severity": "major", "source": "self_identified",
-        "evidence": ["Release log of TalentSift 3.2, 4 June", "Fairness test report 3.2 (unsigned)"]})),
+        "evidence": ["Release log of TalentSift 3.2", "Fairness test report 3.2 (unsigned)"]})),
     Step("2026-06-06T09:15Z", "priya.raman", Complete("ut_triage_nc", {
         "is_nonconformity": "yes", "severity": "major", "nc_owner_id": _mail("tomas.alvarez"),
         "plan_approver_id": _mail("fatima.alsayed"), "incident_communication_required": False,
@@ -133,7 +133,7 @@ _FRAUDGUARD_NC = Story("FraudGuard alert threshold changed without a change reco
     Step("2026-06-04T10:30Z", "hannah.schmidt", Start("aims_nc_capa", {
         "title": "FraudGuard alert threshold raised in production without a change record",
         "description": "During the monthly compliance check the FraudGuard alert threshold was found at 0.82 "
-                       "instead of the approved 0.75. It was raised on 21 May to cut the alert queue; no change "
+                       "instead of the approved 0.75. It was raised two weeks ago to cut the alert queue; no change "
                        "record or approval exists.",
         "requirement_ref": "8.1", "ai_system_refs": ["AIS-003"], "detected_at": "2026-06-03",
         "suggested_severity": "minor", "source": "monitoring"})),
@@ -145,7 +145,7 @@ _FRAUDGUARD_NC = Story("FraudGuard alert threshold changed without a change reco
                      "fraud is small and being checked."})),
     Step("2026-06-05T15:05Z", "kwame.mensah", Complete("ut_contain_correct", {
         "containment_actions": "Threshold set back to the approved 0.75 the same afternoon.",
-        "correction": "The 412 transactions scored between 0.75 and 0.82 since 21 May were re-screened by "
+        "correction": "The 412 transactions scored between 0.75 and 0.82 since the change were re-screened by "
                       "the fraud team.",
         "consequences_handled": "Three cases were opened from the re-screening; no customer was harmed.",
         "correction_completed_at": "2026-06-05"})),
@@ -198,7 +198,7 @@ _FRAUDGUARD_AIIA = Story("Yearly impact assessment of FraudGuard", (
 _ASK_LUMI_NC = Story("Ask Lumi answer sampling skipped for two weeks", (
     Step("2026-06-10T15:20Z", "meilin.chen", Start("aims_nc_capa", {
         "title": "Ask Lumi answer-quality sampling skipped for two weeks",
-        "description": "The daily sample of 20 Ask Lumi conversations was not reviewed from 25 May to 7 June "
+        "description": "The daily sample of 20 Ask Lumi conversations was not reviewed for the last two weeks "
                        "while the QA analyst was on leave; the monitoring plan asks for it every working day.",
         "requirement_ref": "9.1", "ai_system_refs": ["AIS-002"], "detected_at": "2026-06-10",
         "suggested_severity": "minor", "source": "self_identified"})),

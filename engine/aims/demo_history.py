@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -28,13 +28,6 @@ from engine.core.clock import FixedClock, as_utc, parse_datetime
 from engine.core.errors import EngineError, NotFound
 from engine.core.models import OPEN_STATES, HumanTask, ProcessInstance, User
 from engine.core.runtime import Context
-
-
-class Action(Protocol):
-    def run(self, ctx: Context, actor: User, instance: ProcessInstance | None,
-            data: dict[str, Any]) -> ProcessInstance:
-        """Do the step as ``actor``; returns the story's instance."""
-        ...
 
 
 @dataclass(frozen=True)

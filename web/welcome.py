@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"      and {len(found) - MAX_LINES} more")
             if not found:
                 print("      nothing waiting yet")
+        db.session.remove()
+        db.engine.dispose()  # the server starts next, in a process of its own
     print("\nThe worker runs inside the app (reminders, escalations, BPMN timers, e-mail). To see a date come,\n"
           "in another terminal: .venv/bin/aimsflow worker --once --now 2027-01-15T09:00:00Z\n"
           "The command line works too: .venv/bin/aimsflow --help (README.md lists every command).")

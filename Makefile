@@ -38,8 +38,8 @@ install: $(STAMP) $(VENDOR_STAMP)
 
 run: install
 	$(BIN)/aimsflow db upgrade
-	$(BIN)/aimsflow deploy
 	$(BIN)/aimsflow demo load
+	$(BIN)/aimsflow deploy
 	@$(BIN)/python -m web.welcome --port $(PORT)
 	$(BIN)/aimsflow run --port $(PORT)
 

@@ -8,8 +8,8 @@ What the web app uses is named here and imported on first use.
 from engine.core.faces import face
 
 __all__, __getattr__ = face(__name__, modules=(
-    "access", "accounts", "calendar_feed", "documents", "history", "process_admin", "queries", "register_edit",
-    "register_io", "worklist",
+    "access", "accounts", "calendar_feed", "demo_guide", "documents", "history", "process_admin", "queries",
+    "register_edit", "register_io", "worklist",
 ), names={
     "queries": ("TaskRow",),
     "worklist": ("enum_options", "humanize"),

@@ -99,7 +99,7 @@ def check(diagram: Diagram, specs: Specs, found_forms: dict[str, Any], settings:
     if start_problem is not None:
         problems.append(d.problem(start_problem[0], start_problem[1], "", "timer-start"))
     problems = list(dict.fromkeys(problems))  # said once, though both specs of a multi-instance task say it
-    for element_id, mode, source in expressions(d.root):
+    for element_id, mode, source in expressions(d.process):
         for message in check_source(source, mode):
             syntax = "SyntaxError" in message
             problems.append(d.problem(element_id, f"{'script' if mode == 'exec' else 'expression'} refused: "
@@ -109,7 +109,7 @@ def check(diagram: Diagram, specs: Specs, found_forms: dict[str, Any], settings:
                                       "names, no open, eval or exec", "script"))
     # timers: ISO 8601 (quoted or not) or an expression the sandbox accepts (timer_syntax.py)
     problems.extend(d.problem(element_id, message, "", "timer")
-                    for element_id, message in timer_syntax.lint(d.root, lambda s: check_source(s, "eval")))
+                    for element_id, message in timer_syntax.lint(d.process, lambda s: check_source(s, "eval")))
     return problems
 
 

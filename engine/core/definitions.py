@@ -24,7 +24,7 @@ from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.core import audit_trail, forms, lint_structure, lint_tasks, spiff_messages, timers
+from engine.core import audit_trail, forms, lane_roles, lint_structure, lint_tasks, spiff_messages, timers
 from engine.core.bpmn_graph import Diagram, describe, executable_processes
 from engine.core.bpmn_source import (
     BPMN_NS,
@@ -238,16 +238,19 @@ def _lint_file(item: _File, parser: SpiffBpmnParser, reached: _Calls, own_callab
     problems = lint_structure.check(diagram, only=lint_structure.BLOCKING)
     problems.extend(_call_problems(diagram, item, reached, own_callable, library))
     specs: Specs | None = None
+    lane_sources: dict[str, str] = {}
     failure: Exception | None = None
     if not any(p.is_error for p in problems):
         try:
             specs = (parser.get_spec(item.process_id), parser.get_subprocess_specs(item.process_id))
             timers.prepare(specs)
+            lane_sources = lane_roles.fill(specs, [item.root, *(root for _, root in reached.files.values())],
+                                           settings.default_lane_role)
         except Exception as exc:  # SpiffWorkflow raises plain exceptions too for some broken diagrams
             failure = exc
     found_forms: dict[str, Any] = {}
     if specs is not None:
-        problems.extend(lint_tasks.check(diagram, specs, found_forms, settings, profiles, overrides))
+        problems.extend(lint_tasks.check(diagram, specs, found_forms, settings, profiles, overrides, lane_sources))
     domains = form_domains((found_forms or _quiet_forms(item.root, settings, overrides)).values())
     problems.extend(lint_structure.check(diagram, domains, skip=lint_structure.BLOCKING))
     if failure is not None and not any(p.is_error for p in problems):
@@ -391,7 +394,7 @@ def _store(session: Session, definition: ParsedDefinition, settings: EngineSetti
     )
     session.add(version)
     session.flush()
-    _SPEC_CACHE.put(sha, definition.specs)
+    _SPEC_CACHE.put(_cache_key(sha, settings.default_lane_role), definition.specs)
     audit_trail.append(session, clock, "deploy", actor=actor, subject=f"{definition.process_id} v{number}",
                        data={"process_id": definition.process_id, "version": number, "sha256": sha,
                              "status": status, "file": definition.source.name,
@@ -531,23 +534,33 @@ def form_schema(version: ProcessVersion, name: str | None) -> dict[str, Any] | N
     return forms_of.get(name)
 
 
-def specs_for(session: Session, version: ProcessVersion) -> Specs:
-    """The parsed (spec, subprocess specs) of ``version``, from the cache or parsed once."""
-    cached = _SPEC_CACHE.get(version.sha256)
+def specs_for(session: Session, version: ProcessVersion, default_lane_role: str = "") -> Specs:
+    """The parsed (spec, subprocess specs) of ``version``, from the cache or parsed once; human tasks
+    outside lanes take their pool's role or ``default_lane_role`` (``lane_roles``)."""
+    key = _cache_key(version.sha256, default_lane_role)
+    cached = _SPEC_CACHE.get(key)
     if cached is not None:
         return cached
     parser = SpiffBpmnParser()
-    parser.add_bpmn_xml(safe_parse(SourceFile.from_text(version.filename, version.bpmn_xml), 50_000_000),
-                        filename=version.filename)
+    files = [(version.filename, version.bpmn_xml)]
     for called_id in version.dependencies:
         dep = _dependency_version(session, called_id, version.dependencies[called_id])
-        parser.add_bpmn_xml(safe_parse(SourceFile.from_text(dep.filename, dep.bpmn_xml), 50_000_000),
-                            filename=dep.filename)
+        files.append((dep.filename, dep.bpmn_xml))
+    roots = []
+    for filename, xml in files:
+        roots.append(safe_parse(SourceFile.from_text(filename, xml), 50_000_000))
+        parser.add_bpmn_xml(roots[-1], filename=filename)
     specs = (parser.get_spec(version.process_id), parser.get_subprocess_specs(version.process_id))
     timers.prepare(specs)
     connect_loop_tasks(specs)
-    _SPEC_CACHE.put(version.sha256, specs)
+    lane_roles.fill(specs, roots, default_lane_role)
+    _SPEC_CACHE.put(key, specs)
     return specs
+
+
+def _cache_key(sha: str, default_lane_role: str) -> str:
+    # the same version read with another default role gives its lane-less tasks another role
+    return f"{sha}|{default_lane_role}"
 
 
 def connect_loop_tasks(specs: Specs) -> None:

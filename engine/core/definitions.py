@@ -75,14 +75,16 @@ class ParsedDefinition:
     dependencies: dict[str, str] = field(default_factory=dict)
     #: problems that do not refuse the file; recorded on the version
     warnings: list[Problem] = field(default_factory=list)
+    #: the file holds other executable processes too (their versions share its XML)
+    shared: bool = False
 
     @property
     def content_sha(self) -> str:
-        return sha256_of(self.source.data, self.forms, {})
+        return sha256_of(self.source.data, self.forms, {}, self.process_id if self.shared else "")
 
     @property
     def sha256(self) -> str:
-        return sha256_of(self.source.data, self.forms, self.dependencies)
+        return sha256_of(self.source.data, self.forms, self.dependencies, self.process_id if self.shared else "")
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,10 @@ def parse_and_lint(files: list[SourceFile], settings: EngineSettings,
     called_files = reached.files
     parser = SpiffBpmnParser()
     for item in loaded:
-        _add(parser, item.root, item.source.name, problems)
+        stores = _data_stores(item)
+        problems.extend(stores)
+        if not stores:  # SpiffWorkflow's parser refuses data stores naming only the process
+            _add(parser, item.root, item.source.name, problems)
     for entry, root in called_files.values():
         _add(parser, root, entry.source.name, problems)
     if problems:
@@ -152,6 +157,7 @@ def parse_and_lint(files: list[SourceFile], settings: EngineSettings,
                     parsed.dependencies[called_id] = content_sha(own[called_id].source)
                 elif called_id in called_files:
                     parsed.dependencies[called_id] = called_files[called_id][0].sha
+            parsed.shared = sum(other.source.name == item.source.name for other in processes) > 1
             results.append(parsed)
     problems = list(dict.fromkeys(problems))  # a file-wide problem is found once per process of the file
     if any(p.is_error for p in problems):
@@ -179,6 +185,16 @@ def _identify(item: _File) -> tuple[list[_File], list[Problem]]:
             continue
         out.append(_File(source, item.root, pid, process.get("name") or pid))
     return out, problems
+
+
+def _data_stores(item: _File) -> list[Problem]:
+    """Every data store reference of a file: the engine has no implementation behind data stores."""
+    diagram = Diagram(item.source.name, item.root)
+    return [diagram.problem(ref.get("id", ""), "it is a data store, which the engine does not support (there is no "
+                                               "implementation behind it)",
+                            "keep the data in process variables (form fields, script and operator results) and "
+                            "delete the data store and its associations", "data-reference")
+            for ref in item.root.iter(f"{{{BPMN_NS}}}dataStoreReference")]
 
 
 def _process_element(root: Any, process_id: str) -> Any:

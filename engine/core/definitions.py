@@ -576,7 +576,7 @@ def specs_for(session: Session, version: ProcessVersion, default_lane_role: str 
 
 def _cache_key(sha: str, default_lane_role: str) -> str:
     # the same version read with another default role gives its lane-less tasks another role
-    return f"{sha}|{default_lane_role}"
+    return f"{sha}|{default_lane_role}" if default_lane_role else sha
 
 
 def connect_loop_tasks(specs: Specs) -> None:

@@ -102,6 +102,7 @@ def engine_settings(app_config: dict[str, Any], instance_path: str) -> EngineSet
         script_max_memory_mb=int(app_config.get("SCRIPT_MAX_MEMORY", defaults.script_max_memory_mb)),
         login_window=timedelta(minutes=int(app_config["LOGIN_WINDOW_MINUTES"])) if "LOGIN_WINDOW_MINUTES" in app_config
         else defaults.login_window,
+        default_lane_role=str(app_config.get("DEFAULT_LANE_ROLE") or "").strip(),
     )
 
 

@@ -175,11 +175,11 @@ def lint(session: Session, settings: EngineSettings, process_id: str, xml: str,
     except DefinitionError as exc:
         return exc.problems
     try:
-        [parsed] = definitions.parse_and_lint([source], settings, definitions.deployed_library(session),
-                                              _forms_for(session, settings, process_id, root, form_overrides or {}))
+        parsed = definitions.parse_and_lint([source], settings, definitions.deployed_library(session),
+                                            _forms_for(session, settings, process_id, root, form_overrides or {}))
     except DefinitionError as exc:
         return exc.problems
-    return parsed.warnings
+    return [w for p in parsed for w in p.warnings]
 
 
 def save_draft(session: Session, settings: EngineSettings, clock: Clock, actor: User, process_id: str, xml: str,
@@ -227,8 +227,8 @@ def publish(session: Session, settings: EngineSettings, clock: Clock, actor: Use
     if draft.status != "draft":
         raise ConflictError(f"{draft.process_id} v{draft.version} is already {draft.status}")
     source = _source(draft.process_id, draft.bpmn_xml)
-    parsed = definitions.parse_and_lint([source], settings, definitions.deployed_library(session),
-                                        dict(draft.forms or {}))[0]
+    parsed = _the_process(definitions.parse_and_lint([source], settings, definitions.deployed_library(session),
+                                                     dict(draft.forms or {})), draft.process_id)
     if parsed.process_id != draft.process_id:
         raise DefinitionError([Problem(source.name, parsed.process_id, "the process id changed; keep "
                                                                        f"{draft.process_id}")])
@@ -264,8 +264,8 @@ def republish(session: Session, settings: EngineSettings, clock: Clock, actor: U
     if current.id == earlier.id:
         raise ConflictError(f"{earlier.process_id} v{earlier.version} is already the published version")
     source = _source(earlier.process_id, earlier.bpmn_xml)
-    parsed = definitions.parse_and_lint([source], settings, definitions.deployed_library(session),
-                                        dict(earlier.forms or {}))[0]
+    parsed = _the_process(definitions.parse_and_lint([source], settings, definitions.deployed_library(session),
+                                                     dict(earlier.forms or {})), earlier.process_id)
     number = (session.scalar(select(func.max(ProcessVersion.version))
                              .where(ProcessVersion.process_id == earlier.process_id)) or 0) + 1
     # the same content as ``earlier``, but its own row: the hash names the republication
@@ -443,3 +443,8 @@ def parse_form(text: str) -> tuple[dict[str, Any] | None, list[str]]:
         return None, [f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"]
     problems = forms.schema_problems(schema)
     return (schema if not problems else None), problems
+
+
+def _the_process(parsed: list[definitions.ParsedDefinition], process_id: str) -> definitions.ParsedDefinition:
+    """Of a file's processes (a collaboration may hold several), the one with ``process_id``; else the first."""
+    return next((p for p in parsed if p.process_id == process_id), parsed[0])

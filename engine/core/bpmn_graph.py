@@ -59,6 +59,12 @@ ACTIVITIES = frozenset({"task", "userTask", "manualTask", "scriptTask", "service
 FLOW_NODES = EVENTS | GATEWAYS | ACTIVITIES
 
 
+def executable_processes(root: Any) -> list[Any]:
+    """The processes of a file the engine runs: every ``bpmn:process`` not marked ``isExecutable="false"``
+    (a collaboration's other pools are usually drawn non-executable)."""
+    return [p for p in root.iterfind(f"{{{BPMN_NS}}}process") if p.get("isExecutable", "true").lower() != "false"]
+
+
 def local(element: Any) -> str:
     return etree.QName(element).localname if isinstance(element.tag, str) else ""
 
@@ -149,9 +155,10 @@ class Scope:
 
 
 class Diagram:
-    """The executable process of one parsed file (``root``, a ``bpmn:definitions``)."""
+    """One executable process of a parsed file (``root``, a ``bpmn:definitions``): ``process_id``, or
+    the first executable one."""
 
-    def __init__(self, file: str, root: Any):
+    def __init__(self, file: str, root: Any, process_id: str | None = None):
         self.file = file
         self.root = root
         self.scopes: list[Scope] = []
@@ -162,8 +169,7 @@ class Diagram:
         for element in root.iter():
             if is_bpmn(element) and element.get("id"):
                 self.ids.setdefault(element.get("id"), []).append(element)
-        processes = [p for p in root.iterfind(f"{{{BPMN_NS}}}process")
-                     if p.get("isExecutable", "true").lower() != "false"]
+        processes = [p for p in executable_processes(root) if process_id is None or p.get("id") == process_id]
         self.process = processes[0] if processes else None
         if self.process is not None:
             self._read_scope(self.process, None, None)

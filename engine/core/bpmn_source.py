@@ -58,10 +58,14 @@ def utf8_declared(text: str) -> str:
     return _DECLARED_ENCODING.sub(r'\1"UTF-8"', text, count=1)
 
 
-def sha256_of(xml: bytes, form_schemas: dict[str, Any], dependencies: dict[str, str]) -> str:
+def sha256_of(xml: bytes, form_schemas: dict[str, Any], dependencies: dict[str, str], process_id: str = "") -> str:
+    """The hash naming a version. ``process_id`` only for a file holding several executable processes,
+    whose versions share the XML (a file of one process keeps the hash it always had)."""
     h = hashlib.sha256(xml)
     h.update(json.dumps(form_schemas, sort_keys=True, separators=(",", ":")).encode())
     h.update(json.dumps(dependencies, sort_keys=True).encode())
+    if process_id:
+        h.update(b"\0process:" + process_id.encode())
     return h.hexdigest()
 
 

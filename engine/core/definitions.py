@@ -24,8 +24,8 @@ from SpiffWorkflow.spiff.parser import SpiffBpmnParser
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine.core import audit_trail, forms, lint_structure, lint_tasks, spiff_messages, timers
-from engine.core.bpmn_graph import Diagram, describe
+from engine.core import audit_trail, forms, lane_roles, lint_structure, lint_tasks, spiff_messages, timers
+from engine.core.bpmn_graph import Diagram, describe, executable_processes
 from engine.core.bpmn_source import (
     BPMN_NS,
     NS,
@@ -75,14 +75,16 @@ class ParsedDefinition:
     dependencies: dict[str, str] = field(default_factory=dict)
     #: problems that do not refuse the file; recorded on the version
     warnings: list[Problem] = field(default_factory=list)
+    #: the file holds other executable processes too (their versions share its XML)
+    shared: bool = False
 
     @property
     def content_sha(self) -> str:
-        return sha256_of(self.source.data, self.forms, {})
+        return sha256_of(self.source.data, self.forms, {}, self.process_id if self.shared else "")
 
     @property
     def sha256(self) -> str:
-        return sha256_of(self.source.data, self.forms, self.dependencies)
+        return sha256_of(self.source.data, self.forms, self.dependencies, self.process_id if self.shared else "")
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ def parse_and_lint(files: list[SourceFile], settings: EngineSettings,
     files (deployed ones: :func:`deployed_library`); ``forms`` form schemas that take the place of the
     files in the forms folder (an admin's edit in the browser). Raises DefinitionError listing every
     problem of every file (errors first, then warnings) when there is an error; returns one
-    ParsedDefinition per file otherwise, with its warnings."""
+    ParsedDefinition per executable process otherwise (in file order), with its warnings."""
     library = as_library(library)
     problems: list[Problem] = []
     loaded: list[_File] = []
@@ -119,18 +121,24 @@ def parse_and_lint(files: list[SourceFile], settings: EngineSettings,
             problems.extend(exc.problems)
     if problems:
         raise DefinitionError(problems)
+    processes: list[_File] = []
     for item in loaded:
-        problems.extend(_identify(item))
+        identified, wrong = _identify(item)
+        processes.extend(identified)
+        problems.extend(wrong)
     if problems:
         raise DefinitionError(problems)
 
-    own = {item.process_id: item for item in loaded}
+    own = {item.process_id: item for item in processes}
     own_callable = own.keys() | {p.get("id") for item in loaded for p in item.root.iterfind("bpmn:process", NS)}
-    reached = _call_graph(loaded, own_callable, library, settings, problems)
+    reached = _call_graph(processes, own_callable, library, settings, problems)
     called_files = reached.files
     parser = SpiffBpmnParser()
     for item in loaded:
-        _add(parser, item.root, item.source.name, problems)
+        stores = _data_stores(item)
+        problems.extend(stores)
+        if not stores:  # SpiffWorkflow's parser refuses data stores naming only the process
+            _add(parser, item.root, item.source.name, problems)
     for entry, root in called_files.values():
         _add(parser, root, entry.source.name, problems)
     if problems:
@@ -138,7 +146,7 @@ def parse_and_lint(files: list[SourceFile], settings: EngineSettings,
 
     profiles = load_escalation_profiles(settings, problems)
     results: list[ParsedDefinition] = []
-    for item in loaded:
+    for item in processes:
         found = _lint_file(item, parser, reached, own_callable, library, settings, profiles, forms or {})
         problems.extend(found.problems)
         if found.parsed is not None:
@@ -149,31 +157,50 @@ def parse_and_lint(files: list[SourceFile], settings: EngineSettings,
                     parsed.dependencies[called_id] = content_sha(own[called_id].source)
                 elif called_id in called_files:
                     parsed.dependencies[called_id] = called_files[called_id][0].sha
+            parsed.shared = sum(other.source.name == item.source.name for other in processes) > 1
             results.append(parsed)
+    problems = list(dict.fromkeys(problems))  # a file-wide problem is found once per process of the file
     if any(p.is_error for p in problems):
         raise DefinitionError([p for p in problems if p.is_error] + [p for p in problems if not p.is_error])
     return results
 
 
-def _identify(item: _File) -> list[Problem]:
-    """The one executable process of a file, which names the file. Fills ``process_id`` and ``name``."""
+def _identify(item: _File) -> tuple[list[_File], list[Problem]]:
+    """One item per executable process of a file (a collaboration may hold several; pools drawn
+    non-executable are left out), each with ``process_id`` and ``name`` filled. The file may be named
+    anything."""
     source = item.source
-    processes = [p for p in item.root.findall("bpmn:process", NS) if p.get("isExecutable", "true").lower() != "false"]
-    if len(processes) != 1:
-        return [Problem(source.name, "", f"a file must hold exactly one executable process; found {len(processes)}",
-                        "keep one process marked executable (other pools may stay, not executable)",
-                        rule="one-process")]
-    pid = (processes[0].get("id") or "").strip()
-    if not pid:
-        return [Problem(source.name, "", "the executable process has no id",
-                        f"give the process an id; the file is named after it ({Path(source.name).stem})",
-                        rule="file-name", label=describe(processes[0]))]
-    item.process_id, item.name = pid, processes[0].get("name") or pid
-    if source.name.endswith(".bpmn") and Path(source.name).stem != pid:
-        return [Problem(source.name, pid, f"the file must be named {pid}.bpmn after its process id",
-                        f"rename the file, or change the process id to {Path(source.name).stem}",
-                        rule="file-name", label=describe(processes[0]))]
-    return []
+    processes = executable_processes(item.root)
+    if not processes:
+        return [], [Problem(source.name, "", "the file holds no executable process",
+                            "mark the process the engine should run as executable (isExecutable=\"true\")",
+                            rule="one-process")]
+    out: list[_File] = []
+    problems: list[Problem] = []
+    for process in processes:
+        pid = (process.get("id") or "").strip()
+        if not pid:
+            problems.append(Problem(source.name, "", "an executable process has no id", "give the process an id",
+                                    rule="one-process", label=describe(process)))
+            continue
+        out.append(_File(source, item.root, pid, process.get("name") or pid))
+    return out, problems
+
+
+def _data_stores(item: _File) -> list[Problem]:
+    """Every data store reference of a file: the engine has no implementation behind data stores."""
+    diagram = Diagram(item.source.name, item.root)
+    return [diagram.problem(ref.get("id", ""), "it is a data store, which the engine does not support (there is no "
+                                               "implementation behind it)",
+                            "keep the data in process variables (form fields, script and operator results) and "
+                            "delete the data store and its associations", "data-reference")
+            for ref in item.root.iter(f"{{{BPMN_NS}}}dataStoreReference")]
+
+
+def _process_element(root: Any, process_id: str) -> Any:
+    """The ``bpmn:process`` of ``root`` with id ``process_id`` (the root itself when there is none)."""
+    found = [p for p in root.iterfind("bpmn:process", NS) if p.get("id") == process_id]
+    return found[0] if found else root
 
 
 @dataclass
@@ -189,7 +216,8 @@ class _Calls:
 def _call_graph(loaded: list[_File], own_callable: set[str], library: Library, settings: EngineSettings,
                 problems: list[Problem]) -> _Calls:
     """Follow the call activities of ``loaded`` into the library, reading each process reached once."""
-    graph: dict[str, list[str]] = {item.process_id: [c for _, c in calls(item.root) if c] for item in loaded}
+    graph: dict[str, list[str]] = {item.process_id: [c for _, c in calls(_process_element(item.root, item.process_id))
+                                                     if c] for item in loaded}
     files: dict[str, tuple[Entry, Any]] = {}
     missing: set[str] = set()
     todo = [c for called in graph.values() for c in called]
@@ -208,7 +236,7 @@ def _call_graph(loaded: list[_File], own_callable: set[str], library: Library, s
             problems.extend(exc.problems)
             continue
         files[pid] = (Entry(source, entry.sha), root)
-        graph[pid] = [c for _, c in calls(root) if c]
+        graph[pid] = [c for _, c in calls(_process_element(root, pid)) if c]
         todo.extend(graph[pid])
     return _Calls(graph, files, missing)
 
@@ -222,20 +250,23 @@ class _Linted:
 def _lint_file(item: _File, parser: SpiffBpmnParser, reached: _Calls, own_callable: set[str],
                library: Library, settings: EngineSettings, profiles: dict[str, Any],
                overrides: dict[str, Any]) -> _Linted:
-    diagram = Diagram(item.source.name, item.root)
+    diagram = Diagram(item.source.name, item.root, item.process_id)
     problems = lint_structure.check(diagram, only=lint_structure.BLOCKING)
     problems.extend(_call_problems(diagram, item, reached, own_callable, library))
     specs: Specs | None = None
+    lane_sources: dict[str, str] = {}
     failure: Exception | None = None
     if not any(p.is_error for p in problems):
         try:
             specs = (parser.get_spec(item.process_id), parser.get_subprocess_specs(item.process_id))
             timers.prepare(specs)
+            lane_sources = lane_roles.fill(specs, [item.root, *(root for _, root in reached.files.values())],
+                                           settings.default_lane_role)
         except Exception as exc:  # SpiffWorkflow raises plain exceptions too for some broken diagrams
             failure = exc
     found_forms: dict[str, Any] = {}
     if specs is not None:
-        problems.extend(lint_tasks.check(diagram, specs, found_forms, settings, profiles, overrides))
+        problems.extend(lint_tasks.check(diagram, specs, found_forms, settings, profiles, overrides, lane_sources))
     domains = form_domains((found_forms or _quiet_forms(item.root, settings, overrides)).values())
     problems.extend(lint_structure.check(diagram, domains, skip=lint_structure.BLOCKING))
     if failure is not None and not any(p.is_error for p in problems):
@@ -270,7 +301,7 @@ def _call_problems(diagram: Diagram, item: _File, reached: _Calls, own_callable:
     """Call activities that name no process, a process that does not exist, or a circle of calls."""
     problems = []
     fix_cycle = "remove the call, or break the circle: a process may not call itself, directly or through others"
-    for call_id, called in calls(item.root):
+    for call_id, called in calls(diagram.process):
         if not called:
             problems.append(diagram.problem(call_id, "it names no process to call",
                                             "set its called element to the id of the process it starts",
@@ -331,25 +362,30 @@ def folder_library(folder: Path, exclude: set[str]) -> Library:
 def deploy(session: Session, files: list[SourceFile], settings: EngineSettings, clock: Clock,
            actor: User | None = None, status: str = "published",
            forms: dict[str, Any] | None = None) -> list[DeployResult]:
-    """Lint and store ``files`` as process versions (``forms`` as in :func:`parse_and_lint`), with
-    their lint warnings. A file identical to the published version of its process (same XML, same
-    forms in the forms folder, same called processes) is that version, without being parsed again.
-    Raises DefinitionError (nothing stored)."""
+    """Lint and store ``files`` as process versions, one per executable process of each file (``forms``
+    as in :func:`parse_and_lint`), with their lint warnings. A file identical to the published versions
+    of its processes (same XML, same forms in the forms folder, same called processes) is those
+    versions, without being parsed again. Returns one result per process, in file order. Raises
+    DefinitionError (nothing stored)."""
     library = deployed_library(session)
-    unchanged: dict[str, ProcessVersion] = {}
+    unchanged: dict[str, list[ProcessVersion]] = {}
     if status == "published" and forms is None:
         unchanged = _unchanged(session, files, settings, library)
     changed = [f for f in files if f.name not in unchanged]
     if unchanged:
-        same = {v.process_id: SourceFile.from_text(v.filename, v.bpmn_xml) for v in unchanged.values()}
+        same = {v.process_id: SourceFile.from_text(v.filename, v.bpmn_xml)
+                for versions in unchanged.values() for v in versions}
         library = ChainLibrary(MappingLibrary(same), library)
-    parsed = {p.source.name: p for p in (parse_and_lint(changed, settings, library, forms) if changed else [])}
-    results = []
+    parsed: dict[str, list[ParsedDefinition]] = {}
+    for definition in parse_and_lint(changed, settings, library, forms) if changed else []:
+        parsed.setdefault(definition.source.name, []).append(definition)
+    results: list[DeployResult] = []
     for source in files:
         if source.name in unchanged:
-            results.append(DeployResult(unchanged[source.name], False))
+            results.extend(DeployResult(version, False) for version in unchanged[source.name])
         else:
-            results.append(_store(session, parsed[source.name], settings, clock, actor, status))
+            results.extend(_store(session, definition, settings, clock, actor, status)
+                           for definition in parsed.get(source.name, []))
     return results
 
 
@@ -374,7 +410,7 @@ def _store(session: Session, definition: ParsedDefinition, settings: EngineSetti
     )
     session.add(version)
     session.flush()
-    _SPEC_CACHE.put(sha, definition.specs)
+    _SPEC_CACHE.put(_cache_key(sha, settings.default_lane_role), definition.specs)
     audit_trail.append(session, clock, "deploy", actor=actor, subject=f"{definition.process_id} v{number}",
                        data={"process_id": definition.process_id, "version": number, "sha256": sha,
                              "status": status, "file": definition.source.name,
@@ -385,32 +421,41 @@ def _store(session: Session, definition: ParsedDefinition, settings: EngineSetti
 
 
 def _unchanged(session: Session, files: list[SourceFile], settings: EngineSettings,
-               library: Library) -> dict[str, ProcessVersion]:
-    """file name -> the published version each file of ``files`` already is: the same XML (in the
-    canonical encoding), its forms unchanged in the forms folder and the processes it calls unchanged."""
-    canonical: dict[str, tuple[str, SourceFile]] = {}
+               library: Library) -> dict[str, list[ProcessVersion]]:
+    """file name -> the published versions each file of ``files`` already is, one per executable process:
+    the same XML (in the canonical encoding), its forms unchanged in the forms folder and the processes
+    it calls unchanged."""
+    canonical: dict[str, tuple[list[str], SourceFile]] = {}
     for source in files:
         try:
             same_text, root = load(source, settings.max_definition_bytes)
         except DefinitionError:
             return {}  # parse_and_lint reports it, with the problems of the other files
-        executable = [p for p in root.findall("bpmn:process", NS) if p.get("isExecutable", "true").lower() != "false"]
-        if len(executable) == 1:
-            canonical[source.name] = (executable[0].get("id", ""), same_text)
-    own_shas = {pid: content_sha(text) for pid, text in canonical.values()}
-    out: dict[str, ProcessVersion] = {}
-    for name, (pid, text) in canonical.items():
-        version = session.scalar(select(ProcessVersion)
-                                 .where(ProcessVersion.process_id == pid, ProcessVersion.status == "published")
-                                 .order_by(ProcessVersion.version.desc()).limit(1))
-        if version is None or version.filename != name or version.bpmn_xml.encode("utf-8") != text.data:
-            continue
-        if not _forms_unchanged(version.forms or {}, settings):
-            continue
-        if all(sha == (own_shas.get(dep) or getattr(library.find(dep), "sha", None))
-               for dep, sha in (version.dependencies or {}).items()):
-            out[name] = version
+        pids = [p.get("id", "") for p in executable_processes(root)]
+        if pids and all(pids):
+            canonical[source.name] = (pids, same_text)
+    own_shas = {pid: content_sha(text) for pids, text in canonical.values() for pid in pids}
+    out: dict[str, list[ProcessVersion]] = {}
+    for name, (pids, text) in canonical.items():
+        versions = [_same_version(session, pid, name, text, settings, own_shas, library) for pid in pids]
+        if all(v is not None for v in versions):
+            out[name] = [v for v in versions if v is not None]
     return out
+
+
+def _same_version(session: Session, pid: str, name: str, text: SourceFile, settings: EngineSettings,
+                  own_shas: dict[str, str], library: Library) -> ProcessVersion | None:
+    version = session.scalar(select(ProcessVersion)
+                             .where(ProcessVersion.process_id == pid, ProcessVersion.status == "published")
+                             .order_by(ProcessVersion.version.desc()).limit(1))
+    if version is None or version.filename != name or version.bpmn_xml.encode("utf-8") != text.data:
+        return None
+    if not _forms_unchanged(version.forms or {}, settings):
+        return None
+    if all(sha == (own_shas.get(dep) or getattr(library.find(dep), "sha", None))
+           for dep, sha in (version.dependencies or {}).items()):
+        return version
+    return None
 
 
 def _forms_unchanged(stored: dict[str, Any], settings: EngineSettings) -> bool:
@@ -505,23 +550,33 @@ def form_schema(version: ProcessVersion, name: str | None) -> dict[str, Any] | N
     return forms_of.get(name)
 
 
-def specs_for(session: Session, version: ProcessVersion) -> Specs:
-    """The parsed (spec, subprocess specs) of ``version``, from the cache or parsed once."""
-    cached = _SPEC_CACHE.get(version.sha256)
+def specs_for(session: Session, version: ProcessVersion, default_lane_role: str = "") -> Specs:
+    """The parsed (spec, subprocess specs) of ``version``, from the cache or parsed once; human tasks
+    outside lanes take their pool's role or ``default_lane_role`` (``lane_roles``)."""
+    key = _cache_key(version.sha256, default_lane_role)
+    cached = _SPEC_CACHE.get(key)
     if cached is not None:
         return cached
     parser = SpiffBpmnParser()
-    parser.add_bpmn_xml(safe_parse(SourceFile.from_text(version.filename, version.bpmn_xml), 50_000_000),
-                        filename=version.filename)
+    files = [(version.filename, version.bpmn_xml)]
     for called_id in version.dependencies:
         dep = _dependency_version(session, called_id, version.dependencies[called_id])
-        parser.add_bpmn_xml(safe_parse(SourceFile.from_text(dep.filename, dep.bpmn_xml), 50_000_000),
-                            filename=dep.filename)
+        files.append((dep.filename, dep.bpmn_xml))
+    roots = []
+    for filename, xml in files:
+        roots.append(safe_parse(SourceFile.from_text(filename, xml), 50_000_000))
+        parser.add_bpmn_xml(roots[-1], filename=filename)
     specs = (parser.get_spec(version.process_id), parser.get_subprocess_specs(version.process_id))
     timers.prepare(specs)
     connect_loop_tasks(specs)
-    _SPEC_CACHE.put(version.sha256, specs)
+    lane_roles.fill(specs, roots, default_lane_role)
+    _SPEC_CACHE.put(key, specs)
     return specs
+
+
+def _cache_key(sha: str, default_lane_role: str) -> str:
+    # the same version read with another default role gives its lane-less tasks another role
+    return f"{sha}|{default_lane_role}" if default_lane_role else sha
 
 
 def connect_loop_tasks(specs: Specs) -> None:

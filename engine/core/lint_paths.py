@@ -121,11 +121,20 @@ def implicit_split(d: Diagram, _: Any) -> Iterator[Problem]:
                                   "them at once", "if the paths are meant to run side by side, draw a parallel gateway "
                                   "after the start event; if only one is meant, an exclusive gateway",
                             "no-implicit-split", WARNING)
+        elif any(f.condition is not None for f in node.outgoing):
+            # Camunda takes every conditional flow whose condition holds (an implicit inclusive split);
+            # SpiffWorkflow's parser refuses several flows out of an activity or event
+            yield d.problem(node, f"it has {count} outgoing sequence flows with conditions (an implicit conditional "
+                                  "split, which the engine does not run)",
+                            "add an exclusive gateway after it to take one flow, or an inclusive gateway to take "
+                            "every flow whose condition holds, and move the conditions onto the flows leaving the "
+                            "gateway", "no-implicit-split")
         else:
-            yield d.problem(node, f"it has {count} outgoing sequence flows; the engine splits the flow only at "
-                                  "gateways and refuses this diagram",
-                            "put a parallel gateway after it to run the paths side by side, or an exclusive "
-                            "gateway to choose one", "no-implicit-split")
+            # BPMN reads this as a parallel split; SpiffWorkflow's parser refuses it
+            yield d.problem(node, f"it has {count} outgoing sequence flows: an implicit parallel split, which the "
+                                  "engine does not run",
+                            "an implicit parallel split: add a parallel gateway after it to run the paths side by "
+                            "side (or an exclusive gateway to choose one)", "no-implicit-split")
 
 
 def fake_joins(d: Diagram, _: Any) -> Iterator[Problem]:

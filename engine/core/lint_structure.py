@@ -346,6 +346,8 @@ def conditions(d: Diagram, domains: dict[str, tuple[Any, ...]]) -> Iterator[Prob
                 yield d.problem(flow, f"it is the default flow of {d.label(source)}, so its condition is never "
                                       "evaluated", "remove the condition, or make another flow the default",
                                 "condition-ignored", WARNING)
+        elif flow.condition is not None and not source.is_gateway and len(source.outgoing) > 1:
+            continue  # an implicit conditional split: no-implicit-split says it once, for the element
         elif flow.condition is not None and source.kind != "eventBasedGateway":
             if source.kind == "parallelGateway":
                 fix = "use an inclusive gateway to take only the flows whose condition holds, or remove the condition"

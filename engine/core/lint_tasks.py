@@ -6,7 +6,8 @@ expression passes the sandbox.
 ========================== ==============================================================
 rule                       what it catches
 ========================== ==============================================================
-lane-role                  a human task in no lane, or in a lane that names no known role
+lane-role                  a human task in no lane (and no role from its pool or the settings), or in a
+                           lane that names no known role
 task-property              an unknown task property; start_roles naming an unknown role
 form                       a form that does not exist, is not a valid schema or sits on the wrong element
 due-in                     a due_in that is not an ISO 8601 duration, or given with due_at_var
@@ -39,9 +40,11 @@ Specs = tuple[Any, dict[str, Any]]  # (BpmnProcessSpec, {process_id: BpmnProcess
 
 
 def check(diagram: Diagram, specs: Specs, found_forms: dict[str, Any], settings: EngineSettings,
-          profiles: dict[str, Any], form_overrides: dict[str, Any]) -> list[Problem]:
+          profiles: dict[str, Any], form_overrides: dict[str, Any],
+          lane_sources: dict[str, str] | None = None) -> list[Problem]:
     """Every problem of the engine's own rules; the forms the tasks reference are added to
-    ``found_forms`` (from ``form_overrides`` first, else the forms folder)."""
+    ``found_forms`` (from ``form_overrides`` first, else the forms folder). ``lane_sources``: the tasks
+    drawn outside lanes whose role came from their pool or the settings (``lane_roles.fill``)."""
     from engine.core.operators import registry
     from engine.core.sandbox import check_source
 
@@ -58,8 +61,15 @@ def check(diagram: Diagram, specs: Specs, found_forms: dict[str, Any], settings:
         if human:
             lane = getattr(ts, "lane", None)
             if not lane:
-                problems.append(d.problem(bpmn_id, "this human task is in no lane",
-                                          "put it in a lane named after the role that does it", "lane-role"))
+                problems.append(d.problem(bpmn_id, "this human task is in no lane, and neither its pool nor the "
+                                                   "settings give it a role",
+                                          "put it in a lane named after the role that does it, name its pool after "
+                                          "that role, or set AIMSFLOW_DEFAULT_LANE_ROLE", "lane-role"))
+            elif lane not in roles and (lane_sources or {}).get(bpmn_id) == "setting":
+                problems.append(d.problem(bpmn_id, f"this human task is in no lane and AIMSFLOW_DEFAULT_LANE_ROLE "
+                                                   f"names {lane!r}, which is not a known role",
+                                          f"set AIMSFLOW_DEFAULT_LANE_ROLE to one of {', '.join(sorted(roles))}, or "
+                                          "put the task in a lane", "lane-role"))
             elif lane not in roles:
                 hint = get_close_matches(lane, list(roles), n=1)
                 problems.append(d.problem(bpmn_id, f"lane {lane!r} is not a known role",
@@ -99,7 +109,7 @@ def check(diagram: Diagram, specs: Specs, found_forms: dict[str, Any], settings:
     if start_problem is not None:
         problems.append(d.problem(start_problem[0], start_problem[1], "", "timer-start"))
     problems = list(dict.fromkeys(problems))  # said once, though both specs of a multi-instance task say it
-    for element_id, mode, source in expressions(d.root):
+    for element_id, mode, source in expressions(d.process):
         for message in check_source(source, mode):
             syntax = "SyntaxError" in message
             problems.append(d.problem(element_id, f"{'script' if mode == 'exec' else 'expression'} refused: "
@@ -109,7 +119,7 @@ def check(diagram: Diagram, specs: Specs, found_forms: dict[str, Any], settings:
                                       "names, no open, eval or exec", "script"))
     # timers: ISO 8601 (quoted or not) or an expression the sandbox accepts (timer_syntax.py)
     problems.extend(d.problem(element_id, message, "", "timer")
-                    for element_id, message in timer_syntax.lint(d.root, lambda s: check_source(s, "eval")))
+                    for element_id, message in timer_syntax.lint(d.process, lambda s: check_source(s, "eval")))
     return problems
 
 

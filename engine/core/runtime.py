@@ -102,7 +102,7 @@ def restore(ctx: Context, instance: ProcessInstance) -> Loaded:
     cache when this process saved exactly the stored state)."""
     workflow = _WORKFLOWS.take(instance.id, instance.state)
     if workflow is None:
-        specs = definitions.specs_for(ctx.session, instance.process_version)
+        specs = definitions.specs_for(ctx.session, instance.process_version, ctx.settings.default_lane_role)
         workflow = serializer.loads(instance.state, specs)
     # never SpiffWorkflow's unrestricted default engine, even for a look (bind() adds the operators)
     workflow.script_engine = make_script_engine(None, ctx.settings.script_budget)

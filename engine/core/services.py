@@ -91,7 +91,7 @@ def start_process(ctx: Context, actor: User | None, process_id: str, data: dict[
     """
     data = dict(data or {})
     version = definitions.latest_version(ctx.session, process_id)
-    specs = definitions.specs_for(ctx.session, version)
+    specs = definitions.specs_for(ctx.session, version, ctx.settings.default_lane_role)
     start_spec, props = definitions.start_event_properties(specs)
     if actor is not None:
         _check_may_start(actor, process_id, props.start_roles or

@@ -47,6 +47,8 @@ class EngineSettings:
     login_window: timedelta = timedelta(minutes=15)
     #: how many MB the process's memory may grow while one script, condition or expression runs (0: no limit)
     script_max_memory_mb: int = 256
+    #: the role of human tasks drawn outside any lane whose pool names no role ("": such tasks are refused)
+    default_lane_role: str = ""
     extra: dict[str, object] = field(default_factory=dict)
 
     @property

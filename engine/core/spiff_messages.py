@@ -20,7 +20,7 @@ from engine.core.errors import Problem
 #: ``{kind}`` the element's kind in words
 REWRITES: list[tuple[re.Pattern[str], str, str]] = [(re.compile(p, re.S), what, fix) for p, what, fix in [
     (r"Multiple outgoing flows are not supported for tasks of type",
-     "it has several outgoing sequence flows; the engine splits the flow only at gateways",
+     "it has several outgoing sequence flows: an implicit parallel split, which the engine does not run",
      "put a parallel gateway after it to run the paths side by side, or an exclusive gateway to choose one"),
     (r"There is no support implemented for this task type",
      "the engine does not run {kind}s", "use a task, gateway or event the engine supports"),

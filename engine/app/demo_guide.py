@@ -78,10 +78,11 @@ def _duration(value: str) -> str:
     return f"{match.group(1)} day{'s' if match.group(1) != '1' else ''}"
 
 
-def _change(name: str, key: str, old: str, new: str) -> str:
-    if key == "due_in":
+def _change(label: str, what: str, old: str, new: str) -> str:
+    name = label.split("'", 1)[1].rsplit("'", 1)[0] if label.count("'") >= 2 else label
+    if what == "property due in":
         return f"{name} due in {_duration(new)} instead of {_duration(old)}"
-    return f"{name}: {worklist.humanize(key).lower()} {old or 'not set'} -> {new or 'not set'}"
+    return f"{name}: {what.removeprefix('property ')} {old or 'not set'} -> {new or 'not set'}"
 
 
 def draft_words(session: Session) -> list[str]:
@@ -96,9 +97,9 @@ def draft_words(session: Session) -> list[str]:
         if base is None:
             lines.append(f"{what} to validate and publish")
             continue
-        names = {e.id: e.name or e.id for e in process_admin.elements(draft.bpmn_xml)}
         diff = process_admin.compare(session, base.id, draft.id)
-        changes = [_change(names.get(element, element), key, old, new) for element, key, old, new in diff.properties]
+        changes = [_change(c.label, what, old, new) for c in diff.structure.elements if c.status == "changed"
+                   for what, old, new in c.facets]
         said = f" ({'; '.join(changes)})" if changes else ""
         lines.append(f"{what}{said} to compare with version {base.version} and publish")
     return lines

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Flask, abort, current_app, request
+from flask import Flask, Response, abort, current_app, request, session
 from werkzeug.exceptions import RequestEntityTooLarge
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -72,5 +72,23 @@ def _printable(text: str) -> str:
     return _CONTROL.sub("?", text)
 
 
+#: flashed messages kept for the next page, and the characters of each: they travel in the session cookie,
+#: which browsers cap at 4 KB, and some quote what the user typed
+MAX_FLASHES = 5
+MAX_FLASH_CHARS = 400
+
+
+def bound_flashes(response: Response) -> Response:
+    """Keep the messages waiting for the next page short and few, so that text a user typed (quoted back in
+    a message) can never push the session cookie past what browsers keep."""
+    flashes = session.get("_flashes")
+    if flashes and (len(flashes) > MAX_FLASHES or any(len(str(m)) > MAX_FLASH_CHARS for _, m in flashes)):
+        session["_flashes"] = [(category, str(message) if len(str(message)) <= MAX_FLASH_CHARS
+                                else str(message)[:MAX_FLASH_CHARS - 1] + "…")
+                               for category, message in flashes[-MAX_FLASHES:]]
+    return response
+
+
 def init_app(app: Flask) -> None:
     app.before_request(check_request)
+    app.after_request(bound_flashes)

@@ -194,3 +194,20 @@ def test_limits_text_longer_than_its_column_is_invalid_input_on_every_database(
                                                   "starts": "2027-03-01", "ends": "2027-03-02", "reason": "x" * 600})
     assert response.status_code == 422
     assert "at most 500 characters" in no_leak(response)
+
+
+def test_a_long_typed_text_quoted_in_messages_never_overfills_the_session_cookie(
+        browser: Callable[[str], Browser]) -> None:
+    """Messages that quote what was typed travel in the session cookie (4 KB in browsers): they are cut
+    short and few, whatever was typed."""
+    sofia = browser("assessor")
+    for _ in range(8):
+        sofia.client.get("/tasks")
+        with sofia.client.session_transaction() as s:
+            s.setdefault("_flashes", []).append(("danger", "no user named " + "ü" * 3000))
+        sofia.client.get("/static/app.js").close()  # a request that shows no message: they keep waiting
+    with sofia.client.session_transaction() as s:
+        waiting = s.get("_flashes", [])
+    assert len(waiting) <= 5 and all(len(m) <= 400 for _, m in waiting)
+    cookie = sofia.client.get_cookie("aimsflow_session")
+    assert cookie is not None and len(cookie.value) < 4000

@@ -39,7 +39,7 @@ def seen_version(value: Any) -> int | None:
     if value is None or value == "":
         return None
     text = str(value).strip().removeprefix("W/").strip('"')
-    if isinstance(value, bool) or not text.isdigit() or len(text) > 9:
+    if isinstance(value, bool) or not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise InvalidInput("the task's version must be the whole number the task was shown with; "
                            "reload the task and try again")
     return int(text)

@@ -91,6 +91,13 @@ def shipped_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
 
 
 @pytest.fixture
+def fresh_shipped_server(tmp_path: Path) -> Iterator[tuple[str, Flask]]:
+    """The shipped flows served for one test alone, its clock at the demo's today: for a walk whose
+    timers move the clock on."""
+    yield from serve(tmp_path, shipped=True)
+
+
+@pytest.fixture
 def shots(request: pytest.FixtureRequest) -> Path:
     """The test's output folder for screenshots: test-output/e2e/<test name>/."""
     folder = ROOT / "test-output" / "e2e" / request.node.name

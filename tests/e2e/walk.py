@@ -1,0 +1,284 @@
+"""``Walk``: a shipped process done in chromium by the people who hold each step, through the pages they
+use: the start page ("Start a process"), their inbox, the task page (claim where the task waits in a
+lane, answer the form with the controls it shows, submit), and the instance page at the end. A
+screenshot per page under ``test-output/e2e/<test name>/``.
+
+The answers are the same data the flow tests give the services (``tests/engine/*_flow.py``); the
+browser gives them with the page's own controls (``BrowserForm``): a control or option the page lacks
+fails the walk, and so does a submit the page refuses (its error summary is quoted). Timers (the
+clock's part of a flow) are fired through the worker's tick, as in the flow tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+
+from engine.core import runtime, services, timers
+from engine.core.clock import FixedClock, parse_datetime
+from engine.core.models import OPEN_STATES, HumanTask, ProcessInstance
+from engine.core.runtime import Context
+from web.extensions import db
+
+from ..engine.helpers import email
+from .test_browser import Pages
+
+PERSON = re.compile(r"^[a-z]+$")
+
+
+class BrowserForm:
+    """The form on the page, answered with its controls (``f.<field>`` names, as the form builder
+    draws them): text boxes typed, boxes ticked, options picked, rows added with "Add a row"."""
+
+    def __init__(self, page: Any, files: Path):
+        self.page, self.files = page, files
+
+    def _named(self, name: str) -> Any:
+        return self.page.locator(f'[name="{name}"]')
+
+    def fill(self, prefix: str, value: Any) -> None:
+        controls = self._named(prefix)
+        count = controls.count()
+        if isinstance(value, dict) and not count:
+            for key, sub in value.items():
+                self.fill(f"{prefix}.{key}", sub)
+            return
+        add = self.page.locator(f'[data-add-row="{prefix}"]')
+        if isinstance(value, list) and not count and add.count():
+            self._rows(prefix, value, add)
+            return
+        assert count, f"the page has no control for {prefix!r} (answer {value!r})"
+        tag, kind = controls.first.evaluate("e => [e.tagName.toLowerCase(), (e.type || '').toLowerCase()]")
+        if kind == "file":
+            names = value if isinstance(value, list) else [value]
+            paths = []
+            for n in names:
+                path = self.files / str(n).replace("/", "_")
+                path.write_text(f"evidence: {n}\n")
+                paths.append(str(path))
+            controls.first.set_input_files(paths)
+        elif kind == "checkbox" and count == 1 and not isinstance(value, list):
+            self._tick(controls.first, value is True)
+        elif kind in ("checkbox", "radio"):
+            wanted = [_typed(v) for v in (value if isinstance(value, list) else [value])]
+            offered = [controls.nth(i).get_attribute("value") for i in range(count)]
+            missing = [w for w in wanted if w not in offered]
+            assert not missing, f"{prefix} offers no option {missing} (offers {offered})"
+            for i in range(count):
+                box = controls.nth(i)
+                if box.get_attribute("value") in wanted:
+                    self._tick(box, True)
+                elif kind == "checkbox":
+                    self._tick(box, False)
+        elif tag == "select":
+            wanted = _typed(value)
+            offered = controls.first.evaluate("e => Array.from(e.options).map(o => o.value)")
+            assert wanted in offered, f"{prefix} offers no option {wanted!r} (offers {offered})"
+            controls.first.select_option(wanted)
+        elif kind == "hidden":
+            pass  # a fixed value: nothing to type
+        elif tag == "textarea" and isinstance(value, list):
+            controls.first.fill("\n".join(_typed(v) for v in value))
+        else:
+            controls.first.fill(_typed(value))
+
+    def _tick(self, box: Any, on: bool) -> None:
+        """Tick or clear a box as a person does: on its label where the label is what shows (the
+        decision buttons)."""
+        if box.is_checked() == on:
+            return
+        label = self.page.locator(f'label[for="{box.get_attribute("id")}"]')
+        if label.count():
+            label.first.click()
+        else:
+            box.set_checked(on)
+        assert box.is_checked() == on, f"{box.get_attribute('name')} could not be {'ticked' if on else 'cleared'}"
+
+    def _rows(self, prefix: str, rows: list[Any], add: Any) -> None:
+        shown = self.page.evaluate(
+            """p => [...new Set(Array.from(document.querySelectorAll('[name^="' + p + '."]'))
+                 .map(e => e.name.slice(p.length + 1).split('.')[0]).filter(s => /^\\d+$/.test(s)))]""", prefix)
+        indexes = sorted(int(s) for s in shown)
+        for i, row in enumerate(rows):
+            if i < len(indexes):
+                index = indexes[i]
+            else:
+                index = int(add.get_attribute("data-next-index") or 0)
+                add.click()
+            self.fill(f"{prefix}.{index}", row)
+        for extra in indexes[len(rows):]:  # rows the page showed that are not needed: "Remove"
+            self.page.locator(f'[name^="{prefix}.{extra}."]').first.locator(
+                "xpath=ancestor::div[contains(@class,'repeat-row')]").locator("[data-remove-row]").click()
+
+
+def _typed(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+class Walk:
+    """One instance of a shipped process walked in the browser. People are named by their short key
+    (``priya``, ``jonas``: ``tests/people.py``)."""
+
+    def __init__(self, chromium: Any, server: tuple[str, Flask], shots: Path, process_id: str):
+        self.base, self.app = server
+        self.process_id, self.shots = process_id, shots
+        self.context = chromium.new_context(viewport={"width": 1366, "height": 900})
+        self.page = self.context.new_page()
+        self.ui = Pages(self.page, self.base, shots)
+        self.form = BrowserForm(self.page, shots)
+        self.who: str | None = None
+        self.instance_id: int | None = None
+        self.done: list[str] = []
+
+    def close(self) -> None:
+        assert not self.ui.errors, f"script errors on the pages: {self.ui.errors}"
+        self.context.close()
+
+    # ------------------------------------------------------------------ people and pages
+
+    def as_(self, key: str) -> None:
+        if self.who != key:
+            self.ui.login(email(key))
+            self.who = key
+
+    def _answer(self, data: dict[str, Any]) -> None:
+        for key, value in data.items():
+            self.form.fill(f"f.{key}", value)
+
+    def _refused(self) -> str:
+        summary = self.page.locator("[data-error-summary]")
+        if summary.count():
+            return summary.inner_text()
+        alerts = self.page.locator(".alert-danger, .alert-warning")
+        return " / ".join(alerts.all_inner_texts())
+
+    def start(self, key: str, data: dict[str, Any]) -> int:
+        """``key`` starts the process from "Start a process" with the start form's answers."""
+        self.as_(key)
+        self.page.click("text=Start a process")
+        self.page.wait_for_selector("[data-testid=startable]")
+        self.page.locator(f'[data-testid=startable] a[href$="/start/{self.process_id}"]').click()
+        self.page.wait_for_selector("[data-testid=start-form]")
+        self._answer(data)
+        self.ui.shot(f"start_{self.process_id}")
+        self.page.click("[data-testid=start]")
+        self.page.wait_for_load_state()
+        with self.app.app_context():
+            row = db.session.scalar(select(ProcessInstance).where(
+                ProcessInstance.process_id == self.process_id, ProcessInstance.parent_instance_id.is_(None))
+                .order_by(ProcessInstance.id.desc()))
+            assert row is not None and row.started_by_id is not None, f"not started: {self._refused()}"
+            self.instance_id = row.id
+        self.ui.shot("started")
+        return self.instance_id
+
+    def open_tasks(self, spec: str | None = None) -> list[HumanTask]:
+        """Open tasks of the instance and of the instances it called."""
+        with self.app.app_context():
+            ids = self._family()
+            rows = list(db.session.scalars(select(HumanTask).where(
+                HumanTask.instance_id.in_(ids), HumanTask.state.in_(OPEN_STATES)).order_by(HumanTask.id)))
+            db.session.expunge_all()
+        return [t for t in rows if spec is None or t.task_spec == spec]
+
+    def specs(self) -> list[str]:
+        return sorted(t.task_spec for t in self.open_tasks())
+
+    def _family(self) -> list[int]:
+        assert self.instance_id is not None
+        ids, frontier = [self.instance_id], [self.instance_id]
+        while frontier:
+            frontier = list(db.session.scalars(select(ProcessInstance.id).where(
+                ProcessInstance.parent_instance_id.in_(frontier))))
+            ids += frontier
+        return ids
+
+    def do(self, key: str, spec: str, data: dict[str, Any], pick: Any = None) -> None:
+        """``key`` opens the ``spec`` task from their inbox (the one ``pick`` chooses among several),
+        claims it when it waits in a lane, answers and submits it."""
+        tasks = self.open_tasks(spec)
+        if pick is not None:
+            tasks = [t for t in tasks if pick(t)]
+        assert tasks, f"no open {spec}; open: {self.specs()}"
+        with self.app.app_context():
+            from ..engine.helpers import user
+
+            me = user(db.session, key).id
+        mine = [t for t in tasks if t.assignee_id == me]
+        task = (mine or tasks)[0]
+        self.as_(key)
+        self.page.goto(f"{self.base}/")
+        link = self.page.locator(f'[data-testid=inbox] a[href$="/tasks/{task.id}"]')
+        if link.count():
+            self.ui.shot(f"inbox_{key}")
+            link.first.click()
+        else:  # a lane task not on the first tab: the page it links to from the instance
+            self.page.goto(f"{self.base}/tasks/{task.id}")
+        self.page.wait_for_selector("[data-testid=task-name]")
+        if self.page.locator("[data-testid=claim]").count():
+            self.page.click("[data-testid=claim]")
+            self.page.wait_for_selector("[data-testid=task-form]")
+        self._answer(data)
+        self.ui.shot(f"{spec}_{key}")
+        self.page.click("[data-testid=submit]")
+        self.page.wait_for_load_state()
+        with self.app.app_context():
+            row = db.session.get(HumanTask, task.id)
+            assert row is not None
+            state = row.state
+        assert state == "completed", f"{spec} by {key} was refused: {self._refused()}"
+        self.done.append(spec)
+        self.ui.shot(f"{spec}_done")
+
+    def fire_timer(self, bpmn_id: str) -> None:
+        """Move the clock just past the waiting timer ``bpmn_id`` and let the worker's tick fire it."""
+        with self.app.app_context():
+            clock = self.app.extensions["aimsflow.clock"]
+            assert isinstance(clock, FixedClock)
+            ctx = Context(db.session, clock, self.app.extensions["aimsflow.settings"])
+            for instance_id in self._family():
+                instance = db.session.get(ProcessInstance, instance_id)
+                if instance is None or instance.status != "running":
+                    continue
+                workflow = runtime.restore(ctx, instance).workflow
+                due = {t.task_spec.bpmn_id: when for t, when in timers.waiting_timers(workflow)}
+                if bpmn_id in due:
+                    when = parse_datetime(due[bpmn_id].isoformat()) + timedelta(seconds=1)
+                    if when > clock.now():
+                        clock.set(when.isoformat())
+                    runtime.clear_caches()
+                    services.wake_instance(ctx, instance_id)
+                    db.session.commit()
+                    return
+            raise AssertionError(f"no instance waits on {bpmn_id}")
+
+    def finish(self, status: str = "completed", end_event: str | None = None) -> None:
+        """The instance page at the end: the status in words, the timeline, the diagram."""
+        assert self.instance_id is not None
+        with self.app.app_context():
+            row = db.session.get(ProcessInstance, self.instance_id)
+            assert row is not None
+            got = (row.status, row.end_event)
+        assert got[0] == status, f"instance is {got}, open tasks: {self.specs()}"
+        if end_event is not None:
+            assert got[1] == end_event, got
+        self.page.goto(f"{self.base}/instances/{self.instance_id}")
+        self.page.wait_for_selector("#diagram[data-rendered=true]")
+        self.ui.shot("instance_end")
+
+
+def walk(chromium: Any, server: tuple[str, Flask], shots: Path, process_id: str) -> Iterator[Walk]:
+    w = Walk(chromium, server, shots, process_id)
+    yield w
+    w.close()

@@ -30,6 +30,8 @@ from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.app import enum_options, humanize
 from engine.core import forms
+from engine.core.errors import FieldError
+from engine.core.form_messages import human_date, title_at
 
 LONG_TEXT = re.compile(r"(comment|comments|rationale|description|note|notes|summary|justification|details|"
                        r"explanation|reason|narrative|conclusion|impact|impacts)$")
@@ -244,6 +246,22 @@ def summary(fields: list[Field], errors: list[Any]) -> list[Problem]:
             path = path.rpartition("/")[0]
         problems.append((order.get(path, len(order)), Problem(error.message, anchors.get(path))))
     return [p for _, p in sorted(problems, key=lambda item: item[0])]
+
+
+_FIELD_FIRST = re.compile(r"^([a-z][a-z0-9_]*): (.+)$", re.S)
+
+
+def refusal(schema: dict[str, Any] | None, message: str) -> FieldError:
+    """A step's refusal of the answers (``effective_from: 2026-11-02 is in the past``) as an error of
+    the field it names, in the form's words ("Effective from: 2 November 2026 is in the past"), linked
+    from the summary; a refusal that names no field of the form is the form's own."""
+    match = _FIELD_FIRST.match(message)
+    properties = (schema or {}).get("properties") or {}
+    if match and match.group(1) in properties:
+        key, text = match.groups()
+        text = re.sub(r"\b\d{4}-\d{2}-\d{2}(T[0-9:.+Z-]+)?\b", lambda m: human_date(m.group(0)), text)
+        return FieldError(key, f"{title_at(schema or {}, [key])}: {text}")
+    return FieldError("", message[:1].upper() + message[1:])
 
 
 # --------------------------------------------------------------------------- parsing a post

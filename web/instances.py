@@ -9,7 +9,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_login import login_required
 
 from engine.app import history, process_admin
-from engine.core import ConflictError, FieldError, InvalidInput, NotFound, ValidationError, services
+from engine.core import ConflictError, InvalidInput, NotFound, ValidationError, services
 
 from . import formfields
 from .common import actor, context, now, unit
@@ -68,10 +68,8 @@ def start(process_id: str) -> Any:
         except ValidationError as exc:
             errors, status = exc.errors, 422
         except (ConflictError, InvalidInput, NotFound) as exc:  # what the first steps found: the form stays
-            errors, status = [FieldError("", _sentence(exc.message))], 409 if isinstance(exc, ConflictError) else 422
+            errors = [formfields.refusal(info.form, exc.message)]
+            status = 409 if isinstance(exc, ConflictError) else 422
     fields, problems = build_form(info.form, values, errors)
     return render_template("instances/start.html", info=info, fields=fields, problems=problems), status
 
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:]

@@ -151,10 +151,12 @@ def complete(task_id: int) -> Any:
     except ConflictError as exc:  # the page as it is now, with what the user typed still in the form
         flash(exc.message + ". Your answers are still below.", "warning")
         return _render(worklist.task_detail(context(), actor(), task_id), data, [], 409)
-    except (Forbidden, InvalidInput, NotFound) as exc:  # NotFound: a record a later step looks for is gone
+    except Forbidden as exc:
         flash(exc.message, "danger")
-        return _render(worklist.task_detail(context(), actor(), task_id), data, [], 403 if isinstance(
-            exc, Forbidden) else 422)
+        return _render(worklist.task_detail(context(), actor(), task_id), data, [], 403)
+    except (InvalidInput, NotFound) as exc:  # what the step found wrong (NotFound: a record it looks for is gone)
+        return _render(worklist.task_detail(context(), actor(), task_id), data,
+                       [formfields.refusal(detail.schema, exc.message)], 422)
     flash(f"Task '{detail.task.name}' completed.", "success")
     if mine:
         return redirect(url_for(".task", task_id=mine[0]), 303)

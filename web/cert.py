@@ -51,7 +51,7 @@ def soa_export(fmt: str) -> Any:
 @bp.route("/audit-pack.zip")
 def audit_pack() -> Any:
     with unit() as ctx:
-        download = documents.audit_pack_download(ctx.session, ctx.clock, actor())
+        download = documents.audit_pack_download(ctx.session, ctx.clock, actor(), ctx.settings.evidence_dir)
     return _send(download)
 
 

@@ -29,9 +29,7 @@ from typing import Any
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from engine.app import enum_options, humanize
-from engine.core import forms
-from engine.core.errors import FieldError
-from engine.core.form_messages import human_date, title_at
+from engine.core import FieldError, forms, human_date, title_at
 
 LONG_TEXT = re.compile(r"(comment|comments|rationale|description|note|notes|summary|justification|details|"
                        r"explanation|reason|narrative|conclusion|impact|impacts)$")

@@ -13,6 +13,7 @@ Contents (``README.txt`` in the zip says the same)::
     management_review/minutes.json                     management reviews: inputs, conclusions, decisions, actions
     certification/certification.json                   cycles, readiness reviews, external audits and findings
     evidence/evidence_index.csv                        every evidence record with its sha256 and validity
+    evidence/files/EVD-…/<file name>                  the files uploaded as evidence, as stored (sha256 as in the index)
     audit_trail/events.jsonl                           the audit-trail extract (all events, or those since a date)
     audit_trail/verification.json                      the hash-chain verification of the whole trail
     manifest.json                                      every file above with its size and sha256
@@ -27,15 +28,17 @@ import csv
 import hashlib
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.aims import cells, exports, roles, soa
+from engine.aims import cells, evidence_intake, exports, roles, soa
 from engine.aims.registers import (
     Approval,
     Audit,
@@ -63,7 +66,8 @@ from engine.core.clock import Clock, isoformat
 from engine.core.models import AuditEvent, User
 
 EVIDENCE_COLUMNS = ("ref", "title", "evidence_type", "status", "linked_controls", "linked_clauses", "collected_by",
-                    "collected_at", "reviewer", "reviewed_at", "valid_until", "valid_now", "content_ref", "sha256")
+                    "collected_at", "reviewer", "reviewed_at", "valid_until", "valid_now", "content_ref", "sha256",
+                    "file_in_pack")
 RISK_COLUMNS = ("ref", "title", "status", "source_category", "owner_id", "inherent_score", "inherent_level",
                 "treatment_option", "planned_controls", "existing_controls", "residual_score", "residual_level",
                 "next_review_at")
@@ -134,9 +138,11 @@ def _csv(header: tuple[str, ...], rows: list[dict[str, Any]]) -> bytes:
     return out.getvalue().encode()
 
 
-def build(session: Session, clock: Clock, since: datetime | None = None) -> AuditPack:
+def build(session: Session, clock: Clock, since: datetime | None = None,
+          evidence_dir: Path | None = None) -> AuditPack:
     """Build the pack from the registers as they are now. ``since`` limits the audit-trail extract to
-    events at or after it (the verification always covers the whole chain)."""
+    events at or after it (the verification always covers the whole chain). With ``evidence_dir`` (where
+    uploads are stored), the files of evidence items that came from uploads are in the pack too."""
     now = clock.now()
     rows = _Rows(session)
     files: dict[str, bytes] = {}
@@ -174,7 +180,10 @@ def build(session: Session, clock: Clock, since: datetime | None = None) -> Audi
                 ExternalFinding, ExternalFinding.external_audit_id == a.id)]}
                 for a in rows.all(ExternalAudit, ExternalAudit.cycle_id == c.id)]}
         for c in rows.all(CertificationCycle)])
-    files["evidence/evidence_index.csv"] = _csv(EVIDENCE_COLUMNS, _evidence_index(rows, now.date()))
+    stored = _evidence_files(session, rows, evidence_dir) if evidence_dir is not None else {}
+    files["evidence/evidence_index.csv"] = _csv(EVIDENCE_COLUMNS, _evidence_index(rows, now.date(), stored))
+    for path, (_, content) in stored.items():
+        files[path] = content
     files["audit_trail/events.jsonl"] = _events(session, since)
     verification = audit_trail.verify(session)
     files["audit_trail/verification.json"] = _json({
@@ -221,10 +230,33 @@ def _policies(session: Session, rows: _Rows) -> list[dict[str, Any]]:
     return out
 
 
-def _evidence_index(rows: _Rows, today: date) -> list[dict[str, Any]]:
+def _evidence_files(session: Session, rows: _Rows, evidence_dir: Path) -> dict[str, tuple[str, bytes]]:
+    """Pack path -> (evidence ref, content) of every evidence item's uploaded file that is on disk with the
+    sha256 the register holds (a file missing or changed is left out; the index says so)."""
+    out: dict[str, tuple[str, bytes]] = {}
+    for e in rows.all(Evidence):
+        upload = evidence_intake.upload_of(session, e)
+        if upload is None:
+            continue
+        path = evidence_dir / str(upload.instance_id) / upload.sha256
+        try:
+            content = path.read_bytes()
+        except OSError:
+            continue
+        if hashlib.sha256(content).hexdigest() != (e.sha256 or upload.sha256):
+            continue
+        name = re.sub(r"[^A-Za-z0-9._ -]", "_", upload.filename).strip() or "file"
+        out[f"evidence/files/{e.ref}/{name}"] = (e.ref, content)
+    return out
+
+
+def _evidence_index(rows: _Rows, today: date, stored: dict[str, tuple[str, bytes]]) -> list[dict[str, Any]]:
+    in_pack = {ref: path for path, (ref, _) in stored.items()}
     out = []
     for e in rows.all(Evidence):
         item = rows.plain(e)
+        item["file_in_pack"] = in_pack.get(e.ref) or ("missing" if (e.content_ref or "").startswith(
+            evidence_intake.UPLOAD_PREFIX) else "")
         item["collected_by"], item["reviewer"] = item.get("collected_by_id"), item.get("reviewer_id")
         item["valid_now"] = "yes" if e.status == "accepted" and (e.valid_until is None or e.valid_until >= today) \
             else "no"

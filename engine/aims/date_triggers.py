@@ -7,6 +7,8 @@ kind              due when                                         starts
 risk_acceptance   a granted acceptance's ``valid_until - P30D``    ``aims_risk_assessment``
                                                                    (trigger ``acceptance_expiry``)
 evidence          the day after ``valid_until`` (past validity)    ``aims_evidence_review`` (expired)
+submitted         the day a file given as proof on a step was      ``aims_evidence_review``
+evidence          collected (``evidence_intake``), not reviewed    (submitted)
 document          ``next_review_at - P30D``                        ``aims_policy_review`` (periodic)
 impact_assessment the system's valid assessment,                   ``aims_aiia`` (periodic)
                   ``next_review_due - P30D``
@@ -149,6 +151,11 @@ def _evidence_start(session: Session, row: Evidence) -> Start:
     return Start(row.valid_until, row.ref, {"evidence_ref": row.ref, "trigger": "expired"})
 
 
+def _submitted_start(session: Session, row: Evidence) -> Start:
+    assert row.collected_at is not None
+    return Start(row.collected_at.date(), row.ref, {"evidence_ref": row.ref, "trigger": "submitted"})
+
+
 def _document_start(session: Session, row: Document) -> Start:
     assert row.next_review_at is not None
     return Start(row.next_review_at, row.ref, {"document_ref": row.ref, "trigger": "periodic",
@@ -191,6 +198,11 @@ KINDS: tuple[Kind, ...] = (
          lambda today, now: (Evidence.status.in_(("accepted", "expired")), Evidence.valid_until.is_not(None),
                              Evidence.valid_until < today),
          _evidence_start),
+    Kind("submitted_evidence", "aims_evidence_review", Evidence, _days(0),
+         lambda today, now: (Evidence.status == "submitted", Evidence.reviewed_at.is_(None),
+                             Evidence.content_ref.startswith("upload:"), Evidence.collected_at.is_not(None),
+                             Evidence.collected_at <= now),
+         _submitted_start),
     Kind("document", "aims_policy_review", Document, _days(30),
          lambda today, now: (Document.next_review_at.is_not(None), Document.current_version_id.is_not(None),
                              Document.next_review_at <= today + _days(30),

@@ -6,6 +6,7 @@ like the CLI does (``soa_exported``, ``audit_pack_built``). Nothing here commits
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -47,10 +48,11 @@ def soa_export(session: Session, clock: Clock, actor: User, fmt: str) -> Downloa
     return Download(name, MIME[fmt], data)
 
 
-def audit_pack_download(session: Session, clock: Clock, actor: User) -> Download:
-    """The audit pack zip (whole trail), audited. Raises Forbidden."""
+def audit_pack_download(session: Session, clock: Clock, actor: User, evidence_dir: Path | None = None) -> Download:
+    """The audit pack zip (whole trail, and the evidence files under ``evidence_dir``), audited. Raises
+    Forbidden."""
     access.require_cert_role(actor)
-    pack = audit_pack.build(session, clock)
+    pack = audit_pack.build(session, clock, evidence_dir=evidence_dir)
     audit_trail.append(session, clock, "audit_pack_built", actor=actor,
                        data={"sha256": pack.sha256, "files": len(pack.manifest), "chain_ok": pack.verification.ok,
                              "events": pack.verification.count})

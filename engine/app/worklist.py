@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, aliased
 
-from engine.aims import roles
+from engine.aims import evidence_intake, roles
 from engine.app import access, queries
 from engine.app.queries import TaskRow
 from engine.core import assignment, decisions, definitions, directory, domain, runtime, services
@@ -347,7 +347,8 @@ def submit(ctx: Context, user: User, task_id: int, data: dict[str, Any], *,
            expected_version: int | None = None) -> services.Outcome:
     """Complete a task the user can see: the approval rule and file fields are checked, then
     ``services.complete_task`` (which checks state, role, SoD and the form, and that the task is as the
-    user saw it at ``expected_version``). The user's draft goes.
+    user saw it at ``expected_version``). The user's draft goes; files given as proof become evidence
+    items (``evidence_intake``).
     Raises NotFound, ConflictError ("already completed by X"), Forbidden, SodViolation, ValidationError."""
     session = ctx.session
     task = access.visible_task(session, user, task_id)
@@ -365,5 +366,7 @@ def submit(ctx: Context, user: User, task_id: int, data: dict[str, Any], *,
         raise ValidationError(f"{task.form or task.task_spec}: the submission does not fit the form", errors)
     outcome = services.complete_task(ctx, user, task.id, data, expected_version=expected_version)
     session.execute(delete(TaskDraft).where(TaskDraft.task_id == task.id))
+    if isinstance(data, dict):  # the files the step produced as proof: evidence items, to be reviewed
+        evidence_intake.register_uploads(session, ctx.clock, user, instance, task, schema, data)
     return outcome
 

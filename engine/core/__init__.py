@@ -18,6 +18,7 @@ __all__, __getattr__ = face(__name__, modules=(
     "models": ("OPEN_STATES", "Base", "HumanTask", "InstanceState", "ProcessInstance", "TaskState", "User"),
     "outbox": ("OutgoingMail", "Send", "TransportDown"),
     "context": ("Context",),
+    "form_messages": ("human_date", "title_at"),
     "settings": ("EngineSettings",),
     "uow": ("transaction",),
 })

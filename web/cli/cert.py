@@ -49,7 +49,7 @@ def audit_pack_command(output: Path, since: str | None) -> None:
     start = (parsed(parse_datetime, since, "--since", f"--since {since!r} is not an ISO date or date-time")
              if since else None)
     with unit() as ctx:
-        pack = audit_pack.build(ctx.session, ctx.clock, start)
+        pack = audit_pack.build(ctx.session, ctx.clock, start, evidence_dir=ctx.settings.evidence_dir)
         _write(output, pack.data)
         audit_trail.append(ctx.session, ctx.clock, "audit_pack_built",
                            data={"sha256": pack.sha256, "files": len(pack.manifest), "chain_ok": pack.verification.ok,

@@ -180,7 +180,7 @@ def build_evidence_pack(ctx: OperatorContext, cycle_ref: str, audit_type: str, r
     key = {"instance_id": ctx.instance.id, "audit_type": audit_type, "round": round}
     found = next((p for p in packs if all(p.get(k) == v for k, v in key.items())), None)
     if found is None:
-        pack = audit_pack.build(ctx.session, ctx.clock)
+        pack = audit_pack.build(ctx.session, ctx.clock, evidence_dir=ctx.settings.evidence_dir)
         found = key | {"generated_at": isoformat(pack.generated_at), "sha256": pack.sha256, "status": "frozen",
                        "manifest": pack.manifest, "audit_trail_ok": pack.verification.ok,
                        "expires_at": shift_date(today(ctx), "P6M").isoformat()}

@@ -390,7 +390,9 @@ def _check_roles(roles: list[str]) -> list[str]:
 
 def create_user(session: Session, clock: Clock, actor: User, email: str, name: str, roles: list[str],
                 password: str, manager_email: str | None = None) -> User:
-    """A new active user. Raises Forbidden (not an admin), InvalidInput (bad or taken e-mail, roles)."""
+    """A new active user. A blank ``password`` leaves them without one: give them a one-time link
+    (``create_password_link``). Raises Forbidden (not an admin), InvalidInput (bad or taken e-mail,
+    roles, a password too short)."""
     _require_admin(actor)
     address = directory.normalise_email(email or "")
     if not EMAIL.match(address):
@@ -402,7 +404,8 @@ def create_user(session: Session, clock: Clock, actor: User, email: str, name: s
     manager = directory.user_by_email(session, manager_email) if manager_email else None
     user = User(email=address, name=name.strip(), created_at=clock.now(), active=True,
                 manager_id=manager.id if manager else None)
-    set_password(user, password)
+    if password:
+        set_password(user, password)
     user.role_rows = [RoleAssignment(role=r) for r in _check_roles(roles)]
     session.add(user)
     session.flush()

@@ -74,7 +74,8 @@ def test_demo_load_has_the_context_registers_and_a_soa_that_reads_like_a_real_on
         Supplier,
     )
 
-    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}"})
+    url, drop = database_url(tmp_path, "demo_context")
+    app = create_app({"TESTING": True, "DATABASE_URL": url})
     cli = Cli(app)
     upgrade(cli)
     loaded = cli.ok("demo", "load").output
@@ -111,3 +112,4 @@ def test_demo_load_has_the_context_registers_and_a_soa_that_reads_like_a_real_on
         assert len(list(db.session.scalars(select(PartyRequirement)))) == 8
     with app.app_context():
         db.engine.dispose()
+    drop()

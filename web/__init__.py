@@ -72,14 +72,14 @@ def add_views(app: Flask) -> None:
     if app.extensions.get("aimsflow.views"):
         return
     app.extensions["aimsflow.views"] = True
-    from . import admin, auth, calendar, cert, errors, instances, limits, me, pages, registers, tasks
+    from . import admin, auth, calendar, cert, errors, instances, limits, me, pages, registers, setup, tasks
     from .api import init_api
     from .extensions import csrf
 
     auth.init_app(app)
     limits.init_app(app)
     pages.init_app(app)
-    for blueprint in (auth.bp, tasks.bp, instances.bp, registers.bp, admin.bp, me.bp, cert.bp):
+    for blueprint in (auth.bp, tasks.bp, instances.bp, registers.bp, admin.bp, me.bp, cert.bp, setup.bp):
         app.register_blueprint(blueprint)
     init_api(app, csrf)
     errors.init_app(app)

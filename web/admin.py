@@ -1,5 +1,6 @@
 """Admin pages: process definitions (list, versions, the bpmn-js modeler with a properties form, lint,
-drafts, publish, compare, XML download), the forms editor with a live preview, users and roles."""
+drafts, publish, compare, XML download), the forms editor with a live preview, users and roles, the
+organisation (name, scope statement, risk appetite, its AIMS owner, sponsor and CEO)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_t
 from flask_login import login_required
 
 from engine.aims import roles
-from engine.app import access, accounts, process_admin
+from engine.app import access, accounts, organisation_setup, process_admin
 from engine.core import ConflictError, DefinitionError, InvalidInput, NotFound, ValidationError, definitions, domain
 
 from . import formfields
@@ -242,6 +243,7 @@ def form_try() -> Any:
 
 @bp.route("/users", methods=["GET", "POST"])
 def users() -> Any:
+    link = None
     if request.method == "POST":
         try:
             with unit() as ctx:
@@ -249,11 +251,17 @@ def users() -> Any:
                                             request.form.get("name", ""), request.form.getlist("roles"),
                                             request.form.get("password", ""),
                                             request.form.get("manager") or None)
-                flash(f"{user.email} can log in now.", "success")
+                if user.password_hash is None:
+                    secret = accounts.create_password_link(ctx.session, ctx.clock, user)
+                    link = (user.email, url_for("auth.set_password", secret=secret, _external=True))
+                else:
+                    flash(f"{user.email} can log in now.", "success")
         except (InvalidInput, NotFound) as exc:
             flash(exc.message, "danger")
-        return redirect(url_for(".users"), 303)
-    return render_template("admin/users.html", users=accounts.all_users(db.session), roles=roles.ROLES)
+        if link is None:
+            return redirect(url_for(".users"), 303)
+    return render_template("admin/users.html", users=accounts.all_users(db.session), roles=roles.ROLES, link=link,
+                           hours=int(accounts.PASSWORD_LINK_LIFETIME.total_seconds() // 3600))
 
 
 @bp.route("/users/<int:user_id>/roles", methods=["POST"])
@@ -278,3 +286,31 @@ def user_active(user_id: int) -> Any:
     except InvalidInput as exc:
         flash(exc.message, "danger")
     return redirect(url_for(".users"), 303)
+
+
+# --------------------------------------------------------------------------- the organisation
+
+@bp.route("/organisation", methods=["GET", "POST"])
+def organisation() -> Any:
+    current = organisation_setup.settings(db.session)
+    if current is None:
+        return redirect(url_for("setup.setup"))
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = request.form
+        appetite = form.get("appetite", "").strip()
+        new = organisation_setup.Settings(
+            form.get("name", ""), form.get("scope", ""),
+            int(appetite) if appetite.isascii() and appetite.isdigit() and len(appetite) < 4 else -1,
+            form.get("criteria_confirmed") == "1", form.get("aims_owner") or None, form.get("sponsor") or None,
+            form.get("ceo") or None)
+        try:
+            with unit() as ctx:
+                organisation_setup.update(ctx, actor(), new)
+            flash("The organisation is saved.", "success")
+            return redirect(url_for(".organisation"), 303)
+        except ValidationError as exc:
+            errors, current = {e.path: e.message for e in exc.errors}, new
+    people = [u for u in accounts.all_users(db.session) if u.active]
+    return render_template("admin/organisation.html", org=current, errors=errors, people=people,
+                           steps=organisation_setup.checklist(db.session)), 422 if errors else 200

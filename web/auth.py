@@ -21,7 +21,7 @@ from flask_login import UserMixin, current_user, login_required, login_user, log
 from werkzeug.wrappers import Response
 
 from engine.app import accounts
-from engine.core import Forbidden, User
+from engine.core import Forbidden, InvalidInput, User
 
 from .common import actor, context, unit
 from .config import is_loopback
@@ -99,6 +99,10 @@ def _remember_device(response: Response, user: User) -> Response:
 def login() -> Any:
     if current_user.is_authenticated:
         return redirect(url_for("tasks.inbox"))
+    from . import setup
+
+    if request.method == "GET" and setup.needed():
+        return redirect(url_for("setup.setup"))
     email = ""
     if request.method == "POST":
         email = request.form.get("email", "").strip()
@@ -125,6 +129,29 @@ def login() -> Any:
         flash(f"Welcome, {user.name}.", "success")
         return _remember_device(redirect(_safe_next(request.args.get("next"))), user)
     return render_template("auth/login.html", email=email)
+
+
+@bp.route("/set-password/<secret>", methods=["GET", "POST"])
+def set_password(secret: str) -> Any:
+    """The page a one-time link (``aimsflow init``) opens: set the password, then log in. An unknown, used
+    or expired link is a 404 page saying so."""
+    ctx = context()
+    user = accounts.password_link_user(ctx.session, ctx.clock, secret)
+    if request.method == "POST":
+        password = request.form.get("password", "")
+        if password != request.form.get("password_again", ""):
+            flash("The two passwords differ.", "danger")
+            return render_template("auth/set_password.html", user=user), 422
+        try:
+            with unit() as ctx:
+                user = accounts.set_password_by_link(ctx.session, ctx.clock, secret, password)
+                email = user.email
+        except InvalidInput as exc:
+            flash(exc.message, "danger")
+            return render_template("auth/set_password.html", user=user), 422
+        flash(f"Your password is set. Log in as {email}.", "success")
+        return redirect(url_for("auth.login"), 303)
+    return render_template("auth/set_password.html", user=user)
 
 
 @bp.route("/logout", methods=["POST"])

@@ -21,6 +21,8 @@ DEFAULTS: dict[str, Any] = {
     "EVIDENCE_DIR": None,
     #: the password `aimsflow demo load` gives every demo user
     "DEMO_PASSWORD": "demo",
+    #: the first admin's password for `aimsflow init`; unset: init prints a one-time link to set it
+    "ADMIN_PASSWORD": None,
     # cookies: Secure everywhere but local development (`aimsflow run` on a loopback address turns it off)
     "SESSION_COOKIE_SECURE": True,
     "SESSION_COOKIE_HTTPONLY": True,

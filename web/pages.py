@@ -44,7 +44,9 @@ def init_app(app: Flask) -> None:
 
     @app.route("/")
     def index() -> Any:
-        return redirect(url_for("tasks.inbox"))
+        from . import setup
+
+        return redirect(url_for("setup.setup") if setup.needed() else url_for("tasks.inbox"))
 
     @app.route("/healthz")
     def healthz() -> Any:

@@ -11,7 +11,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from engine.aims import BUSINESS_ROLES
-from engine.app import worklist
+from engine.app import organisation_setup, worklist
 from engine.core import (
     OPEN_STATES,
     ConflictError,
@@ -43,7 +43,8 @@ def inbox() -> Any:
     page = worklist.inbox_page(db.session, actor(), now(), request.args.get("tab", "mine"),
                                request.args.get("q", "").strip(), request.args.get("process", ""),
                                max(1, request.args.get("page", 1, type=int) or 1))
-    return render_template("tasks/inbox.html", page=page)
+    steps = organisation_setup.checklist(db.session) if "admin" in actor().roles else []
+    return render_template("tasks/inbox.html", page=page, steps=steps)
 
 
 def _users(roles: list[str]) -> list[tuple[str, str]]:

@@ -21,15 +21,19 @@ from engine.aims.registers import (
     AuditProgramme,
     CertificationCycle,
     CompetenceRequirement,
+    ContextIssue,
     Control,
     CorrectiveAction,
+    DataResource,
     Document,
     DocumentVersion,
     Evidence,
     ImpactAssessment,
+    InterestedParty,
     ManagementReview,
     Nonconformity,
     Organisation,
+    PartyRequirement,
     ReadinessReview,
     ReviewAction,
     ReviewDecision,
@@ -38,6 +42,7 @@ from engine.aims.registers import (
     RiskTreatmentAction,
     SoAEntry,
     SoAVersion,
+    Supplier,
     TrainingRecord,
 )
 from engine.core import audit_trail, refs
@@ -138,6 +143,9 @@ class _Loader:
         criteria["version"] = criteria.get("ref", "RC-v1.0")
         org.risk_criteria = criteria
         org.details = {k: v for k, v in o.items() if k not in ("id", "name")} | {"config": self.data["config"]}
+        scope = self.data.get("aims_scope") or {}
+        if scope.get("statement"):
+            org.details["scope_statement"] = scope["statement"]
 
     def load_systems(self) -> None:
         for s in self.data["ai_systems"]:
@@ -153,6 +161,61 @@ class _Loader:
                 business_sponsor_id=self.uid(s.get("business_sponsor_id")), next_aiia_due=_date(s.get("next_aiia_due")),
                 last_risk_assessment_at=_date(s.get("last_risk_assessment_at")), details=details,
                 iso_refs=["4.1", "8.1"], **known)
+
+    def load_context(self) -> None:
+        """Context issues (4.1), interested parties and their requirements (4.2)."""
+        self.session.flush()  # the AI systems get their ids
+        for c in self.data.get("context_issues", []):
+            self.upsert(ContextIssue, c["ref"], kind=c["kind"], category=c.get("category"),
+                        description=c["description"], effect_on_aims=c.get("effect_on_aims"),
+                        ai_system_ids=self.system_ids(c.get("related_ai_system_ids")),
+                        owner_id=self.uid(c.get("owner_id")), status=c.get("status", "open"),
+                        next_review_at=_date(c.get("next_review_at")), iso_refs=["4.1"])
+        number = 0
+        for p in self.data.get("interested_parties", []):
+            party = self.upsert(InterestedParty, p["ref"], name=p["name"], party_type=p["type"],
+                                description=p.get("description"), owner_id=self.uid(p.get("owner_id")),
+                                status=p.get("status", "active"), iso_refs=["4.2"])
+            self.session.flush()
+            for r in p.get("requirements", []):
+                number += 1
+                self.upsert(PartyRequirement, f"REQ-{number:03d}", party_id=party.id, requirement=r["requirement"],
+                            source=r.get("source"), addressed_by_aims=bool(r.get("addressed_by_aims", True)),
+                            how_addressed=r.get("how_addressed") or r.get("rationale_if_not"),
+                            linked_controls=r.get("linked_controls", []), status="active", iso_refs=["4.2"])
+        refs.ensure_at_least(self.session, "CI", max((_number(c["ref"]) for c in self.data.get("context_issues", [])),
+                                                     default=0))
+        refs.ensure_at_least(self.session, "IP", len(self.data.get("interested_parties", [])))
+        refs.ensure_at_least(self.session, "REQ", number)
+
+    def load_suppliers_and_data(self) -> None:
+        """Suppliers and what they provide (A.10), data resources (A.7)."""
+        suppliers: dict[str, Supplier] = {}
+        for p in self.data.get("suppliers", []):
+            suppliers[p["ref"]] = self.upsert(
+                Supplier, p["ref"], name=p["name"], services=p.get("services"),
+                ai_components=p.get("ai_components_provided", []),
+                ai_system_ids=self.system_ids(p.get("ai_system_ids")), contract_ref=p.get("contract_ref"),
+                dpa_in_place=bool(p.get("dpa_in_place")), data_retention_terms=p.get("data_retention_terms"),
+                trains_on_our_data=p.get("model_training_on_customer_data"), status=p.get("status", "active"),
+                risk_rating=p.get("risk_rating"), last_assessment_result=p.get("last_assessment_result"),
+                last_assessed_at=_date(p.get("last_assessed_at")), assessment_due=_date(p.get("assessment_due")),
+                conditions=p.get("conditions", []), owner_id=self.uid(p.get("owner_id")), iso_refs=["8.1"])
+        self.session.flush()
+        for d in self.data.get("datasets", []):
+            supplier = suppliers.get(d.get("supplier_ref", ""))
+            self.upsert(DataResource, d["ref"], name=d["name"], ai_system_ids=self.system_ids(d.get("ai_system_ids")),
+                        purpose=d.get("purpose"), source=d.get("source"), supplier_id=supplier.id if supplier else None,
+                        acquisition_method=d.get("acquisition_method"),
+                        legal_basis_or_licence=d.get("legal_basis_or_licence"),
+                        provenance=d.get("provenance_record"), quality_requirements=d.get("quality_requirements"),
+                        quality_checks=d.get("quality_checks"), intended_use=d.get("intended_use"),
+                        personal_data=d.get("contains_personal_data"), retention=d.get("retention"),
+                        owner_id=self.uid(d.get("owner_id")), status=d.get("status", "in_use"), iso_refs=["8.1"])
+        refs.ensure_at_least(self.session, "SUP", max((_number(p["ref"]) for p in self.data.get("suppliers", [])),
+                                                      default=0))
+        refs.ensure_at_least(self.session, "DS", max((_number(d["ref"]) for d in self.data.get("datasets", [])),
+                                                     default=0))
 
     def load_assessments(self) -> None:
         self.session.flush()
@@ -293,6 +356,7 @@ class _Loader:
                 row = SoAEntry(soa_version_id=soa.id, control_id=control.id)
                 self.session.add(row)
             row.applicable, row.justification = e["applicable"], e.get("justification") or ""
+            row.implementation_description = e.get("implementation_description") or None
             row.system_scope = e.get("system_scope", "all_systems")
             row.system_ids = self.system_ids(e.get("system_ids"))
             row.implementation_status = e["implementation_status"]
@@ -449,6 +513,8 @@ def load(session: Session, clock: Clock, path: Path = DATA_FILE) -> dict[str, in
     loader.load_users()
     loader.load_organisation()
     loader.load_systems()
+    loader.load_context()
+    loader.load_suppliers_and_data()
     loader.load_assessments()
     loader.load_risks()
     loader.load_acceptances()
@@ -469,4 +535,7 @@ def load(session: Session, clock: Clock, path: Path = DATA_FILE) -> dict[str, in
             "impact assessments": len(data["impact_assessments"]), "risks": len(loader.risks),
             "risk acceptances": len(data["risk_acceptances"]), "controls": reference["controls"],
             "clauses": reference["clauses"], "documents": len(loader.documents), "evidence": len(loader.evidence),
-            "SoA entries": len(data.get("soa_entries", [])), "nonconformities": len(loader.ncs)}
+            "SoA entries": len(data.get("soa_entries", [])), "nonconformities": len(loader.ncs),
+            "context issues": len(data.get("context_issues", [])),
+            "interested parties": len(data.get("interested_parties", [])),
+            "suppliers": len(data.get("suppliers", [])), "data resources": len(data.get("datasets", []))}

@@ -23,13 +23,18 @@ from engine.aims.registers import (
     AIObjective,
     AISystem,
     CompetenceRequirement,
+    ContextIssue,
+    DataResource,
     Document,
     Evidence,
     ImpactAssessment,
+    InterestedParty,
     Nonconformity,
+    PartyRequirement,
     Risk,
     RiskAcceptance,
     RiskTreatmentAction,
+    Supplier,
     TrainingRecord,
 )
 from engine.aims.roles import ROLES
@@ -210,6 +215,107 @@ TRAINING = RegisterSpec(
     ))
 
 
+CONTEXT_ISSUES = RegisterSpec(
+    "context_issues", "Context issues", "context issue", ContextIssue, "description", prefix="CI", ref_width=2,
+    initial_status="open", iso_refs=("4.1",), writers=frozenset({"aims_owner", "top_management"}),
+    description="Internal and external issues that affect what the AIMS can achieve (4.1), climate change "
+                "among them, and what each means for the AIMS.",
+    fields=(
+        Field("description", "Issue", "longtext", required=True),
+        Field("kind", "Internal or external", "choice", required=True, choices=_codes("internal", "external")),
+        Field("category", "Category", "choice", choices=_codes(
+            "regulatory", "legal", "technological", "organisational", "economic", "social", "ethical",
+            "competitive", "climate", "other")),
+        Field("effect_on_aims", "Effect on the AIMS", "longtext"),
+        Field("ai_systems", "AI systems", "refs", attr="ai_system_ids", target="ai_systems"),
+        Field("owner", "Owner", "user", attr="owner_id"),
+        Field("status", "Status", "choice", required=True, choices=_codes("open", "monitored", "closed")),
+        Field("next_review_at", "Next review", "date"),
+    ))
+
+PARTY_TYPES = _codes("ai_subject", "customer", "employee", "regulator", "supplier", "partner", "investor",
+                     "certification_body", "public", "other")
+
+INTERESTED_PARTIES = RegisterSpec(
+    "interested_parties", "Interested parties", "interested party", InterestedParty, "name", prefix="IP",
+    ref_width=2, iso_refs=("4.2",), writers=frozenset({"aims_owner", "top_management"}),
+    description="The parties relevant to the AIMS (4.2). Their requirements are the register "
+                "“Party requirements”.",
+    fields=(
+        Field("name", "Name", required=True, max_length=200),
+        Field("party_type", "Type", "choice", required=True, choices=PARTY_TYPES),
+        Field("description", "Description", "longtext"),
+        Field("owner", "Relationship owner", "user", attr="owner_id"),
+        Field("status", "Status", "choice", required=True, choices=_codes("active", "no_longer_relevant")),
+    ))
+
+PARTY_REQUIREMENTS = RegisterSpec(
+    "party_requirements", "Party requirements", "requirement", PartyRequirement, "requirement", prefix="REQ",
+    iso_refs=("4.2",), writers=frozenset({"aims_owner", "top_management"}),
+    description="What each interested party requires, and whether and how the AIMS addresses it (4.2 c).",
+    fields=(
+        Field("party", "Interested party", "ref", attr="party_id", target="interested_parties", required=True),
+        Field("requirement", "Requirement", "longtext", required=True),
+        Field("source", "Source", "choice", choices=_codes("law", "regulation", "contract", "standard",
+                                                            "expectation")),
+        Field("addressed_by_aims", "Addressed by the AIMS", "bool"),
+        Field("how_addressed", "How it is addressed, or why not", "longtext"),
+        Field("linked_controls", "Controls", "lines", max_length=20, help="Annex A controls, e.g. A.8.2."),
+        Field("status", "Status", "choice", required=True, choices=_codes("active", "met", "withdrawn")),
+    ))
+
+SUPPLIERS = RegisterSpec(
+    "suppliers", "Suppliers", "supplier", Supplier, "name", prefix="SUP", initial_status="under_assessment",
+    iso_refs=("8.1",), writers=frozenset({"aims_owner", "process_owner"}),
+    description="Suppliers of AI systems, models, components, data and compute, and how they were assessed "
+                "(A.10.2, A.10.3, 8.1).",
+    fields=(
+        Field("name", "Name", required=True, max_length=200),
+        Field("services", "What they provide", "longtext"),
+        Field("ai_components", "AI components bought in", "lines", max_length=200),
+        Field("ai_systems", "Used by AI systems", "refs", attr="ai_system_ids", target="ai_systems"),
+        Field("contract_ref", "Contract", max_length=100),
+        Field("dpa_in_place", "Data processing agreement", "bool"),
+        Field("data_retention_terms", "Data retention terms", "longtext"),
+        Field("trains_on_our_data", "Trains its models on our data", "choice",
+              choices=(("no", "No"), ("yes", "Yes"), ("opt_out", "Unless we opt out"), ("unknown", "Unknown"))),
+        Field("status", "Status", "choice", required=True, choices=_codes(
+            "under_assessment", "active", "suspended", "ended")),
+        Field("risk_rating", "Risk rating", "choice", choices=_codes("pending", "low", "medium", "high")),
+        Field("last_assessment_result", "Last assessment", "choice", choices=_codes(
+            "approved", "approved_with_conditions", "rejected")),
+        Field("last_assessed_at", "Last assessed on", "date"),
+        Field("assessment_due", "Next assessment due", "date"),
+        Field("conditions", "Conditions", "lines", max_length=300),
+        Field("owner", "Supplier owner", "user", attr="owner_id"),
+    ))
+
+DATA_RESOURCES = RegisterSpec(
+    "data_resources", "Data resources", "data resource", DataResource, "name", prefix="DS", initial_status="planned",
+    iso_refs=("8.1",), writers=frozenset({"aims_owner", "process_owner"}),
+    description="The data AI systems are built, tested and run with: provenance, quality, intended use and "
+                "retention (A.7.2 to A.7.6, A.4.3).",
+    fields=(
+        Field("name", "Name", required=True, max_length=200),
+        Field("ai_systems", "AI systems", "refs", attr="ai_system_ids", target="ai_systems"),
+        Field("purpose", "Purpose", "choice", choices=_codes(
+            "training", "validation", "testing", "retrieval_corpus", "inference_input", "monitoring", "other")),
+        Field("source", "Source", "choice", choices=_codes("internal", "supplier", "public", "purchased",
+                                                            "synthetic")),
+        Field("supplier", "Supplier", "ref", attr="supplier_id", target="suppliers"),
+        Field("acquisition_method", "How it is acquired", "longtext"),
+        Field("legal_basis_or_licence", "Legal basis or licence", "longtext"),
+        Field("provenance", "Provenance", "longtext", help="Where it comes from and what was done to it (A.7.5)."),
+        Field("quality_requirements", "Quality requirements", "longtext"),
+        Field("quality_checks", "Quality checks and results", "longtext"),
+        Field("intended_use", "Intended use", "longtext", help="What it may and may not be used for."),
+        Field("personal_data", "Personal data", "choice", choices=_codes("none", "personal", "special_category")),
+        Field("retention", "Retention", "longtext", help="How long it is kept and what happens then."),
+        Field("owner", "Data owner", "user", attr="owner_id"),
+        Field("status", "Status", "choice", required=True, choices=_codes("planned", "in_use", "retired")),
+    ))
+
+
 def _flow_owned(name: str, label: str, noun: str, model: Any, title: str, flow: Flow,
                 *fields: Field) -> RegisterSpec:
     return RegisterSpec(name, label, noun, model, title, flow=flow,
@@ -267,8 +373,9 @@ EVIDENCE = _flow_owned(
 
 #: every register, in the order the pages list them
 SPECS: dict[str, RegisterSpec] = {s.name: s for s in (
-    AI_SYSTEMS, DOCUMENTS, OBJECTIVES, COMPETENCE, TRAINING, IMPACT_ASSESSMENTS, RISKS, RISK_TREATMENT_ACTIONS,
-    RISK_ACCEPTANCES, NONCONFORMITIES, EVIDENCE)}
+    AI_SYSTEMS, CONTEXT_ISSUES, INTERESTED_PARTIES, PARTY_REQUIREMENTS, SUPPLIERS, DATA_RESOURCES, DOCUMENTS,
+    OBJECTIVES, COMPETENCE, TRAINING, IMPACT_ASSESSMENTS, RISKS, RISK_TREATMENT_ACTIONS, RISK_ACCEPTANCES,
+    NONCONFORMITIES, EVIDENCE)}
 
 
 # --------------------------------------------------------------------------- plain <-> stored

@@ -1,5 +1,6 @@
-"""Accounts: passwords (argon2id), server-side login sessions, API tokens, login throttling with device
-cookies, and the admin's use cases on users (create, deactivate, assign roles).
+"""Accounts: passwords (argon2id), one-time links to set a password, server-side login sessions, API
+tokens, login throttling with device cookies, and the admin's use cases on users (create, deactivate,
+assign roles).
 
 Random secrets go to the client; only their sha256 is stored. Deactivating a user deletes their
 sessions and revokes their tokens in the same transaction, so they are out at once.
@@ -25,7 +26,7 @@ from engine.aims.roles import ROLES
 from engine.core import audit_trail, directory
 from engine.core.clock import Clock
 from engine.core.errors import Forbidden, InvalidInput, NotFound
-from engine.core.models import ApiToken, LoginFailure, RoleAssignment, User, UserSession
+from engine.core.models import ApiToken, LoginFailure, PasswordLink, RoleAssignment, User, UserSession
 from engine.core.settings import EngineSettings
 
 #: argon2id with the library's defaults (RFC 9106 low-memory profile)
@@ -147,6 +148,54 @@ def set_demo_passwords(session: Session, password: str) -> int:
         raise InvalidInput(f"the demo password needs at least {MIN_PASSWORD_LENGTH} characters")
     stmt = update(User).where(User.external_key.is_not(None)).values(password_hash=hash_password(password))
     return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- one-time password links
+
+#: how long a set-password link works
+PASSWORD_LINK_LIFETIME = timedelta(hours=72)
+
+
+def create_password_link(session: Session, clock: Clock, user: User,
+                         lifetime: timedelta = PASSWORD_LINK_LIFETIME) -> str:
+    """A new one-time secret that lets its holder set ``user``'s password (``set_password_by_link``) until
+    ``lifetime`` has passed; only its sha256 is stored, so it is shown once. Earlier unused links of the
+    user stop working."""
+    now = clock.now()
+    session.execute(update(PasswordLink).where(PasswordLink.user_id == user.id, PasswordLink.used_at.is_(None))
+                    .values(used_at=now))
+    secret = secrets.token_urlsafe(32)
+    session.add(PasswordLink(token_hash=_sha(secret), user_id=user.id, created_at=now, expires_at=now + lifetime))
+    session.flush()
+    audit_trail.append(session, clock, "password_link_create", subject=user.email,
+                       data={"expires_at": (now + lifetime).isoformat()})
+    return secret
+
+
+def password_link_user(session: Session, clock: Clock, secret: str | None) -> User:
+    """The active user a one-time link ``secret`` sets the password of. Raises NotFound when the link is
+    unknown, was used already or has expired (the same answer for all three)."""
+    row = session.scalar(select(PasswordLink).where(PasswordLink.token_hash == _sha(secret or "")))
+    user = session.get(User, row.user_id) if row is not None else None
+    if row is None or row.used_at is not None or row.expires_at <= clock.now() or user is None or not user.active:
+        raise NotFound("this link to set a password is unknown, was used already or has expired; ask an admin "
+                       "for a new one")
+    return user
+
+
+def set_password_by_link(session: Session, clock: Clock, secret: str | None, password: str) -> User:
+    """Set the password of the user of the one-time link ``secret`` and use the link up. Raises NotFound
+    (see ``password_link_user``), InvalidInput (a password that is too short)."""
+    user = password_link_user(session, clock, secret)
+    set_password(user, password)
+    now = clock.now()
+    done = session.execute(update(PasswordLink).where(PasswordLink.token_hash == _sha(secret or ""),
+                                                      PasswordLink.used_at.is_(None)).values(used_at=now))
+    if not done.rowcount:  # type: ignore[attr-defined]  # another request used it at the same moment
+        raise NotFound("this link to set a password was used already; ask an admin for a new one")
+    session.flush()
+    audit_trail.append(session, clock, "password_set_by_link", actor=user, subject=user.email)
+    return user
 
 
 # --------------------------------------------------------------------------- login
@@ -323,7 +372,8 @@ def revoke_token(session: Session, clock: Clock, actor: User, token_id: int) -> 
 
 # --------------------------------------------------------------------------- users (admin)
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: what passes for an e-mail address (the set-up and the users page check it)
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def _require_admin(actor: User) -> None:
@@ -340,10 +390,12 @@ def _check_roles(roles: list[str]) -> list[str]:
 
 def create_user(session: Session, clock: Clock, actor: User, email: str, name: str, roles: list[str],
                 password: str, manager_email: str | None = None) -> User:
-    """A new active user. Raises Forbidden (not an admin), InvalidInput (bad or taken e-mail, roles)."""
+    """A new active user. A blank ``password`` leaves them without one: give them a one-time link
+    (``create_password_link``). Raises Forbidden (not an admin), InvalidInput (bad or taken e-mail,
+    roles, a password too short)."""
     _require_admin(actor)
     address = directory.normalise_email(email or "")
-    if not _EMAIL.match(address):
+    if not EMAIL.match(address):
         raise InvalidInput(f"{email!r} is not an e-mail address")
     if directory.find_user(session, address) is not None:
         raise InvalidInput(f"a user with e-mail {address} already exists")
@@ -352,7 +404,8 @@ def create_user(session: Session, clock: Clock, actor: User, email: str, name: s
     manager = directory.user_by_email(session, manager_email) if manager_email else None
     user = User(email=address, name=name.strip(), created_at=clock.now(), active=True,
                 manager_id=manager.id if manager else None)
-    set_password(user, password)
+    if password:
+        set_password(user, password)
     user.role_rows = [RoleAssignment(role=r) for r in _check_roles(roles)]
     session.add(user)
     session.flush()

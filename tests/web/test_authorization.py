@@ -137,7 +137,7 @@ def test_pages_by_role(app: Flask, browser: Callable[[str], Browser], flows: Flo
     assert listed == sees, "the instance list follows the instance rule"
     _authored_pages(b, flows, setup, role)
     for url in ("/admin/processes", "/admin/processes/web_assessment", "/admin/processes/web_assessment/modeler",
-                "/admin/users"):
+                "/admin/users", "/admin/organisation"):
         _expect(b.get(url), 200 if role == "admin" else 403, url)
     if role != "assessor":  # everyone but the holder: the task is not completed
         _expect(b.post(f"/tasks/{task}/complete", ASSESS), 403 if sees else 404, "complete")

@@ -59,3 +59,57 @@ def test_demo_load_plays_the_history_once_and_every_login_finds_work(env_app: Fl
         assert "nothing waiting yet" not in block.group(1), block.group(1)
     assert re.search(r"Contain and correct \(NC-2026-\d+\) — 3 days overdue, escalated", printed)
     assert "Definitions: Evidence review (shared) version 2 is a draft" in printed
+
+
+def test_demo_load_has_the_context_registers_and_a_soa_that_reads_like_a_real_one(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from engine.aims.registers import (
+        ContextIssue,
+        DataResource,
+        InterestedParty,
+        Organisation,
+        PartyRequirement,
+        SoAEntry,
+        Supplier,
+    )
+
+    url, drop = database_url(tmp_path, "demo_context")
+    app = create_app({"TESTING": True, "DATABASE_URL": url})
+    cli = Cli(app)
+    upgrade(cli)
+    loaded = cli.ok("demo", "load").output
+    assert "4 context issues, 7 interested parties, 3 suppliers, 3 data resources" in loaded
+    with app.app_context():
+        session = db.session
+        issues = {c.ref: c for c in session.scalars(select(ContextIssue))}
+        assert sorted(issues) == ["CI-01", "CI-02", "CI-03", "CI-04"]
+        assert issues["CI-04"].category == "climate" and len(issues["CI-04"].ai_system_ids) == 2
+        parties = {p.ref: p for p in session.scalars(select(InterestedParty))}
+        assert parties["IP-03"].name == "Financial services regulator" and parties["IP-03"].party_type == "regulator"
+        requirements = list(session.scalars(select(PartyRequirement)))
+        assert len(requirements) == 8
+        not_addressed = [r for r in requirements if not r.addressed_by_aims]
+        assert [r.how_addressed for r in not_addressed] == ["Handled by the HR consultation procedure; the AIMS "
+                                                            "links to it."]
+        nimbus = session.scalar(select(Supplier).where(Supplier.ref == "SUP-001"))
+        assert nimbus is not None and nimbus.last_assessment_result == "approved_with_conditions"
+        assert nimbus.conditions and nimbus.trains_on_our_data == "no"
+        data = {d.ref: d for d in session.scalars(select(DataResource))}
+        assert data["DS-003"].provenance.startswith("Partial")  # type: ignore[union-attr]
+        assert all(d.intended_use and d.retention and d.quality_requirements for d in data.values())
+        entries = list(session.scalars(select(SoAEntry)))
+        assert len(entries) == 38
+        justified = {e.control.control_id: e.justification for e in entries if e.justification}
+        assert len(set(justified.values())) == len(justified) == 37  # each its own words
+        assert "A.8.5" not in justified  # the demo's intentional gap G1
+        assert len({e.implementation_description for e in entries}) == 38 and all(e.implementation_description
+                                                                                 for e in entries)
+        org = session.scalar(select(Organisation))
+        assert org is not None and org.details["scope_statement"].startswith("The AI management system of Lumenvale")
+    cli.ok("demo", "load")  # again: the same rows
+    with app.app_context():
+        assert len(list(db.session.scalars(select(PartyRequirement)))) == 8
+    with app.app_context():
+        db.engine.dispose()
+    drop()

@@ -36,6 +36,7 @@ COMMAND_MODULES = {
     "token": "tokens",
     "worker": "worker",
     "demo": "demo",
+    "init": "setup",
     **dict.fromkeys(("import", "export"), "registers"),
     "db": "migrations",
 }

@@ -3,6 +3,7 @@
 from .audits import Audit, AuditFinding, AuditProgramme
 from .certification import CertificationCycle, ExternalAudit, ExternalFinding, ReadinessReview
 from .common import RegisterMixin
+from .context import ContextIssue, DataResource, InterestedParty, PartyRequirement, Supplier
 from .documents import Acknowledgement, Document, DocumentVersion, Evidence
 from .nonconformities import ActionItem, CorrectiveAction, Nonconformity
 from .organisation import DueDateStart, Organisation
@@ -23,8 +24,10 @@ __all__ = [
     "CertificationCycle",
     "Clause",
     "CompetenceRequirement",
+    "ContextIssue",
     "Control",
     "CorrectiveAction",
+    "DataResource",
     "Document",
     "DocumentVersion",
     "DueDateStart",
@@ -32,9 +35,11 @@ __all__ = [
     "ExternalAudit",
     "ExternalFinding",
     "ImpactAssessment",
+    "InterestedParty",
     "ManagementReview",
     "Nonconformity",
     "Organisation",
+    "PartyRequirement",
     "ReadinessReview",
     "RegisterMixin",
     "ReviewAction",
@@ -44,5 +49,6 @@ __all__ = [
     "RiskTreatmentAction",
     "SoAEntry",
     "SoAVersion",
+    "Supplier",
     "TrainingRecord",
 ]

@@ -1,4 +1,5 @@
-"""Who is logged in: server-side browser sessions, API tokens for scripts, failed logins (throttling).
+"""Who is logged in: server-side browser sessions, API tokens for scripts, failed logins (throttling),
+one-time links to set a password.
 
 Secrets are never stored: a session or token row keeps the sha256 of the random value the client holds,
 so a copy of the database does not let anyone in.
@@ -62,3 +63,17 @@ class LoginFailure(Base):
     #: device cookie for this account
     device: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime]
+
+
+class PasswordLink(Base):
+    """A one-time link that lets its holder set a user's password (the first admin of an empty install
+    gets one from ``aimsflow init``): it works once, until ``expires_at``; only its sha256 is stored."""
+
+    __tablename__ = "password_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
 from engine.aims import soa
-from engine.app import documents
-from engine.core import InvalidInput
+from engine.app import documents, soa_edit
+from engine.core import ConflictError, InvalidInput, ValidationError
 
-from .common import actor, context, unit
+from . import formfields
+from .common import actor, context, seen_version, unit
+from .tasks import build_form
 
 bp = Blueprint("cert", __name__)
 
@@ -39,6 +41,51 @@ def soa_page() -> Any:
     rows = [r for r in statement.rows if not status or r.status == status]
     return render_template("cert/soa.html", s=statement, rows=rows, status=status, statuses=soa.STATUSES,
                            gap_text=soa.GAP_TEXT)
+
+
+@bp.route("/soa/controls/<control_id>", methods=["GET", "POST"])
+def soa_entry(control_id: str) -> Any:
+    """A control's line of the SoA: read by the SoA's readers, changed by its owner or the AIMS owner."""
+    ctx = context()
+    info = soa_edit.page(ctx.session, ctx.clock, actor(), control_id)
+    values: dict[str, Any] = {}
+    errors: list[Any] = []
+    status = 200
+    if request.method == "POST":
+        values, _ = formfields.parse(soa_edit.SCHEMA, request.form)
+        try:
+            with unit() as uctx:
+                soa_edit.save(uctx.session, uctx.clock, actor(), control_id, values,
+                              seen_version(request.form.get("version")))
+            flash(f"{control_id} saved in the working SoA.", "success")
+            return redirect(url_for(".soa_entry", control_id=control_id), 303)
+        except ValidationError as exc:
+            errors, status = exc.errors, 422
+        except ConflictError as exc:  # the page as it is now, with what the user typed still in the form
+            flash(exc.message + ". Your answers are still below.", "warning")
+            status = 409
+        except InvalidInput as exc:
+            errors, status = [formfields.refusal(soa_edit.SCHEMA, exc.message)], 422
+        info = soa_edit.page(context().session, ctx.clock, actor(), control_id)
+    elif info.entry is not None:
+        values = {"applicable": info.entry.applicable, "justification": info.entry.justification,
+                  "exclusion_basis": info.entry.exclusion_basis,
+                  "implementation_status": info.entry.implementation_status if info.entry.applicable else None,
+                  "implementation_description": info.entry.implementation_description,
+                  "target_date": info.entry.target_date.isoformat() if info.entry.target_date else None}
+    fields, problems = build_form(soa_edit.SCHEMA, values, errors)
+    return render_template("cert/soa_entry.html", i=info, r=info.row, fields=fields, problems=problems,
+                           gap_text=soa.GAP_TEXT), status
+
+
+@bp.route("/soa/new-version", methods=["POST"])
+def soa_new_version() -> Any:
+    with unit() as ctx:
+        version = soa_edit.open_working_version(ctx.session, ctx.clock, actor())
+        text = f"Working version {version.version} of the SoA is open; its lines can be changed."
+    flash(text, "success")
+    back = request.form.get("control_id", "")
+    return redirect(url_for(".soa_entry", control_id=back) if back else url_for(".soa_page"), 303)
 
 
 @bp.route("/soa/export.<fmt>")

@@ -65,6 +65,18 @@ def headline(statement: Statement) -> str:
     return text
 
 
+def approval_text(statement: Statement) -> str:
+    """The approval block: who approved which version when, or that the version is not approved yet."""
+    if statement.version_ref is None:
+        return "Approval: none - no SoA version has been generated yet"
+    if statement.approved_at is not None:
+        approver = statement.approved_by_name or statement.approved_by or "unknown"
+        return (f"Approval: version {statement.version} ({statement.version_ref}) approved on "
+                f"{statement.approved_at:%Y-%m-%d} by {approver}")
+    return (f"Approval: not approved yet - working version {statement.version} ({statement.version_ref}), "
+            f"{(statement.version_status or '').replace('_', ' ')}")
+
+
 def export(statement: Statement, fmt: str) -> bytes:
     """The statement as ``fmt`` (``xlsx`` or ``pdf``). Raises ValueError for another format."""
     if fmt == "xlsx":
@@ -92,6 +104,7 @@ def soa_xlsx(statement: Statement) -> bytes:
     cells.write(ws, 1, 1, f"Statement of Applicability - {statement.organisation}").font = Font(bold=True, size=14)
     cells.write(ws, 2, 1, headline(statement))
     cells.write(ws, 3, 1, f"Computed from the registers at {isoformat(statement.computed_at)} (ISO/IEC 42001 6.1.3 d)")
+    cells.write(ws, 4, 1, approval_text(statement)).font = Font(bold=True)
     bold = Font(bold=True)
     fill = PatternFill("solid", fgColor="DDE6F0")
     for col, (header, width, _) in enumerate(COLUMNS, start=1):
@@ -129,15 +142,16 @@ def soa_xlsx(statement: Statement) -> bytes:
 #: (header, width in mm, value of a row): landscape A4 leaves 277 mm
 PDF_COLUMNS: tuple[tuple[str, float, Any], ...] = (
     ("Control", 16, lambda r: r.control_id),
-    ("Title", 42, lambda r: r.title),
+    ("Title", 34, lambda r: r.title),
     ("Appl.", 10, lambda r: "yes" if r.applicable else "no"),
     ("Status", 22, lambda r: r.status),
-    ("Owner", 38, lambda r: r.owner_name or r.owner or "-"),
-    ("Justification / exclusion basis", 62,
+    ("Owner", 28, lambda r: r.owner_name or r.owner or "-"),
+    ("Justification / exclusion basis", 52,
      lambda r: r.justification + (f" [{r.exclusion_basis}]" if r.exclusion_basis else "")),
-    ("Linked risks", 20, lambda r: ", ".join(r.linked_risks) or "-"),
-    ("Evidence (validity)", 47, lambda r: evidence_text(r) or "-"),
-    ("Last review", 20, lambda r: _day(r.last_reviewed) or "-"),
+    ("Implementation", 41, lambda r: r.implementation_description or "-"),
+    ("Linked risks", 18, lambda r: ", ".join(r.linked_risks) or "-"),
+    ("Evidence (validity)", 40, lambda r: evidence_text(r) or "-"),
+    ("Last review", 16, lambda r: _day(r.last_reviewed) or "-"),
 )
 
 _LATIN1 = str.maketrans({"\u2014": "-", "\u2013": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"',
@@ -175,6 +189,8 @@ def soa_pdf(statement: Statement) -> bytes:
     pdf.set_font("Helvetica", "B", 14)
     pdf.cell(0, 8, pdf_text(f"Statement of Applicability - {statement.organisation}"),
              new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font("Helvetica", "B", 9)
+    pdf.cell(0, 5, pdf_text(approval_text(statement)), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font("Helvetica", size=9)
     pdf.cell(0, 5, pdf_text(headline(statement)), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.cell(0, 5, pdf_text(f"Computed from the registers at {isoformat(statement.computed_at)}; "

@@ -135,6 +135,8 @@ class Statement:
     approved_by: str | None
     rows: list[Row]
     gaps: list[Gap]
+    #: the approver's name, for the approval block (``approved_by`` is their e-mail address)
+    approved_by_name: str | None = None
 
     def row(self, control_id: str) -> Row:
         for r in self.rows:
@@ -283,7 +285,8 @@ def compute(session: Session, clock: Clock, version: SoAVersion | None = None) -
         version=version.version if version is not None else None,
         version_status=version.status if version is not None else None,
         approved_at=version.approved_at if version is not None else None,
-        approved_by=approver.email if approver else None, rows=rows, gaps=gaps)
+        approved_by=approver.email if approver else None, rows=rows, gaps=gaps,
+        approved_by_name=approver.name if approver else None)
 
 
 def _last_approval(session: Session, version: SoAVersion | None) -> date | None:

@@ -9,7 +9,7 @@ from engine.core.faces import face
 
 __all__, __getattr__ = face(__name__, modules=(
     "access", "accounts", "calendar_feed", "demo_guide", "documents", "history", "process_admin", "queries",
-    "register_edit", "register_io", "worklist",
+    "register_edit", "register_io", "soa_edit", "worklist",
 ), names={
     "queries": ("TaskRow",),
     "worklist": ("enum_options", "humanize"),

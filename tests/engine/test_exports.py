@@ -68,7 +68,7 @@ def test_soa_pdf_text_shows_38_controls_with_their_statuses(session: Session, cl
     # each control's table row, from its id to the next control's id, names its status
     starts = []
     for control_id in ids:
-        match = re.search(rf"(?m)^{re.escape(control_id)} ", text)
+        match = re.search(rf"(?m)^{re.escape(control_id)}\s", text)
         assert match is not None, f"{control_id} is not in the PDF"
         starts.append(match.start())
     assert starts == sorted(starts)

@@ -204,6 +204,17 @@ class Walk:
             ids += frontier
         return ids
 
+    def variables(self, task: HumanTask) -> dict[str, Any]:
+        """The process data ``task`` sees, read through the engine (not shown to anyone): to tell apart
+        several open tasks of one step, e.g. one per item of a multi-instance step."""
+        with self.app.app_context():
+            ctx = Context(db.session, self.app.extensions["aimsflow.clock"], self.app.extensions["aimsflow.settings"])
+            instance = db.session.get(ProcessInstance, task.instance_id)
+            assert instance is not None
+            data = dict(runtime.spiff_task(runtime.restore(ctx, instance).workflow, task).data)
+            db.session.rollback()
+        return data
+
     def do(self, key: str, spec: str, data: dict[str, Any], pick: Any = None) -> None:
         """``key`` opens the ``spec`` task from their inbox (the one ``pick`` chooses among several),
         claims it when it waits in a lane, answers and submits it."""
@@ -257,6 +268,7 @@ class Walk:
                     when = parse_datetime(due[bpmn_id].isoformat()) + timedelta(seconds=1)
                     if when > clock.now():
                         clock.set(when.isoformat())
+                        self.who = None  # the session may have run out in the time that passed: log in again
                     runtime.clear_caches()
                     services.wake_instance(ctx, instance_id)
                     db.session.commit()

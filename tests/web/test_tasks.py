@@ -95,6 +95,18 @@ def test_task_page_renders_every_kind_of_field(browser: Callable[[str], Browser]
     assert "Data so far" in page and "AIS-002" in page
 
 
+def test_task_instructions_show_lists_in_words_not_python() -> None:
+    from web.tasks import instructions_html
+
+    shown = instructions_html("{{ item.control_id }}: {{ item.details }}. Owner {{ item.owner }}.",
+                              {"item": {"control_id": "A.4.4", "owner": None,
+                                        "details": ["no accepted evidence (EVD-018 <submitted>)", "no target date"]}})
+    assert shown == "A.4.4: no accepted evidence (EVD-018 &lt;submitted&gt;); no target date. Owner ."
+    counts = instructions_html("SoA: {{ counts }}. Gaps: {{ gaps }}. Final: {{ final }}.",
+                               {"counts": {"implemented": 31, "in_progress": 6}, "gaps": [], "final": False})
+    assert counts == "SoA: implemented 31, in progress 6. Gaps: none. Final: no."
+
+
 def test_task_validation_errors_sit_next_to_their_fields_and_keep_what_was_typed(
         browser: Callable[[str], Browser], flows: Flows) -> None:
     instance = flows.start(topic="Validation")

@@ -109,7 +109,8 @@
 
   function engineKnows(rule) { return LINT && LINT.engineRules.indexOf(rule) >= 0; }
   function combined() {
-    var server = state.server.filter(function (p) { return !p.element || modeler.get('elementRegistry').get(shapeId(p.element)); });
+    // a stale answer may name elements deleted since; a fresh one is kept whole (some name what has no shape)
+    var server = state.serverFresh ? state.server : state.server.filter(function (p) { return !p.element || shapeId(p.element); });
     var said = {};
     server.forEach(function (p) { said[p.element + ' ' + p.rule] = true; });
     var browser = state.browser.filter(function (p) {
@@ -164,8 +165,9 @@
     });
 
     list.innerHTML = problems.map(function (p) {
-      var where = p.element ? '<button type="button" class="btn btn-link btn-sm p-0 align-baseline text-start lint-where" data-element="' + esc(p.element) + '"' +
-        ' title="select it in the diagram">' + esc(p.label || labelOf(p.element)) + '</button>: ' : '';
+      var where = p.element && shapeId(p.element) ? '<button type="button" class="btn btn-link btn-sm p-0 align-baseline text-start lint-where" data-element="' + esc(p.element) + '"' +
+        ' title="select it in the diagram">' + esc(p.label || labelOf(p.element)) + '</button>: '
+        : (p.label ? esc(p.label) + ': ' : '');
       var badge = isError(p) ? '<span class="badge text-bg-danger me-1">error</span>' : '<span class="badge text-bg-warning me-1">warning</span>';
       return '<li class="list-group-item" data-severity="' + (isError(p) ? 'error' : 'warning') + '" data-rule="' + esc(p.rule) + '">' + badge + where + esc(p.text || p.message) + '</li>';
     }).join('');

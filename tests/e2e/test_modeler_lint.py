@@ -117,6 +117,7 @@ def test_modeler_lints_as_the_admin_edits_and_keeps_property_edits(shipped_serve
     # saved as a draft, it leaves without asking
     page.click("[data-testid=save-draft]")
     page.wait_for_selector("text=Saved as draft")
+    assert page.locator("[data-testid=modeler-messages]").is_visible()
     assert page.is_hidden("[data-testid=unsaved]")
     ui.shot("draft_saved")
     page.click("text=Definitions")

@@ -364,6 +364,7 @@
       if (res.status !== 201) { throw new Error((res.data.error || {}).message || ('the server answered ' + res.status)); }
       savedAt = at;
       showDirty();
+      document.getElementById('editing').textContent = 'saved as v' + res.data.version + ' (draft)';
       state.server = res.data.problems.map(function (p) { p.source = 'server'; return p; });
       state.serverFresh = at === stackIndex();
       render();
@@ -387,6 +388,7 @@
           else { say('danger', esc(error.message || 'the server answered ' + res.status)); }
           return;
         }
+        document.getElementById('editing').textContent = 'saved as v' + res.data.version + ' (published)';
         say('success', '<span data-testid="published">Published v' + res.data.version + '.</span> <a href="' + app.dataset.processUrl + '">Versions</a>' +
           (data.problems.length ? ' Its warnings are recorded with it.' : ''));
       });

@@ -27,11 +27,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-$(VENDOR_STAMP): package.json package-lock.json
+$(VENDOR_STAMP): package.json package-lock.json web/frontend/build.mjs
 	@command -v npm >/dev/null || { echo "npm is needed for the web app's front-end packages (apt-get install npm)"; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p $(VENDOR)
 	cp $(VENDOR_FILES) $(VENDOR)/
+	npm run --silent build
 	@touch $(VENDOR_STAMP)
 
 install: $(STAMP) $(VENDOR_STAMP)

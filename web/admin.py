@@ -12,7 +12,7 @@ from flask_login import login_required
 
 from engine.aims import roles
 from engine.app import access, accounts, organisation_setup, process_admin
-from engine.core import ConflictError, DefinitionError, InvalidInput, NotFound, ValidationError, definitions, domain
+from engine.core import ConflictError, DefinitionError, InvalidInput, NotFound, ValidationError
 
 from . import formfields
 from .common import actor, context, unit
@@ -80,10 +80,9 @@ def modeler(process_id: str) -> Any:
     version = process_admin.get_version(db.session, version_id) if version_id else summary.versions[0]
     if version.process_id != process_id:
         raise NotFound(f"version {version.id} is not a version of {process_id}")
-    settings = context().settings
     return render_template("admin/modeler.html", s=summary, version=version,
-                           profiles=sorted(definitions.load_escalation_profiles(settings)),
-                           sod_rules=sorted(domain.current().sod_rules), properties=process_admin.EDITABLE_PROPERTIES)
+                           profiles=process_admin.escalation_choices(context().settings),
+                           sod_rules=process_admin.sod_choices(), labels=process_admin.PROPERTY_LABELS)
 
 
 @bp.route("/versions/<int:version_id>/xml")

@@ -118,16 +118,27 @@ def _sod10(c: SodContext) -> str | None:
 
 
 RULES: dict[str, SodRule] = {
-    "SOD-01": SodRule("maker-checker", _sod01, checker=True),
-    "SOD-02": SodRule("auditor independence", _sod02, checker=True),
-    "SOD-03": SodRule("effectiveness verifier", _sod03, checker=True),
-    "SOD-04": SodRule("risk acceptance authority", _sod04, checker=True),
-    "SOD-05": SodRule("impact assessment", _sod05, checker=True),
-    "SOD-06": SodRule("evidence", _sod06, checker=True),
-    "SOD-07": SodRule("minutes", _sod07, checker=True),
-    "SOD-08": SodRule("admin", _sod08),
-    "SOD-09": SodRule("self-delegation", _sod09),
-    "SOD-10": SodRule("readiness", _sod10, checker=True),
+    "SOD-01": SodRule("maker-checker", _sod01, checker=True,
+                      description="whoever wrote or submitted the record may not approve it"),
+    "SOD-02": SodRule("auditor independence", _sod02, checker=True,
+                      description="an auditor may not audit what they own or operate"),
+    "SOD-03": SodRule("effectiveness verifier", _sod03, checker=True,
+                      description="the owner of a nonconformity or of its actions may not verify them"),
+    "SOD-04": SodRule("risk acceptance authority", _sod04, checker=True,
+                      description="residual risk is accepted by someone senior enough who did not assess it"),
+    "SOD-05": SodRule("impact assessment", _sod05, checker=True,
+                      description="the assessor, reviewer and approver of an impact assessment are different "
+                                  "people; a high tier needs top management"),
+    "SOD-06": SodRule("evidence", _sod06, checker=True,
+                      description="whoever submitted the evidence may not accept it"),
+    "SOD-07": SodRule("minutes", _sod07, checker=True,
+                      description="the minute-taker may not approve the minutes; the chair or top management does"),
+    "SOD-08": SodRule("admin", _sod08,
+                      description="administrators may reassign the task but never decide it"),
+    "SOD-09": SodRule("self-delegation", _sod09,
+                      description="an approval may not be handed to one's own report or to the record's author"),
+    "SOD-10": SodRule("readiness", _sod10, checker=True,
+                      description="the go/no-go is decided by top management other than whoever prepared the pack"),
 }
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine.app import access
 from engine.app.version_diff import StructuralDiff, structural_diff
-from engine.core import audit_trail, definitions, forms, services
+from engine.core import audit_trail, definitions, domain, forms, ladders, services
 from engine.core.clock import Clock
 from engine.core.errors import ConflictError, DefinitionError, Forbidden, InvalidInput, NotFound, Problem
 from engine.core.models import InstanceState, ProcessInstance, ProcessVersion, User
@@ -32,6 +32,61 @@ from engine.core.settings import EngineSettings
 EDITABLE_PROPERTIES = ("form", "assignee_var", "due_in", "due_at_var", "escalation_profile", "sod_rules")
 SPIFF = definitions.SPIFF_NS
 BPMN = definitions.BPMN_NS
+
+
+#: the properties form's labels (what the admin reads instead of the property keys)
+PROPERTY_LABELS = {
+    "form": "Form the person fills in",
+    "assignee_var": "Person who does it (form field)",
+    "due_in": "Due within",
+    "due_at_var": "Due by (form field with a date)",
+    "escalation_profile": "When it is late",
+    "sod_rules": "Segregation of duties",
+}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One option of the modeler's properties form: the stored value and what it means in words."""
+
+    value: str
+    title: str
+    description: str = ""
+
+
+def _days(duration: str) -> str:
+    n = duration[1:-1] if duration.startswith("P") and duration.endswith("D") else ""
+    return f"{n} day{'s' * (n != '1')}" if n.isdigit() else duration
+
+
+def _who(description: str) -> str:
+    """A ladder recipient's description cut to the person: "the organisation's CEO" -> "the CEO"."""
+    for stop in (",", ":", " while "):
+        description = description.split(stop)[0]
+    return description.replace("the organisation's ", "the ")
+
+
+def escalation_choices(settings: EngineSettings) -> list[Choice]:
+    """The valid escalation profiles, each described by its reminders and whom it escalates to when."""
+    people = ladders.recipients()
+    out = []
+    for name, profile in sorted(definitions.load_escalation_profiles(settings).items()):
+        if profile is None:
+            continue  # lint names what is wrong with it
+        reminders = [_days(r.lstrip("-")) + " before the due date" if r.startswith("-") else "on the due date"
+                     for r in profile.reminders]
+        steps = [f"{_who(people.get(level.to, level.to))} {_days(level.after_due)} late" for level in profile.levels]
+        words = [("reminders " if len(reminders) > 1 else "a reminder ") + " and ".join(reminders) if reminders
+                 else "no reminder",
+                 "then it goes to " + ", then ".join(steps) if steps else "no escalation"]
+        out.append(Choice(name, name, "; ".join(words)))
+    return out
+
+
+def sod_choices() -> list[Choice]:
+    """The installed segregation-of-duties rules, by title with what each forbids."""
+    return [Choice(code, rule.name[:1].upper() + rule.name[1:], rule.description[:1].upper() + rule.description[1:])
+            for code, rule in sorted(domain.current().sod_rules.items())]
 
 
 @dataclass

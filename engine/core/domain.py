@@ -26,11 +26,13 @@ SodCheck = Callable[["SodContext"], "str | None"]
 @dataclass(frozen=True)
 class SodRule:
     """A segregation-of-duties rule: its short name and its check. ``checker`` rules guard tasks that
-    check someone else's work; completing one does not make you a maker of what it checks."""
+    check someone else's work; completing one does not make you a maker of what it checks.
+    ``description`` says in one sentence who may not do the task (the modeler shows it)."""
 
     name: str
     check: SodCheck
     checker: bool = False
+    description: str = ""
 
 
 @dataclass(frozen=True)

@@ -109,9 +109,8 @@ def test_assessor_approver_and_admin_in_a_real_browser(live_server: str, chromiu
     page.wait_for_selector("#modeler-app[data-ready=true]", state="attached")
     page.click("g[data-element-id=ut_approve]")
     assert page.input_value("#prop-due_in") == "P3D"
-    page.fill("#prop-due_in", "P4D")
-    page.click("[data-testid=apply]")
-    page.wait_for_selector("text=applied")
+    page.fill("#prop-due_in", "P4D")  # applied as typed: no "Apply" button
+    page.wait_for_selector("[data-testid=unsaved]", state="visible")
     page.click("[data-testid=validate]")
     page.wait_for_selector("[data-testid=valid]")
     ui.shot("modeler_validated")

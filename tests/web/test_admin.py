@@ -42,10 +42,13 @@ def test_definitions_list_shows_versions_and_instance_counts(browser: Callable[[
 
 def test_modeler_page_loads_the_bpmn_js_modeler_and_the_properties_form(browser: Callable[[str], Browser]) -> None:
     page = text(browser("admin").get("/admin/processes/web_assessment/modeler"))
-    assert "bpmn-modeler.production.min.js" in page and "modeler.js" in page
+    assert "bpmn-modeler.production.min.js" in page and "modeler-lint.js" in page and "modeler.js" in page
     for name in ("form", "assignee_var", "due_in", "escalation_profile", "sod_rules"):
         assert f'name="{name}"' in page
-    assert "<option>APPROVAL</option>" in page and 'value="SOD-01"' in page
+    # labelled in words: SoD rules by their titles, ladders by what they do
+    assert "Person who does it (form field)" in page and ">assignee_var<" not in page
+    assert 'value="SOD-01"' in page and "Maker-checker" in page and "may not approve it" in page
+    assert 'value="APPROVAL"' in page and "the top-management sponsor 5 days late" in page
 
 
 def test_lint_names_the_element_and_the_fix(browser: Callable[[str], Browser]) -> None:

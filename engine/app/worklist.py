@@ -19,8 +19,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.aims import roles
-from engine.app import access, queries
+from engine.app import access, queries, register_edit
 from engine.app.queries import TaskRow
+from engine.app.register_edit import RegisterRow
+from engine.app.summary import Item, summarize
 from engine.core import assignment, decisions, definitions, directory, domain, runtime, services
 from engine.core.errors import ConflictError, FieldError, Forbidden, InvalidInput, NotFound, ValidationError
 from engine.core.form_messages import title_at
@@ -171,6 +173,10 @@ class TaskDetail:
     candidates: list[User] = field(default_factory=list)
     #: for approvals: the instance's audit trail, oldest first (what happened to the record so far)
     history: list[Any] = field(default_factory=list)
+    #: ``data`` in people's words: the fields the process's forms name, labelled and formatted
+    summary: list[Item] = field(default_factory=list)
+    #: the register rows the instance touched (the records this work is about)
+    records: list[RegisterRow] = field(default_factory=list)
 
 
 def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
@@ -212,10 +218,15 @@ def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
         detail.may_complete = blocked is None and task.assignee_id in (None, user.id)
         detail.may_release = task.state == TaskState.CLAIMED and (task.assignee_id == user.id or detail.may_reassign)
     detail.blocked = blocked
+    steps = list(session.execute(select(HumanTask.task_spec, HumanTask.name, HumanTask.form)
+                                 .where(HumanTask.instance_id == task.instance_id).order_by(HumanTask.id)))
+    detail.summary = summarize(session, version, data, [s.form for s in steps if s.form])
+    detail.records = register_edit.touched(session, task.instance_id)
     if detail.decision is not None:
-        from engine.app.history import timeline
+        from engine.app.history import described, timeline
 
-        detail.history = timeline(session, task.instance_id)
+        detail.history = described(session, timeline(session, task.instance_id),
+                                   {s.task_spec: s.name for s in steps})
     return detail
 
 

@@ -60,7 +60,7 @@ class Moment:
 VERBS = {
     "start": "started the process", "claim": "claimed", "complete": "completed", "release": "released",
     "reassign": "reassigned", "escalate": "escalated", "cancel": "cancelled", "reject": "sent back",
-    "refuse": "refused", "timer": "a timer fired", "timer_failed": "could not run on",
+    "refuse": "refused", "timer": "a timer fired", "timer_failed": "could not run the process on",
     "draft_save": "saved a draft of", "sod_violation_blocked": "was stopped by segregation of duties at",
     "delegation_routed": "routed to a deputy", "message_posted": "posted a message", "signal_sent": "sent a signal",
 }

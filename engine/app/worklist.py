@@ -48,6 +48,8 @@ class InboxPage:
     page: int = 1
     pages: int = 1
     per_page: int = queries.PAGE_SIZE
+    #: process id -> the name people read, for the rows and the process filter
+    process_names: dict[str, str] = field(default_factory=dict)
 
 
 def inbox_page(session: Session, user: User, now: datetime, tab: str = "mine", query: str = "",
@@ -64,8 +66,9 @@ def inbox_page(session: Session, user: User, now: datetime, tab: str = "mine", q
     rows = queries.inbox_rows(session, user, now, tab, counts, process_id=process_id, query=query,
                               offset=(page - 1) * per_page, limit=per_page)
     by_tab = counts.tabs()
+    names = queries.process_names(session, set(counts.processes) | {r.process_id for r in rows})
     return InboxPage(rows, by_tab, tab, query, process_id, counts.processes, page,
-                     max(1, -(-by_tab[tab] // per_page)), per_page)
+                     max(1, -(-by_tab[tab] // per_page)), per_page, names)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class TeamRow:
     task: TaskRow
     assignee_name: str | None
     claimed_at: datetime | None
+    #: the name of the task's process
+    process_name: str = ""
 
 
 def team_rows(session: Session, user: User, now: datetime, overdue_only: bool = False,
@@ -95,10 +100,12 @@ def team_rows(session: Session, user: User, now: datetime, overdue_only: bool = 
         row = TaskRow(task.id, task.name, task.task_spec, task.process_id, task.instance_id, task.subject, task.role,
                       task.state, who.email if who else None, task.due_at,
                       task.due_at is not None and task.due_at < now, task.form, task.note,
-                      task.escalation_level, task.row_version)
+                      task.escalation_level, task.row_version, who.name if who else None)
         out.append(TeamRow(row, who.name if who else None, task.claimed_at))
     out.sort(key=lambda r: (not r.task.overdue, r.task.due_at is None, r.task.due_at or now, r.task.id))
-    return out
+    names = queries.process_names(session, {r.task.process_id for r in out})
+    return [TeamRow(r.task, r.assignee_name, r.claimed_at, names.get(r.task.process_id, r.task.process_id))
+            for r in out]
 
 
 # --------------------------------------------------------------------------- one task
@@ -352,6 +359,55 @@ def file_values(schema: Any, data: Any, path: tuple[Any, ...]) -> list[tuple[tup
         for i, item in enumerate(data):
             out.extend(file_values(schema["items"], item, path + (i,)))
     return out
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """An open task of an instance: its name, its holder's name (None while it waits to be claimed) and
+    the name of its role."""
+
+    task_id: int
+    name: str
+    holder: str | None
+    role: str
+
+
+@dataclass(frozen=True)
+class WhatNext:
+    """Where an instance stands after a step: its open tasks, or that it finished."""
+
+    status: str
+    steps: list[NextStep]
+
+    def sentence(self, user: User | None = None) -> str:
+        """What happens next and who holds it, in words (``user`` reads "you" for their own tasks)."""
+        if self.status == "completed":
+            return "The process has finished."
+        if self.status != "running":
+            return f"The process is {self.status}."
+        if not self.steps:
+            return "Nobody holds the next step yet: the process waits for a date or another process."
+        parts = []
+        for step in self.steps:
+            if step.holder is None:
+                parts.append(f"“{step.name}”, for anyone with the role {step.role} to claim")
+            elif user is not None and step.holder == user.name:
+                parts.append(f"“{step.name}”, which is yours")
+            else:
+                parts.append(f"“{step.name}”, held by {step.holder}")
+        return "Next: " + "; ".join(parts) + "."
+
+
+def what_next(session: Session, instance_id: int) -> WhatNext:
+    """The open tasks of an instance with their holders and roles in words, and its status."""
+    holder = aliased(User)
+    rows = session.execute(select(HumanTask.id, HumanTask.name, HumanTask.role, holder.name)
+                           .outerjoin(holder, HumanTask.assignee_id == holder.id)
+                           .where(HumanTask.instance_id == instance_id, HumanTask.state.in_(OPEN_STATES))
+                           .order_by(HumanTask.id))
+    steps = [NextStep(i, name, who, roles.ROLES.get(role, role)) for i, name, role, who in rows]
+    status = session.scalar(select(ProcessInstance.status).where(ProcessInstance.id == instance_id))
+    return WhatNext(str(status or "running"), steps)
 
 
 def submit(ctx: Context, user: User, task_id: int, data: dict[str, Any], *,

@@ -67,11 +67,12 @@ def summarize(session: Session, version: ProcessVersion, data: dict[str, Any] | 
 
 
 #: words a code spells in small letters that people write otherwise
-ACRONYMS = {"ai": "AI", "aims": "AIMS", "aiia": "AIIA", "soa": "SoA", "ca": "CA", "nc": "NC", "ceo": "CEO",
-            "iso": "ISO", "iec": "IEC", "capa": "CAPA", "kpi": "KPI", "gdpr": "GDPR", "it": "IT", "qa": "QA"}
+ACRONYMS = {"ai": "AI", "aims": "AIMS", "aiia": "AIIA", "soa": "SoA", "ca": "corrective action", "nc": "NC",
+            "ceo": "CEO", "iso": "ISO", "iec": "IEC", "capa": "CAPA", "kpi": "KPI", "gdpr": "GDPR", "qa": "QA",
+            "stage1": "stage 1", "stage2": "stage 2"}
 
 
-def _humanize(name: str) -> str:
+def humanize(name: str) -> str:
     """A code in words: ``ai_system`` -> "AI system", ``considered_relevant`` -> "Considered relevant"."""
     words = [ACRONYMS.get(w, w) for w in name.removesuffix("_ids").removesuffix("_id").split("_") if w]
     text = " ".join(words)
@@ -80,10 +81,10 @@ def _humanize(name: str) -> str:
 
 def _choices(schema: dict[str, Any]) -> dict[Any, str]:
     if isinstance(schema.get("enum"), list):
-        return {v: _humanize(str(v)) for v in schema["enum"] if isinstance(v, str | int | bool)}
+        return {v: humanize(str(v)) for v in schema["enum"] if isinstance(v, str | int | bool)}
     one_of = schema.get("oneOf") or schema.get("anyOf")
     if isinstance(one_of, list) and all(isinstance(o, dict) and "const" in o for o in one_of):
-        return {o["const"]: str(o.get("title") or _humanize(str(o["const"]))) for o in one_of
+        return {o["const"]: str(o.get("title") or humanize(str(o["const"]))) for o in one_of
                 if isinstance(o["const"], str | int | bool)}
     return {}
 
@@ -132,14 +133,15 @@ class _Writer:
             sub = props.get(key) or self.anywhere[key]
             if sub.get("x-hidden") or _empty(data[key]):
                 continue
-            out.append(Item(key, str(sub.get("title") or _humanize(key)), self.value(key, data[key], sub)))
+            out.append(Item(key, str(sub.get("title") or humanize(key)), self.value(key, data[key], sub)))
         return out
 
     def value(self, key: str, value: Any, schema: dict[str, Any]) -> Value:
         if isinstance(value, dict) and "evidence_id" in value and "sha256" in value:
             return Value(str(value.get("filename") or "file"), "file", evidence_id=value.get("evidence_id"))
         if isinstance(value, list):
-            items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+            found = schema.get("items")
+            items: dict[str, Any] = found if isinstance(found, dict) else {}
             if value and all(isinstance(v, dict) for v in value) and not items.get("x-file"):
                 return Value(f"{len(value)}", "records", records=tuple(tuple(self.items(v, items)) for v in value))
             return Value(", ".join(str(v) for v in value), "list",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from engine.app import access, queries, register_edit
 from engine.app.queries import TaskRow
 from engine.app.register_edit import RegisterRow
 from engine.app.summary import Item, summarize
+from engine.app.summary import humanize as summary_humanize
 from engine.core import assignment, decisions, definitions, directory, domain, runtime, services
 from engine.core.errors import ConflictError, FieldError, Forbidden, InvalidInput, NotFound, ValidationError
 from engine.core.form_messages import title_at
@@ -153,8 +153,8 @@ def reference_options(session: Session, kind: str) -> list[tuple[str, str]]:
 
 
 def humanize(name: str) -> str:
-    text = re.sub(r"_id$", "", name).replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
+    """A code in words (``summary.humanize``): ``ai_system`` -> "AI system"."""
+    return summary_humanize(name)
 
 
 @dataclass

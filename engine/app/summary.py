@@ -10,6 +10,7 @@ counters, criteria, flags) are left out; the raw data stays for admins.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,6 +24,8 @@ from engine.core.models import ProcessVersion, User
 
 #: a text longer than this reads as a paragraph (kept on its lines, wrapped)
 LONG_TEXT = 120
+#: what a record's reference looks like (RSK-003, AIS-001): a free-text field holding one shows its title
+REFERENCE = re.compile(r"^[A-Z]{2,5}-\d{1,6}$")
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,8 @@ class _Writer:
                 return Value(value, "moment", at=datetime.fromisoformat(value))
             except ValueError:
                 return Value(value)
+        if REFERENCE.match(value):  # a free-text field holding a record's reference (a scope: AIS-001)
+            return Value(self._any_record(value))
         return Value(value, "long" if len(value) > LONG_TEXT or "\n" in value else "text")
 
     def _person(self, email: str) -> str:
@@ -181,6 +186,13 @@ class _Writer:
             name = self.session.scalar(select(User.name).where(User.email == email))
             self.people[email] = name or email
         return self.people[email]
+
+    def _any_record(self, ref: str) -> str:
+        for kind in domain.current().references:
+            label = self._record(kind, ref)
+            if label != ref:
+                return label
+        return ref
 
     def _record(self, kind: str, ref: str) -> str:
         if kind not in self.records:

@@ -58,6 +58,12 @@ def test_task_and_instance_pages_read_in_peoples_words(shipped_server: tuple[str
     assert "Assessor" in page.inner_text("[data-testid=summary]")
     ui.shot("instance_page")
 
+    page.goto(f"{base}/tasks")
+    row = page.locator("[data-testid=inbox] tbody tr", has_text="Plan the risk treatment").first
+    assert "Risk assessment and risk acceptance · AIS-001" in row.inner_text()
+    assert "Tomás Alvarez" in row.inner_text() and "@" not in row.inner_text()
+    ui.shot("inbox")
+
     # after a step: what happens next, and who holds it
     identify = identify_task(app)
     ui.login(ASSESSOR)

@@ -31,6 +31,8 @@ from engine.core.properties import read_properties
 from engine.core.runtime import Context
 
 TABS = ("mine", "claimable", "overdue", "all")
+#: the inbox search reads at most this many characters
+SEARCH_CHARS = 200
 
 
 # --------------------------------------------------------------------------- inbox
@@ -57,11 +59,13 @@ def inbox_page(session: Session, user: User, now: datetime, tab: str = "mine", q
     """The inbox: ``mine`` (assigned to me), ``claimable`` (my roles may claim), ``overdue``, ``all``;
     overdue first, then by due date; filtered by process and a search over name, subject and ids.
     Counts per tab are exact and taken after the filter; ``rows`` are page ``page`` of the tab
-    (``per_page`` rows, 1 to 500). Raises InvalidInput for an unknown tab or a page out of range."""
+    (``per_page`` rows, 1 to 500); the search reads its first ``SEARCH_CHARS`` characters.
+    Raises InvalidInput for an unknown tab or a page out of range."""
     if tab not in TABS:
         raise InvalidInput(f"unknown tab {tab!r}; use one of {', '.join(TABS)}")
     if page < 1 or not 1 <= per_page <= 500:
         raise InvalidInput("the page must be 1 or more, with 1 to 500 rows per page")
+    query = query[:SEARCH_CHARS]  # SQLite refuses a LIKE pattern past 50,000 bytes ("too complex")
     counts = queries.inbox_counts(session, user, now, process_id, query)
     rows = queries.inbox_rows(session, user, now, tab, counts, process_id=process_id, query=query,
                               offset=(page - 1) * per_page, limit=per_page)

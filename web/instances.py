@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from engine.app import history, process_admin
+from engine.app import history, process_admin, worklist
 from engine.core import ConflictError, InvalidInput, NotFound, ValidationError, services
 
 from . import formfields
@@ -61,7 +61,8 @@ def start(process_id: str) -> Any:
                 outcome = services.start_process(ctx, actor(), process_id, values)
                 new_id = outcome.instance.id
                 mine = [t.id for t in outcome.new_tasks if t.assignee_id == actor().id]
-            flash(f"Started {info.version.name} as #{new_id}.", "success")
+                after = worklist.what_next(db.session, new_id)
+            flash(f"Started “{info.version.name}”. {after.sentence(actor())}", "success")
             if mine:
                 return redirect(url_for("tasks.task", task_id=mine[0]), 303)
             return redirect(url_for(".instance", instance_id=new_id), 303)

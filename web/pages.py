@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from flask import Flask, redirect, url_for
+from flask import Flask, current_app, redirect, url_for
 from flask_login import current_user
+from markupsafe import Markup, escape
 
 from engine.aims import ROLES
 from engine.app import access, humanize
@@ -23,6 +24,52 @@ def _when(value: datetime | None, with_time: bool = True) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC" if with_time else "%Y-%m-%d")
 
 
+def _span(seconds: float) -> str:
+    """A length of time in the largest unit that fits: "5 minutes", "3 days", "2 months"."""
+    for size, unit in ((365 * 86400, "year"), (30 * 86400, "month"), (86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return "less than a minute"
+
+
+def relative(value: datetime | date, now: datetime, mode: str = "ago") -> str:
+    """``value`` seen from ``now`` in words: "in 3 days" / "3 days ago"; for a deadline (``mode``
+    "due") "due in 3 days" / "3 days overdue"; a date without a time counts whole days."""
+    if not isinstance(value, datetime):
+        days = (value - as_utc(now).date()).days
+        if days == 0:
+            return "due today" if mode == "due" else "today"
+        span = f"{abs(days)} day{'s' if abs(days) != 1 else ''}"
+    else:
+        seconds = (as_utc(value) - as_utc(now)).total_seconds()
+        if abs(seconds) < 60:
+            return "due now" if mode == "due" else "just now"
+        span = _span(abs(seconds))
+        days = 1 if seconds >= 0 else -1
+    if mode == "due":
+        return f"due in {span}" if days > 0 else f"{span} overdue"
+    return f"in {span}" if days > 0 else f"{span} ago"
+
+
+def moment(value: datetime | date | None, mode: str = "at") -> Markup:
+    """A ``<time>`` element app.js shows in the browser's time zone. ``mode``: "at" (the date and time),
+    "ago" (relative: "3 days ago", "in 2 hours"), "due" (a deadline: "due in 3 days", "2 days overdue"),
+    "date" (a day). The text without JavaScript is readable: UTC, or relative to the server's clock."""
+    if value is None:
+        return Markup('<span class="text-muted">-</span>')
+    if not isinstance(value, datetime):
+        text = value.strftime("%-d %b %Y")
+        return Markup(f'<time datetime="{value.isoformat()}" data-when="date" '
+                      f'title="{escape(relative(value, current_app.extensions["aimsflow.clock"].now()))}">'
+                      f"{escape(text)}</time>")
+    value = as_utc(value)
+    absolute = value.strftime("%-d %b %Y, %H:%M UTC")
+    text = absolute if mode == "at" else relative(value, current_app.extensions["aimsflow.clock"].now(), mode)
+    return Markup(f'<time datetime="{value.isoformat()}" data-when="{escape(mode)}" title="{escape(absolute)}">'
+                  f"{escape(text)}</time>")
+
+
 def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
@@ -32,6 +79,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(_pretty, "pretty")
     app.add_template_filter(humanize, "humanize")
     app.add_template_global(ROLES, "ROLES")
+    app.add_template_global(moment, "moment")
 
     @app.context_processor
     def _nav() -> dict[str, Any]:

@@ -164,6 +164,7 @@ def complete(task_id: int) -> Any:
             outcome = worklist.submit(uctx, actor(), task_id, data,
                                       expected_version=seen_version(request.form.get("version")))
             mine = [t.id for t in outcome.new_tasks if t.assignee_id == actor().id]
+        after = worklist.what_next(db.session, detail.task.instance_id)
     except ValidationError as exc:
         return _render(worklist.task_detail(context(), actor(), task_id), data, exc.errors, 422)
     except ConflictError as exc:  # the page as it is now, with what the user typed still in the form
@@ -175,7 +176,7 @@ def complete(task_id: int) -> Any:
     except (InvalidInput, NotFound) as exc:  # what the step found wrong (NotFound: a record it looks for is gone)
         return _render(worklist.task_detail(context(), actor(), task_id), data,
                        [formfields.refusal(detail.schema, exc.message)], 422)
-    flash(f"Task '{detail.task.name}' completed.", "success")
+    flash(f"“{detail.task.name}” completed. {after.sentence(actor())}", "success")
     if mine:
         return redirect(url_for(".task", task_id=mine[0]), 303)
     return redirect(url_for(".inbox"), 303)

@@ -1,10 +1,12 @@
 """What the instance page shows: the diagram's completed, active and overdue elements, the timeline
-from the audit trail, the current data, the tasks, and the register rows the instance touched.
+from the audit trail in words (people by name, steps by their names), the data in people's words
+(``summary``) and raw for admins, the tasks, and the register rows the instance touched.
 The registers themselves are ``register_edit``'s."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState
@@ -13,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from engine.app import access, register_edit
 from engine.app.register_edit import RegisterRow
+from engine.app.summary import Item, summarize
 from engine.core import runtime, services
 from engine.core.models import OPEN_STATES, AuditEvent, HumanTask, ProcessInstance, ProcessVersion, User
 from engine.core.runtime import Context
@@ -35,6 +38,32 @@ class InstanceView:
     #: the worker's last failed attempt to run the instance on (a timer whose path failed, e.g. a script
     #: past its budget), unless a timer fired since; its data holds ``error`` and ``retry_at``
     failure: AuditEvent | None = None
+    #: the timeline in words, oldest first
+    moments: list[Moment] = field(default_factory=list)
+    #: ``data`` in people's words (the fields the process's forms name)
+    summary: list[Item] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One audit event as people read it: ``who`` (a name, or "aimsflow" for the engine) ``what``
+    ("completed Approve the plan: approve"), and ``note``: the comment or reason, if any."""
+
+    at: datetime
+    who: str
+    what: str
+    note: str | None
+    event: AuditEvent
+
+
+#: what an action reads as; a step's name follows the verbs of actions on a task
+VERBS = {
+    "start": "started the process", "claim": "claimed", "complete": "completed", "release": "released",
+    "reassign": "reassigned", "escalate": "escalated", "cancel": "cancelled", "reject": "sent back",
+    "refuse": "refused", "timer": "a timer fired", "timer_failed": "could not run the process on",
+    "draft_save": "saved a draft of", "sod_violation_blocked": "was stopped by segregation of duties at",
+    "delegation_routed": "routed to a deputy", "message_posted": "posted a message", "signal_sent": "sent a signal",
+}
 
 
 def instance_view(ctx: Context, user: User, instance_id: int) -> InstanceView:
@@ -60,8 +89,15 @@ def instance_view(ctx: Context, user: User, instance_id: int) -> InstanceView:
     view.active = sorted(active - set(view.overdue))
     view.completed = sorted(completed - active)
     view.timeline = timeline(session, instance.id)
+    names = {t.task_spec: t.name for t in view.tasks}
+    for task in workflow.get_tasks():
+        bpmn_id, name = getattr(task.task_spec, "bpmn_id", None), getattr(task.task_spec, "bpmn_name", None)
+        if bpmn_id and name:
+            names.setdefault(bpmn_id, name)
+    view.moments = described(session, view.timeline, names)
     view.failure = last_failure(view.timeline)
     view.data = services.instance_data(ctx, instance.id)
+    view.summary = summarize(session, view.version, view.data, [t.form for t in view.tasks if t.form])
     view.registers = touched_registers(session, instance.id)
     view.started_by = session.get(User, instance.started_by_id) if instance.started_by_id else None
     ids = {i for t in view.tasks for i in (t.assignee_id, t.completed_by_id) if i is not None}
@@ -73,6 +109,38 @@ def instance_view(ctx: Context, user: User, instance_id: int) -> InstanceView:
 def timeline(session: Session, instance_id: int) -> list[AuditEvent]:
     return list(session.scalars(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
                                 .order_by(AuditEvent.seq)))
+
+
+def described(session: Session, events: list[AuditEvent], names: dict[str, str]) -> list[Moment]:
+    """``events`` in words: actors by name (e-mails looked up once), steps by ``names`` (BPMN id -> name),
+    actions by ``VERBS``."""
+    emails = {e.actor for e in events if e.actor} | {str(e.data.get(k)) for e in events for k in ("to", "from")
+                                                      if isinstance(e.data, dict) and e.data.get(k)}
+    people: dict[str, str] = ({e: n for e, n in session.execute(select(User.email, User.name)
+                                                                  .where(User.email.in_(emails)))} if emails else {})
+    out = []
+    for e in events:
+        data = e.data if isinstance(e.data, dict) else {}
+        verb = VERBS.get(e.action, e.action.replace("_", " "))
+        spec = data.get("task_spec")
+        what = f"{verb} {names.get(spec) or _humanize(str(spec))}" if spec else verb
+        if e.action == "reassign" and data.get("to"):
+            what += f" to {people.get(data['to']) or data['to']}"
+        if data.get("decision"):
+            what += f": {_humanize(str(data['decision'])).lower()}"
+        notes = [str(data[k]) for k in ("comment", "reason") if data.get(k)]
+        if isinstance(data.get("reasons"), list):
+            notes += [str(r) for r in data["reasons"]]
+        if data.get("error"):
+            notes.append(str(data["error"]))
+        out.append(Moment(e.at, (people.get(e.actor) or e.actor) if e.actor else "aimsflow", what,
+                          ": ".join(notes) or None, e))
+    return out
+
+
+def _humanize(name: str) -> str:
+    text = name.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
 
 
 def last_failure(events: list[AuditEvent]) -> AuditEvent | None:

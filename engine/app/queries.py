@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal_co
 from sqlalchemy.orm import Session, aliased
 
 from engine.app import access
-from engine.core.models import HumanTask, User
+from engine.core.models import HumanTask, ProcessVersion, User
 
 #: rows on one page of the inbox (web page, API, unless asked otherwise)
 PAGE_SIZE = 50
@@ -46,6 +46,8 @@ class TaskRow:
     escalation_level: int = 0
     #: the task's ``row_version``: sent back with an action, a change made since answers 409
     version: int = 1
+    #: the holder's name (``assignee`` is their e-mail)
+    assignee_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,13 +155,13 @@ def _rows(session: Session, ids: list[int], now: datetime) -> list[TaskRow]:
     holder = aliased(User)
     stmt = (select(HumanTask.id, HumanTask.name, HumanTask.task_spec, HumanTask.process_id, HumanTask.instance_id,
                    HumanTask.subject, HumanTask.role, HumanTask.state, holder.email, HumanTask.due_at,
-                   HumanTask.form, HumanTask.note, HumanTask.escalation_level, HumanTask.row_version)
+                   HumanTask.form, HumanTask.note, HumanTask.escalation_level, HumanTask.row_version, holder.name)
             .outerjoin(holder, HumanTask.assignee_id == holder.id).where(HumanTask.id.in_(ids)))
     by_id = {}
     for (id_, name, spec, process_id, instance_id, subject, role, state, email, due_at, form, note, level,
-         version) in session.execute(stmt):
+         version, holder_name) in session.execute(stmt):
         by_id[id_] = TaskRow(id_, name, spec, process_id, instance_id, subject, role, state, email, due_at,
-                             due_at is not None and due_at < now, form, note, level, version)
+                             due_at is not None and due_at < now, form, note, level, version, holder_name)
     return [by_id[i] for i in ids if i in by_id]
 
 
@@ -182,6 +184,16 @@ def inbox_rows(session: Session, user: User, now: datetime, tab: str, counts: In
     if len(ids) < limit and tab != "overdue":
         ids += _ordered_ids(session, branches, False, max(0, offset - dated), limit - len(ids))
     return _rows(session, ids, now)
+
+
+def process_names(session: Session, process_ids: Sequence[str] | set[str]) -> dict[str, str]:
+    """The name people read for each process id: the name of its latest version (one statement)."""
+    if not process_ids:
+        return {}
+    rows = session.execute(select(ProcessVersion.process_id, ProcessVersion.name)
+                           .where(ProcessVersion.process_id.in_(sorted(process_ids)))
+                           .order_by(ProcessVersion.process_id, ProcessVersion.version))
+    return {process_id: name for process_id, name in rows}  # the latest version's name wins
 
 
 def inbox(session: Session, user: User, now: datetime, limit: int = 500) -> list[TaskRow]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,8 +18,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.aims import evidence_intake, roles
-from engine.app import access, queries
+from engine.app import access, queries, register_edit
 from engine.app.queries import TaskRow
+from engine.app.register_edit import RegisterRow
+from engine.app.summary import Item, summarize
+from engine.app.summary import humanize as summary_humanize
 from engine.core import assignment, decisions, definitions, directory, domain, runtime, services
 from engine.core.errors import ConflictError, FieldError, Forbidden, InvalidInput, NotFound, ValidationError
 from engine.core.form_messages import title_at
@@ -29,6 +31,8 @@ from engine.core.properties import read_properties
 from engine.core.runtime import Context
 
 TABS = ("mine", "claimable", "overdue", "all")
+#: the inbox search reads at most this many characters
+SEARCH_CHARS = 200
 
 
 # --------------------------------------------------------------------------- inbox
@@ -46,6 +50,8 @@ class InboxPage:
     page: int = 1
     pages: int = 1
     per_page: int = queries.PAGE_SIZE
+    #: process id -> the name people read, for the rows and the process filter
+    process_names: dict[str, str] = field(default_factory=dict)
 
 
 def inbox_page(session: Session, user: User, now: datetime, tab: str = "mine", query: str = "",
@@ -53,17 +59,20 @@ def inbox_page(session: Session, user: User, now: datetime, tab: str = "mine", q
     """The inbox: ``mine`` (assigned to me), ``claimable`` (my roles may claim), ``overdue``, ``all``;
     overdue first, then by due date; filtered by process and a search over name, subject and ids.
     Counts per tab are exact and taken after the filter; ``rows`` are page ``page`` of the tab
-    (``per_page`` rows, 1 to 500). Raises InvalidInput for an unknown tab or a page out of range."""
+    (``per_page`` rows, 1 to 500); the search reads its first ``SEARCH_CHARS`` characters.
+    Raises InvalidInput for an unknown tab or a page out of range."""
     if tab not in TABS:
         raise InvalidInput(f"unknown tab {tab!r}; use one of {', '.join(TABS)}")
     if page < 1 or not 1 <= per_page <= 500:
         raise InvalidInput("the page must be 1 or more, with 1 to 500 rows per page")
+    query = query[:SEARCH_CHARS]  # SQLite refuses a LIKE pattern past 50,000 bytes ("too complex")
     counts = queries.inbox_counts(session, user, now, process_id, query)
     rows = queries.inbox_rows(session, user, now, tab, counts, process_id=process_id, query=query,
                               offset=(page - 1) * per_page, limit=per_page)
     by_tab = counts.tabs()
+    names = queries.process_names(session, set(counts.processes) | {r.process_id for r in rows})
     return InboxPage(rows, by_tab, tab, query, process_id, counts.processes, page,
-                     max(1, -(-by_tab[tab] // per_page)), per_page)
+                     max(1, -(-by_tab[tab] // per_page)), per_page, names)
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,8 @@ class TeamRow:
     task: TaskRow
     assignee_name: str | None
     claimed_at: datetime | None
+    #: the name of the task's process
+    process_name: str = ""
 
 
 def team_rows(session: Session, user: User, now: datetime, overdue_only: bool = False,
@@ -93,10 +104,12 @@ def team_rows(session: Session, user: User, now: datetime, overdue_only: bool = 
         row = TaskRow(task.id, task.name, task.task_spec, task.process_id, task.instance_id, task.subject, task.role,
                       task.state, who.email if who else None, task.due_at,
                       task.due_at is not None and task.due_at < now, task.form, task.note,
-                      task.escalation_level, task.row_version)
+                      task.escalation_level, task.row_version, who.name if who else None)
         out.append(TeamRow(row, who.name if who else None, task.claimed_at))
     out.sort(key=lambda r: (not r.task.overdue, r.task.due_at is None, r.task.due_at or now, r.task.id))
-    return out
+    names = queries.process_names(session, {r.task.process_id for r in out})
+    return [TeamRow(r.task, r.assignee_name, r.claimed_at, names.get(r.task.process_id, r.task.process_id))
+            for r in out]
 
 
 # --------------------------------------------------------------------------- one task
@@ -144,8 +157,8 @@ def reference_options(session: Session, kind: str) -> list[tuple[str, str]]:
 
 
 def humanize(name: str) -> str:
-    text = re.sub(r"_id$", "", name).replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
+    """A code in words (``summary.humanize``): ``ai_system`` -> "AI system"."""
+    return summary_humanize(name)
 
 
 @dataclass
@@ -171,6 +184,10 @@ class TaskDetail:
     candidates: list[User] = field(default_factory=list)
     #: for approvals: the instance's audit trail, oldest first (what happened to the record so far)
     history: list[Any] = field(default_factory=list)
+    #: ``data`` in people's words: the fields the process's forms name, labelled and formatted
+    summary: list[Item] = field(default_factory=list)
+    #: the register rows the instance touched (the records this work is about)
+    records: list[RegisterRow] = field(default_factory=list)
 
 
 def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
@@ -212,10 +229,15 @@ def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
         detail.may_complete = blocked is None and task.assignee_id in (None, user.id)
         detail.may_release = task.state == TaskState.CLAIMED and (task.assignee_id == user.id or detail.may_reassign)
     detail.blocked = blocked
+    steps = list(session.execute(select(HumanTask.task_spec, HumanTask.name, HumanTask.form)
+                                 .where(HumanTask.instance_id == task.instance_id).order_by(HumanTask.id)))
+    detail.summary = summarize(session, version, data, [s.form for s in steps if s.form])
+    detail.records = register_edit.touched(session, task.instance_id)
     if detail.decision is not None:
-        from engine.app.history import timeline
+        from engine.app.history import described, timeline
 
-        detail.history = timeline(session, task.instance_id)
+        detail.history = described(session, timeline(session, task.instance_id),
+                                   {s.task_spec: s.name for s in steps})
     return detail
 
 
@@ -341,6 +363,55 @@ def file_values(schema: Any, data: Any, path: tuple[Any, ...]) -> list[tuple[tup
         for i, item in enumerate(data):
             out.extend(file_values(schema["items"], item, path + (i,)))
     return out
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """An open task of an instance: its name, its holder's name (None while it waits to be claimed) and
+    the name of its role."""
+
+    task_id: int
+    name: str
+    holder: str | None
+    role: str
+
+
+@dataclass(frozen=True)
+class WhatNext:
+    """Where an instance stands after a step: its open tasks, or that it finished."""
+
+    status: str
+    steps: list[NextStep]
+
+    def sentence(self, user: User | None = None) -> str:
+        """What happens next and who holds it, in words (``user`` reads "you" for their own tasks)."""
+        if self.status == "completed":
+            return "The process has finished."
+        if self.status != "running":
+            return f"The process is {self.status}."
+        if not self.steps:
+            return "Nobody holds the next step yet: the process waits for a date or another process."
+        parts = []
+        for step in self.steps:
+            if step.holder is None:
+                parts.append(f"“{step.name}”, for anyone with the role {step.role} to claim")
+            elif user is not None and step.holder == user.name:
+                parts.append(f"“{step.name}”, which is yours")
+            else:
+                parts.append(f"“{step.name}”, held by {step.holder}")
+        return "Next: " + "; ".join(parts) + "."
+
+
+def what_next(session: Session, instance_id: int) -> WhatNext:
+    """The open tasks of an instance with their holders and roles in words, and its status."""
+    holder = aliased(User)
+    rows = session.execute(select(HumanTask.id, HumanTask.name, HumanTask.role, holder.name)
+                           .outerjoin(holder, HumanTask.assignee_id == holder.id)
+                           .where(HumanTask.instance_id == instance_id, HumanTask.state.in_(OPEN_STATES))
+                           .order_by(HumanTask.id))
+    steps = [NextStep(i, name, who, roles.ROLES.get(role, role)) for i, name, role, who in rows]
+    status = session.scalar(select(ProcessInstance.status).where(ProcessInstance.id == instance_id))
+    return WhatNext(str(status or "running"), steps)
 
 
 def submit(ctx: Context, user: User, task_id: int, data: dict[str, Any], *,

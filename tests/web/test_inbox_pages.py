@@ -77,3 +77,9 @@ def test_api_tasks_pages_with_exact_count_headers(app: Flask, held: str) -> None
     assert len(ids) == len(set(ids)) == total
     bad: Any = client.get("/api/v1/tasks?per_page=501", headers=auth)
     assert bad.status_code == 422
+
+
+def test_inbox_search_past_sqlites_pattern_limit_answers_the_page(browser: Callable[[str], Browser]) -> None:
+    """A search of 30,000 'é' (60,000 bytes, past SQLite's LIKE limit) reads its first 200 characters."""
+    response = browser("assessor").get("/tasks", query_string={"tab": "all", "q": "é" * 30_000})
+    assert response.status_code == 200

@@ -42,3 +42,21 @@ document.addEventListener('htmx:afterSwap', function (event) {
   var summary = event.detail.target.querySelector('[data-error-summary]');
   if (summary) { summary.focus(); }
 });
+
+// Moments (<time datetime data-when>, pages.moment): the page says them relative to the server's clock
+// ("due in 3 days") or in UTC; here they are shown in the browser's time zone, the absolute date and
+// time in the text ("at") or in the tooltip (relative ones).
+document.addEventListener('DOMContentLoaded', function () {
+  var withTime = {weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit',
+                  minute: '2-digit', timeZoneName: 'short'};
+  var local;
+  try { local = new Intl.DateTimeFormat(undefined, withTime); } catch (e) { return; }
+  document.querySelectorAll('time[data-when]').forEach(function (el) {
+    var mode = el.getAttribute('data-when');
+    if (mode === 'date') { return; }
+    var at = new Date(el.getAttribute('datetime'));
+    if (isNaN(at.getTime())) { return; }
+    var text = local.format(at);
+    if (mode === 'at') { el.textContent = text; } else { el.title = text; }
+  });
+});

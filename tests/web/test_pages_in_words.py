@@ -1,0 +1,158 @@
+"""The task, instance and inbox pages of the shipped risk assessment speak people's words: the process
+data as a labelled summary (form titles, people by name, records with their titles, choices by their
+titles), never raw variables, element ids or e-mail addresses where a name belongs; the timeline in
+step names; what happens next after a step; deadlines relative; role names in the navbar."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import lxml.html
+import pytest
+from flask import Flask
+from lxml import etree
+from sqlalchemy import select
+
+from engine.app.worklist import NextStep, WhatNext, what_next
+from engine.core.clock import FixedClock
+from engine.core.models import HumanTask
+from engine.core.settings import PROJECT_ROOT
+from web.extensions import db
+
+from .conftest import PEOPLE, Browser, shipped_app
+from .risk_pages import identify_task, plan_task
+
+pytestmark = pytest.mark.demo
+
+CHECKLIST = ("complexity_of_environment", "lack_of_transparency_explainability", "level_of_automation",
+             "machine_learning", "hardware", "life_cycle_issues", "technology_readiness")
+#: raw process variables of the risk assessment that scripts keep for themselves
+INTERNAL = ("Qa rework", "Ceo", "Criteria", "Existing risks", "Risk to treat", "To treat", "Treatment rework",
+            "existing_risks", "risk_to_treat", "qa_rework")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory, clock: FixedClock) -> Iterator[Flask]:
+    yield from shipped_app(tmp_path_factory.mktemp("words"), clock)
+
+
+def section(page: str, testid: str) -> str:
+    """The HTML of the element with ``data-testid=testid``."""
+    found = lxml.html.fromstring(page).xpath(f'//*[@data-testid="{testid}"]')
+    assert found, f"the page has no {testid}"
+    return str(lxml.html.tostring(found[0], encoding="unicode"))
+
+
+def words(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def instance_of(app: Flask, task: int) -> int:
+    with app.app_context():
+        row = db.session.get(HumanTask, task)
+        assert row is not None
+        return row.instance_id
+
+
+def test_task_page_summarises_the_work_in_peoples_words(app: Flask, browser: Callable[[str], Browser]) -> None:
+    task = plan_task(app)
+    page = browser("process_owner").get(f"/tasks/{task}").get_data(as_text=True)
+    summary = section(page, "summary")
+    said = words(summary)
+    for label, value in (("Scope", "AI system"), ("Trigger", "Periodic"), ("Assessor", "Sofia Rossi"),
+                         ("Risk owner", "Tomás Alvarez"), ("Risk source (ISO/IEC 42001 Annex C)", "Machine learning"),
+                         ("Annex C risk sources considered", "Considered relevant")):
+        assert label in said and value in said, (label, value)
+    assert re.search(r"RSK-\d+ — Scoring drift", said), "the risk is named with its title"
+    assert "@lumenvale.example" not in said
+    for raw in INTERNAL:
+        assert f">{raw}<" not in summary, raw
+    assert 'data-testid="technical"' not in page  # the raw data is for admins only
+    assert 'data-testid="records"' in page and "Scoring drift" in section(page, "records")
+    head = words(page[page.index('data-testid="task-name"'):page.index("Instructions")])
+    assert "Risk assessment and risk acceptance · AIS-001" in head and "due in 10 days" in head
+    assert 'title="12 Nov 2026, 09:00 UTC"' in page  # the absolute time, made local by app.js
+
+
+def test_admins_keep_the_raw_data_in_a_technical_section(app: Flask, browser: Callable[[str], Browser]) -> None:
+    task = plan_task(app)
+    page = browser("admin").get(f"/tasks/{task}").get_data(as_text=True)
+    technical = page[page.index('data-testid="technical"'):]
+    assert "QA rework" in technical and "Risk to treat" in technical
+
+
+def test_instance_page_timeline_names_steps_and_people(app: Flask, browser: Callable[[str], Browser]) -> None:
+    task = plan_task(app)
+    page = browser("process_owner").get(f"/instances/{instance_of(app, task)}").get_data(as_text=True)
+    timeline = words(section(page, "timeline"))
+    assert "Priya Raman started the process" in timeline
+    assert "Sofia Rossi completed Identify risks" in timeline
+    assert "Sofia Rossi claimed Analyse and evaluate the risk" in timeline
+    assert "ut_" not in timeline and "@lumenvale.example" not in timeline
+    said = words(section(page, "summary"))
+    assert "Assessor Sofia Rossi" in said and "Scope reference AIS-001" in said
+    for raw in INTERNAL:
+        assert f" {raw} " not in said, raw
+    assert "Current data" not in page and 'data-testid="technical"' not in page
+    tasks = words(page[page.index("<h2 class=\"h5\">Tasks</h2>"):page.index("Timeline")])
+    assert "Plan the risk treatment ready Tomás Alvarez due in 10 days" in tasks
+
+
+def test_completing_a_step_says_what_happens_next_and_who_holds_it(app: Flask,
+                                                                   browser: Callable[[str], Browser]) -> None:
+    task = identify_task(app)
+    sofia = browser("assessor")
+    page = words(sofia.get(f"/tasks/{task}").get_data(as_text=True))
+    assert "existing_risks" not in page and "risk_id" not in page
+    assert re.search(r"Risks already in the register for this scope: RSK-\d+ \S", page)
+    form = {"f.risks.0.title": "Opaque scoring", "f.risks.0.description": "Applicants cannot see why they are refused",
+            "f.risks.0.source_category": "lack_of_transparency_explainability",
+            "f.risks.0.consequences_org": "complaints", "f.risks.0.consequences_individuals": "no recourse",
+            "f.risks.0.consequences_society": "none identified", "f.risks.0.owner_id": PEOPLE["process_owner"],
+            "action": "complete", **{f"f.risk_sources_checklist.{name}": "considered_relevant" for name in CHECKLIST}}
+    done = sofia.post(f"/tasks/{task}/complete", form, follow_redirects=True).get_data(as_text=True)
+    assert "“Identify risks” completed. Next: “Analyse and evaluate the risk”, which is yours." in done
+
+
+def test_what_next_reads_as_a_sentence() -> None:
+    waiting = WhatNext("running", [NextStep(1, "Approve the plan", None, "Manager / approver"),
+                                   NextStep(2, "Review", "Fatima Al-Sayed", "Specialist reviewer")])
+    assert waiting.sentence() == ("Next: “Approve the plan”, for anyone with the role Manager / approver to claim; "
+                                  "“Review”, held by Fatima Al-Sayed.")
+    assert WhatNext("completed", []).sentence() == "The process has finished."
+
+
+def test_inbox_names_processes_and_people_and_the_navbar_names_roles(app: Flask,
+                                                                     browser: Callable[[str], Browser]) -> None:
+    plan_task(app)
+    page = browser("process_owner").get("/tasks?tab=mine").get_data(as_text=True)
+    table = words(section(page, "inbox"))
+    assert "Risk assessment and risk acceptance · AIS-001" in table and "Tomás Alvarez" in table
+    assert "aims_risk_assessment" not in table and "@lumenvale.example" not in table
+    assert "aims_risk_assessment</option>" not in page
+    whoami = page[page.index('data-testid="whoami"'):]
+    whoami = whoami[:whoami.index("</span>")]
+    assert "process_owner" not in whoami and "Control owner, Process owner" in whoami
+
+
+def _instruction_texts() -> Iterator[tuple[str, str]]:
+    for path in sorted(Path(PROJECT_ROOT / "processes").glob("*.bpmn")):
+        for el in etree.parse(str(path)).iter("{*}instructionsForEndUser"):
+            yield path.name, el.text or ""
+
+
+@pytest.mark.parametrize("name,text", list(_instruction_texts()), ids=lambda v: v[:40] if isinstance(v, str) else "")
+def test_shipped_instructions_name_no_variables(name: str, text: str) -> None:
+    shown = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", "", text, flags=re.S)
+    assert not re.findall(r"\b[a-z]+(?:_[a-z0-9]+)+\b", shown), f"{name}: {text}"
+
+
+def test_what_next_lists_the_open_tasks_of_the_instance(app: Flask) -> None:
+    instance = instance_of(app, plan_task(app))
+    with app.app_context():
+        after = what_next(db.session, instance)
+        assert [s.name for s in after.steps] == list(db.session.scalars(select(HumanTask.name).where(
+            HumanTask.instance_id == instance, HumanTask.state.in_(("ready", "claimed")))))
+        assert after.steps[0].holder == "Tomás Alvarez" and after.status == "running"

@@ -1,10 +1,15 @@
 """The first visit of an empty install: while the database holds no organisation, the start page and the
 login page lead to ``/setup``, which sets the organisation up (``organisation_setup.set_up``, the service
 ``aimsflow init`` uses) with its first admin and deploys the processes folder. Once an organisation exists
-the page is gone (404)."""
+the page is gone (404).
+
+Whoever completes the set-up becomes the first admin, so the page answers only to a browser on the server
+itself (a loopback address, after ``AIMSFLOW_TRUSTED_PROXIES`` has named the real client); from anywhere
+else it says to run ``aimsflow init`` on the server (403)."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -29,10 +34,19 @@ def _appetite(text: str) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and len(text) < 4 else None
 
 
+def _from_this_machine() -> bool:
+    try:
+        return ipaddress.ip_address((request.remote_addr or "").split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
 @bp.route("/setup", methods=["GET", "POST"])
 def setup() -> Any:
     if not needed():
         abort(404, "this aimsflow is set up already; log in")
+    if not _from_this_machine():
+        return render_template("setup/remote.html"), 403
     form = {k: request.form.get(k, "") for k in ("organisation", "scope", "appetite", "admin_name", "admin_email")}
     errors: list[FieldError] = []
     if request.method == "POST":

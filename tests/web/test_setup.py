@@ -172,6 +172,13 @@ def test_first_visit_of_an_empty_install_leads_to_the_set_up_page(app: Flask) ->
     browser = Browser(app.test_client())
     assert browser.get("/").headers["Location"].endswith("/setup")
     assert browser.get("/login").headers["Location"].endswith("/setup")
+    # from another machine the page takes nobody's word for it: whoever completes it becomes the admin
+    remote = Browser(app.test_client())
+    far = remote.client.get("/setup", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert far.status_code == 403 and "aimsflow init" in far.get_data(as_text=True)
+    sent = remote.client.post("/setup", data=SETUP, environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert sent.status_code in (400, 403)  # no form to take a CSRF token from, and no set-up from afar
+    assert count(app, Organisation) == 0
     page = browser.get("/setup").get_data(as_text=True)
     assert "Set up your organisation" in page and "Risk appetite" in page
     bad = browser.post("/setup", {**SETUP, "appetite": "40", "admin_email": "bea"})

@@ -11,6 +11,8 @@ BENCHMARKS = {
     "deploy": ("deploy_bench", "deploy one process into a library of 10 and of 1,000 deployed ones; prints the ratio"),
     "sweep": ("sweep_bench", "one worker pass over 100,000 open tasks with 1,000 due, on SQLite (target < 1 s)"),
     "inbox": ("inbox_bench", "one user's inbox among 100,000 open tasks, exact tab counts (target < 20 ms)"),
+    "growth": ("growth_bench", "one instance looping 400 times: stored state size, save and restore ms per step"),
+    "http": ("http_bench", "the REST API in-process vs. the engine's services, 1 and 4 clients, SQLite and PostgreSQL"),
 }
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from engine import aims
-from engine.core import SystemClock, configure_sqlite
+from engine.core import SystemClock, configure_sqlite, deferred_begin
 
 from . import config
+
+#: request methods that only read: their SQLite transactions begin deferred (``_begin_reads_deferred``)
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def create_app(test_config: dict[str, Any] | None = None, *, command_line: bool = False) -> Flask:
@@ -72,6 +76,8 @@ def add_views(app: Flask) -> None:
     if app.extensions.get("aimsflow.views"):
         return
     app.extensions["aimsflow.views"] = True
+    app.before_request(_begin_reads_deferred)  # first: before anything reads the database
+    app.teardown_request(_end_reads_deferred)
     from . import admin, auth, calendar, cert, errors, instances, limits, me, pages, registers, setup, tasks
     from .api import init_api
     from .extensions import csrf
@@ -85,6 +91,22 @@ def add_views(app: Flask) -> None:
     errors.init_app(app)
     app.register_blueprint(calendar.bp)
     app.after_request(_security_headers)
+
+
+def _begin_reads_deferred() -> None:
+    """A GET or HEAD request's SQLite transactions begin deferred: reading takes no write lock, so reads
+    never queue behind writers (``engine.core.db.deferred_begin``; ``common.unit`` takes the lock when such
+    a request writes after all)."""
+    if request.method in READS:
+        stack = ExitStack()
+        stack.enter_context(deferred_begin())
+        g.aimsflow_deferred = stack
+
+
+def _end_reads_deferred(_exc: BaseException | None) -> None:
+    stack = g.pop("aimsflow_deferred", None)
+    if stack is not None:
+        stack.close()
 
 
 class RowId(IntegerConverter):

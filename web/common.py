@@ -10,7 +10,7 @@ from typing import Any
 from flask import current_app
 from flask_login import current_user
 
-from engine.core import Context, InvalidInput, User, transaction
+from engine.core import Context, InvalidInput, User, transaction, write_ahead
 
 from .extensions import db
 
@@ -27,8 +27,10 @@ def actor() -> User:
 @contextmanager
 def unit() -> Iterator[Context]:
     """One transaction: commit on success; on an engine error roll back (keeping audit events that must
-    survive, such as a blocked SoD attempt) and re-raise."""
+    survive, such as a blocked SoD attempt) and re-raise. In a read request (GET) it first takes SQLite's
+    write lock up front again (``engine.core.db.write_ahead``)."""
     ctx = context()
+    write_ahead(ctx.session)
     with transaction(ctx.session, ctx.clock):
         yield ctx
 

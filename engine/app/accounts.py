@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy.orm import Session, joinedload
 
 from engine.aims.roles import ROLES
 from engine.core import audit_trail, directory
@@ -337,18 +337,57 @@ def create_token(session: Session, clock: Clock, user: User, name: str) -> tuple
     return row, secret
 
 
-def token_user(session: Session, clock: Clock, secret: str | None) -> User | None:
-    """The active user an unrevoked API token belongs to, or None."""
+#: a token's ``last_used_at`` is written again only once it is older than this (not on every request)
+TOKEN_TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """A valid token: its user (roles loaded), its id, and whether its last use is due to be written."""
+
+    user: User
+    token_id: int
+    touch_due: bool
+
+
+def check_token(session: Session, clock: Clock, secret: str | None) -> TokenCheck | None:
+    """The active user an unrevoked API token belongs to, or None: one indexed read (the token's hash
+    joined to its user and the user's roles). Writes nothing; ``touch_token`` writes the last use when
+    ``touch_due`` says so."""
     if not secret:
         return None
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _sha(secret)))
-    if row is None or row.revoked_at is not None:
+    row = session.execute(
+        select(User, ApiToken.id, ApiToken.last_used_at)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == _sha(secret), ApiToken.revoked_at.is_(None), User.active.is_(True))
+        .options(joinedload(User.role_rows))).unique().first()
+    if row is None:
         return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.active:
+    user, token_id, last_used = row
+    return TokenCheck(user, token_id, last_used is None or last_used < clock.now() - TOKEN_TOUCH_INTERVAL)
+
+
+def touch_token(session: Session, clock: Clock, token_id: int) -> None:
+    """Set the token's ``last_used_at`` to now unless it was written in the last ``TOKEN_TOUCH_INTERVAL``,
+    in the caller's transaction (one UPDATE). A token row another transaction is writing is left alone
+    (``SKIP LOCKED`` on PostgreSQL): that one writes it."""
+    now = clock.now()
+    due = (select(ApiToken.id).where(ApiToken.id == token_id, or_(ApiToken.last_used_at.is_(None),
+                                                                  ApiToken.last_used_at < now - TOKEN_TOUCH_INTERVAL))
+           .with_for_update(skip_locked=True))
+    session.execute(update(ApiToken).where(ApiToken.id.in_(due.scalar_subquery())).values(last_used_at=now)
+                    .execution_options(synchronize_session=False))
+
+
+def token_user(session: Session, clock: Clock, secret: str | None) -> User | None:
+    """The active user an unrevoked API token belongs to, or None; its last use is written (at most once
+    a minute) in the caller's transaction."""
+    check = check_token(session, clock, secret)
+    if check is None:
         return None
-    row.last_used_at = clock.now()
-    return user
+    if check.touch_due:
+        touch_token(session, clock, check.token_id)
+    return check.user
 
 
 def tokens_of(session: Session, user: User) -> list[ApiToken]:

@@ -72,7 +72,8 @@ def instance_view(ctx: Context, user: User, instance_id: int) -> InstanceView:
     instance = access.visible_instance(session, user, instance_id)
     view = InstanceView(instance, instance.process_version)
     workflow = runtime.restore(ctx, instance).workflow
-    completed, active = set(), set()
+    # what pruning dropped from a long-lived instance's task tree was completed too
+    completed, active = set(getattr(workflow, "pruned_elements", ())), set()
     for task in workflow.get_tasks():
         bpmn_id = getattr(task.task_spec, "bpmn_id", None)
         if not bpmn_id:

@@ -12,7 +12,7 @@ __all__, __getattr__ = face(__name__, modules=(
     "notifications", "outbox", "services", "worker",
 ), names={
     "clock": ("Clock", "FixedClock", "SystemClock", "as_utc", "isoformat", "parse_datetime"),
-    "db": ("configure_sqlite", "make_engine"),
+    "db": ("configure_sqlite", "deferred_begin", "make_engine", "no_wait", "write_ahead"),
     "errors": ("ConflictError", "DefinitionError", "EngineError", "FieldError", "Forbidden", "InvalidInput", "NotFound",
                "SodViolation", "ValidationError", "WorkflowError"),
     "models": ("OPEN_STATES", "Base", "HumanTask", "InstanceState", "ProcessInstance", "TaskState", "User"),

@@ -221,6 +221,7 @@ def save(ctx: Context, instance: ProcessInstance, workflow: Any, flush: bool = T
     task rows (one round of statements per use case).
     """
     now = ctx.clock.now()
+    serializer.prune(workflow)  # a long-lived (looping) instance keeps its live part only
     instance.state = serializer.dumps(workflow)
     instance.updated_at = now
     instance.wake_at = next_timer(workflow)

@@ -18,7 +18,9 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.exceptions import TaskNotFoundException
+from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
@@ -33,6 +35,9 @@ class _InstanceOnlyConverter(BpmnWorkflowConverter):
         dct["spec_key"] = getattr(workflow, "spec_key", None)
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        pruned = getattr(workflow, "pruned_elements", None)
+        if pruned:
+            dct["pruned_elements"] = sorted(pruned)
         return dct
 
     def from_dict(self, dct: dict[str, Any]) -> BpmnWorkflow:
@@ -47,6 +52,7 @@ class _InstanceOnlyConverter(BpmnWorkflowConverter):
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        workflow.pruned_elements = set(dct.get("pruned_elements", ()))
         return workflow
 
 
@@ -107,6 +113,103 @@ def _inside(workflow: BpmnWorkflow, sp: Any, outer: Any) -> bool:
             return True
         sp = next((c for c in workflow.subprocesses.values() if sp.parent_task_id in c.tasks), None)
     return False
+
+
+#: finished tasks kept on the path above the live ones when the task tree is pruned: a margin for whatever
+#: looks a few steps back, and no pruning at all for ordinary short flows
+KEEP_FINISHED = 20
+#: the first tasks of the path (the flow's beginning) are kept too: a parallel gateway that a loop enters
+#: decides whether it may fire by walking its ancestors up to the input the flow first came in by
+KEEP_FIRST = 10
+
+
+def prune(workflow: BpmnWorkflow, keep: int = KEEP_FINISHED) -> int:
+    """Drop the finished middle of the workflow's task tree; returns how many tasks went.
+
+    SpiffWorkflow 3.2 keeps every task it ever ran, so an instance that loops (a recurring review) grows
+    its stored state, and the time to save and restore it, with every round; and its task iterator stops
+    1,000 levels down, so after a few hundred rounds the live tasks fall out of sight and the instance
+    looks finished. Every unfinished task descends from one path of tasks from the root; all of that path
+    above the unfinished tasks' nearest common ancestor is finished, and so is everything hanging off it
+    (a finished branch, a loop's earlier rounds). The first ``KEEP_FIRST`` tasks of the path and the last
+    ``keep`` above that ancestor stay, joined parent to child; the tasks between them, with what hangs off
+    them and the finished subprocesses they started, go. The cut never falls on a join, a subprocess task,
+    a split or anything not completed. SpiffWorkflow stores each task's data as a change from its parent's,
+    computed when it saves, so the live tasks' data is unchanged. The BPMN ids of the completed tasks
+    that went stay in ``pruned_elements`` (the instance page colours them); who did what and when is in
+    our own tables (human tasks, audit trail), not in the tree. A finished workflow, and one whose process
+    has a completion condition (it reads the root's branches), is left as it is.
+    """
+    if getattr(workflow.spec, "completion_condition", None):
+        return 0
+    tasks = workflow.tasks
+    unfinished = [t for t in tasks.values() if not t.has_state(TaskState.FINISHED_MASK)]
+    if not unfinished:
+        return 0
+    path = []
+    task = unfinished[0]
+    while task is not None:
+        path.append(task)
+        task = task.parent
+    path.reverse()
+    depth = {t.id: i for i, t in enumerate(path)}
+    common = len(path) - 1
+    for task in unfinished[1:]:
+        while task.id not in depth:
+            task = task.parent
+        common = min(common, depth[task.id])
+    head = min(KEEP_FIRST, common)
+    while head > 0 and not _may_be_root(path[head]):
+        head -= 1
+    cut = common - keep
+    while cut > head + 1 and not _may_be_root(path[cut]):
+        cut -= 1
+    if cut <= head + 1 or not _may_be_root(path[head]):
+        return 0
+    tail = _subtree(path[cut])
+    gone = [tasks[i] for i in _subtree(path[head + 1]) - tail]
+    pruned = getattr(workflow, "pruned_elements", None)
+    if pruned is None:
+        pruned = workflow.pruned_elements = set()
+    waiting = workflow.event_manager.tasks
+    for task in gone:
+        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+        if bpmn_id and task.state == TaskState.COMPLETED:
+            pruned.add(bpmn_id)
+        del tasks[task.id]
+        waiting.pop(task.id, None)
+    path[cut]._parent = path[head].id
+    path[head]._children = [path[cut].id]
+    if workflow.last_task is not None and workflow.last_task.id not in tasks:
+        workflow.last_task = None
+    _drop_subprocesses(workflow, {t.id for t in gone})
+    return len(gone)
+
+
+def _subtree(task: Any) -> set[UUID]:
+    ids: set[UUID] = set()
+    stack = [task]
+    while stack:
+        task = stack.pop()
+        ids.add(task.id)
+        stack.extend(task.children)
+    return ids
+
+
+def _may_be_root(task: Any) -> bool:
+    return (task.state == TaskState.COMPLETED and not isinstance(task.task_spec, (Join, SubWorkflowTask))
+            and len(task.children) == 1)
+
+
+def _drop_subprocesses(workflow: BpmnWorkflow, gone: set[UUID]) -> None:
+    """Forget the (finished) subprocesses started by tasks that went, and those started inside them."""
+    while True:
+        dropped = [key for key, sp in workflow.subprocesses.items() if sp.parent_task_id in gone]
+        if not dropped:
+            return
+        for key in dropped:
+            sp = workflow.subprocesses.pop(key)
+            gone |= set(sp.tasks)
 
 
 def _patched(workflow: BpmnWorkflow) -> BpmnWorkflow:

@@ -56,7 +56,13 @@ def test_task_and_instance_pages_read_in_peoples_words(shipped_server: tuple[str
     started = page.locator("[data-testid=timeline] time").first
     assert "10:00" in started.inner_text(), "the timeline is in the browser's zone (09:00 UTC is 10:00 in Berlin)"
     assert "Assessor" in page.inner_text("[data-testid=summary]")
+    # the wide risk assessment opens on its current step at a readable size, not as a thin strip
+    opened = float(page.get_attribute("#diagram", "data-zoom-level") or 0)
+    assert opened >= 0.7, f"the diagram opened at {opened:.0%}"
     ui.shot("instance_page")
+    page.click("[data-testid=zoom-fit]")
+    page.wait_for_function(f"Number(document.querySelector('#diagram').dataset.zoomLevel) < {opened}")
+    ui.shot("instance_whole_process")
 
     page.goto(f"{base}/tasks")
     row = page.locator("[data-testid=inbox] tbody tr", has_text="Plan the risk treatment").first

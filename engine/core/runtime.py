@@ -26,7 +26,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine.core import assignment, audit_trail, definitions, directory, escalation, events, serializer, timers
+from engine.core import (
+    assignment,
+    audit_trail,
+    definitions,
+    directory,
+    domain,
+    escalation,
+    events,
+    serializer,
+    timers,
+)
 from engine.core.clock import Clock, as_utc, parse_datetime
 from engine.core.context import Context
 from engine.core.durations import add_duration
@@ -328,9 +338,10 @@ def _new_row(ctx: Context, instance: ProcessInstance, task: Any, now: datetime) 
         user = directory.find_user(ctx.session, email) if isinstance(email, str) else None
         if user is not None and user.active:
             row.assignee_id = row.designated_id = user.id
-        else:
-            row.note = (f"{props.assignee_var} names no active user ({email!r}); "
-                        f"anyone with the role {row.role} may claim it")
+        elif isinstance(email, str) and email.strip():  # nobody named: simply the lane's work, no note
+            who = "is no longer active" if user is not None else "is not a user here"
+            row.note = (f"The person named for this step ({email}) {who}; "
+                        f"anyone with the role {domain.roles_in_words({row.role})} may claim it")
     return row
 
 

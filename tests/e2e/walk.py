@@ -195,6 +195,17 @@ class Walk:
     def specs(self) -> list[str]:
         return sorted(t.task_spec for t in self.open_tasks())
 
+    def item(self, task: HumanTask, *names: str) -> dict[str, Any]:
+        """The multi-instance item a task works on (the first of ``names`` its data holds as a record):
+        to pick, among several open tasks of one step, the one about a given risk or action."""
+        with self.app.app_context():
+            ctx = Context(db.session, self.app.extensions["aimsflow.clock"], self.app.extensions["aimsflow.settings"])
+            instance = db.session.get(ProcessInstance, task.instance_id)
+            assert instance is not None
+            data = runtime.spiff_task(runtime.restore(ctx, instance).workflow, task).data
+            db.session.rollback()
+        return next((dict(data[n]) for n in names if isinstance(data.get(n), dict)), {})
+
     def _family(self) -> list[int]:
         assert self.instance_id is not None
         ids, frontier = [self.instance_id], [self.instance_id]

@@ -55,6 +55,34 @@ def holder(ctx: Context, task: HumanTask) -> str:
                 if user(ctx.session, k).id == task.assignee_id)
 
 
+# --------------------------------------------------------------------------- the person a task names
+
+
+@pytest.mark.parametrize(("named", "note"), [
+    (None, None),
+    ("", None),
+    ("ghost@nowhere.example", "The person named for this step (ghost@nowhere.example) is not a user here; "
+                              "anyone with the role Manager / approver may claim it"),
+    ("inactive", "is no longer active; anyone with the role Manager / approver may claim it"),
+], ids=["nobody", "blank", "unknown", "inactive"])
+def test_task_naming_nobody_is_the_lanes_work_and_a_bad_name_is_said_in_words(dctx: Context, named: str | None,
+                                                                               note: str | None) -> None:
+    """A step whose person is not chosen yet waits for the lane's role without a note (the CAPA's
+    verification, before anyone is named); a person who cannot take it is said so in words, never as the
+    variable and Python's ``None``."""
+    if named == "inactive":
+        user(dctx.session, "ingrid").active = False
+        named = email("ingrid")
+    instance = services.start_process(dctx, user(dctx.session, "grace"), "tiny_named_approval",
+                                      {"approver": named, "submitted_by_id": email("tomas")}).instance
+    [task] = services.open_tasks(dctx, instance.id)
+    assert task.assignee_id is None
+    if note is None:
+        assert task.note is None
+    else:
+        assert task.note is not None and note in task.note and "approver names" not in task.note
+
+
 # --------------------------------------------------------------------------- setting it up
 
 def test_delegation_is_audited_and_the_deputy_is_told(dctx: Context) -> None:

@@ -4,6 +4,7 @@ or a process variable; for every shipped form, answered wrongly in every way."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,25 @@ def test_form_messages_name_the_field_and_say_what_is_wanted(path: Path) -> None
                 assert words not in error.message, error
             assert not (parts and isinstance(parts[-1], str) and "_" in parts[-1] and parts[-1] in error.message), \
                 f"a process variable is shown: {error}"
+
+
+def _titles(schema: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(schema, dict):
+        if isinstance(schema.get("title"), str):
+            yield path or "/", schema["title"]
+        for key, sub in schema.items():
+            yield from _titles(sub, f"{path}/{key}")
+    elif isinstance(schema, list):
+        for i, sub in enumerate(schema):
+            yield from _titles(sub, f"{path}/{i}")
+
+
+@pytest.mark.parametrize("path", FORMS, ids=lambda p: p.name.removesuffix(".schema.json"))
+def test_form_titles_are_written_as_labels_not_as_keys(path: Path) -> None:
+    """A field's title is what the page and every message show: a label in words, not its key with the
+    underscores taken out ("health safety public" on the impact analysis checklist)."""
+    keyish = [(where, title) for where, title in _titles(json.loads(path.read_text())) if title[:1].islower()]
+    assert keyish == [], f"titles that read as keys: {keyish}"
 
 
 def test_form_messages_for_each_keyword() -> None:

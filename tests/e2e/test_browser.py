@@ -84,7 +84,7 @@ def test_assessor_approver_and_admin_in_a_real_browser(live_server: str, chromiu
     ui.login(APPROVER)
     page.click("[data-tab=claimable]")
     page.click("text=Approve the assessment")
-    assert "Replies may sound dismissive" in page.inner_text(".data-so-far")
+    assert "Replies may sound dismissive" in page.inner_text("[data-testid=summary]")
     page.click("[data-testid=claim]")
     page.click("label:has-text('Request changes')")
     page.click("[data-testid=submit]")

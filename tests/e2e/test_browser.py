@@ -5,6 +5,7 @@ saved as a screenshot under test-output/e2e/<test name>/."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,21 @@ class Pages:
     def __init__(self, page: Any, base: str, shots: Path):
         self.page, self.base, self.shots, self.n = page, base, shots, 0
         self.errors: list[str] = []
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("pageerror", lambda e: self.errors.append(f"script error on {page.url}: {e}"))
+        page.on("console", self._console)
+        page.on("requestfailed", self._failed)
+        page.on("response", lambda r: self.errors.append(f"{r.status} from {r.url}") if r.status >= 500 else None)
+
+    def _console(self, message: Any) -> None:
+        """Console errors fail the test; a 4xx answer the test provoked (a form sent back) is not one."""
+        text = message.text
+        if message.type == "error" and not re.match(r"Failed to load resource: .*status of 4\d\d", text):
+            self.errors.append(f"console error on {self.page.url}: {text}")
+
+    def _failed(self, request: Any) -> None:
+        failure = request.failure or ""
+        if "ERR_ABORTED" not in failure:  # a navigation the test moved on from, or a download
+            self.errors.append(f"request failed: {request.method} {request.url} ({failure})")
 
     def shot(self, name: str) -> None:
         self.n += 1
@@ -120,5 +135,14 @@ def test_assessor_approver_and_admin_in_a_real_browser(live_server: str, chromiu
     page.goto(f"{live_server}/admin/processes/web_assessment")
     assert page.inner_text("[data-testid=status-v2]") == "published"
     ui.shot("versions")
+    # rolling back asks first: "Cancel" leaves the versions as they are, "OK" publishes v1 again as v3
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("[data-testid=republish-v1]")
+    page.wait_for_timeout(300)
+    assert page.locator("[data-testid=status-v3]").count() == 0
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("[data-testid=republish-v1]")
+    page.wait_for_selector("[data-testid=status-v3]")
+    assert page.inner_text("[data-testid=status-v3]") == "published"
     assert not ui.errors, ui.errors
     context.close()

@@ -142,7 +142,7 @@ class Walk:
         self.done: list[str] = []
 
     def close(self) -> None:
-        assert not self.ui.errors, f"script errors on the pages: {self.ui.errors}"
+        assert not self.ui.errors, f"errors on the pages: {self.ui.errors}"
         self.context.close()
 
     # ------------------------------------------------------------------ people and pages

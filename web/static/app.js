@@ -60,3 +60,10 @@ document.addEventListener('DOMContentLoaded', function () {
     if (mode === 'at') { el.textContent = text; } else { el.title = text; }
   });
 });
+
+// A form with data-confirm asks before it is sent (no inline handlers: the Content-Security-Policy blocks them).
+document.addEventListener('submit', function (event) {
+  var form = event.target;
+  var question = form && form.getAttribute && form.getAttribute('data-confirm');
+  if (question && !window.confirm(question)) { event.preventDefault(); }
+}, true);

@@ -6,7 +6,9 @@ Supported (DESIGN.md, FLOWS.md 0.8): text, textarea (``"x-widget": "textarea"`` 
 multi-enums (arrays of enums) as checkboxes, integers and numbers with their bounds, booleans, dates,
 date-times, user pickers (``"format": "email"`` with ``"x-user-roles"``), reference pickers
 (``"x-ref": "<kind>"``: a select of that kind's records; an array of them, checkboxes), lists of text
-(one per line), nested objects (a fieldset), repeating groups (arrays of objects), file uploads
+(one per line), scales (an integer with ``"x-scale": "likelihood"`` or ``"impact"``: its values as
+choices with the words of the organisation's risk criteria, "3 · Possible"), nested objects (a fieldset),
+repeating groups (arrays of objects), file uploads
 (``"x-file": true``, or an array of them), ``"const": true`` as a confirmation checkbox ("I confirm
 ...") and any other ``const`` as a fixed value. Local ``$ref`` (``#/$defs/...``) are inlined first.
 
@@ -122,6 +124,8 @@ def _kind(key: str, schema: dict[str, Any]) -> str:
         return "object"
     if kind == "boolean":
         return "checkbox"
+    if kind == "integer" and schema.get("x-scale"):
+        return "scale"
     if kind in ("integer", "number"):
         return kind
     if schema.get("x-ref"):
@@ -140,7 +144,8 @@ def _kind(key: str, schema: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Options:
-    """Where pickers get their choices: people holding roles, records of a kind of reference."""
+    """Where pickers get their choices: people holding roles, records of a kind of reference (and the
+    words of a scale, kind ``scale:<name>``)."""
 
     users: UserOptions = lambda roles: []
     refs: RefOptions = lambda kind: []
@@ -172,6 +177,8 @@ def _fields(schema: dict[str, Any], values: Any, errors: dict[str, str], pick: O
             f.step = "1" if f.kind == "integer" else "any"
         if f.kind in ("radio", "select"):
             f.options = enum_options(sub)
+        elif f.kind == "scale":
+            f.options = scale_options(sub, dict(pick.refs(f"scale:{sub['x-scale']}")))
         elif f.kind == "checkboxes":
             f.options = enum_options(sub["items"])
         elif f.kind == "user":
@@ -281,9 +288,15 @@ def parse(schema: dict[str, Any] | None, form: MultiDict[str, str],
     return data, uploads
 
 
+def scale_options(schema: dict[str, Any], words: dict[str, str]) -> list[tuple[str, str]]:
+    """The values of a scale field from its minimum to its maximum, each with its words ("3 · Possible")."""
+    low, high = int(schema.get("minimum", 1)), int(schema.get("maximum", 5))
+    return [(str(n), f"{n} · {words[str(n)]}" if words.get(str(n)) else str(n)) for n in range(low, high + 1)]
+
+
 def _convert(kind: str, sub: dict[str, Any], raw: str) -> Any:
     raw = raw.replace("\r\n", "\n").strip()
-    if kind == "integer":
+    if kind in ("integer", "scale"):
         return int(raw) if re.fullmatch(r"[-+]?\d+", raw.strip()) else raw
     if kind == "number":
         try:

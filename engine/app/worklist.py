@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, aliased
 
-from engine.aims import evidence_intake, roles
+from engine.aims import evidence_intake, risk_criteria, roles
 from engine.app import access, queries, register_edit
 from engine.app.queries import TaskRow
 from engine.app.register_edit import RegisterRow
@@ -151,7 +151,13 @@ def enum_options(schema: dict[str, Any]) -> list[tuple[str, str]]:
 
 def reference_options(session: Session, kind: str) -> list[tuple[str, str]]:
     """The records a reference field of ``kind`` (``"x-ref"``) offers, as (reference, label); none for
-    a kind the domain does not know."""
+    a kind the domain does not know. ``scale:<name>``: the words of the organisation's scale (its risk
+    criteria's ``<name>_scale``, e.g. likelihood 3 "Possible"), as (value, words)."""
+    if kind.startswith("scale:"):
+        org = roles.organisation(session)
+        criteria = (org.risk_criteria if org is not None else None) or risk_criteria.DEFAULT
+        scale = criteria.get(f"{kind[len('scale:'):]}_scale") or {}
+        return [(str(k), str(v)) for k, v in scale.items()] if isinstance(scale, dict) else []
     reference = domain.current().references.get(kind)
     return reference.options(session) if reference is not None else []
 

@@ -41,8 +41,8 @@ def test_risk_owner_plans_the_treatment_in_a_real_browser(shipped_server: tuple[
     page.fill("[name='f.actions.0.control_ref']", "6.2.6")  # the Annex A prefix forgotten
     page.select_option("[name='f.actions.0.owner_id']", ACTION_OWNER)
     page.fill("[name='f.actions.0.due_date']", "2026-12-15")
-    page.fill("[name='f.target_residual_likelihood']", "2")
-    page.fill("[name='f.target_residual_impact']", "3")
+    page.check("[name='f.target_residual_likelihood'][value='2']")
+    page.check("[name='f.target_residual_impact'][value='3']")
     page.fill("[name='f.rationale']", "Monitoring and a fairness review bring the residual within appetite")
     ui.shot("plan_filled")
     page.click("[data-testid=submit]")

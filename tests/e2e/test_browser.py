@@ -11,6 +11,9 @@ from typing import Any
 
 from .conftest import ROOT
 
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+#: the WCAG 2.1 A and AA rules axe-core checks; a serious or critical violation fails the test
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 ASSESSOR = "sofia.rossi@lumenvale.example"
 APPROVER = "ingrid.larsen@lumenvale.example"
 ADMIN = "oliver.grant@lumenvale.example"
@@ -20,6 +23,7 @@ class Pages:
     def __init__(self, page: Any, base: str, shots: Path):
         self.page, self.base, self.shots, self.n = page, base, shots, 0
         self.errors: list[str] = []
+        self.checked: set[tuple[str, str]] = set()
         page.on("pageerror", lambda e: self.errors.append(f"script error on {page.url}: {e}"))
         page.on("console", self._console)
         page.on("requestfailed", self._failed)
@@ -39,6 +43,25 @@ class Pages:
     def shot(self, name: str) -> None:
         self.n += 1
         self.page.screenshot(path=str(self.shots / f"{self.n:02d}_{name}.png"), full_page=True)
+        self.accessible()
+
+    def accessible(self) -> None:
+        """axe-core's WCAG 2.1 AA check of the page, once per kind of page (its path without numbers and
+        its heading): serious and critical violations are errors of the test."""
+        heading = self.page.locator("h1").first.inner_text() if self.page.locator("h1").count() else ""
+        kind = (re.sub(r"\d+", "#", self.page.url.split("?")[0].removeprefix(self.base)), heading)
+        if kind in self.checked:
+            return
+        self.checked.add(kind)
+        assert AXE.exists(), "axe-core is missing: run make install"
+        if not self.page.evaluate("() => typeof window.axe !== 'undefined'"):
+            self.page.evaluate(AXE.read_text())  # evaluated, not a script tag: the CSP forbids inline scripts
+        found = self.page.evaluate(
+            """async tags => (await axe.run(document, {runOnly: {type: 'tag', values: tags}})).violations
+                 .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => v.id + ' (' + v.impact + ', ' + v.nodes.length + '): ' + v.nodes[0].html.slice(0, 120))""",
+            WCAG)
+        self.errors.extend(f"accessibility on {self.page.url}: {v}" for v in found)
 
     def login(self, email: str) -> None:
         self.page.context.clear_cookies()

@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_login import login_required
-from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from engine.aims import BUSINESS_ROLES
@@ -24,12 +23,12 @@ from engine.core import (
     services,
 )
 
-from . import formfields
+from . import formfields, instruction_text
 from .common import actor, context, now, seen_version, unit
 from .extensions import db
 
 bp = Blueprint("tasks", __name__)
-_JINJA = SandboxedEnvironment(autoescape=True)
+_JINJA = instruction_text.environment()
 
 
 @bp.before_request

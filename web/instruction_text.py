@@ -1,0 +1,54 @@
+"""How a value of the process data reads inside a task's instructions (the BPMN's
+``instructionsForEndUser``, a Jinja template over the task data): lists as lists, records as labelled
+pairs, yes/no for booleans; never Python's own notation (``{'clauses': ['8.1']}``, ``True``, ``None``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2.sandbox import SandboxedEnvironment
+
+NOTHING = "none"
+
+
+def label(key: Any) -> str:
+    """A data key as a label: ``ai_systems`` -> ``AI systems``."""
+    words = str(key).replace("_", " ").strip()
+    words = words[:1].upper() + words[1:]
+    return words.replace("Ai ", "AI ").replace(" ai ", " AI ")
+
+
+def plain(value: Any) -> Any:
+    """``value`` as people read it; strings and numbers as they are."""
+    if value is None:
+        return NOTHING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        pairs = [f"{label(k)}: {_inner(v)}" for k, v in value.items() if v not in (None, "", [], {})]
+        return "; ".join(pairs) or NOTHING
+    if isinstance(value, list | tuple | set):
+        items = [_record(v) if isinstance(v, dict) else _inner(v) for v in value]
+        if not items:
+            return NOTHING
+        return "; ".join(items) if any(isinstance(v, dict) for v in value) else ", ".join(items)
+    return value
+
+
+def _inner(value: Any) -> str:
+    if isinstance(value, list | tuple | set):
+        return ", ".join(_inner(v) for v in value) or NOTHING
+    if isinstance(value, dict):
+        return _record(value)
+    return str(plain(value))
+
+
+def _record(row: dict[Any, Any]) -> str:
+    """A record inside a list (a checklist item, a finding): its filled values, dash-separated."""
+    return " — ".join(_inner(v) for v in row.values() if v not in (None, "", [], {})) or NOTHING
+
+
+def environment() -> SandboxedEnvironment:
+    """The sandbox the instructions render in, every ``{{ value }}`` through ``plain``."""
+    return SandboxedEnvironment(autoescape=True, finalize=plain)

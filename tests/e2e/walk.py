@@ -138,6 +138,7 @@ class Walk:
         self.ui = Pages(self.page, self.base, shots)
         self.form = BrowserForm(self.page, shots)
         self.who: str | None = None
+        self.lapsed = False  # the clock moved on: the browser's login has expired
         self.instance_id: int | None = None
         self.done: list[str] = []
 
@@ -148,9 +149,9 @@ class Walk:
     # ------------------------------------------------------------------ people and pages
 
     def as_(self, key: str) -> None:
-        if self.who != key:
+        if self.who != key or self.lapsed:
             self.ui.login(email(key))
-            self.who = key
+            self.who, self.lapsed = key, False
 
     def _answer(self, data: dict[str, Any]) -> None:
         for key, value in data.items():
@@ -257,23 +258,32 @@ class Walk:
                     when = parse_datetime(due[bpmn_id].isoformat()) + timedelta(seconds=1)
                     if when > clock.now():
                         clock.set(when.isoformat())
+                        self.lapsed = True  # a session ends after SESSION_HOURS of the app's clock
                     runtime.clear_caches()
                     services.wake_instance(ctx, instance_id)
                     db.session.commit()
                     return
             raise AssertionError(f"no instance waits on {bpmn_id}")
 
-    def finish(self, status: str = "completed", end_event: str | None = None) -> None:
-        """The instance page at the end: the status in words, the timeline, the diagram."""
+    def finish(self, status: str = "completed", end_event: str | None = None, process_id: str | None = None) -> None:
+        """The instance page at the end: the status in words, the timeline, the diagram. With
+        ``process_id``, the latest instance of that process the walked instance called (a process
+        that only runs as a call activity)."""
         assert self.instance_id is not None
         with self.app.app_context():
-            row = db.session.get(ProcessInstance, self.instance_id)
-            assert row is not None
+            instance_id = self.instance_id
+            if process_id is not None:
+                instance_id = max(db.session.scalars(select(ProcessInstance.id).where(
+                    ProcessInstance.id.in_(self._family()), ProcessInstance.process_id == process_id)), default=0)
+            row = db.session.get(ProcessInstance, instance_id)
+            assert row is not None, f"no instance of {process_id}"
             got = (row.status, row.end_event)
         assert got[0] == status, f"instance is {got}, open tasks: {self.specs()}"
         if end_event is not None:
             assert got[1] == end_event, got
-        self.page.goto(f"{self.base}/instances/{self.instance_id}")
+        if self.who is not None:
+            self.as_(self.who)
+        self.page.goto(f"{self.base}/instances/{instance_id}")
         self.page.wait_for_selector("#diagram[data-rendered=true]")
         self.ui.shot("instance_end")
 

@@ -80,3 +80,20 @@ def test_every_shipped_form_builds_and_parses_an_empty_post(path: Path) -> None:
     assert fields, f"{path.name} shows no field"
     data, _ = formfields.parse(schema, MultiDict())
     assert isinstance(data, dict)
+
+
+GROUP = {"type": "object", "properties": {
+    "actions": {"type": "array", "items": {"type": "object", "properties": {"what": {"type": "string"}}}},
+    "rows": {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {"what": {"type": "string"}}}}}}
+
+
+def test_group_with_every_row_removed_is_posted_empty() -> None:
+    """A list filled in before (the minutes sent back) and emptied on the page replaces the old rows; a
+    list that may not be empty, or one the page did not draw, is left out."""
+    drawn = MultiDict([("f.actions.present", "1"), ("f.rows.present", "1")])
+    assert formfields.parse(GROUP, drawn)[0] == {"actions": []}
+    assert formfields.parse(GROUP, MultiDict())[0] == {}
+    assert formfields.parse(GROUP, MultiDict([("f.actions.present", "1"), ("f.actions.0.what", "x")]))[0] == {
+        "actions": [{"what": "x"}]}
+    page = formfields.build(GROUP, {"actions": [{"what": "x"}]})
+    assert [f.kind for f in page] == ["group", "group"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,9 @@ class BrowserForm:
             controls.first.select_option(wanted)
         elif kind == "hidden":
             pass  # a fixed value: nothing to type
+        elif kind == "datetime-local":  # the browser's control holds a wall time: the value's, in UTC
+            when = parse_datetime(str(value)).astimezone(UTC)
+            controls.first.fill(when.strftime("%Y-%m-%dT%H:%M"))
         elif tag == "textarea" and isinstance(value, list):
             controls.first.fill("\n".join(_typed(v) for v in value))
         else:

@@ -17,8 +17,11 @@ CHECKLIST = [{"item_ref": "8.1", "question": "Is 8.1 implemented?"}, {"item_ref"
     ("Late: {{ late }}; slots: {{ slots }}; who: {{ who }}", {"late": True, "slots": [], "who": None},
      "Late: yes; slots: none; who: none"),
     ("{{ n }} audits, {{ xs | length }} items", {"n": 2, "xs": [1, 2, 3]}, "2 audits, 3 items"),
-], ids=["record", "list-of-records", "bool-empty-none", "numbers-and-filters"])
+    ("From {{ a }}, meeting {{ b }}, due {{ c }}",
+     {"a": "2027-03-15T00:00:00+00:00", "b": "2026-12-15T11:00:00+01:00", "c": "2027-01-31"},
+     "From 2027-03-15, meeting 2026-12-15 10:00 UTC, due 2027-01-31"),
+], ids=["record", "list-of-records", "bool-empty-none", "numbers-and-filters", "date-times"])
 def test_instructions_render_data_in_words(template: str, data: dict[str, object], shown: str) -> None:
     html = str(instructions_html(template, data))
     assert html == shown
-    assert not any(mark in html for mark in ("{'", "['", "True", "None", "&#39;"))
+    assert not any(mark in html for mark in ("{'", "['", "True", "None", "&#39;", "+00:00"))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
 from engine.core import runtime, services, timers
@@ -268,25 +269,36 @@ class Walk:
                     return
             raise AssertionError(f"no instance waits on {bpmn_id}")
 
-    def finish(self, status: str = "completed", end_event: str | None = None, process_id: str | None = None) -> None:
-        """The instance page at the end: the status in words, the timeline, the diagram. With
-        ``process_id``, the latest instance of that process the walked instance called (a process
-        that only runs as a call activity)."""
+    def called_end_events(self, process_id: str) -> list[str | None]:
+        """The end event each call of ``process_id`` (a call activity, run inside the walked instance's
+        workflow) reached, in the order they were called; None for a call still running."""
+        with self.app.app_context():
+            ctx = Context(db.session, self.app.extensions["aimsflow.clock"], self.app.extensions["aimsflow.settings"])
+            instance = db.session.get(ProcessInstance, self.instance_id)
+            assert instance is not None
+            workflow = runtime.restore(ctx, instance).workflow
+            ends: list[str | None] = []
+            for sub in workflow.subprocesses.values():
+                if sub.spec.name != process_id:
+                    continue
+                reached = [t.task_spec.bpmn_id for t in sub.get_tasks(state=TaskState.COMPLETED)
+                           if t.workflow is sub and type(t.task_spec).__name__ == "EndEvent"]
+                ends.append(reached[-1] if sub.is_completed() and reached else None)
+            return ends
+
+    def finish(self, status: str = "completed", end_event: str | None = None) -> None:
+        """The instance page at the end: the status in words, the timeline, the diagram."""
         assert self.instance_id is not None
         with self.app.app_context():
-            instance_id = self.instance_id
-            if process_id is not None:
-                instance_id = max(db.session.scalars(select(ProcessInstance.id).where(
-                    ProcessInstance.id.in_(self._family()), ProcessInstance.process_id == process_id)), default=0)
-            row = db.session.get(ProcessInstance, instance_id)
-            assert row is not None, f"no instance of {process_id}"
+            row = db.session.get(ProcessInstance, self.instance_id)
+            assert row is not None
             got = (row.status, row.end_event)
         assert got[0] == status, f"instance is {got}, open tasks: {self.specs()}"
         if end_event is not None:
             assert got[1] == end_event, got
         if self.who is not None:
             self.as_(self.who)
-        self.page.goto(f"{self.base}/instances/{instance_id}")
+        self.page.goto(f"{self.base}/instances/{self.instance_id}")
         self.page.wait_for_selector("#diagram[data-rendered=true]")
         self.ui.shot("instance_end")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from werkzeug.datastructures import MultiDict
@@ -89,7 +90,8 @@ GROUP = {"type": "object", "properties": {
 
 def test_group_with_every_row_removed_is_posted_empty() -> None:
     """A list filled in before (the minutes sent back) and emptied on the page replaces the old rows; a
-    list that may not be empty, or one the page did not draw, is left out."""
+    list that may not be empty, or one that had no rows on the page (the marker is drawn only over
+    earlier rows), is left out."""
     drawn = MultiDict([("f.actions.present", "1"), ("f.rows.present", "1")])
     assert formfields.parse(GROUP, drawn)[0] == {"actions": []}
     assert formfields.parse(GROUP, MultiDict())[0] == {}
@@ -97,3 +99,16 @@ def test_group_with_every_row_removed_is_posted_empty() -> None:
         "actions": [{"what": "x"}]}
     page = formfields.build(GROUP, {"actions": [{"what": "x"}]})
     assert [f.kind for f in page] == ["group", "group"]
+
+
+def test_group_marks_only_rows_given_before(app: Any) -> None:
+    """The page marks a list whose rows came from earlier answers (so removing them all empties it),
+    not a list the person starts from nothing."""
+    from flask import render_template_string
+
+    page = '{% from "_fields.html" import field %}{% for f in fields %}{{ field(f) }}{% endfor %}'
+    with app.test_request_context():
+        before = render_template_string(page, fields=formfields.build(GROUP, {"actions": [{"what": "x"}]}))
+        fresh = render_template_string(page, fields=formfields.build(GROUP, {}))
+    assert 'name="f.actions.present"' in before and 'name="f.rows.present"' not in before
+    assert ".present" not in fresh

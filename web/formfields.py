@@ -356,6 +356,8 @@ def _parse_object(schema: dict[str, Any], form: MultiDict[str, str], files: Mult
                     rows.append(row)
             if rows:
                 data[key] = rows
+            elif f"{n}.present" in form and not sub.get("minItems"):
+                data[key] = []  # the page showed earlier rows and all were removed: emptied, not left as it was
         elif kind in ("file", "files"):
             kept = _kept(form.get(f"keep.{n[2:]}"))
             new = [f for f in files.getlist(n) if f and f.filename]

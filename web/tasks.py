@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_login import login_required
-from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from engine.aims import BUSINESS_ROLES
@@ -24,29 +23,14 @@ from engine.core import (
     services,
 )
 
-from . import formfields
+from . import formfields, instruction_text
 from .common import actor, context, now, seen_version, unit
 from .extensions import db
 
 bp = Blueprint("tasks", __name__)
 
 
-def _plain(value: Any) -> Any:
-    """What an instruction's ``{{ ... }}`` shows: a list as its items joined in words and a mapping as
-    "name value" pairs (not Python's ``['...']`` or ``{'...': ...}``), "none" for an empty one, yes or
-    no for a flag, nothing for a missing value."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, dict):
-        return ", ".join(f"{str(k).replace('_', ' ')} {_plain(v)}" for k, v in value.items()) or "none"
-    if isinstance(value, list | tuple):
-        return "; ".join(str(_plain(item)) for item in value) or "none"
-    return value
-
-
-_JINJA = SandboxedEnvironment(autoescape=True, finalize=_plain)
+_JINJA = instruction_text.environment()
 
 
 @bp.before_request

@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
 from engine.core import runtime, services, timers
@@ -84,6 +85,9 @@ class BrowserForm:
             controls.first.select_option(wanted)
         elif kind == "hidden":
             pass  # a fixed value: nothing to type
+        elif kind == "datetime-local":  # the browser's control holds a wall time: the value's, in UTC
+            when = parse_datetime(str(value)).astimezone(UTC)
+            controls.first.fill(when.strftime("%Y-%m-%dT%H:%M"))
         elif tag == "textarea" and isinstance(value, list):
             controls.first.fill("\n".join(_typed(v) for v in value))
         else:
@@ -138,6 +142,7 @@ class Walk:
         self.ui = Pages(self.page, self.base, shots)
         self.form = BrowserForm(self.page, shots)
         self.who: str | None = None
+        self.lapsed = False  # the clock moved on: the browser's login has expired
         self.instance_id: int | None = None
         self.done: list[str] = []
 
@@ -148,9 +153,9 @@ class Walk:
     # ------------------------------------------------------------------ people and pages
 
     def as_(self, key: str) -> None:
-        if self.who != key:
+        if self.who != key or self.lapsed:
             self.ui.login(email(key))
-            self.who = key
+            self.who, self.lapsed = key, False
 
     def _answer(self, data: dict[str, Any]) -> None:
         for key, value in data.items():
@@ -279,12 +284,29 @@ class Walk:
                     when = parse_datetime(due[bpmn_id].isoformat()) + timedelta(seconds=1)
                     if when > clock.now():
                         clock.set(when.isoformat())
-                        self.who = None  # the session may have run out in the time that passed: log in again
+                        self.lapsed = True  # a session ends after SESSION_HOURS of the app's clock
                     runtime.clear_caches()
                     services.wake_instance(ctx, instance_id)
                     db.session.commit()
                     return
             raise AssertionError(f"no instance waits on {bpmn_id}")
+
+    def called_end_events(self, process_id: str) -> list[str | None]:
+        """The end event each call of ``process_id`` (a call activity, run inside the walked instance's
+        workflow) reached, in the order they were called; None for a call still running."""
+        with self.app.app_context():
+            ctx = Context(db.session, self.app.extensions["aimsflow.clock"], self.app.extensions["aimsflow.settings"])
+            instance = db.session.get(ProcessInstance, self.instance_id)
+            assert instance is not None
+            workflow = runtime.restore(ctx, instance).workflow
+            ends: list[str | None] = []
+            for sub in workflow.subprocesses.values():
+                if sub.spec.name != process_id:
+                    continue
+                reached = [t.task_spec.bpmn_id for t in sub.get_tasks(state=TaskState.COMPLETED)
+                           if t.workflow is sub and type(t.task_spec).__name__ == "EndEvent"]
+                ends.append(reached[-1] if sub.is_completed() and reached else None)
+            return ends
 
     def finish(self, status: str = "completed", end_event: str | None = None) -> None:
         """The instance page at the end: the status in words, the timeline, the diagram."""
@@ -296,6 +318,8 @@ class Walk:
         assert got[0] == status, f"instance is {got}, open tasks: {self.specs()}"
         if end_event is not None:
             assert got[1] == end_event, got
+        if self.who is not None:
+            self.as_(self.who)
         self.page.goto(f"{self.base}/instances/{self.instance_id}")
         self.page.wait_for_selector("#diagram[data-rendered=true]")
         self.ui.shot("instance_end")

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from engine.aims import catalogue
 from engine.aims.registers import Approval, Audit, AuditFinding, AuditProgramme
 from engine.core.runtime import Context
 
@@ -158,3 +159,12 @@ class ProgrammeFlow(FlowDriver):
     def audits(self) -> list[Audit]:
         return list(self.session.scalars(select(Audit).where(Audit.programme_id == self.programme().id)
                                          .order_by(Audit.ref)))
+
+
+def all_required_audits() -> list[dict[str, object]]:
+    """Two audits that together cover every clause and every Annex A control."""
+    clauses = catalogue.clause_ids()
+    controls = catalogue.control_ids()
+    return [programme_audit("Context to support", [c for c in clauses if c[0] in "4567"], controls[:19]),
+            programme_audit("Operation to improvement", [c for c in clauses if c[0] not in "4567"], controls[19:],
+                            start="2027-06-01", end="2027-06-05", lead="hannah")]

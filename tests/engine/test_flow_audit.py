@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine.aims import catalogue
 from engine.aims.registers import Document, DocumentVersion, Nonconformity, SoAVersion
 from engine.core import services
 from engine.core.clock import FixedClock
@@ -18,6 +17,7 @@ from .audit_flow import (
     END,
     AuditFlow,
     ProgrammeFlow,
+    all_required_audits,
     finding,
     findings,
     plan,
@@ -411,14 +411,6 @@ def test_planned_audit_of_clause_9_2_conflicts_with_the_auditor_who_led_the_year
 
 
 # --------------------------------------------------------------------------- programme
-
-
-def all_required_audits() -> list[dict[str, object]]:
-    clauses = catalogue.clause_ids()
-    controls = catalogue.control_ids()
-    return [programme_audit("Context to support", [c for c in clauses if c[0] in "4567"], controls[:19]),
-            programme_audit("Operation to improvement", [c for c in clauses if c[0] not in "4567"], controls[19:],
-                            start="2027-06-01", end="2027-06-05", lead="hannah")]
 
 
 def test_programme_with_full_coverage_is_approved_creates_audits_and_closes_at_year_end(pf: ProgrammeFlow) -> None:

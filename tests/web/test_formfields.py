@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from werkzeug.datastructures import MultiDict
@@ -96,3 +97,34 @@ def test_a_scale_is_a_choice_of_its_values_in_the_organisations_words() -> None:
     assert data == {"likelihood": 4}
     [bare] = formfields.build(schema, {}, refs=lambda kind: [])  # no criteria: the numbers alone
     assert bare.options == [(str(n), str(n)) for n in range(1, 6)]
+
+
+GROUP = {"type": "object", "properties": {
+    "actions": {"type": "array", "items": {"type": "object", "properties": {"what": {"type": "string"}}}},
+    "rows": {"type": "array", "minItems": 1, "items": {"type": "object", "properties": {"what": {"type": "string"}}}}}}
+
+
+def test_group_with_every_row_removed_is_posted_empty() -> None:
+    """A list filled in before (the minutes sent back) and emptied on the page replaces the old rows; a
+    list that may not be empty, or one that had no rows on the page (the marker is drawn only over
+    earlier rows), is left out."""
+    drawn = MultiDict([("f.actions.present", "1"), ("f.rows.present", "1")])
+    assert formfields.parse(GROUP, drawn)[0] == {"actions": []}
+    assert formfields.parse(GROUP, MultiDict())[0] == {}
+    assert formfields.parse(GROUP, MultiDict([("f.actions.present", "1"), ("f.actions.0.what", "x")]))[0] == {
+        "actions": [{"what": "x"}]}
+    page = formfields.build(GROUP, {"actions": [{"what": "x"}]})
+    assert [f.kind for f in page] == ["group", "group"]
+
+
+def test_group_marks_only_rows_given_before(app: Any) -> None:
+    """The page marks a list whose rows came from earlier answers (so removing them all empties it),
+    not a list the person starts from nothing."""
+    from flask import render_template_string
+
+    page = '{% from "_fields.html" import field %}{% for f in fields %}{{ field(f) }}{% endfor %}'
+    with app.test_request_context():
+        before = render_template_string(page, fields=formfields.build(GROUP, {"actions": [{"what": "x"}]}))
+        fresh = render_template_string(page, fields=formfields.build(GROUP, {}))
+    assert 'name="f.actions.present"' in before and 'name="f.rows.present"' not in before
+    assert ".present" not in fresh

@@ -1,0 +1,27 @@
+"""Task instructions read in people's words: the data they quote (lists, records, booleans, nothing)
+never shows in Python's notation."""
+
+from __future__ import annotations
+
+import pytest
+
+from web.tasks import instructions_html
+
+SCOPE = {"clauses": ["8.1", "8.2"], "controls": ["A.8.2"], "ai_systems": ["AIS-002"], "processes": []}
+CHECKLIST = [{"item_ref": "8.1", "question": "Is 8.1 implemented?"}, {"item_ref": "A.8.2", "question": "<b>?"}]
+
+
+@pytest.mark.parametrize(("template", "data", "shown"), [
+    ("Scope {{ s }}.", {"s": SCOPE}, "Scope Clauses: 8.1, 8.2; Controls: A.8.2; AI systems: AIS-002."),
+    ("Items: {{ c }}", {"c": CHECKLIST}, "Items: 8.1 — Is 8.1 implemented?; A.8.2 — &lt;b&gt;?"),
+    ("Late: {{ late }}; slots: {{ slots }}; who: {{ who }}", {"late": True, "slots": [], "who": None},
+     "Late: yes; slots: none; who: none"),
+    ("{{ n }} audits, {{ xs | length }} items", {"n": 2, "xs": [1, 2, 3]}, "2 audits, 3 items"),
+    ("From {{ a }}, meeting {{ b }}, due {{ c }}",
+     {"a": "2027-03-15T00:00:00+00:00", "b": "2026-12-15T11:00:00+01:00", "c": "2027-01-31"},
+     "From 2027-03-15, meeting 2026-12-15 10:00 UTC, due 2027-01-31"),
+], ids=["record", "list-of-records", "bool-empty-none", "numbers-and-filters", "date-times"])
+def test_instructions_render_data_in_words(template: str, data: dict[str, object], shown: str) -> None:
+    html = str(instructions_html(template, data))
+    assert html == shown
+    assert not any(mark in html for mark in ("{'", "['", "True", "None", "&#39;", "+00:00"))

@@ -1,0 +1,67 @@
+"""How a value of the process data reads inside a task's instructions (the BPMN's
+``instructionsForEndUser``, a Jinja template over the task data): lists as lists, records as labelled
+pairs, yes/no for booleans, date-times as the pages show them; never Python's own notation
+(``{'clauses': ['8.1']}``, ``True``, ``None``) nor a raw timestamp (``2027-03-15T00:00:00+00:00``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from jinja2.sandbox import SandboxedEnvironment
+
+NOTHING = "none"
+MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?")
+
+
+def label(key: Any) -> str:
+    """A data key as a label: ``ai_systems`` -> ``AI systems``."""
+    words = str(key).replace("_", " ").strip()
+    words = words[:1].upper() + words[1:]
+    return words.replace("Ai ", "AI ").replace(" ai ", " AI ")
+
+
+def plain(value: Any) -> Any:
+    """``value`` as people read it; strings and numbers as they are."""
+    if value is None:
+        return NOTHING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        pairs = [f"{label(k)}: {_inner(v)}" for k, v in value.items() if v not in (None, "", [], {})]
+        return "; ".join(pairs) or NOTHING
+    if isinstance(value, list | tuple | set):
+        items = [_record(v) if isinstance(v, dict) else _inner(v) for v in value]
+        if not items:
+            return NOTHING
+        return "; ".join(items) if any(isinstance(v, dict) for v in value) else ", ".join(items)
+    if isinstance(value, str) and MOMENT.fullmatch(value):
+        return moment(value)
+    return value
+
+
+def moment(text: str) -> str:
+    """An ISO date-time as the pages show times: ``2027-03-15 10:00 UTC``, or the date alone at midnight."""
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    return when.strftime("%Y-%m-%d") if (when.hour, when.minute) == (0, 0) else when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _inner(value: Any) -> str:
+    if isinstance(value, list | tuple | set):
+        return ", ".join(_inner(v) for v in value) or NOTHING
+    if isinstance(value, dict):
+        return _record(value)
+    return str(plain(value))
+
+
+def _record(row: dict[Any, Any]) -> str:
+    """A record inside a list (a checklist item, a finding): its filled values, dash-separated."""
+    return " — ".join(_inner(v) for v in row.values() if v not in (None, "", [], {})) or NOTHING
+
+
+def environment() -> SandboxedEnvironment:
+    """The sandbox the instructions render in, every ``{{ value }}`` through ``plain``."""
+    return SandboxedEnvironment(autoescape=True, finalize=plain)

@@ -101,10 +101,10 @@ def test_task_instructions_show_lists_in_words_not_python() -> None:
     shown = instructions_html("{{ item.control_id }}: {{ item.details }}. Owner {{ item.owner }}.",
                               {"item": {"control_id": "A.4.4", "owner": None,
                                         "details": ["no accepted evidence (EVD-018 <submitted>)", "no target date"]}})
-    assert shown == "A.4.4: no accepted evidence (EVD-018 &lt;submitted&gt;); no target date. Owner ."
+    assert shown == "A.4.4: no accepted evidence (EVD-018 &lt;submitted&gt;), no target date. Owner none."
     counts = instructions_html("SoA: {{ counts }}. Gaps: {{ gaps }}. Final: {{ final }}.",
                                {"counts": {"implemented": 31, "in_progress": 6}, "gaps": [], "final": False})
-    assert counts == "SoA: implemented 31, in progress 6. Gaps: none. Final: no."
+    assert counts == "SoA: Implemented: 31; In progress: 6. Gaps: none. Final: no."
 
 
 def test_task_validation_errors_sit_next_to_their_fields_and_keep_what_was_typed(

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.aims import soa
-from engine.aims.registers import AISystem, Control, Evidence, SoAEntry, SoAVersion
+from engine.aims.registers import AISystem, Control, Evidence, Organisation, SoAEntry, SoAVersion
 from engine.app import access
 from engine.core import audit_trail
 from engine.core.clock import Clock, isoformat
@@ -172,6 +172,8 @@ def open_working_version(session: Session, clock: Clock, user: User) -> SoAVersi
     """The AIMS owner opens a new working version (every decision carried over). Raises Forbidden."""
     if not (user.active and user.roles & EDITORS):
         raise Forbidden("only the AIMS owner opens a new working version of the SoA")
+    # one working version at a time: two AIMS owners opening one at once queue on the organisation's row
+    session.execute(select(Organisation.id).with_for_update())
     existing = soa.working_version(session)
     version, _ = soa.generate(session, clock, actor_id=user.id)
     if existing is None:

@@ -132,3 +132,43 @@ def test_an_approved_soa_is_frozen_until_the_aims_owner_opens_a_working_version(
     assert 'data-testid="open-version"' in priya.get(url).get_data(as_text=True)
     assert priya.post("/soa/new-version", {"control_id": control}).status_code == 303
     assert "soa-entry-form" in owner.get(url).get_data(as_text=True)
+
+
+def test_two_aims_owners_opening_a_working_version_at_once_open_one(app: Flask) -> None:
+    """The approved SoA again (as the second test left it working, approve it), then two AIMS owners
+    press "Open a new working version" at the same moment, ten times: one working version each time."""
+    import threading
+
+    from engine.app import soa_edit
+    from engine.core import transaction
+
+    clock = app.extensions["aimsflow.clock"]
+    for _ in range(10):
+        with app.app_context():
+            version = soa.working_version(db.session)
+            assert version is not None
+            version.status, version.approved_at = "approved", clock.now()
+            db.session.commit()
+        barrier = threading.Barrier(2)
+        failures: list[BaseException] = []
+
+        def press(barrier: threading.Barrier = barrier, failures: list[BaseException] = failures) -> None:
+            try:
+                with app.app_context():
+                    priya = db.session.scalar(select(User).where(User.email == AIMS_OWNER))
+                    db.session.commit()  # end the read: SQLite's reads here hold the write lock
+                    barrier.wait(timeout=30)
+                    with transaction(db.session, clock):
+                        soa_edit.open_working_version(db.session, clock, priya)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=press) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not failures, failures
+        with app.app_context():
+            working = [v for v in soa.versions(db.session) if v.status in soa.WORKING_STATES]
+            assert len(working) == 1, [(v.ref, v.status) for v in working]

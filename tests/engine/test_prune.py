@@ -55,6 +55,19 @@ def test_prune_keeps_a_loop_small_and_running_past_spiffworkflows_depth_limit() 
     assert {"split", "check_a", "check_b", "join", "count", "again"} <= workflow.pruned_elements
 
 
+def assert_one_tree(workflow: BpmnWorkflow) -> None:
+    """Every task left is reached from the root through the children lists, each child naming its parent:
+    pruning leaves no orphan behind."""
+    reached, stack = set(), [workflow.task_tree]
+    while stack:
+        task = stack.pop()
+        reached.add(task.id)
+        for child in task.children:
+            assert child.parent is task
+            stack.append(child)
+    assert reached == set(workflow.tasks)
+
+
 def run_loop(rounds: int, keep: int | None) -> tuple[list[list[str]], dict[str, Any], int]:
     """The loop run with a round trip every step, pruned to ``keep`` (None: never); what was ready at each
     step, the final data and the tasks left."""
@@ -72,6 +85,7 @@ def run_loop(rounds: int, keep: int | None) -> tuple[list[list[str]], dict[str, 
             workflow.do_engine_steps()
             if keep is not None:
                 serializer.prune(workflow, keep)
+                assert_one_tree(workflow)
             workflow = serializer.loads(serializer.dumps(workflow), parsed)
     assert workflow.is_completed()
     return seen, dict(workflow.data), len(workflow.tasks)

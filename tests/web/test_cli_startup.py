@@ -59,3 +59,25 @@ def test_cli_tasks_imports_no_page_api_migration_or_export_module(tmp_path: Path
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert [m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)] == []
     assert "engine.app.queries" in loaded
+
+
+def test_cli_output_cut_off_by_its_reader_ends_quietly_with_141(tmp_path: Path) -> None:
+    """`aimsflow deploy | head -0`: the reader is gone before the command writes; the deploy it committed
+    stays, and the command ends with the SIGPIPE code instead of "failed unexpectedly" and a traceback."""
+    database = tmp_path / "cli.db"
+    env = {**os.environ, "AIMSFLOW_DATABASE_URL": f"sqlite:///{database}", "AIMSFLOW_LOG_FILE": str(tmp_path / "log"),
+           "AIMSFLOW_PROCESSES_DIR": str(ROOT / "processes"), "AIMSFLOW_FORMS_DIR": str(ROOT / "forms")}
+    env.pop("AIMSFLOW_TEST_DATABASE_URL", None)
+    aimsflow = [sys.executable, "-c", "import sys; from web.cli import main; sys.argv[0] = 'aimsflow'; main()"]
+    subprocess.run([*aimsflow, "db", "upgrade"], env=env, cwd=tmp_path, check=True, capture_output=True)
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before the command starts
+    try:
+        done = subprocess.run([*aimsflow, "deploy"], env=env, cwd=tmp_path, stdout=write, stderr=subprocess.PIPE,
+                              text=True, timeout=300)
+    finally:
+        os.close(write)
+    assert done.returncode == 141, done.stderr
+    assert "unexpectedly" not in done.stderr and "Traceback" not in done.stderr
+    again = subprocess.run([*aimsflow, "deploy"], env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert "aims_policy_review\tv1" in again.stdout and "unchanged" in again.stdout, again.stderr  # it was saved

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -96,6 +97,10 @@ def fail_on(exc: EngineError, json_output: bool, text: str | None = None) -> NoR
     abort(f"error: {exc.message}" if text is None else text, exc.exit_code)
 
 
+#: the exit code when the output's reader went away, as Unix tools end on SIGPIPE (128 + 13)
+PIPE_CLOSED = 141
+
+
 def guard(command: click.Command) -> click.Command:
     """Make ``command`` (and a group's subcommands) end with a sentence and an exit code, never a
     traceback: an engine error as ``fail_on`` reports it, a database failure or anything unforeseen as
@@ -115,6 +120,9 @@ def guard(command: click.Command) -> click.Command:
             return callback(*args, **kwargs)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:  # whoever read the output stopped (`aimsflow tasks | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+            sys.exit(PIPE_CLOSED)
         except EngineError as exc:
             fail_on(exc, json_output)
         except Exception as exc:

@@ -46,7 +46,7 @@ from engine.core.uow import transaction
 from .engine_bench import BPMN, DATA, PROCESS_ID, ROLE, USER_TASKS, form_data, start_data
 from .inbox_bench import database
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test_http"
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 EMAIL = "bench.http@example.org"
 CLIENTS = (1, 4)
 

@@ -1,16 +1,18 @@
-"""The user's own pages: notifications (the bell) with the e-mail preference and the calendar feed
-address, and out of office (deputies for a period)."""
+"""The user's own pages: notifications (the bell) with the e-mail preference, the time zone dates are
+shown in and the calendar feed address, and out of office (deputies for a period)."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
+from zoneinfo import available_timezones
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from sqlalchemy import select
 
-from engine.app import calendar_feed
+from engine.app import accounts, calendar_feed
 from engine.core import ConflictError, Forbidden, InvalidInput, NotFound, User, delegation, notifications
 
 from .common import actor, now, unit
@@ -25,8 +27,7 @@ def _login() -> None:
     """Every page here needs a logged-in user."""
 
 
-@bp.route("/notifications")
-def notifications_page() -> Any:
+def _notifications_page(zone_typed: str | None = None, zone_error: str | None = None, status: int = 200) -> Any:
     unread_only = request.args.get("unread") == "1"
     with unit() as ctx:  # the preference row and the feed token are made on first use
         me = actor()
@@ -34,7 +35,38 @@ def notifications_page() -> Any:
         mode = notifications.preference(ctx.session, ctx.clock, me).email_mode
         token = calendar_feed.token_for(ctx.session, ctx.clock, me)
     return render_template("me/notifications.html", rows=rows, mode=mode, modes=notifications.EMAIL_MODES,
-                           unread_only=unread_only, feed_url=url_for("calendar.feed", token=token, _external=True))
+                           unread_only=unread_only, feed_url=url_for("calendar.feed", token=token, _external=True),
+                           zones=_zone_names(), zone_typed=me.time_zone if zone_typed is None else zone_typed,
+                           zone_error=zone_error), status
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> list[str]:
+    return sorted(n for n in available_timezones() if "/" in n and not n.startswith(("Etc/", "SystemV/"))) + ["UTC"]
+
+
+@bp.route("/notifications")
+def notifications_page() -> Any:
+    return _notifications_page()
+
+
+@bp.route("/time-zone", methods=["POST"])
+def time_zone() -> Any:
+    """Save the user's time zone. ``from_browser=1`` (app.js on a first visit) sets it only while the
+    user has none and answers 204 without a page."""
+    typed = request.form.get("time_zone", "")
+    guessed = request.form.get("from_browser") == "1"
+    try:
+        with unit() as ctx:
+            accounts.set_time_zone(ctx.session, actor(), typed, only_if_unset=guessed)
+    except InvalidInput as exc:
+        if guessed:
+            return "", 204  # a browser whose zone we do not know keeps UTC until the user chooses one
+        return _notifications_page(typed, exc.message, 422)
+    if guessed:
+        return "", 204
+    flash(f"Dates and deadlines are now shown in the time zone {typed.strip()}.", "success")
+    return redirect(url_for(".notifications_page"), 303)
 
 
 @bp.route("/notifications/read", methods=["POST"])

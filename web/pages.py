@@ -12,16 +12,20 @@ from markupsafe import Markup, escape
 
 from engine.aims import ROLES
 from engine.app import access, humanize
-from engine.core import as_utc, notifications
+from engine.core import as_utc, local_text, notifications, zone
 
 from .extensions import db
+
+
+def my_zone() -> str | None:
+    """The signed-in user's time zone (None: not chosen yet, dates are said in UTC)."""
+    return current_user.user.time_zone if current_user and current_user.is_authenticated else None
 
 
 def _when(value: datetime | None, with_time: bool = True) -> str:
     if value is None:
         return "-"
-    value = as_utc(value)
-    return value.strftime("%Y-%m-%d %H:%M UTC" if with_time else "%Y-%m-%d")
+    return local_text(value, my_zone(), with_time)
 
 
 def _span(seconds: float) -> str:
@@ -33,11 +37,12 @@ def _span(seconds: float) -> str:
     return "less than a minute"
 
 
-def relative(value: datetime | date, now: datetime, mode: str = "ago") -> str:
+def relative(value: datetime | date, now: datetime, mode: str = "ago", zone_name: str | None = None) -> str:
     """``value`` seen from ``now`` in words: "in 3 days" / "3 days ago"; for a deadline (``mode``
-    "due") "due in 3 days" / "3 days overdue"; a date without a time counts whole days."""
+    "due") "due in 3 days" / "3 days overdue"; a date without a time counts whole days from today
+    in ``zone_name`` (UTC when None)."""
     if not isinstance(value, datetime):
-        days = (value - as_utc(now).date()).days
+        days = (value - as_utc(now).astimezone(zone(zone_name)).date()).days
         if days == 0:
             return "due today" if mode == "due" else "today"
         span = f"{abs(days)} day{'s' if abs(days) != 1 else ''}"
@@ -53,21 +58,21 @@ def relative(value: datetime | date, now: datetime, mode: str = "ago") -> str:
 
 
 def moment(value: datetime | date | None, mode: str = "at") -> Markup:
-    """A ``<time>`` element app.js shows in the browser's time zone. ``mode``: "at" (the date and time),
-    "ago" (relative: "3 days ago", "in 2 hours"), "due" (a deadline: "due in 3 days", "2 days overdue"),
-    "date" (a day). The text without JavaScript is readable: UTC, or relative to the server's clock."""
+    """A ``<time>`` element in the user's time zone (UTC until they choose one; app.js then says it in
+    the browser's). ``mode``: "at" (the date and time), "ago" (relative: "3 days ago", "in 2 hours"),
+    "due" (a deadline: "due in 3 days", "2 days overdue"), "date" (a day). Relative ones carry the
+    absolute date and time in their tooltip."""
     if value is None:
         return Markup('<span class="text-muted">-</span>')
+    now, zone_name = current_app.extensions["aimsflow.clock"].now(), my_zone()
     if not isinstance(value, datetime):
         text = value.strftime("%-d %b %Y")
         return Markup(f'<time datetime="{value.isoformat()}" data-when="date" '
-                      f'title="{escape(relative(value, current_app.extensions["aimsflow.clock"].now()))}">'
-                      f"{escape(text)}</time>")
-    value = as_utc(value)
-    absolute = value.strftime("%-d %b %Y, %H:%M UTC")
-    text = absolute if mode == "at" else relative(value, current_app.extensions["aimsflow.clock"].now(), mode)
-    return Markup(f'<time datetime="{value.isoformat()}" data-when="{escape(mode)}" title="{escape(absolute)}">'
-                  f"{escape(text)}</time>")
+                      f'title="{escape(relative(value, now, zone_name=zone_name))}">{escape(text)}</time>')
+    absolute = local_text(value, zone_name)
+    text = absolute if mode == "at" else relative(value, now, mode, zone_name)
+    return Markup(f'<time datetime="{as_utc(value).isoformat()}" data-when="{escape(mode)}" '
+                  f'title="{escape(absolute)}">{escape(text)}</time>')
 
 
 def _pretty(value: Any) -> str:
@@ -80,6 +85,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(humanize, "humanize")
     app.add_template_global(ROLES, "ROLES")
     app.add_template_global(moment, "moment")
+    app.add_template_global(my_zone, "my_zone")
 
     @app.context_processor
     def _nav() -> dict[str, Any]:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from engine.aims.roles import ROLES
 from engine.core import audit_trail, directory
-from engine.core.clock import Clock
+from engine.core.clock import Clock, is_zone
 from engine.core.errors import Forbidden, InvalidInput, NotFound
 from engine.core.models import ApiToken, LoginFailure, PasswordLink, RoleAssignment, User, UserSession
 from engine.core.settings import EngineSettings
@@ -483,6 +483,22 @@ def set_active(session: Session, clock: Clock, actor: User, user_id: int, active
     audit_trail.append(session, clock, "user_activate" if active else "user_deactivate", actor=actor,
                        subject=user.email)
     return user
+
+
+def set_time_zone(session: Session, user: User, name: str, *, only_if_unset: bool = False) -> bool:
+    """``user`` reads dates in the IANA time zone ``name`` ("Asia/Tokyo"). With ``only_if_unset`` (the
+    browser's guess on a first visit) a zone the user chose stays. Returns whether it changed.
+    Raises InvalidInput naming the text when it is not a time zone."""
+    name = name.strip()
+    if not is_zone(name):
+        shown = name[:60] or "nothing"
+        raise InvalidInput(f"'{shown}' is not a time zone we know: choose one from the list, "
+                           "such as Europe/Paris or Asia/Tokyo")
+    if (only_if_unset and user.time_zone) or user.time_zone == name:
+        return False
+    user.time_zone = name
+    session.flush()
+    return True
 
 
 def all_users(session: Session) -> list[User]:

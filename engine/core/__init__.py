@@ -11,7 +11,8 @@ __all__, __getattr__ = face(__name__, modules=(
     "audit_trail", "definitions", "delegation", "directory", "domain", "errors", "forms", "messaging",
     "notifications", "outbox", "services", "worker",
 ), names={
-    "clock": ("Clock", "FixedClock", "SystemClock", "as_utc", "isoformat", "parse_datetime"),
+    "clock": ("Clock", "FixedClock", "SystemClock", "as_utc", "is_zone", "isoformat", "local_text", "parse_datetime",
+              "zone"),
     "db": ("configure_sqlite", "deferred_begin", "make_engine", "no_wait", "write_ahead"),
     "errors": ("ConflictError", "DefinitionError", "EngineError", "FieldError", "Forbidden", "InvalidInput", "NotFound",
                "SodViolation", "ValidationError", "WorkflowError"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
 from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 
 class Clock(Protocol):
@@ -55,3 +57,29 @@ def parse_datetime(text: str) -> datetime:
 
 def isoformat(value: datetime) -> str:
     return as_utc(value).isoformat().replace("+00:00", "Z")
+
+
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones()) | {"UTC"}
+
+
+def is_zone(name: str | None) -> bool:
+    """True when ``name`` is an IANA time zone name ("Europe/Paris", "Asia/Tokyo", "UTC")."""
+    return bool(name) and name in _zone_names()
+
+
+def zone(name: str | None) -> tzinfo:
+    """The time zone called ``name``; UTC for None or a name that is not one."""
+    if not is_zone(name):
+        return UTC
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def local_text(value: datetime, zone_name: str | None, with_time: bool = True) -> str:
+    """``value`` as a reader in ``zone_name`` says it: "8 Dec 2026, 09:00 JST" (UTC when no zone)."""
+    local = as_utc(value).astimezone(zone(zone_name))
+    return local.strftime("%-d %b %Y, %H:%M %Z" if with_time else "%-d %b %Y")

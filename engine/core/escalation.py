@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, lazyload
 
 from engine.core import assignment, audit_trail, directory, domain, task_guard
-from engine.core.clock import Clock
+from engine.core.clock import Clock, local_text
 from engine.core.delegation import Deputies, route_new_task
 from engine.core.ladders import Step, ladder, next_action, profiles, schedule
 from engine.core.models import OPEN_STATES, HumanTask, RoleAssignment, User, UserPreference
@@ -37,9 +37,10 @@ class Person:
     email: str
     name: str
     active: bool = True
+    time_zone: str | None = None
 
 
-_ROLE_HOLDERS = (select(User.id, User.email, User.name, UserPreference.email_mode)
+_ROLE_HOLDERS = (select(User.id, User.email, User.name, UserPreference.email_mode, User.time_zone)
                  .join(RoleAssignment, RoleAssignment.user_id == User.id)
                  .outerjoin(UserPreference, UserPreference.user_id == User.id)
                  .where(RoleAssignment.role == bindparam("role"), User.active.is_(True)).order_by(User.email))
@@ -91,8 +92,8 @@ class People:
         """Active holders of ``role`` (plain records: no role rows loaded, this runs for every new task)."""
         if role not in self._roles:
             holders = []
-            for user_id, email, name, mode in self.session.execute(_ROLE_HOLDERS, {"role": role}):
-                holders.append(Person(user_id, email, name))
+            for user_id, email, name, mode, time_zone in self.session.execute(_ROLE_HOLDERS, {"role": role}):
+                holders.append(Person(user_id, email, name, time_zone=time_zone))
                 if self.notifier is not None:
                     self.notifier.remember(user_id, mode)
             self._roles[role] = holders
@@ -149,13 +150,15 @@ class People:
 # --------------------------------------------------------------------------- messages
 
 def _due_text(due: datetime | None) -> str:
-    return f"{due:%Y-%m-%d %H:%M} UTC" if due is not None else "-"
+    """The deadline in UTC; :meth:`Notifier.send` says it again in each recipient's time zone."""
+    return local_text(due, None) if due is not None else "-"
 
 
 def _context(task: HumanTask, people: People, **extra: Any) -> dict[str, Any]:
     holder = people.get(task.assignee_id)
     return {"task_name": task.name, "subject": task.subject, "process_id": task.process_id,
             "instance_id": task.instance_id, "role": task.role, "due": _due_text(task.due_at),
+            "due_at": task.due_at.isoformat() if task.due_at is not None else None,
             "assignee": holder.email if holder is not None else None, **extra}
 
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from engine.core.clock import Clock, isoformat
+from engine.core.clock import Clock, isoformat, local_text, parse_datetime
 from engine.core.errors import InvalidInput
 from engine.core.models import HumanTask, Notification, OutboxMessage, User, UserPreference
 from engine.core.settings import EngineSettings
@@ -67,6 +67,17 @@ class Recipient(Protocol):
 
     @property
     def active(self) -> bool: ...
+
+
+def _in_zone(message: Message, zone_name: str | None) -> tuple[str, str | None, dict[str, Any]]:
+    """The message's title, body and context with its deadline (context ``due_at``, said in UTC as
+    ``due``) said in the recipient's time zone instead."""
+    due_at, utc_text = message.context.get("due_at"), message.context.get("due")
+    if not zone_name or not due_at or not isinstance(utc_text, str):
+        return message.title, message.body, message.context
+    local = local_text(parse_datetime(due_at), zone_name)
+    body = message.body.replace(utc_text, local) if message.body else message.body
+    return message.title.replace(utc_text, local), body, {**message.context, "due": local}
 
 
 def new_message_id(settings: EngineSettings) -> str:
@@ -130,7 +141,8 @@ class Notifier:
             delivery = {"immediate": "email", "digest": "digest"}.get(mode, "in_app")
             if message.digest_only and delivery == "email":
                 delivery = "digest"
-            note = {"user_id": user.id, "kind": message.kind, "title": message.title[:300], "body": message.body,
+            title, body, context = _in_zone(message, getattr(user, "time_zone", None))
+            note = {"user_id": user.id, "kind": message.kind, "title": title[:300], "body": body,
                     "instance_id": task.instance_id if task is not None else None, "delivery": delivery,
                     "created_at": now}
             mail = None
@@ -138,8 +150,7 @@ class Notifier:
                 mail = {"message_id": new_message_id(self.settings), "kind": message.kind, "to_user_id": user.id,
                         "to_email": user.email, "created_at": now, "next_attempt_at": now, "attempts": 0,
                         "dedup_key": f"{message.dedup}:{user.id}" if message.dedup else None,
-                        "context": {**message.context, "title": message.title, "body": message.body,
-                                    "recipient": user.name}}
+                        "context": {**context, "title": title, "body": body, "recipient": user.name}}
             if task is not None and task.id is None:  # a new task row: the ORM links it at the flush
                 self.session.add(Notification(task=task, **note))
                 if mail is not None:

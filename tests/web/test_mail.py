@@ -141,7 +141,7 @@ def test_mail_new_task_reaches_the_smtp_server_with_link_and_message_id(app_cli:
     assert all(r.sent_at == T0 and r.attempts == 1 for r in rows)
     first = next(m for m in smtp.inbox.messages if "Std task" in subject(m))
     assert first["To"] == OWNER and first["From"] == "aimsflow@aims.example"
-    assert subject(first) == "[aimsflow] New task: 'Std task', due 2026-11-12 09:00 UTC"
+    assert subject(first) == "[aimsflow] New task: 'Std task', due 12 Nov 2026, 09:00 UTC"
     link = f"https://aims.example/tasks/{task_ids[0]}"
     assert link in body(first, "plain") and f'href="{link}"' in body(first, "html")
     assert first["Auto-Submitted"] == "auto-generated"

@@ -6,12 +6,14 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from flask import Flask
 from sqlalchemy import func, select
 
 from engine.core import notifications, services
-from engine.core.models import AuditEvent, Delegation, HumanTask, Notification, UserPreference
+from engine.core.clock import local_text
+from engine.core.models import AuditEvent, Delegation, HumanTask, Notification, OutboxMessage, UserPreference
 from engine.core.notifications import Message, Notifier
 from web.extensions import db
 
@@ -218,3 +220,51 @@ def test_the_person_a_task_was_escalated_to_opens_it_from_the_notification_and_r
     with app.app_context():
         row = db.session.get(HumanTask, task_id)
         assert row is not None and row.assignee_id == user("assessor2").id
+
+
+def zone_of(app: Flask, who: str) -> str | None:
+    with app.app_context():
+        return user(who).time_zone
+
+
+def test_time_zone_is_taken_from_the_browser_once_then_chosen_on_my_page(app: Flask,
+                                                                         browser: Callable[[str], Browser]) -> None:
+    b = browser("action_owner")
+    assert 'data-zone-url="/time-zone"' in text(b.get("/tasks")), "app.js is asked to send the browser's zone"
+    assert b.post("/time-zone", {"time_zone": "Europe/Berlin", "from_browser": "1"}).status_code == 204
+    assert zone_of(app, "action_owner") == "Europe/Berlin"
+    assert "data-zone-url" not in text(b.get("/tasks"))
+    assert b.post("/time-zone", {"time_zone": "America/New_York", "from_browser": "1"}).status_code == 204
+    assert zone_of(app, "action_owner") == "Europe/Berlin", "the browser's guess does not replace a zone"
+
+    bad = b.post("/time-zone", {"time_zone": "Mars/Olympus Mons"})
+    assert bad.status_code == 422
+    page = text(bad)
+    assert "'Mars/Olympus Mons' is not a time zone we know" in page
+    assert 'value="Mars/Olympus Mons"' in page, "the typed name is kept"
+    assert zone_of(app, "action_owner") == "Europe/Berlin"
+
+    assert b.post("/time-zone", {"time_zone": "Asia/Tokyo"}).status_code == 303
+    assert zone_of(app, "action_owner") == "Asia/Tokyo"
+    assert "Now Asia/Tokyo." in text(b.get("/notifications"))
+
+
+def test_deadline_in_a_notification_and_its_mail_is_said_in_the_recipients_time_zone(app: Flask) -> None:
+    due = datetime(2026, 11, 12, 16, 30, tzinfo=UTC)  # 13 Nov, 01:30 in Tokyo
+    with app.app_context():
+        tokyo, utc = user("action_owner"), user("assessor")
+        tokyo.time_zone = "Asia/Tokyo"
+        ctx = engine_ctx(app)
+        notifier = Notifier(ctx.session, ctx.clock, settings(app))
+        utc_text = local_text(due, None)
+        notifier.send([tokyo, utc], Message("reminder", f"Reminder: 'Review' is due {utc_text}",
+                                            context={"due": utc_text, "due_at": due.isoformat()}))
+        notifier.write()
+        db.session.commit()
+        titles = dict(db.session.execute(select(Notification.user_id, Notification.title)
+                                         .where(Notification.title.like("Reminder: 'Review'%"))).all())
+        mails = {m.to_user_id: m.context for m in db.session.scalars(select(OutboxMessage))}
+        assert titles[tokyo.id] == "Reminder: 'Review' is due 13 Nov 2026, 01:30 JST"
+        assert titles[utc.id] == "Reminder: 'Review' is due 12 Nov 2026, 16:30 UTC"
+        assert mails[tokyo.id]["due"] == "13 Nov 2026, 01:30 JST"
+        assert mails[tokyo.id]["title"] == titles[tokyo.id]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import lxml.html
@@ -20,6 +21,7 @@ from engine.core.clock import FixedClock
 from engine.core.models import HumanTask
 from engine.core.settings import PROJECT_ROOT
 from web.extensions import db
+from web.pages import relative
 
 from .conftest import PEOPLE, Browser, shipped_app
 from .risk_pages import identify_task, plan_task
@@ -74,6 +76,27 @@ def test_task_page_summarises_the_work_in_peoples_words(app: Flask, browser: Cal
     head = words(page[page.index('data-testid="task-name"'):page.index("Instructions")])
     assert "Risk assessment and risk acceptance · AIS-001" in head and "due in 10 days" in head
     assert 'title="12 Nov 2026, 09:00 UTC"' in page  # the absolute time, made local by app.js
+
+
+def test_a_user_in_tokyo_reads_deadlines_in_tokyo_time(app: Flask, browser: Callable[[str], Browser]) -> None:
+    task = plan_task(app)
+    b = browser("process_owner")
+    assert b.post("/time-zone", {"time_zone": "Asia/Tokyo"}).status_code == 303
+    try:
+        page = b.get(f"/tasks/{task}").get_data(as_text=True)
+        inbox = b.get("/tasks").get_data(as_text=True)
+    finally:
+        b.post("/time-zone", {"time_zone": "UTC"})
+    head = words(page[page.index('data-testid="task-name"'):page.index("Instructions")])
+    assert "due in 10 days" in head and "12 Nov 2026, 18:00 JST" in head  # 09:00 UTC
+    assert "12 Nov 2026, 18:00 JST" in words(inbox)
+    assert "09:00 UTC" not in words(inbox)
+
+
+def test_relative_day_counts_from_the_users_own_today() -> None:
+    evening_utc = datetime(2026, 11, 2, 20, 0, tzinfo=UTC)  # already 3 November in Tokyo
+    assert relative(date(2026, 11, 3), evening_utc, "due", "Asia/Tokyo") == "due today"
+    assert relative(date(2026, 11, 3), evening_utc, "due") == "due in 1 day"
 
 
 def test_admins_keep_the_raw_data_in_a_technical_section(app: Flask, browser: Callable[[str], Browser]) -> None:

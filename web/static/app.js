@@ -43,10 +43,22 @@ document.addEventListener('htmx:afterSwap', function (event) {
   if (summary) { summary.focus(); }
 });
 
-// Moments (<time datetime data-when>, pages.moment): the page says them relative to the server's clock
-// ("due in 3 days") or in UTC; here they are shown in the browser's time zone, the absolute date and
-// time in the text ("at") or in the tooltip (relative ones).
+// Moments (<time datetime data-when>, pages.moment) are said by the server in the user's time zone.
+// Until the user has one (<body data-zone-url>), the browser's zone is saved as theirs, and this page's
+// moments are shown in it: the absolute date and time in the text ("at") or in the tooltip (relative ones).
 document.addEventListener('DOMContentLoaded', function () {
+  var url = document.body.getAttribute('data-zone-url');
+  if (!url) { return; }
+  var zone;
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { return; }
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  if (zone && meta) {
+    var body = new FormData();
+    body.append('csrf_token', meta.content);
+    body.append('time_zone', zone);
+    body.append('from_browser', '1');
+    fetch(url, {method: 'POST', body: body, credentials: 'same-origin'}).catch(function () {});
+  }
   var withTime = {weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit',
                   minute: '2-digit', timeZoneName: 'short'};
   var local;

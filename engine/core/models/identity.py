@@ -23,6 +23,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     #: the id the user has in an imported data set (the demo organisation's "u03")
     external_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: the IANA time zone the user reads dates in ("Asia/Tokyo"); None until set (pages then show UTC)
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
 
     role_rows: Mapped[list[RoleAssignment]] = relationship(

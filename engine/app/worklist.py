@@ -21,6 +21,7 @@ from engine.aims import evidence_intake, risk_criteria, roles
 from engine.app import access, queries, register_edit
 from engine.app.queries import TaskRow
 from engine.app.register_edit import RegisterRow
+from engine.app.subject import Subject, subjects
 from engine.app.summary import Item, summarize
 from engine.app.summary import humanize as summary_humanize
 from engine.core import assignment, decisions, definitions, directory, domain, runtime, services
@@ -194,6 +195,8 @@ class TaskDetail:
     summary: list[Item] = field(default_factory=list)
     #: the register rows the instance touched (the records this work is about)
     records: list[RegisterRow] = field(default_factory=list)
+    #: the records this step is about, as record cards (``engine.app.subject``)
+    subjects: list[Subject] = field(default_factory=list)
 
 
 def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
@@ -239,6 +242,7 @@ def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
                                  .where(HumanTask.instance_id == task.instance_id).order_by(HumanTask.id)))
     detail.summary = summarize(session, version, data, [s.form for s in steps if s.form])
     detail.records = register_edit.touched(session, task.instance_id)
+    detail.subjects = subjects(session, task.instance_id, instance.subject, data)
     if detail.decision is not None:
         from engine.app.history import described, timeline
 

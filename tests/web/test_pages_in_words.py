@@ -73,6 +73,9 @@ def test_task_page_summarises_the_work_in_peoples_words(app: Flask, browser: Cal
         assert f">{raw}<" not in summary, raw
     assert 'data-testid="technical"' not in page  # the raw data is for admins only
     assert 'data-testid="records"' in page and "Scoring drift" in section(page, "records")
+    card = words(section(page, "records"))
+    assert re.search(r"Risk RSK-\d+ — Scoring drift \d+ Status Analysed Risk owner Tomás Alvarez", card), card
+    assert 'href="/registers/risks/RSK-' in section(page, "records")
     head = words(page[page.index('data-testid="task-name"'):page.index("Instructions")])
     assert "Risk assessment and risk acceptance · AIS-001" in head and "due in 10 days" in head
     assert 'title="12 Nov 2026, 09:00 UTC"' in page  # the absolute time, made local by app.js

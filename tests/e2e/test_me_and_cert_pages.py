@@ -75,3 +75,46 @@ def test_notifications_away_soa_and_readiness_in_a_real_browser(live_server: str
     ui.shot("readiness")
     assert not ui.errors, ui.errors
     assert not [m for m in console if "Content Security Policy" in m], console
+
+
+#: a phone, a tablet and a laptop
+WIDTHS = (390, 768, 1366)
+
+
+def test_pages_reflow_at_phone_tablet_and_laptop_widths(live_server: str, chromium: Any, shots: Path) -> None:
+    """The inbox, the team view, a register list, the SoA and an instance page never scroll sideways;
+    below the navbar's breakpoint the menu folds behind a button that opens it."""
+    assessor = chromium.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    mine = Pages(assessor, live_server, shots)
+    mine.login("sofia.rossi@lumenvale.example")
+    assessor.click("text=Start a process")
+    assessor.click("text=Web assessment")
+    assessor.fill("[name='f.topic']", "Layout check")
+    assessor.select_option("[name='f.ai_system_ref']", "AIS-002")
+    assessor.click("[data-testid=start]")
+    assessor.wait_for_selector("#diagram[data-rendered=true]")
+    instance = assessor.url.removeprefix(live_server)
+    owner = chromium.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    theirs = Pages(owner, live_server, shots)
+    theirs.n = 50  # the AIMS owner's screenshots after the assessor's
+    theirs.login(AIMS_OWNER)
+    visits = ((mine, "inbox", "/tasks?tab=all"), (mine, "instance", instance),
+              (mine, "register", "/registers/ai_systems"), (theirs, "team", "/team"), (theirs, "soa", "/soa"))
+    for width in WIDTHS:
+        for ui, name, path in visits:
+            page = ui.page
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(f"{live_server}{path}")
+            page.wait_for_load_state("load")
+            ui.shot(f"{name}_{width}")
+            wide = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+            assert wide[0] <= wide[1], f"{name} at {width} px scrolls sideways: {wide[0]} px wide"
+        toggle, registers = owner.locator("[data-testid=menu-toggle]"), owner.locator("#main-menu >> text=Registers")
+        if width == 390:
+            assert toggle.is_visible() and not registers.is_visible(), "the menu is folded behind a button on a phone"
+            toggle.click()
+            registers.wait_for(state="visible")
+            theirs.shot("menu_open_390")
+        if width == 1366:
+            assert not toggle.is_visible() and registers.is_visible()
+    assert not mine.errors and not theirs.errors, mine.errors + theirs.errors

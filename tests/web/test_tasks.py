@@ -427,3 +427,50 @@ def test_one_claim_rule_a_task_i_hold_needs_no_claim_and_others_cannot_act(
     other = html.unescape(text(hannah.get(f"/tasks/{task}")))
     assert 'data-testid="claim"' not in other and re.search(r'data-testid="submit"[^>]*disabled', other)
     assert "Sofia Rossi holds this task" in other
+
+
+# --------------------------------------------------------------------------- the one claim rule
+
+def test_one_claim_rule_on_the_inbox_the_task_page_and_the_api(app: Flask, browser: Callable[[str], Browser],
+                                                               flows: Flows) -> None:
+    """A task offered to my role shows Claim and says why; filling it in and completing it is allowed
+    (completing makes it mine). A task assigned to me has no Claim button and is editable. A task someone
+    else holds is read-only, saying who holds it. The inbox and the API say the same."""
+    from engine.app import accounts
+
+    with app.app_context():
+        secret = {who: accounts.create_token(db.session, app.extensions["aimsflow.clock"], user(who), "claim")[1]
+                  for who in ("assessor", "assessor2")}
+        db.session.commit()
+
+    def api(who: str, task: int) -> dict[str, object]:
+        got = app.test_client().get(f"/api/v1/tasks/{task}", headers={"Authorization": f"Bearer {secret[who]}"})
+        body = got.get_json()
+        return {k: body[k] for k in ("may_claim", "may_complete", "assignee")}
+
+    def submit_enabled(page: str) -> bool:
+        button = re.search(r'<button[^>]*data-testid="submit"[^>]*>', page)
+        assert button, "the page has no submit button"
+        return "disabled" not in button.group(0)
+
+    task = flows.task(flows.start(topic="One claim rule"), "ut_assess")
+    sofia, hannah = browser("assessor"), browser("assessor2")
+
+    offered = html.unescape(text(sofia.get(f"/tasks/{task}")))
+    assert 'data-testid="claim"' in offered and submit_enabled(offered)
+    rule = re.search(r'data-testid="claim-rule">([^<]+)<', offered)
+    assert rule and "Anyone with the role Assessor may do this task. Claim it" in rule.group(1)
+    assert f"/tasks/{task}" in text(sofia.get("/tasks?tab=claimable"))
+    assert api("assessor", task) == {"may_claim": True, "may_complete": True, "assignee": None}
+
+    assert sofia.post(f"/tasks/{task}/claim").status_code in (302, 303)
+    mine = html.unescape(text(sofia.get(f"/tasks/{task}")))
+    assert 'data-testid="claim"' not in mine and submit_enabled(mine)
+    assert "This task is assigned to you; release it" in mine
+    assert f"/tasks/{task}" in text(sofia.get("/tasks?tab=mine"))
+    assert api("assessor", task) == {"may_claim": False, "may_complete": True, "assignee": PEOPLE["assessor"]}
+
+    held = html.unescape(text(hannah.get(f"/tasks/{task}")))
+    assert 'data-testid="claim"' not in held and not submit_enabled(held)
+    assert "Sofia Rossi holds this task." in held
+    assert api("assessor2", task) == {"may_claim": False, "may_complete": False, "assignee": PEOPLE["assessor"]}

@@ -83,8 +83,9 @@ WIDTHS = (390, 768, 1366)
 
 def test_pages_reflow_at_phone_tablet_and_laptop_widths(live_server: str, chromium: Any, shots: Path) -> None:
     """The inbox, the team view, a register list, the SoA and an instance page never scroll sideways;
-    below the navbar's breakpoint the menu folds behind a button that opens it."""
-    assessor = chromium.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    below the navbar's breakpoint the menu folds behind a button that opens it. The assessor's browser is
+    in Tokyo: the first page saves that zone as hers, and the server says her deadlines in it."""
+    assessor = chromium.new_context(viewport={"width": 1366, "height": 900}, timezone_id="Asia/Tokyo").new_page()
     mine = Pages(assessor, live_server, shots)
     mine.login("sofia.rossi@lumenvale.example")
     assessor.click("text=Start a process")
@@ -109,6 +110,8 @@ def test_pages_reflow_at_phone_tablet_and_laptop_widths(live_server: str, chromi
             ui.shot(f"{name}_{width}")
             wide = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
             assert wide[0] <= wide[1], f"{name} at {width} px scrolls sideways: {wide[0]} px wide"
+            if name == "inbox":  # the browser's time zone became the assessor's on the first page
+                assert "7 Nov 2026, 18:00 JST" in page.inner_text("[data-testid=inbox]")
         toggle, registers = owner.locator("[data-testid=menu-toggle]"), owner.locator("#main-menu >> text=Registers")
         if width == 390:
             assert toggle.is_visible() and not registers.is_visible(), "the menu is folded behind a button on a phone"

@@ -10,7 +10,10 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from flask import has_request_context
 from jinja2.sandbox import SandboxedEnvironment
+
+from engine.core import zone
 
 NOTHING = "none"
 MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?")
@@ -43,10 +46,21 @@ def plain(value: Any) -> Any:
 
 
 def moment(text: str) -> str:
-    """An ISO date-time as the pages show times: ``2027-03-15 10:00 UTC``, or the date alone at midnight."""
+    """An ISO date-time as the pages show times, in the reader's time zone: ``2027-03-15 10:00 UTC``
+    (``2027-03-15 19:00 JST`` in Tokyo), or the date alone at midnight UTC."""
     when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
-    return when.strftime("%Y-%m-%d") if (when.hour, when.minute) == (0, 0) else when.strftime("%Y-%m-%d %H:%M UTC")
+    if (when.hour, when.minute) == (0, 0):
+        return when.strftime("%Y-%m-%d")
+    return when.astimezone(zone(_reader_zone())).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _reader_zone() -> str | None:
+    if not has_request_context():
+        return None
+    from .pages import my_zone
+
+    return my_zone()
 
 
 def _inner(value: Any) -> str:

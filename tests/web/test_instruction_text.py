@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from web import instruction_text
 from web.tasks import instructions_html
 
 SCOPE = {"clauses": ["8.1", "8.2"], "controls": ["A.8.2"], "ai_systems": ["AIS-002"], "processes": []}
@@ -25,3 +26,10 @@ def test_instructions_render_data_in_words(template: str, data: dict[str, object
     html = str(instructions_html(template, data))
     assert html == shown
     assert not any(mark in html for mark in ("{'", "['", "True", "None", "&#39;", "+00:00"))
+
+
+def test_instruction_date_times_are_in_the_readers_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(instruction_text, "_reader_zone", lambda: "Asia/Tokyo")
+    html = str(instructions_html("Meeting {{ b }}, from {{ a }}",
+                                 {"b": "2026-12-15T11:00:00+01:00", "a": "2027-03-15T00:00:00+00:00"}))
+    assert html == "Meeting 2026-12-15 19:00 JST, from 2027-03-15"

@@ -12,10 +12,10 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from engine.app import register_edit, register_io
+from engine.app import objective_results, register_edit, register_io
 from engine.core import ConflictError, InvalidInput, ValidationError
 
-from .common import actor, seen_version, unit
+from .common import actor, now, seen_version, unit
 from .extensions import db
 
 bp = Blueprint("registers", __name__)
@@ -100,9 +100,33 @@ def new(name: str) -> Any:
 
 @bp.route("/registers/<name>/<ref>")
 def record(name: str, ref: str) -> Any:
+    return _record_page(name, ref)
+
+
+def _record_page(name: str, ref: str, typed: dict[str, Any] | None = None, errors: list[Any] | None = None,
+                 status: int = 200) -> Any:
+    """A record's page; an objective's shows its results, a chart and the form to record one (with what
+    was typed and the problems when a measurement was refused)."""
     rec = register_edit.record(db.session, actor(), name, ref)
+    results = objective_results.results(db.session, now().date(), actor(), ref) if name == "objectives" else None
     return render_template("registers/record.html", rec=rec, spec=rec.spec,
-                           shown=register_edit.display(rec.spec, rec.values))
+                           shown=register_edit.display(rec.spec, rec.values), results=results,
+                           typed=typed or {}, errors={e.path: e.message for e in errors or []}), status
+
+
+@bp.route("/registers/objectives/<ref>/measurements", methods=["POST"])
+def record_measurement(ref: str) -> Any:
+    typed = {k: request.form.get(k, "") for k in objective_results.FIELDS}
+    try:
+        with unit() as ctx:
+            row = objective_results.record(ctx, actor(), ref, typed)
+        flash(f"Recorded measurement {row.ref} of {ref}.", "success")
+        return redirect(url_for(".record", name="objectives", ref=ref, _anchor="results"), 303)
+    except (ValidationError, ConflictError) as exc:
+        errors = getattr(exc, "errors", [])
+        flash("The measurement was not recorded: " + (exc.message if not errors else
+                                                       "see the messages next to the fields."), "danger")
+        return _record_page("objectives", ref, typed, errors, 422 if errors else 409)
 
 
 @bp.route("/registers/<name>/<ref>/edit", methods=["GET", "POST"])

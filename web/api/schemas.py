@@ -200,3 +200,28 @@ class RegisterValuesBody(ma.Schema):
 class RetireBody(ma.Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
     version = fields.Integer(strict=True, validate=validate.Range(min=1))
+
+
+class MeasurementSchema(ma.Schema):
+    ref = fields.String(required=True)
+    measured_on = fields.Date(required=True)
+    value = fields.Float(required=True)
+    note = fields.String(allow_none=True)
+    recorded_by = fields.String(allow_none=True, metadata={"description": "who recorded it (their name)"})
+
+
+class ObjectiveResultsSchema(ma.Schema):
+    objective = fields.String(required=True)
+    unit = fields.String(allow_none=True)
+    target = fields.Float(allow_none=True)
+    baseline = fields.Float(allow_none=True)
+    on_target = fields.Boolean(allow_none=True, metadata={"description": "whether the latest value meets the target"})
+    overdue = fields.Boolean(metadata={"description": "no measurement within the objective's frequency"})
+    next_due = fields.Date(allow_none=True)
+    measurements = fields.List(fields.Nested(MeasurementSchema), metadata={"description": "oldest first"})
+
+
+class MeasurementBody(ma.Schema):
+    measured_on = fields.Raw(required=True, metadata={"description": "the day measured, like 2026-11-30"})
+    value = fields.Raw(required=True, metadata={"description": "a number, in the objective's unit"})
+    note = fields.String(allow_none=True, validate=validate.Length(max=2000))

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import request
 
-from engine.app import TaskRow, access, history, process_admin, register_edit, worklist
+from engine.app import TaskRow, access, history, objective_results, process_admin, register_edit, worklist
 from engine.core import OPEN_STATES, DefinitionError, HumanTask, ProcessInstance, definitions, services
 
 from ..common import context, now, seen_version, unit
@@ -291,6 +291,36 @@ def restore_register_row(body: dict[str, Any], name: str, ref: str) -> Any:
     with unit() as ctx:
         register_edit.retire(ctx, api_user(), name, ref, body["reason"], _seen(body), restore=True, source="api")
     return _record(register_edit.record(db.session, api_user(), name, ref))
+
+
+def _results(ref: str) -> dict[str, Any]:
+    r = objective_results.results(db.session, now().date(), api_user(), ref)
+    o, p = r.objective, r.performance
+    return {"objective": o.ref, "unit": o.unit, "target": o.target, "baseline": o.baseline, "on_target": p.on_target,
+            "overdue": r.overdue, "next_due": p.next_due,
+            "measurements": [{"ref": m.ref, "measured_on": m.measured_on, "value": m.value, "note": m.note,
+                              "recorded_by": r.recorders.get(m.recorded_by_id or 0)} for m in p.points]}
+
+
+@registers.route("/objectives/<ref>/measurements")
+@registers.response(200, s.ObjectiveResultsSchema)
+@_errors(registers, 401, 403, 404)
+def objective_measurements(ref: str) -> Any:
+    """An objective's measurements (oldest first), its latest value against its target, and whether a
+    measurement is overdue."""
+    return _results(ref)
+
+
+@registers.route("/objectives/<ref>/measurements", methods=["POST"])
+@registers.arguments(s.MeasurementBody)
+@registers.response(201, s.ObjectiveResultsSchema)
+@_errors(registers, *ERRORS)
+def record_objective_measurement(body: dict[str, Any], ref: str) -> Any:
+    """Record a measurement of an objective (its owner, the AIMS owner or top management). 422 names every
+    value that needs fixing."""
+    with unit() as ctx:
+        objective_results.record(ctx, api_user(), ref, body, source="api")
+    return _results(ref), 201
 
 
 def _plain(value: Any) -> Any:

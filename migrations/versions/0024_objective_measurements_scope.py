@@ -85,8 +85,9 @@ def upgrade():
     sa.UniqueConstraint('version', name=op.f('uq_scope_statement_version'))
     )
     _move_measurements()
-    with op.batch_alter_table('ai_objective', schema=None) as batch_op:
-        batch_op.drop_column('measurements')
+    # in place (SQLite 3.35+ and PostgreSQL): a batch copy of ai_objective would trip the foreign keys
+    # that now point at it
+    op.execute('ALTER TABLE ai_objective DROP COLUMN measurements')
 
 
 def _move_measurements():
@@ -136,6 +137,15 @@ def downgrade():
     with op.batch_alter_table('ai_objective', schema=None) as batch_op:
         batch_op.add_column(sa.Column('measurements', engine.core.db.JSONText(), nullable=False,
                                       server_default='[]'))
+    bind = op.get_bind()
+    kept = {}
+    for row in bind.execute(sa.text("SELECT objective_id, measured_on, value, note FROM objective_measurement "
+                                    "WHERE retired_at IS NULL ORDER BY measured_on, id")):
+        kept.setdefault(row.objective_id, []).append(
+            {"measured_on": str(row.measured_on)[:10], "value": row.value, **({"note": row.note} if row.note else {})})
+    for objective_id, items in kept.items():
+        bind.execute(sa.text("UPDATE ai_objective SET measurements = :m WHERE id = :id"),
+                     {"m": json.dumps(items), "id": objective_id})
     op.drop_table('scope_statement')
     with op.batch_alter_table('objective_measurement', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_objective_measurement_objective_id'))

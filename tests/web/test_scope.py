@@ -28,8 +28,12 @@ NEW_TEXT = "The AI management system of Lumenvale Financial Ltd, now including t
 
 
 @pytest.fixture(autouse=True)
+def demo_scope_first(app: Flask) -> None:
+    demo_scope(app)
+
+
 def demo_scope(app: Flask) -> None:
-    """Each test starts from the demo's scope: version 1, approved, and nothing after it."""
+    """Back to the demo's scope: version 1, approved, and nothing after it."""
     with app.app_context():
         for v in versions():
             if v.version > 1:
@@ -170,3 +174,47 @@ def test_readiness_finds_no_approved_scope(app: Flask) -> None:
         [check] = readiness.run_checks(db.session, clock, ("RC-01",)).checks
         assert check.result == "fail" and "no approved scope statement" in check.detail
         db.session.rollback()
+
+
+def test_two_writers_starting_a_draft_at_once_make_one(app: Flask) -> None:
+    """The AIMS owner and top management save a change of the approved version at the same moment, five
+    times: one draft each time, the other is told it changed meanwhile (never a database error)."""
+    import threading
+
+    from engine.app import scope
+    from engine.core import ConflictError, transaction
+    from engine.core.models import User
+    from engine.core.runtime import Context
+
+    from .conftest import PEOPLE
+
+    clock = app.extensions["aimsflow.clock"]
+    for round_ in range(5):
+        demo_scope(app)
+        barrier = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def save(who: str, barrier: threading.Barrier = barrier, outcomes: list[str] = outcomes,
+                 round_: int = round_) -> None:
+            try:
+                with app.app_context():
+                    person = db.session.scalar(select(User).where(User.email == PEOPLE[who]))
+                    db.session.commit()  # end the read: SQLite's reads here hold the write lock
+                    barrier.wait(timeout=30)
+                    ctx = Context(db.session, clock, app.extensions["aimsflow.settings"])
+                    with transaction(db.session, clock):
+                        scope.save(ctx, person, {"text": f"Round {round_} by {who}"}, 1, 1)
+                    outcomes.append("saved")
+            except ConflictError:
+                outcomes.append("conflict")
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                outcomes.append(repr(exc))
+
+        threads = [threading.Thread(target=save, args=(who,)) for who in ("aims_owner", "top_management")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["conflict", "saved"], outcomes
+        with app.app_context():
+            assert [v.status for v in versions()] == ["approved", "draft"]

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.aims import catalogue
+from engine.aims.register_specs import AI_ROLES, LIFE_CYCLE
 from engine.aims.registers import (
     AIObjective,
     AISystem,
@@ -152,10 +153,11 @@ class _Loader:
 
     def load_scope(self, scope: dict[str, Any]) -> None:
         """The approved scope statement, version 1: written by the AIMS owner, approved by top management."""
-        boundaries = "\n".join(f"{label}: {', '.join(scope.get(key) or [])}" for key, label in (
-            ("org_units", "Organisational units"), ("sites", "Sites"), ("ai_system_ids", "AI systems"),
-            ("life_cycle_stages_covered", "Life-cycle stages"), ("ai_roles_in_scope", "Our AI roles"))
-            if scope.get(key))
+        words = dict(LIFE_CYCLE) | dict(AI_ROLES)
+        parts = (("org_units", "Organisational units"), ("sites", "Sites"), ("ai_system_ids", "AI systems"),
+                 ("life_cycle_stages_covered", "Life-cycle stages"), ("ai_roles_in_scope", "Our AI roles"))
+        boundaries = "\n".join(f"{label}: {', '.join(words.get(v, v) for v in scope[key])}"
+                                for key, label in parts if scope.get(key))
         approved = _datetime(scope.get("approved_at")) or self.now
         if self.session.scalar(select(ScopeStatement.id).limit(1)) is not None:
             return  # loaded before; later versions are the users' own

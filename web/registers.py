@@ -12,10 +12,10 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from engine.app import register_edit, register_io
+from engine.app import objective_results, register_edit, register_io, scope
 from engine.core import ConflictError, InvalidInput, ValidationError
 
-from .common import actor, seen_version, unit
+from .common import actor, now, seen_version, unit
 from .extensions import db
 
 bp = Blueprint("registers", __name__)
@@ -100,9 +100,33 @@ def new(name: str) -> Any:
 
 @bp.route("/registers/<name>/<ref>")
 def record(name: str, ref: str) -> Any:
+    return _record_page(name, ref)
+
+
+def _record_page(name: str, ref: str, typed: dict[str, Any] | None = None, errors: list[Any] | None = None,
+                 status: int = 200) -> Any:
+    """A record's page; an objective's shows its results, a chart and the form to record one (with what
+    was typed and the problems when a measurement was refused)."""
     rec = register_edit.record(db.session, actor(), name, ref)
+    results = objective_results.results(db.session, now().date(), actor(), ref) if name == "objectives" else None
     return render_template("registers/record.html", rec=rec, spec=rec.spec,
-                           shown=register_edit.display(rec.spec, rec.values))
+                           shown=register_edit.display(rec.spec, rec.values), results=results,
+                           typed=typed or {}, errors={e.path: e.message for e in errors or []}), status
+
+
+@bp.route("/registers/objectives/<ref>/measurements", methods=["POST"])
+def record_measurement(ref: str) -> Any:
+    typed = {k: request.form.get(k, "") for k in objective_results.FIELDS}
+    try:
+        with unit() as ctx:
+            row = objective_results.record(ctx, actor(), ref, typed)
+        flash(f"Recorded measurement {row.ref} of {ref}.", "success")
+        return redirect(url_for(".record", name="objectives", ref=ref, _anchor="results"), 303)
+    except (ValidationError, ConflictError) as exc:
+        errors = getattr(exc, "errors", [])
+        flash("The measurement was not recorded: " + (exc.message if not errors else
+                                                       "see the messages next to the fields."), "danger")
+        return _record_page("objectives", ref, typed, errors, 422 if errors else 409)
 
 
 @bp.route("/registers/<name>/<ref>/edit", methods=["GET", "POST"])
@@ -203,3 +227,57 @@ def import_apply(name: str) -> Any:
         return render_template("registers/import.html", spec=spec, rules=register_edit.rules(spec), plan=None), 409
     flash(f"Imported {filename}: {plan.summary()}.", "success")
     return redirect(url_for(".index", register=name), 303)
+
+
+# --------------------------------------------------------------------------- the scope statement (4.3)
+
+def _scope_values() -> dict[str, Any]:
+    items, whys = request.form.getlist("exclusion_item"), request.form.getlist("exclusion_justification")
+    return {"text": request.form.get("text", ""), "boundaries": request.form.get("boundaries", ""),
+            "exclusions": [{"item": i, "justification": j} for i, j in zip(items, whys, strict=False)]}
+
+
+def _scope_page(typed: dict[str, Any] | None = None, errors: list[Any] | None = None, status: int = 200,
+                seen: tuple[Any, Any] | None = None) -> Any:
+    info = scope.page(db.session, actor())
+    latest = info.latest
+    base = info.draft or info.approved
+    values = typed or {"text": base.text if base else info.setup_text, "boundaries": base.boundaries if base else "",
+                       "exclusions": list(base.exclusions or []) if base else []}
+    seen = seen or ((latest.version, latest.row_version) if latest else (0, ""))
+    return render_template("registers/scope.html", i=info, values=values, seen=seen,
+                           errors={e.path: e.message for e in errors or []}, all_errors=errors or [],
+                           specs=register_edit.SPECS, spec=None), status
+
+
+@bp.route("/registers/scope", methods=["GET", "POST"])
+def scope_page() -> Any:
+    if request.method == "GET":
+        return _scope_page()
+    typed = _scope_values()
+    seen = (seen_version(request.form.get("based_on")), seen_version(request.form.get("version")))
+    try:
+        with unit() as ctx:
+            draft = scope.save(ctx, actor(), typed, *seen)
+        flash(f"Saved draft version {draft.version} of the scope statement; someone other than you approves it.",
+              "success")
+        return redirect(url_for(".scope_page"), 303)
+    except ValidationError as exc:
+        flash("Some values need fixing; see the messages below.", "danger")
+        return _scope_page(typed, exc.errors, 422, seen)
+    except ConflictError as exc:
+        flash(f"Not saved: {exc.message}. Your text is still below.", "danger")
+        return _scope_page(typed, [], 409, seen)
+
+
+@bp.route("/registers/scope/approve", methods=["POST"])
+def scope_approve() -> Any:
+    try:
+        with unit() as ctx:
+            row = scope.approve(ctx, actor(), seen_version(request.form.get("based_on")),
+                                seen_version(request.form.get("version")))
+        flash(f"Approved version {row.version} of the scope statement; it is now in force.", "success")
+    except ConflictError as exc:
+        flash(f"Not approved: {exc.message}.", "danger")
+        return _scope_page(status=409)
+    return redirect(url_for(".scope_page"), 303)

@@ -4,6 +4,8 @@ Contents (``README.txt`` in the zip says the same)::
 
     soa/statement_of_applicability.{xlsx,pdf,json}   the SoA as the registers give it now
     soa/versions.json                                  every SoA version, approved ones with their sha256
+    scope/scope_statement.json                         the AIMS scope statement (4.3): every version, who approved it
+    objectives/objectives.json                         AI objectives with their measurements, latest against target
     policy/ai_policy.json                              the AI policy, its versions, approvals, acknowledgement rate
     risk/impact_assessments.json                       AI system impact assessments
     risk/risk_register.csv, risk/risk_register.json    risks with treatment actions
@@ -38,7 +40,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.aims import cells, evidence_intake, exports, roles, soa
+from engine.aims import cells, evidence_intake, exports, objectives, roles, soa
 from engine.aims.registers import (
     Approval,
     Audit,
@@ -58,6 +60,7 @@ from engine.aims.registers import (
     Risk,
     RiskAcceptance,
     RiskTreatmentAction,
+    ScopeStatement,
     SoAVersion,
 )
 from engine.core import audit_trail
@@ -151,6 +154,12 @@ def build(session: Session, clock: Clock, since: datetime | None = None,
     files["soa/statement_of_applicability.pdf"] = exports.soa_pdf(statement)
     files["soa/statement_of_applicability.json"] = _json(statement.to_dict())
     files["soa/versions.json"] = _json([_soa_version(session, rows, v) for v in rows.all(SoAVersion)])
+    files["scope/scope_statement.json"] = _json([rows.plain(v) for v in rows.all(ScopeStatement)])
+    files["objectives/objectives.json"] = _json([
+        rows.plain(p.objective) | {"performance": p.to_dict(now.date()), "measurements": [
+            {"ref": m.ref, "measured_on": m.measured_on, "value": m.value, "note": m.note,
+             "recorded_by": rows.emails.get(m.recorded_by_id or 0)} for m in p.points]}
+        for p in objectives.performance(session)])
     files["policy/ai_policy.json"] = _json(_policies(session, rows))
     files["risk/impact_assessments.json"] = _json([rows.plain(a) for a in rows.all(ImpactAssessment)])
     risks = [rows.plain(r) | {"treatment_actions": [

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.aims import catalogue
+from engine.aims.register_specs import AI_ROLES, LIFE_CYCLE
 from engine.aims.registers import (
     AIObjective,
     AISystem,
@@ -32,6 +33,7 @@ from engine.aims.registers import (
     InterestedParty,
     ManagementReview,
     Nonconformity,
+    ObjectiveMeasurement,
     Organisation,
     PartyRequirement,
     ReadinessReview,
@@ -40,6 +42,7 @@ from engine.aims.registers import (
     Risk,
     RiskAcceptance,
     RiskTreatmentAction,
+    ScopeStatement,
     SoAEntry,
     SoAVersion,
     Supplier,
@@ -146,6 +149,26 @@ class _Loader:
         scope = self.data.get("aims_scope") or {}
         if scope.get("statement"):
             org.details["scope_statement"] = scope["statement"]
+            self.load_scope(scope)
+
+    def load_scope(self, scope: dict[str, Any]) -> None:
+        """The approved scope statement, version 1: written by the AIMS owner, approved by top management."""
+        words = dict(LIFE_CYCLE) | dict(AI_ROLES)
+        parts = (("org_units", "Organisational units"), ("sites", "Sites"), ("ai_system_ids", "AI systems"),
+                 ("life_cycle_stages_covered", "Life-cycle stages"), ("ai_roles_in_scope", "Our AI roles"))
+        boundaries = "\n".join(f"{label}: {', '.join(words.get(v, v) for v in scope[key])}"
+                                for key, label in parts if scope.get(key))
+        approved = _datetime(scope.get("approved_at")) or self.now
+        if self.session.scalar(select(ScopeStatement.id).limit(1)) is not None:
+            return  # loaded before; later versions are the users' own
+        self.session.add(ScopeStatement(
+            version=1, status="approved", text=scope["statement"], boundaries=boundaries,
+            exclusions=[{"item": e["item"], "justification": e.get("justification", "")}
+                        for e in scope.get("exclusions", [])],
+            author_id=self.uid(self.data["organisation"].get("aims_owner_id")),
+            approver_id=self.uid(scope.get("approved_by_id")), approved_at=approved, created_at=approved,
+            updated_at=approved, row_version=1))
+        self.session.flush()
 
     def load_systems(self) -> None:
         for s in self.data["ai_systems"]:
@@ -328,13 +351,25 @@ class _Loader:
         refs.ensure_at_least(self.session, "EVD", max((_number(r) for r in self.evidence), default=0))
 
     def load_objectives(self) -> None:
+        objectives = {}
         for o in self.data.get("objectives", []):
-            self.upsert(AIObjective, o["ref"], title=o["title"], kind=o["kind"], theme=o["theme"], status=o["status"],
-                        policy_clause_ref=o.get("policy_clause_ref"), metric=o.get("metric"), unit=o.get("unit"),
-                        baseline=o.get("baseline"), target=o.get("target"),
-                        measurement_frequency=o.get("measurement_frequency"), owner_id=self.uid(o.get("owner_id")),
-                        due_date=_date(o.get("due_date")), ai_system_ids=self.system_ids(o.get("ai_system_ids")),
-                        measurements=o.get("measurements", []), iso_refs=["6.2"])
+            objectives[o["ref"]] = self.upsert(
+                AIObjective, o["ref"], title=o["title"], kind=o["kind"], theme=o["theme"], status=o["status"],
+                policy_clause_ref=o.get("policy_clause_ref"), metric=o.get("metric"), unit=o.get("unit"),
+                baseline=o.get("baseline"), target=o.get("target"),
+                measurement_frequency=o.get("measurement_frequency"), owner_id=self.uid(o.get("owner_id")),
+                due_date=_date(o.get("due_date")), ai_system_ids=self.system_ids(o.get("ai_system_ids")),
+                iso_refs=["6.2"])
+        self.session.flush()
+        number = 0
+        for o in self.data.get("objectives", []):
+            objective = objectives[o["ref"]]
+            for m in o.get("measurements", []):
+                number += 1
+                self.upsert(ObjectiveMeasurement, f"MEAS-{number:04d}", status="recorded", objective_id=objective.id,
+                            measured_on=_date(m["measured_on"]), value=m["value"], note=m.get("note"),
+                            created_by_id=self.uid(o.get("owner_id")), iso_refs=["6.2", "9.1"])
+        refs.ensure_at_least(self.session, "MEAS", number)
         refs.ensure_at_least(self.session, "OBJ", max((_number(o["ref"]) for o in self.data.get("objectives", [])),
                                                       default=0))
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.aims import catalogue, roles, soa
+from engine.aims import catalogue, objectives, roles, soa
 from engine.aims.registers import (
     AIObjective,
     AISystem,
@@ -33,6 +33,7 @@ from engine.aims.registers import (
     Organisation,
     Risk,
     RiskAcceptance,
+    ScopeStatement,
     TrainingRecord,
 )
 from engine.core import directory
@@ -130,6 +131,8 @@ def _rc01(f: _Facts) -> Check:
     problems = []
     scopes = f.documents("scope")
     version = f.published(scopes[0]) if scopes else None
+    if f.session.scalar(select(ScopeStatement.id).where(ScopeStatement.status == "approved").limit(1)) is None:
+        problems.append("no approved scope statement")
     if version is None:
         problems.append("no published AIMS scope")
     elif not _fresh(version.approved_at, f.year_ago) and not (scopes[0].next_review_at and
@@ -238,13 +241,18 @@ def _rc09(f: _Facts) -> Check:
 
 
 def _rc10(f: _Facts) -> Check:
-    objectives = [o for o in f.session.scalars(select(AIObjective).order_by(AIObjective.ref))
-                  if o.status not in ("withdrawn", "draft")]
-    problems = [] if objectives else ["no approved AI objectives"]
-    problems += [f"{o.ref} is {o.status}" for o in objectives if o.status == "pending_approval"]
-    problems += [f"{o.ref} has no measurement" for o in objectives if not o.measurements]
+    active = [o for o in f.session.scalars(select(AIObjective).where(AIObjective.retired_at.is_(None))
+                                           .order_by(AIObjective.ref)) if o.status not in ("withdrawn", "draft")]
+    problems = [] if active else ["no approved AI objectives"]
+    problems += [f"{o.ref} is {o.status}" for o in active if o.status == "pending_approval"]
+    for p in objectives.performance(f.session, active):
+        if p.latest is None:
+            problems.append(f"{p.objective.ref} has no measurement")
+        elif p.overdue(f.today):
+            problems.append(f"{p.objective.ref} last measured {p.latest.measured_on}; measured every "
+                            f"{p.objective.measurement_frequency}, a measurement was due by {p.next_due}")
     return _check("RC-10", "AI objectives approved and measured", "6.2", "hard", problems,
-                  f"{len(objectives)} objectives measured")
+                  f"{len(active)} objectives measured within their frequency")
 
 
 def _rc11(f: _Facts) -> Check:
@@ -275,10 +283,10 @@ def _rc12(f: _Facts) -> Check:
 
 
 def _rc13(f: _Facts) -> Check:
-    periods = {str(m.get("period")) for o in f.session.scalars(select(AIObjective)) for m in (o.measurements or [])}
-    problems = [] if len(periods) >= 3 else [f"monitoring results for {len(periods)} periods; 3 are needed"]
+    months = {(p.measured_on.year, p.measured_on.month) for o in objectives.performance(f.session) for p in o.points}
+    problems = [] if len(months) >= 3 else [f"monitoring results for {len(months)} months; 3 are needed"]
     return _check("RC-13", "At least 3 months of monitoring results", "9.1", "hard", problems,
-                  f"results for {len(periods)} periods")
+                  f"results for {len(months)} months")
 
 
 def _audit_cycle(f: _Facts) -> tuple[list[Audit], list[str]]:

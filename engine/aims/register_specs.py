@@ -30,6 +30,7 @@ from engine.aims.registers import (
     ImpactAssessment,
     InterestedParty,
     Nonconformity,
+    ObjectiveMeasurement,
     PartyRequirement,
     Risk,
     RiskAcceptance,
@@ -179,6 +180,22 @@ OBJECTIVES = RegisterSpec(
         Field("due_date", "Due date", "date"),
         Field("evaluation_method", "How results are evaluated", "longtext"),
         Field("ai_systems", "AI systems", "refs", attr="ai_system_ids", target="ai_systems"),
+    ))
+
+#: who records an objective's results: its register's writers (an objective's owner may too, on its page)
+MEASUREMENT_WRITERS = frozenset({"aims_owner", "top_management"})
+
+MEASUREMENTS = RegisterSpec(
+    "objective_measurements", "Objective measurements", "measurement", ObjectiveMeasurement, "measured_on",
+    prefix="MEAS", ref_width=4, initial_status="recorded", iso_refs=("6.2", "9.1"), writers=MEASUREMENT_WRITERS,
+    description="The results of the objectives' metrics over time (6.2 e, 9.1). An objective's owner records "
+                "them on the objective's page; a wrong one is retired, not deleted.",
+    fields=(
+        Field("objective", "Objective", "ref", attr="objective_id", target="objectives", required=True),
+        Field("measured_on", "Measured on", "date", required=True),
+        Field("value", "Value", "number", required=True, help="In the objective's unit."),
+        Field("note", "Note", "longtext"),
+        Field("recorded_by", "Recorded by", "user", attr="created_by_id", editable=False),
     ))
 
 COMPETENCE = RegisterSpec(
@@ -374,7 +391,7 @@ EVIDENCE = _flow_owned(
 #: every register, in the order the pages list them
 SPECS: dict[str, RegisterSpec] = {s.name: s for s in (
     AI_SYSTEMS, CONTEXT_ISSUES, INTERESTED_PARTIES, PARTY_REQUIREMENTS, SUPPLIERS, DATA_RESOURCES, DOCUMENTS,
-    OBJECTIVES, COMPETENCE, TRAINING, IMPACT_ASSESSMENTS, RISKS, RISK_TREATMENT_ACTIONS, RISK_ACCEPTANCES,
+    OBJECTIVES, MEASUREMENTS, COMPETENCE, TRAINING, IMPACT_ASSESSMENTS, RISKS, RISK_TREATMENT_ACTIONS, RISK_ACCEPTANCES,
     NONCONFORMITIES, EVIDENCE)}
 
 

@@ -69,3 +69,37 @@ def test_aims_owner_adds_an_ai_system_and_imports_a_csv_in_a_real_browser(live_s
     assert "web import" in history and "Claims triage assistant v2" in history and "In development" in history
     ui.shot("history")
     assert not ui.errors, ui.errors
+
+
+def test_objective_owner_sees_the_chart_and_records_a_measurement_in_a_real_browser(live_server: str, chromium: Any,
+                                                                                   shots: Path) -> None:
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    ui = Pages(page, live_server, shots)
+    ui.login(PROCESS_OWNER)  # owns OBJ-01, fair shortlisting
+    page.goto(f"{live_server}/registers/objectives/OBJ-01")
+    page.wait_for_selector("#objective-chart")
+    page.wait_for_function("() => window.Chart && Chart.getChart('objective-chart') !== undefined")
+    drawn = page.evaluate("() => Chart.getChart('objective-chart').data.datasets.map(d => d.label)")
+    assert drawn == ["Measured", "Target 0.85", "Baseline 0.72"]
+    assert "target not met" in page.inner_text("[data-testid=results-summary]")
+    ui.shot("objective_chart")
+    page.fill("#m-day", "2026-10-30")
+    page.fill("#m-value", "high")
+    page.fill("#m-note", "Q3 shortlist audit")
+    page.click("[data-testid=record-measurement] button[type=submit]")
+    page.wait_for_selector("#m-value-error")
+    assert "Value: must be a number" in page.inner_text("#m-value-error")
+    assert page.input_value("#m-note") == "Q3 shortlist audit"
+    ui.shot("measurement_refused")
+    page.fill("#m-value", "0.86")
+    page.click("[data-testid=record-measurement] button[type=submit]")
+    page.wait_for_selector("text=Recorded measurement")
+    assert "target met" in page.inner_text("[data-testid=results-summary]")
+    assert "Q3 shortlist audit" in page.inner_text("[data-testid=measurements]")
+    page.wait_for_function("() => Chart.getChart('objective-chart').data.datasets[0].data.length === 5")
+    ui.shot("measurement_recorded")
+    page.goto(f"{live_server}/registers/scope")
+    page.wait_for_selector("[data-testid=scope-in-force]")
+    ui.shot("scope")
+    assert not ui.errors, ui.errors

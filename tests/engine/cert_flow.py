@@ -43,8 +43,17 @@ def clear_blockers(session: Session, as_of: date = date(2026, 11, 1)) -> None:
     the readiness blockers ask for), as if done just before ``as_of``: AIS-004 leaves the scope until
     its assessments are done, the others are assessed, the risks above appetite are accepted and
     linked to controls, the audit cycle and the management review after it are complete, NC-2026-003
-    has an approved plan, the scope, the AI policy and dated evidence are reviewed. Calling it again moves the dates."""
-    from engine.aims.registers import AISystem, Document, Evidence, ImpactAssessment, RiskAcceptance
+    has an approved plan, the scope, the AI policy and dated evidence are reviewed, every objective was measured
+    a week before. Calling it again moves the dates."""
+    from engine.aims.registers import (
+        AIObjective,
+        AISystem,
+        Document,
+        Evidence,
+        ImpactAssessment,
+        ObjectiveMeasurement,
+        RiskAcceptance,
+    )
 
     moment = datetime.combine(as_of, datetime.min.time(), UTC)
     next_year = as_of + timedelta(days=365)
@@ -82,6 +91,12 @@ def clear_blockers(session: Session, as_of: date = date(2026, 11, 1)) -> None:
     nc = session.scalar(select(Nonconformity).where(Nonconformity.ref == "NC-2026-003"))
     assert nc is not None
     nc.status = "plan_approved"
+    for objective in session.scalars(select(AIObjective).order_by(AIObjective.id)):
+        ref = f"MEAS-T-{objective.ref}-{as_of.isoformat()}"
+        if session.scalar(select(ObjectiveMeasurement.id).where(ObjectiveMeasurement.ref == ref)) is None:
+            session.add(ObjectiveMeasurement(ref=ref, status="recorded", objective_id=objective.id, value=1.0,
+                                             measured_on=as_of - timedelta(days=7), created_at=moment,
+                                             updated_at=moment))
     session.flush()
 
 

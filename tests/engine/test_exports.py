@@ -93,10 +93,10 @@ def test_pdf_text_keeps_latin1_and_replaces_the_rest() -> None:
 PACK_FILES = [
     "README.txt", "audit/internal_audits.json", "audit_trail/events.jsonl", "audit_trail/verification.json",
     "certification/certification.json", "evidence/evidence_index.csv", "management_review/minutes.json",
-    "manifest.json", "nonconformities/nonconformities.json", "policy/ai_policy.json",
-    "risk/impact_assessments.json", "risk/risk_acceptances.json", "risk/risk_register.csv",
-    "risk/risk_register.json", "soa/statement_of_applicability.json", "soa/statement_of_applicability.pdf",
-    "soa/statement_of_applicability.xlsx", "soa/versions.json",
+    "manifest.json", "nonconformities/nonconformities.json", "objectives/objectives.json",
+    "policy/ai_policy.json", "risk/impact_assessments.json", "risk/risk_acceptances.json", "risk/risk_register.csv",
+    "risk/risk_register.json", "scope/scope_statement.json", "soa/statement_of_applicability.json",
+    "soa/statement_of_applicability.pdf", "soa/statement_of_applicability.xlsx", "soa/versions.json",
 ]
 
 
@@ -134,6 +134,11 @@ def test_audit_pack_holds_what_an_auditor_asks_for(session: Session, clock: Fixe
     assert any(n["corrective_actions"] for n in ncs)
     reviews = json.loads(files["management_review/minutes.json"])
     assert reviews[0]["decisions"] and reviews[0]["conclusions"] is not None
+    [scope] = json.loads(files["scope/scope_statement.json"])
+    assert (scope["version"], scope["status"], scope["approver_id"]) == (1, "approved", "jonas.weber@lumenvale.example")
+    objectives = {o["ref"]: o for o in json.loads(files["objectives/objectives.json"])}
+    assert objectives["OBJ-04"]["performance"]["latest"] == 1.7 and objectives["OBJ-04"]["target"] == 1.5
+    assert [m["value"] for m in objectives["OBJ-03"]["measurements"]] == [55, 60, 70, 75]
 
     index = list(csv.DictReader(io.StringIO(files["evidence/evidence_index.csv"].decode())))
     assert len(index) == session.scalar(select(func.count()).select_from(Evidence)) == 18

@@ -147,7 +147,8 @@ def count_rows(cli: Cli, table: str) -> int:
 
 def test_cli_demo_load_twice_updates_the_same_rows(own_cli: Cli) -> None:
     tables = ("user_account", "control", "document_version", "evidence", "soa_entry", "nonconformity",
-              "corrective_action", "audit_finding", "review_decision", "training_record")
+              "corrective_action", "audit_finding", "review_decision", "training_record", "objective_measurement",
+              "scope_statement")
     before = {t: count_rows(own_cli, t) for t in tables}
     assert before["user_account"] == 16
     assert before["control"] == before["soa_entry"] == 38
@@ -155,6 +156,28 @@ def test_cli_demo_load_twice_updates_the_same_rows(own_cli: Cli) -> None:
     assert again.output.startswith("demo organisation loaded: ")
     assert "38 controls" in again.output and "3 nonconformities" in again.output
     assert {t: count_rows(own_cli, t) for t in tables} == before
+
+
+def test_cli_db_upgrade_moves_json_measurements_into_rows(bare: Cli) -> None:
+    """An install from before measurements were rows keeps its results: each becomes a row on the last day
+    of its period (a month, a quarter) or its own day; one without a number is left out."""
+    bare.ok("db", "upgrade", "0022")
+    bare.execute("INSERT INTO ai_objective (id, ref, status, created_at, updated_at, row_version, iso_refs, title, "
+                 "description, kind, theme, ai_system_ids, measurements) VALUES (1, 'OBJ-01', 'active', "
+                 "'2026-01-01 00:00:00', '2026-01-01 00:00:00', 1, '[]', 'Fair', '', 'aims', 'fairness', '[]', "
+                 ":m)", m=json.dumps([{"period": "2025-Q4", "value": 0.79, "status": "at_risk"},
+                                      {"period": "2026-02", "value": 0.81, "comment": "late"},
+                                      {"measured_on": "2026-03-15", "value": "0.84"},
+                                      {"period": "2026-04", "value": "n/a"}]))
+    upgrade(bare)
+    with bare.app.app_context():
+        rows = db.session.execute(text("SELECT ref, measured_on, value, note FROM objective_measurement "
+                                       "ORDER BY ref")).all()
+        counter = db.session.execute(text("SELECT last FROM ref_counter WHERE prefix = 'MEAS'")).scalar_one()
+    assert [(r.ref, str(r.measured_on)[:10], r.value, r.note) for r in rows] == [
+        ("MEAS-0001", "2025-12-31", 0.79, None), ("MEAS-0002", "2026-02-28", 0.81, "late"),
+        ("MEAS-0003", "2026-03-15", 0.84, None)]
+    assert counter == 3
 
 
 def test_cli_deploy_prints_process_version_and_sha(own_cli: Cli, tmp_path: Path) -> None:

@@ -200,3 +200,70 @@ class RegisterValuesBody(ma.Schema):
 class RetireBody(ma.Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
     version = fields.Integer(strict=True, validate=validate.Range(min=1))
+
+
+class MeasurementSchema(ma.Schema):
+    ref = fields.String(required=True)
+    measured_on = fields.Date(required=True)
+    value = fields.Float(required=True)
+    note = fields.String(allow_none=True)
+    recorded_by = fields.String(allow_none=True, metadata={"description": "who recorded it (their name)"})
+
+
+class ObjectiveResultsSchema(ma.Schema):
+    objective = fields.String(required=True)
+    unit = fields.String(allow_none=True)
+    target = fields.Float(allow_none=True)
+    baseline = fields.Float(allow_none=True)
+    on_target = fields.Boolean(allow_none=True, metadata={"description": "whether the latest value meets the target"})
+    overdue = fields.Boolean(metadata={"description": "no measurement within the objective's frequency"})
+    next_due = fields.Date(allow_none=True)
+    measurements = fields.List(fields.Nested(MeasurementSchema), metadata={"description": "oldest first"})
+
+
+class MeasurementBody(ma.Schema):
+    measured_on = fields.Raw(required=True, metadata={"description": "the day measured, like 2026-11-30"})
+    value = fields.Raw(required=True, metadata={"description": "a number, in the objective's unit"})
+    note = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+
+class ExclusionSchema(ma.Schema):
+    item = fields.String(required=True, metadata={"description": "what the AIMS leaves out"})
+    justification = fields.String(required=True, metadata={"description": "why"})
+
+
+class ScopeVersionSchema(ma.Schema):
+    version = fields.Integer(required=True)
+    status = fields.String(required=True, metadata={"description": "draft, approved (in force) or superseded"})
+    text = fields.String(required=True)
+    boundaries = fields.String()
+    exclusions = fields.List(fields.Nested(ExclusionSchema))
+    author = fields.String(allow_none=True)
+    approver = fields.String(allow_none=True)
+    approved_at = fields.DateTime(allow_none=True)
+    updated_at = fields.DateTime()
+    row_version = fields.Integer(metadata={"description": "send it back with `based_on` to change or approve"})
+
+
+class ScopeSchema(ma.Schema):
+    in_force = fields.Nested(ScopeVersionSchema, allow_none=True)
+    draft = fields.Nested(ScopeVersionSchema, allow_none=True)
+    versions = fields.List(fields.Nested(ScopeVersionSchema), metadata={"description": "newest first"})
+
+
+class ScopeBody(ma.Schema):
+    text = fields.String(required=True)
+    boundaries = fields.String(load_default="")
+    exclusions = fields.List(fields.Dict(), load_default=list, metadata={
+        "description": "[{\"item\": what is left out, \"justification\": why}]"})
+    based_on = fields.Integer(strict=True, required=True, validate=validate.Range(min=0), metadata={
+        "description": "the number of the latest version you read (0 when there is none)"})
+    version = fields.Integer(strict=True, validate=validate.Range(min=1), metadata={
+        "description": "that version's `row_version`: anything saved since answers 409"})
+
+
+class ScopeApproveBody(ma.Schema):
+    based_on = fields.Integer(strict=True, required=True, validate=validate.Range(min=1), metadata={
+        "description": "the number of the draft you read"})
+    version = fields.Integer(strict=True, validate=validate.Range(min=1), metadata={
+        "description": "the draft's `row_version` as you read it"})

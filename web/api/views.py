@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import request
 
-from engine.app import TaskRow, access, history, process_admin, register_edit, worklist
+from engine.app import TaskRow, access, history, objective_results, process_admin, register_edit, scope, worklist
 from engine.core import OPEN_STATES, DefinitionError, HumanTask, ProcessInstance, definitions, services
 
 from ..common import context, now, seen_version, unit
@@ -291,6 +291,74 @@ def restore_register_row(body: dict[str, Any], name: str, ref: str) -> Any:
     with unit() as ctx:
         register_edit.retire(ctx, api_user(), name, ref, body["reason"], _seen(body), restore=True, source="api")
     return _record(register_edit.record(db.session, api_user(), name, ref))
+
+
+def _results(ref: str) -> dict[str, Any]:
+    r = objective_results.results(db.session, now().date(), api_user(), ref)
+    o, p = r.objective, r.performance
+    return {"objective": o.ref, "unit": o.unit, "target": o.target, "baseline": o.baseline, "on_target": p.on_target,
+            "overdue": r.overdue, "next_due": p.next_due,
+            "measurements": [{"ref": m.ref, "measured_on": m.measured_on, "value": m.value, "note": m.note,
+                              "recorded_by": r.recorders.get(m.recorded_by_id or 0)} for m in p.points]}
+
+
+@registers.route("/objectives/<ref>/measurements")
+@registers.response(200, s.ObjectiveResultsSchema)
+@_errors(registers, 401, 403, 404)
+def objective_measurements(ref: str) -> Any:
+    """An objective's measurements (oldest first), its latest value against its target, and whether a
+    measurement is overdue."""
+    return _results(ref)
+
+
+@registers.route("/objectives/<ref>/measurements", methods=["POST"])
+@registers.arguments(s.MeasurementBody)
+@registers.response(201, s.ObjectiveResultsSchema)
+@_errors(registers, *ERRORS)
+def record_objective_measurement(body: dict[str, Any], ref: str) -> Any:
+    """Record a measurement of an objective (its owner, the AIMS owner or top management). 422 names every
+    value that needs fixing."""
+    with unit() as ctx:
+        objective_results.record(ctx, api_user(), ref, body, source="api")
+    return _results(ref), 201
+
+
+def _scope() -> dict[str, Any]:
+    info = scope.page(db.session, api_user())
+    return {"in_force": scope.as_dict(info.approved, info.names) if info.approved else None,
+            "draft": scope.as_dict(info.draft, info.names) if info.draft else None,
+            "versions": [scope.as_dict(v, info.names) for v in info.versions]}
+
+
+@registers.route("/scope")
+@registers.response(200, s.ScopeSchema)
+@_errors(registers, 401, 403)
+def get_scope() -> Any:
+    """The AIMS scope statement (4.3): the version in force, the draft awaiting approval, every version."""
+    return _scope()
+
+
+@registers.route("/scope", methods=["PUT"])
+@registers.arguments(s.ScopeBody)
+@registers.response(200, s.ScopeSchema)
+@_errors(registers, *ERRORS)
+def save_scope(body: dict[str, Any]) -> Any:
+    """Change the scope statement (AIMS owner, top management): a new draft version when the latest is
+    approved, else the draft. Send `based_on` (and `version`) as read: anything saved since answers 409."""
+    with unit() as ctx:
+        scope.save(ctx, api_user(), body, body["based_on"], body.get("version"))
+    return _scope()
+
+
+@registers.route("/scope/approve", methods=["POST"])
+@registers.arguments(s.ScopeApproveBody)
+@registers.response(200, s.ScopeSchema)
+@_errors(registers, *ERRORS)
+def approve_scope(body: dict[str, Any]) -> Any:
+    """Approve the draft (top management or the AIMS owner, not its author: 403 `sod_violation`)."""
+    with unit() as ctx:
+        scope.approve(ctx, api_user(), body["based_on"], body.get("version"))
+    return _scope()
 
 
 def _plain(value: Any) -> Any:

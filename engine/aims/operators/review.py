@@ -173,9 +173,12 @@ def compile_system_inputs(ctx: OperatorContext, review_ref: str) -> dict[str, An
     audits = list(session.scalars(select(Audit).where(Audit.updated_at >= since)))
     findings = list(session.scalars(select(AuditFinding).where(AuditFinding.created_at >= since)))
     risks = list(session.scalars(select(Risk).where(Risk.status != "closed")))
+    from engine.aims.objectives import performance
     from engine.aims.registers import AIObjective
 
-    objectives = list(session.scalars(select(AIObjective)))
+    today = ctx.clock.now().date()
+    objectives = list(session.scalars(select(AIObjective).where(AIObjective.retired_at.is_(None))
+                                      .order_by(AIObjective.ref)))
     aiias = list(session.scalars(select(ImpactAssessment)))
     cycle = session.scalar(select(CertificationCycle).order_by(CertificationCycle.id.desc()).limit(1))
     compiled = {
@@ -185,8 +188,7 @@ def compile_system_inputs(ctx: OperatorContext, review_ref: str) -> dict[str, An
                                      "by_severity": _count(ctx, ncs, "severity"), "open": len(open_ncs),
                                      "reopened": sum(1 for n in ncs if n.reopen_count)},
         "performance_monitoring_results": {"objectives": [
-            {"ref": o.ref, "title": o.title, "status": o.status,
-             "last": (o.measurements or [{}])[-1].get("status") if o.measurements else None} for o in objectives]},
+            p.to_dict(today) | {"summary": p.words(today)} for p in performance(session, objectives)]},
         "performance_audit_results": {"audits": {a.ref: a.status for a in audits},
                                       "findings": _count(ctx, findings, "type")},
         "risk_status": {"open": len(risks), "by_level": _count(ctx, risks, "residual_level")},

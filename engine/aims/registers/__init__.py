@@ -6,10 +6,10 @@ from .common import RegisterMixin
 from .context import ContextIssue, DataResource, InterestedParty, PartyRequirement, Supplier
 from .documents import Acknowledgement, Document, DocumentVersion, Evidence
 from .nonconformities import ActionItem, CorrectiveAction, Nonconformity
-from .organisation import DueDateStart, Organisation
+from .organisation import DueDateStart, Organisation, ScopeStatement
 from .reviews import ManagementReview, ReviewAction, ReviewDecision
 from .soa import Clause, Control, SoAEntry, SoAVersion
-from .support import AIObjective, CompetenceRequirement, TrainingRecord
+from .support import AIObjective, CompetenceRequirement, ObjectiveMeasurement, TrainingRecord
 from .systems_risks import AISystem, Approval, ImpactAssessment, Risk, RiskAcceptance, RiskTreatmentAction
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "InterestedParty",
     "ManagementReview",
     "Nonconformity",
+    "ObjectiveMeasurement",
     "Organisation",
     "PartyRequirement",
     "ReadinessReview",
@@ -47,6 +48,7 @@ __all__ = [
     "Risk",
     "RiskAcceptance",
     "RiskTreatmentAction",
+    "ScopeStatement",
     "SoAEntry",
     "SoAVersion",
     "Supplier",

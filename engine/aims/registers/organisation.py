@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.core.db import JSONText
@@ -45,3 +45,26 @@ class DueDateStart(Base):
     process_id: Mapped[str] = mapped_column(String(100))
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
     started_at: Mapped[datetime]
+
+
+class ScopeStatement(Base):
+    """One version of the AIMS scope statement (4.3): its text, boundaries and exclusions with their
+    justification. A version is a ``draft`` (changed in place by its author) until someone other than its
+    author approves it; the approved one before it becomes ``superseded``. ``engine.app.scope`` writes it."""
+
+    __tablename__ = "scope_statement"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(unique=True)
+    #: draft, approved, superseded
+    status: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    boundaries: Mapped[str] = mapped_column(Text, default="")
+    #: [{"item": what is left out, "justification": why}]
+    exclusions: Mapped[list[dict[str, Any]]] = mapped_column(JSONText, default=list)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    approver_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    approved_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    row_version: Mapped[int] = mapped_column(default=1)

@@ -14,7 +14,7 @@ from engine.core.models.base import Base
 
 
 class AIObjective(RegisterMixin, Base):
-    """An AI objective (DOMAIN.md 4.4; 6.2). ``measurements`` holds the ObjectiveMeasurement rows."""
+    """An AI objective (DOMAIN.md 4.4; 6.2). Its results over time are ``ObjectiveMeasurement`` rows."""
 
     __tablename__ = "ai_objective"
 
@@ -34,8 +34,18 @@ class AIObjective(RegisterMixin, Base):
     due_date: Mapped[date | None] = mapped_column(Date)
     evaluation_method: Mapped[str | None] = mapped_column(Text)
     ai_system_ids: Mapped[list[int]] = mapped_column(JSONText, default=list)
-    #: [{period, value, status, comment, evidence_ref}]
-    measurements: Mapped[list[dict[str, Any]]] = mapped_column(JSONText, default=list)
+
+
+class ObjectiveMeasurement(RegisterMixin, Base):
+    """One result of an objective's metric (6.2 e, 9.1): the day it was measured, the value in the
+    objective's unit and a note. Who recorded it is ``created_by_id``; a wrong one is retired, not deleted."""
+
+    __tablename__ = "objective_measurement"
+
+    objective_id: Mapped[int] = mapped_column(ForeignKey("ai_objective.id"), index=True)
+    measured_on: Mapped[date] = mapped_column(Date)
+    value: Mapped[float] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class CompetenceRequirement(RegisterMixin, Base):

@@ -52,7 +52,6 @@ def register_uploads(session: Session, clock: Clock, actor: User, instance: Proc
                      schema: dict[str, Any] | None, data: dict[str, Any]) -> list[Evidence]:
     """One ``submitted`` evidence item per file of the completed task's proof fields (once per file)."""
     made: list[Evidence] = []
-    now = clock.now()
     for key, mark in marked_fields(schema).items():
         value = data.get(key)
         files = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
@@ -130,9 +129,10 @@ def submit(session: Session, clock: Clock, actor: User, instance: ProcessInstanc
         audit_trail.append(session, clock, "evidence_submitted", actor=actor, instance_id=instance.id,
                            subject=row.ref, data={"title": row.title, "sha256": row.sha256, "revision": 1})
         return row
-    row = session.scalar(select(Evidence).where(Evidence.ref == evidence_ref).with_for_update())
-    if row is None:
+    found = session.scalar(select(Evidence).where(Evidence.ref == evidence_ref).with_for_update())
+    if found is None:
         raise NotFound(f"evidence_ref: there is no evidence item {evidence_ref}")
+    row = found
     if row.status == "archived" or row.retired_at is not None:
         raise ConflictError(f"evidence {row.ref} is archived; submit the file as a new evidence item")
     fields = ("title", "status", "sha256", "revision", "valid_until", "owner_id", "linked_controls")

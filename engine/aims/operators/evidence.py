@@ -50,16 +50,16 @@ def receive_file(ctx: OperatorContext, file: Any, *, evidence_ref: str | None = 
 @operator("evidence.submit")
 def submit(ctx: OperatorContext, evidence_ref: str | None, file: Any = None, title: str | None = None,
            evidence_type: str | None = None, linked_controls: list[str] | None = None, owner: str | None = None,
-           valid_until: str | None = None, note: str | None = None) -> str:
+           valid_until: str | None = None, note: str | None = None) -> dict[str, Any]:
     """The evidence submission's file: a new item, or a new revision of ``evidence_ref`` (FLOWS.md S2).
-    Without a file the review is of ``evidence_ref`` as it is. Returns the item's reference."""
+    Without a file the review is of ``evidence_ref`` as it is. Returns the item's reference and revision."""
     if file is None:
         if not evidence_ref:
             raise InvalidInput("file: choose the file to submit, or the evidence item to review")
-        return evidence_ref
+        return {"evidence_ref": evidence_ref, "revision": None}
     row = receive_file(ctx, file, evidence_ref=evidence_ref, title=title, evidence_type=evidence_type,
                        controls=linked_controls, owner=owner, valid_until=valid_until, note=note)
-    return row.ref
+    return {"evidence_ref": row.ref, "revision": row.revision}
 
 
 @operator("evidence.open_review")

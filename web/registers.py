@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from engine.app import register_edit, register_io
+from engine.app import evidence_files, register_edit, register_io
 from engine.core import ConflictError, InvalidInput, ValidationError
 
 from .common import actor, seen_version, unit
@@ -101,8 +101,9 @@ def new(name: str) -> Any:
 @bp.route("/registers/<name>/<ref>")
 def record(name: str, ref: str) -> Any:
     rec = register_edit.record(db.session, actor(), name, ref)
+    files = evidence_files.revisions(db.session, actor(), ref) if name == "evidence" else []
     return render_template("registers/record.html", rec=rec, spec=rec.spec,
-                           shown=register_edit.display(rec.spec, rec.values))
+                           shown=register_edit.display(rec.spec, rec.values), revisions=files)
 
 
 @bp.route("/registers/<name>/<ref>/edit", methods=["GET", "POST"])

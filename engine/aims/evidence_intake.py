@@ -135,8 +135,7 @@ def submit(session: Session, clock: Clock, actor: User, instance: ProcessInstanc
     row = found
     if row.status == "archived" or row.retired_at is not None:
         raise ConflictError(f"evidence {row.ref} is archived; submit the file as a new evidence item")
-    fields = ("title", "status", "sha256", "revision", "valid_until", "owner_id", "linked_controls")
-    before = {k: _plain(getattr(row, k)) for k in fields}
+    before = _shown(session, row)
     add_revision(session, clock, actor, instance, row, upload, valid_until=valid_until, note=note)
     if (title or "").strip():
         row.title = str(title).strip()[:300]
@@ -150,14 +149,33 @@ def submit(session: Session, clock: Clock, actor: User, instance: ProcessInstanc
     row.updated_at, row.updated_by_id, row.instance_id = clock.now(), actor.id, instance.id
     row.row_version = (row.row_version or 0) + 1
     session.flush()
-    after = {k: _plain(getattr(row, k)) for k in fields}
     audit_trail.append(session, clock, "evidence_revised", actor=actor, instance_id=instance.id, subject=row.ref,
-                       data={"before": before, "after": after})
+                       data={"revision": row.revision, "note": note,
+                             "changes": changes(before, _shown(session, row), _LABELS)})
     return row
 
 
-def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date) else value
+#: the evidence item's fields a revision changes, as its page names them
+_LABELS = {"title": "Title", "status": "Status", "revision": "Revision", "sha256": "SHA-256",
+           "valid_until": "Valid until", "owner": "Owner", "linked_controls": "Controls"}
+
+
+def _shown(session: Session, row: Evidence) -> dict[str, Any]:
+    owner = session.get(User, row.owner_id) if row.owner_id else None
+    return {"title": row.title, "status": row.status, "revision": row.revision, "sha256": row.sha256,
+            "valid_until": row.valid_until, "owner": owner.email if owner else None,
+            "linked_controls": ", ".join(row.linked_controls or [])}
+
+
+def changes(before: dict[str, Any] | None, after: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    """What changed, as the audit trail keeps a register change: by key, its label, the values before and
+    after as people read them (dates as ISO dates)."""
+    def plain(value: Any) -> Any:
+        return value.isoformat() if isinstance(value, date) else value
+
+    old = before or {}
+    return {k: {"label": labels.get(k, k), "before": plain(old.get(k)), "after": plain(v)}
+            for k, v in after.items() if plain(old.get(k)) != plain(v)}
 
 
 def revisions(session: Session, evidence_id: int) -> list[EvidenceRevision]:

@@ -116,6 +116,8 @@ def test_evidence_submitted_on_its_own_then_revised_and_its_current_file_goes_in
         name = user(TOMAS).name
     assert REPORT.filename in files and REPORT_V2.filename in files and files.count(name) == 2
     assert REPORT.sha256[:12] in files and REPORT_V2.sha256[:12] in files and "current" in files
+    history = html.unescape(page[page.index('data-testid="history"'):])
+    assert "evidence revised" in history and REPORT_V2.sha256 in history and "2027-06-30" in history
 
     # the reviewer accepts the new revision (the proposed validity is the default); the pack holds its file
     with app.app_context():
@@ -212,6 +214,9 @@ def test_a_completed_training_with_its_certificate_completes_the_record_and_coun
         assert evidence.valid_until is not None and evidence.valid_until.isoformat() == "2028-06-10"
         rate_after = readiness.run_checks(db.session, engine_ctx(app).clock, ("RC-11",)).checks[0].detail
     assert rate_before != rate_after and rate_after.endswith("100%"), (rate_before, rate_after)
+    history = browser("aims_owner").get(f"/registers/training/{ref}").get_data(as_text=True)
+    history = html.unescape(history[history.index('data-testid="history"'):])
+    assert "training completed" in history and "2026-06-10" in history and "Completed on" in history
 
 
 def test_only_the_aims_owner_records_someone_elses_training(app: Flask, browser: Callable[[str], Browser]) -> None:

@@ -9,14 +9,14 @@ checks (the internal auditor's competence, readiness RC-11) read the completed r
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 
+from engine.aims import evidence_intake
 from engine.aims.operators.common import as_date, by_ref, email, today, touch, user_id
 from engine.aims.operators.evidence import receive_file
-from engine.aims.registers import CompetenceRequirement, TrainingRecord
+from engine.aims.registers import CompetenceRequirement, Evidence, TrainingRecord
 from engine.core import refs
 from engine.core.errors import Forbidden, InvalidInput
 from engine.core.models import User
@@ -26,11 +26,16 @@ from engine.core.operators import OperatorContext, operator
 RECORDERS = frozenset({"aims_owner"})
 #: the control a training certificate supports (A.4.6: human resources, their competences)
 CONTROLS = ["A.4.6"]
-_FIELDS = ("status", "course", "completed_at", "expires_at", "provider", "requirement_id", "certificate_evidence_id")
+_LABELS = {"status": "Status", "course": "Course", "provider": "Provider", "completed_at": "Completed on",
+           "expires_at": "Expires on", "requirement": "Competence requirement", "certificate": "Certificate"}
 
 
-def _plain(row: TrainingRecord) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, date) else v) for k in _FIELDS for v in [getattr(row, k)]}
+def _shown(ctx: OperatorContext, row: TrainingRecord) -> dict[str, Any]:
+    need = ctx.session.get(CompetenceRequirement, row.requirement_id) if row.requirement_id else None
+    proof = ctx.session.get(Evidence, row.certificate_evidence_id) if row.certificate_evidence_id else None
+    return {"status": row.status, "course": row.course, "provider": row.provider, "completed_at": row.completed_at,
+            "expires_at": row.expires_at, "requirement": need.ref if need else None,
+            "certificate": proof.ref if proof else None}
 
 
 def _record(ctx: OperatorContext, person: User, training_ref: str | None, course: str,
@@ -74,7 +79,7 @@ def record_completion(ctx: OperatorContext, course: str, completed_on: str, cert
     need = by_ref(ctx, CompetenceRequirement, requirement, "requirement: there is no competence requirement") \
         if requirement else None
     row = _record(ctx, who, training_ref, course, need)
-    before = _plain(row) if row is not None else None
+    before = _shown(ctx, row) if row is not None else None
     now = ctx.clock.now()
     if row is None:
         row = TrainingRecord(ref=refs.next_ref(ctx.session, "TRN"), status="completed", user_id=who.id, course=course,
@@ -91,5 +96,6 @@ def record_completion(ctx: OperatorContext, course: str, completed_on: str, cert
     touch(ctx, row, "completed")
     ctx.session.flush()
     ctx.set_subject(row.ref)
-    ctx.audit("training_completed", subject=row.ref, before=before, after=_plain(row), evidence=evidence.ref)
+    ctx.audit("training_completed", subject=row.ref, evidence=evidence.ref,
+              changes=evidence_intake.changes(before, _shown(ctx, row), _LABELS))
     return {"training_ref": row.ref, "evidence_ref": evidence.ref}

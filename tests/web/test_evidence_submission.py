@@ -29,8 +29,9 @@ from werkzeug.datastructures import MultiDict
 
 from engine.aims import audit_pack, readiness
 from engine.aims.registers import Evidence, EvidenceRevision, TrainingRecord
-from engine.app import accounts
+from engine.app import accounts, uploads
 from engine.core import services
+from engine.core.errors import ConflictError, InvalidInput
 from engine.core.clock import FixedClock
 from engine.core.models import HumanTask, ProcessInstance
 from web.extensions import db
@@ -225,3 +226,37 @@ def test_only_the_aims_owner_records_someone_elses_training(app: Flask, browser:
         "certificate": Upload("c.pdf", b"%PDF-1.4 c\n", "application/pdf")})
     assert status == 422 or status == 403
     assert "only the AIMS owner records someone else's training" in html.unescape(page)
+
+
+def test_an_archived_item_takes_no_new_revision_and_a_bad_expiry_is_named(app: Flask) -> None:
+    pdf = uploads.Incoming(("file",), "attestation.pdf", "application/pdf", b"%PDF-1.4 attestation\n")
+    with app.app_context():
+        ctx = engine_ctx(app)
+        archived = db.session.scalars(select(Evidence).order_by(Evidence.id)).first()
+        assert archived is not None
+        archived.status = "archived"
+        db.session.flush()
+        with pytest.raises(ConflictError, match="is archived; submit the file as a new evidence item"):
+            uploads.start(ctx, user(TOMAS), "aims_evidence_review", {"evidence_ref": archived.ref}, [pdf])
+        db.session.rollback()
+        certificate = uploads.Incoming(("certificate",), "c.pdf", "application/pdf", b"%PDF-1.4 c\n")
+        with pytest.raises(InvalidInput, match="expires_on: the certificate expires before it was earned"):
+            uploads.start(ctx, user("aims_owner"), "aims_training", {
+                "person": MEILIN, "course": "Bias testing", "completed_on": "2026-06-01",
+                "expires_on": "2026-05-01"}, [certificate])
+        db.session.rollback()
+
+
+def test_the_aims_owner_records_someone_elses_training_as_a_new_record(app: Flask) -> None:
+    certificate = uploads.Incoming(("certificate",), "dpo-course.pdf", "application/pdf", b"%PDF-1.4 dpo\n")
+    with app.app_context():
+        ctx = engine_ctx(app)
+        before = db.session.scalar(select(func.count(TrainingRecord.id)))
+        outcome = uploads.start(ctx, user("aims_owner"), "aims_training", {
+            "person": TOMAS, "course": "Data protection for AI teams", "provider": "IAPP",
+            "completed_on": "2026-05-20"}, [certificate])
+        db.session.commit()
+        record = db.session.scalar(select(TrainingRecord).where(TrainingRecord.ref == outcome.instance.subject))
+        assert record is not None and db.session.scalar(select(func.count(TrainingRecord.id))) == before + 1
+        assert (record.user_id, record.status, record.provider) == (user(TOMAS).id, "completed", "IAPP")
+        assert record.created_by_id == user("aims_owner").id and record.expires_at is None

@@ -31,8 +31,8 @@ from engine.aims import audit_pack, readiness
 from engine.aims.registers import Evidence, EvidenceRevision, TrainingRecord
 from engine.app import accounts, uploads
 from engine.core import services
-from engine.core.errors import ConflictError, InvalidInput
 from engine.core.clock import FixedClock
+from engine.core.errors import ConflictError, InvalidInput
 from engine.core.models import HumanTask, ProcessInstance
 from web.extensions import db
 

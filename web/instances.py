@@ -8,8 +8,8 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from engine.app import history, process_admin, worklist
-from engine.core import ConflictError, InvalidInput, NotFound, ValidationError, services
+from engine.app import history, process_admin, uploads, worklist
+from engine.core import ConflictError, InvalidInput, NotFound, ValidationError
 
 from . import formfields
 from .common import actor, context, now, unit
@@ -55,10 +55,11 @@ def start(process_id: str) -> Any:
     errors: list[Any] = []
     status = 200
     if request.method == "POST":
-        values, _ = formfields.parse(info.form, request.form, request.files)
+        values, files = formfields.parse(info.form, request.form, request.files)
+        incoming = [uploads.Incoming(f.path, f.file.filename or "", f.file.mimetype, f.file.read()) for f in files]
         try:
             with unit() as ctx:
-                outcome = services.start_process(ctx, actor(), process_id, values)
+                outcome = uploads.start(ctx, actor(), process_id, values, incoming)
                 new_id = outcome.instance.id
                 mine = [t.id for t in outcome.new_tasks if t.assignee_id == actor().id]
                 after = worklist.what_next(db.session, new_id)
@@ -71,6 +72,8 @@ def start(process_id: str) -> Any:
         except (ConflictError, InvalidInput, NotFound) as exc:  # what the first steps found: the form stays
             errors = [formfields.refusal(info.form, exc.message)]
             status = 409 if isinstance(exc, ConflictError) else 422
+        if incoming:
+            flash("Choose the file again: a file is kept only once the form is sent without problems.", "info")
     fields, problems = build_form(info.form, values, errors)
     return render_template("instances/start.html", info=info, fields=fields, problems=problems), status
 

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from engine.app import objective_results, register_edit, register_io, scope
+from engine.app import evidence_files, objective_results, register_edit, register_io, scope
 from engine.core import ConflictError, InvalidInput, ValidationError
 
 from .common import actor, now, seen_version, unit
@@ -108,9 +108,10 @@ def _record_page(name: str, ref: str, typed: dict[str, Any] | None = None, error
     """A record's page; an objective's shows its results, a chart and the form to record one (with what
     was typed and the problems when a measurement was refused)."""
     rec = register_edit.record(db.session, actor(), name, ref)
+    files = evidence_files.revisions(db.session, actor(), ref) if name == "evidence" else []
     results = objective_results.results(db.session, now().date(), actor(), ref) if name == "objectives" else None
     return render_template("registers/record.html", rec=rec, spec=rec.spec,
-                           shown=register_edit.display(rec.spec, rec.values), results=results,
+                           shown=register_edit.display(rec.spec, rec.values), results=results, revisions=files,
                            typed=typed or {}, errors={e.path: e.message for e in errors or []}), status
 
 

@@ -18,7 +18,7 @@ LIMIT = 500
 
 
 def _describe(row: Any) -> str:
-    for name in ("title", "name", "description", "certification_body"):
+    for name in ("title", "name", "description", "certification_body", "course", "competence"):
         text = getattr(row, name, None)
         if isinstance(text, str) and text.strip():
             short = " ".join(text.split())
@@ -62,4 +62,6 @@ REFERENCES: dict[str, Reference] = {
     "internal_audit": _reference("internal audit", "Audit"),
     "certification_cycle": _reference("certification cycle", "CertificationCycle"),
     "action": _reference("action", "CorrectiveAction", "ReviewAction", "RiskTreatmentAction", "ActionItem"),
+    "training": _reference("training record", "TrainingRecord"),
+    "competence": _reference("competence requirement", "CompetenceRequirement"),
 }

@@ -7,8 +7,6 @@ Every function checks visibility (``access``) first; a task the user may not see
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,12 +16,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.aims import evidence_intake, risk_criteria, roles
-from engine.app import access, queries, register_edit
+from engine.app import access, queries, register_edit, uploads
 from engine.app.queries import TaskRow
 from engine.app.register_edit import RegisterRow
 from engine.app.subject import Subject, subjects
 from engine.app.summary import Item, summarize
 from engine.app.summary import humanize as summary_humanize
+from engine.app.uploads import file_values
 from engine.core import assignment, decisions, definitions, directory, domain, runtime, services
 from engine.core.errors import ConflictError, FieldError, Forbidden, InvalidInput, NotFound, ValidationError
 from engine.core.form_messages import title_at
@@ -303,39 +302,26 @@ def save_draft(ctx: Context, user: User, task_id: int, data: dict[str, Any]) -> 
 def store_evidence(ctx: Context, user: User, task_id: int, field_name: str, filename: str, content_type: str,
                    content: bytes) -> EvidenceFile:
     """Store an uploaded file for an open task the user may complete: written once per content under
-    ``<evidence_dir>/<instance>/<sha256>``, recorded with its sha256, size, type and uploader."""
+    ``<evidence_dir>/<instance>/<sha256>``, recorded with its sha256, size, type and uploader.
+    Raises Forbidden (not the holder), InvalidInput (a kind not kept, empty, too large: ``uploads.refusal``)."""
     task = access.visible_task(ctx.session, user, task_id)
     if task.state not in OPEN_STATES or task.assignee_id != user.id:
         raise Forbidden(f"claim task {task.id} before attaching files to it")
-    if len(content) > ctx.settings.max_evidence_bytes:
-        raise InvalidInput(f"{filename} is {len(content)} bytes; the limit is {ctx.settings.max_evidence_bytes}")
-    safe_name = os.path.basename(filename or "").strip()[:255] or "upload"
-    digest = hashlib.sha256(content).hexdigest()
-    folder = Path(ctx.settings.evidence_dir) / str(task.instance_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / digest
-    if not target.exists():
-        tmp = folder / f".{digest}.tmp"
-        tmp.write_bytes(content)
-        tmp.replace(target)
-    row = EvidenceFile(instance_id=task.instance_id, task_id=task.id, field=field_name[:200], filename=safe_name,
-                   content_type=(content_type or "application/octet-stream")[:100], size=len(content), sha256=digest,
-                   uploaded_by_id=user.id, uploaded_at=ctx.clock.now())
-    ctx.session.add(row)
-    ctx.session.flush()
-    return row
+    uploads.check(ctx.settings, filename, content)
+    uploads.write(ctx.settings, task.instance_id, content)
+    return uploads.record(ctx, user, task.instance_id, task.id, field_name,
+                          uploads.Incoming((), filename, content_type, content))
 
 
 def evidence_ref(row: EvidenceFile) -> dict[str, Any]:
     """How a file field's value looks in form data and process data."""
-    return {"evidence_id": row.id, "filename": row.filename, "sha256": row.sha256, "size": row.size,
-            "content_type": row.content_type}
+    return uploads.ref(row)
 
 
 def evidence_file(ctx: Context, user: User, evidence_id: int) -> tuple[EvidenceFile, Path]:
     """An evidence row and its file, if the user may see its instance. Raises NotFound."""
     row = ctx.session.get(EvidenceFile, evidence_id)
-    if row is None:
+    if row is None or row.instance_id is None:
         raise NotFound(f"no evidence {evidence_id}")
     access.visible_instance(ctx.session, user, row.instance_id)
     path = Path(ctx.settings.evidence_dir) / str(row.instance_id) / row.sha256
@@ -356,23 +342,6 @@ def _evidence_errors(session: Session, task: HumanTask, schema: dict[str, Any] |
             errors.append(FieldError("/".join(map(str, path)), f"{title}: this file was not uploaded to this task; "
                                                                "upload it again"))
     return errors
-
-
-def file_values(schema: Any, data: Any, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], Any]]:
-    """(path, value) of every file field in ``data`` (``"x-file": true`` in the schema)."""
-    out: list[tuple[tuple[Any, ...], Any]] = []
-    if not isinstance(schema, dict):
-        return out
-    if schema.get("x-file"):
-        return [(path, data)]
-    if isinstance(data, dict):
-        for key, sub in (schema.get("properties") or {}).items():
-            if key in data:
-                out.extend(file_values(sub, data[key], path + (key,)))
-    elif isinstance(data, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(data):
-            out.extend(file_values(schema["items"], item, path + (i,)))
-    return out
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""The evidence review (``aims_evidence_review``) done in chromium by the people who hold each step: the
-control owner who collected EVD-018 asks for its review, and the AIMS owner accepts it with its validity
-and the controls it proves; and the rejection branch, where the AIMS owner rejects it with the reason
+"""The evidence review (``aims_evidence_review``) done in chromium by the people who hold each step: a
+process owner submits a file as new evidence on the start form (title, controls, owner, validity), and
+the AIMS owner accepts it with its validity and the controls it proves; and the rejection branch of
+EVD-018, which its collector asks to be reviewed, where the AIMS owner rejects it with the reason
 (the submitter may resubmit). Screenshots under test-output/e2e/<test name>/."""
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
+
+from engine.aims.registers import Evidence
+from engine.core.models import EvidenceFile
+from web.extensions import db
 
 from .walk import Walk, walk
 
@@ -23,10 +29,18 @@ def evidence(chromium: Any, fresh_shipped_server: tuple[str, Flask], shots: Path
     yield from walk(chromium, fresh_shipped_server, shots, "aims_evidence_review")
 
 
-def test_evidence_review_accepts_with_validity_and_controls(evidence: Walk) -> None:
-    evidence.start("lucas", SUBMITTED)
-    evidence.do("priya", "ut_review_evidence", {"decision": "accept", "valid_until": "2027-11-01",
-                                                "linked_controls": ["A.4.4", "A.4.5"]})
+def test_evidence_submitted_with_a_file_is_accepted_with_validity_and_controls(evidence: Walk) -> None:
+    instance_id = evidence.start("tomas", {
+        "file": "bias-test-report-q3.pdf", "title": "Quarterly bias test of the credit model",
+        "linked_controls": ["A.6.2.4", "A.7.4"], "owner": "tomas.alvarez@lumenvale.example",
+        "valid_until": "2027-03-31"})
+    with evidence.app.app_context():
+        row = db.session.scalar(select(Evidence).where(Evidence.instance_id == instance_id))
+        assert row is not None and row.revision == 1 and row.title == "Quarterly bias test of the credit model"
+        assert db.session.get(EvidenceFile, int(row.content_ref.removeprefix("upload:"))).filename \
+            == "bias-test-report-q3.pdf"
+    evidence.do("priya", "ut_review_evidence", {"decision": "accept", "valid_until": "2027-03-31",
+                                                "linked_controls": ["A.6.2.4", "A.7.4"]})
     evidence.finish("completed", "E_EVIDENCE_ACCEPTED")
 
 

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
+import marshmallow as ma
 from flask import request
+from flask_smorest import abort
 
-from engine.app import TaskRow, access, history, objective_results, process_admin, register_edit, scope, worklist
+from engine.app import (
+    TaskRow,
+    access,
+    history,
+    objective_results,
+    process_admin,
+    register_edit,
+    scope,
+    uploads,
+    worklist,
+)
 from engine.core import OPEN_STATES, DefinitionError, HumanTask, ProcessInstance, definitions, services
 
 from ..common import context, now, seen_version, unit
@@ -121,14 +134,46 @@ def complete_task(body: dict[str, Any], task_id: int) -> Any:
 
 # --------------------------------------------------------------------------- instances
 
+def _start_body() -> tuple[dict[str, Any], list[uploads.Incoming]]:
+    """The start request: JSON, or multipart with ``process_id``, ``data`` (a JSON object) and one file
+    part per file field, named by its path (``file``, ``proof_files.0``). Aborts 422 naming what is wrong."""
+    files: list[uploads.Incoming] = []
+    if request.mimetype == "multipart/form-data":
+        try:
+            data = json.loads(request.form.get("data") or "{}")
+        except ValueError:
+            data = None
+        raw: Any = {"process_id": request.form.get("process_id"), "data": data}
+        for name, part in request.files.items(multi=True):
+            path = tuple(int(p) if p.isdigit() else p for p in name.split("."))
+            files.append(uploads.Incoming(path, part.filename or "", part.mimetype, part.read()))
+    else:
+        raw = request.get_json(silent=True)
+    try:
+        return s.StartBody().load(raw if isinstance(raw, dict) else {}), files
+    except ma.ValidationError as exc:
+        abort(422, message="the start request does not fit: give process_id and data (an object)",
+              errors={"json": exc.messages})
+        raise  # abort raised already
+
+
 @instances.route("/instances", methods=["POST"])
-@instances.arguments(s.StartBody)
+@instances.doc(requestBody={"required": True, "content": {
+    "application/json": {"schema": s.StartBody},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["process_id"], "properties": {
+        "process_id": {"type": "string"},
+        "data": {"type": "string", "description": "the start data, a JSON object"}},
+        "additionalProperties": {"type": "string", "format": "binary",
+                                 "description": "a file for the start form's file field of this name "
+                                                "(file, proof_files.0)"}}}}})
 @instances.response(201, s.OutcomeSchema)
 @_errors(instances, *ERRORS)
-def start_instance(body: dict[str, Any]) -> Any:
-    """Start the published version of a process with its start data."""
+def start_instance() -> Any:
+    """Start the published version of a process with its start data. Send multipart/form-data when the
+    start form takes files: ``process_id``, ``data`` (JSON) and one part per file, named by its field."""
+    body, files = _start_body()
     with unit() as ctx:
-        return _outcome(services.start_process(ctx, api_user(), body["process_id"], body["data"]))
+        return _outcome(uploads.start(ctx, api_user(), body["process_id"], body["data"], files))
 
 
 @instances.route("/instances")

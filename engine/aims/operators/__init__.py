@@ -19,4 +19,5 @@ from engine.aims.operators import (  # noqa: F401 (imported to register)
     policy,
     review,
     risk,
+    training,
 )

@@ -4,7 +4,7 @@ from .audits import Audit, AuditFinding, AuditProgramme
 from .certification import CertificationCycle, ExternalAudit, ExternalFinding, ReadinessReview
 from .common import RegisterMixin
 from .context import ContextIssue, DataResource, InterestedParty, PartyRequirement, Supplier
-from .documents import Acknowledgement, Document, DocumentVersion, Evidence
+from .documents import Acknowledgement, Document, DocumentVersion, Evidence, EvidenceRevision
 from .nonconformities import ActionItem, CorrectiveAction, Nonconformity
 from .organisation import DueDateStart, Organisation, ScopeStatement
 from .reviews import ManagementReview, ReviewAction, ReviewDecision
@@ -32,6 +32,7 @@ __all__ = [
     "DocumentVersion",
     "DueDateStart",
     "Evidence",
+    "EvidenceRevision",
     "ExternalAudit",
     "ExternalFinding",
     "ImpactAssessment",

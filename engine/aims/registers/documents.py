@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.aims.registers.common import RegisterMixin
@@ -117,3 +117,29 @@ class Evidence(RegisterMixin, Base):
     next_review_at: Mapped[date | None] = mapped_column(Date)
     classification: Mapped[str] = mapped_column(String(20), default="internal")
     retention_until: Mapped[date | None] = mapped_column(Date)
+    #: who keeps the evidence current (submits its next revision)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    #: the number of the current revision (``EvidenceRevision.number``); 0: no file revision yet
+    revision: Mapped[int] = mapped_column(default=0)
+
+
+class EvidenceRevision(Base):
+    """One file an evidence item held: revision 1 is its first file, each new file submitted for the
+    item adds the next. The item's ``content_ref``/``sha256`` are those of its newest revision."""
+
+    __tablename__ = "evidence_revision"
+    __table_args__ = (UniqueConstraint("evidence_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int]
+    content_ref: Mapped[str] = mapped_column(String(500))
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(100))
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    submitted_at: Mapped[datetime]
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))

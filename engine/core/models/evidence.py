@@ -18,7 +18,8 @@ class EvidenceFile(Base):
     __tablename__ = "evidence_file"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    #: empty for a moment while a start form's file waits for the instance it starts
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
     task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id"))
     #: the form field it was uploaded for (``model_card``)
     field: Mapped[str] = mapped_column(String(200))

@@ -16,7 +16,8 @@ twice, 12 completions per instance). Per database (a fresh SQLite file; PostgreS
 Each configuration runs in threads, one client per thread (Python threads share one interpreter, so 4
 clients add concurrency at the database, not CPU). Printed: instances/s per configuration,
 ``ratio http/engine`` per client count (the HTTP layer's overhead; aim at most 1.3), ``ratio
-gunicorn/engine`` and how many times faster gunicorn serves 4 clients than 1, SQL statements per request kind, and the database growth per 1,000 instances (bytes, rows and bytes of the biggest tables).
+gunicorn/engine`` and how many times faster gunicorn serves 4 clients than 1, SQL statements per
+request kind, and the database growth per 1,000 instances (bytes, rows and bytes of the biggest tables).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ from typing import Any
 
 #: the highest possible score (likelihood 5 x impact 5)
 MAX_SCORE = 25
+#: the scales a score multiplies, as forms name them (``"x-scale"``)
+SCALES = ("likelihood", "impact")
 
 DEFAULT: dict[str, Any] = {
     "version": "RC-v1.0",
@@ -40,3 +42,9 @@ def appetite_problem(appetite: Any) -> str | None:
     if isinstance(appetite, bool) or not isinstance(appetite, int) or not 1 <= appetite <= MAX_SCORE:
         return f"must be a whole score from 1 to {MAX_SCORE} (likelihood x impact), e.g. 6"
     return None
+
+
+def scale_words(criteria: dict[str, Any], name: str) -> dict[str, str]:
+    """The words of scale ``name`` (likelihood, impact) in ``criteria`` by value ({"3": "Possible"})."""
+    scale = criteria.get(f"{name}_scale") if name in SCALES else None
+    return {str(k): str(v) for k, v in scale.items()} if isinstance(scale, dict) else {}

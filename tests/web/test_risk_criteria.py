@@ -58,6 +58,7 @@ def test_the_aims_owner_renames_and_describes_a_scale_value_and_the_risk_form_of
     text = page.get_data(as_text=True)
     assert 'value="Possible"' in text and "Could happen once in 1 to 2 years" in text
     assert 'name="name"' not in text, "the organisation's own settings are for admins"
+    assert 'href="/admin/organisation#criteria">Risk criteria</a>' in text  # in the menu
     _, version = _stored(app)
     saved = priya.post(URL, {"version": _version_on(text), "likelihood.3.name": "Plausible",
                              "likelihood.3.description": "Has happened to peers in the last two years.",
@@ -101,7 +102,8 @@ def test_bad_criteria_are_named_at_their_fields_and_nothing_typed_is_lost(
                     "The risk appetite must be a whole score from 1 to 25"):
         assert message in text, message
     assert 'id="impact-2-name"' in text and 'aria-describedby="impact-2-name-error"' in text
-    assert 'name="impact.4.name" type="text" value="Moderate"' in text  # the typed values stay
+    assert re.search(r'id="impact-4-name"[^>]*value="Moderate"', text)  # the typed values stay
+    assert re.search(r'id="impact-5-description"[^>]*>(Lost licence ){30}</textarea>', text)
     assert 'name="levels.high" type="number" min="1" max="24" value="30"' in text
     assert _stored(app) == (before, version)
 

@@ -349,8 +349,8 @@ def _version(form: Any) -> int | None:
 def _organisation_page(org: organisation_setup.Settings | None, errors: dict[str, str],
                        criteria: dict[str, str] | None = None, criteria_errors: dict[str, str] | None = None,
                        stale: str | None = None, status: int = 200) -> Any:
-    """The page with ``org`` (None: as stored) and ``criteria`` (None: as stored) in its two forms; ``stale``
-    says over the form whose save was refused because the organisation changed meanwhile."""
+    """The page with ``org`` (None: as stored) and ``criteria`` (typed values over the stored ones) in its two
+    forms; ``stale``: why a save was refused because the organisation changed meanwhile."""
     stored = organisation_setup.criteria_form(db.session)
     assert stored is not None
     org = org or organisation_setup.settings(db.session)
@@ -358,6 +358,6 @@ def _organisation_page(org: organisation_setup.Settings | None, errors: dict[str
     return render_template("admin/organisation.html", org=org, errors=errors, people=people,
                            criteria={**stored[0], **(criteria or {})}, criteria_errors=criteria_errors or {},
                            criteria_version=stored[1] if criteria is None else _version(request.form),
-                           stale=stale, stale_form="criteria" if criteria is not None else "organisation",
+                           stale=stale,
                            may_edit_organisation="admin" in actor().roles, scales=rc.SCALES, values=rc.VALUES,
                            uppers=rc.LEVELS[:-1], steps=organisation_setup.checklist(db.session)), status

@@ -243,9 +243,9 @@ def _claim(ctx: Context, org: Organisation, seen: int | None, what: str) -> None
     """Raise the organisation's ``row_version`` from ``seen`` (None: the version just read), which holds
     the row for this transaction; raise ConflictError, naming who changed it and when, if it moved on."""
     expected = org.row_version if seen is None else seen
-    result = ctx.session.execute(sql_update(Organisation).where(Organisation.id == org.id,
-                                                            Organisation.row_version == expected)
-                                 .values(row_version=expected + 1).execution_options(synchronize_session=False))
+    claim = (sql_update(Organisation).where(Organisation.id == org.id, Organisation.row_version == expected)
+             .values(row_version=expected + 1).execution_options(synchronize_session=False))
+    result = ctx.session.execute(claim)
     if result.rowcount == 1:  # type: ignore[attr-defined]
         set_committed_value(org, "row_version", expected + 1)
         return

@@ -116,14 +116,6 @@ def form_values(criteria: dict[str, Any]) -> dict[str, str]:
     return values
 
 
-def label(field: str) -> str:
-    """A form field in words: ``likelihood.3.name`` -> "Likelihood 3 name"."""
-    parts = field.split(".")
-    if parts[0] == "levels":
-        return f"Highest {parts[1]} score"
-    return " ".join([parts[0].capitalize(), *parts[1:]]) if parts[0] in SCALES else parts[0].capitalize()
-
-
 def _whole(raw: str) -> int | None:
     raw = raw.strip()
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 4 else None

@@ -42,10 +42,11 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 from SpiffWorkflow.version import __version__ as spiff_version
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine.core import audit_trail, definitions, services
-from engine.core.clock import SystemClock
+from engine.core.clock import Clock, SystemClock
 from engine.core.db import make_engine
 from engine.core.models import Base, ProcessInstance, RoleAssignment, User
 from engine.core.runtime import Context
@@ -62,6 +63,19 @@ EMAIL = "bench.owner@example.org"
 
 DEFAULT_INSTANCES = 50
 DEFAULT_REPEATS = 5
+
+
+def seed(db: Engine, settings: EngineSettings, clock: Clock, email: str, name: str) -> int:
+    """The tables on ``db``, the audit chain's head, the bench process deployed and one user holding its
+    lanes' role, committed; returns the user's id (the engine and HTTP benches start from this)."""
+    Base.metadata.create_all(db)
+    with Session(db) as session, transaction(session, clock):
+        audit_trail.ensure_head(session)
+        definitions.deploy(session, [definitions.SourceFile.read(BPMN)], settings, clock)
+        user = User(email=email, name=name, active=True, created_at=clock.now(), role_rows=[RoleAssignment(role=ROLE)])
+        session.add(user)
+        session.flush()
+        return user.id
 
 
 def form_data(spec_name: str, round_no: int) -> dict[str, Any]:
@@ -117,16 +131,8 @@ class ThroughEngine:
         self.settings = EngineSettings(processes_dir=DATA, forms_dir=DATA / "forms")
         self.clock = SystemClock()
         self.db = make_engine(f"sqlite:///{folder / 'bench.db'}")
-        Base.metadata.create_all(self.db)
         self.sessions = sessionmaker(self.db)
-        with self.sessions() as session:
-            audit_trail.ensure_head(session)
-            definitions.deploy(session, [definitions.SourceFile.read(BPMN)], self.settings, self.clock)
-            user = User(email=EMAIL, name="Bench Owner", active=True, created_at=self.clock.now(),
-                        role_rows=[RoleAssignment(role=ROLE)])
-            session.add(user)
-            session.commit()
-            self.user_id = user.id
+        self.user_id = seed(self.db, self.settings, self.clock, EMAIL, "Bench Owner")
         self.size = 0
         self.last_instance_id = 0
 

@@ -9,20 +9,28 @@ twice, 12 completions per instance). Per database (a fresh SQLite file; PostgreS
 * **http**: ``POST /api/v1/instances`` then ``POST /api/v1/tasks/<id>/complete`` twelve times through
   Flask's test client (the whole app: routing, token check, marshmallow, JSON), with an API token;
 * **reads**: ``GET /api/v1/tasks/<id>`` (a task with its form) by clients that only read, alone and
-  while as many clients complete tasks, which shows whether reads queue behind writers.
+  while as many clients complete tasks, which shows whether reads queue behind writers;
+* **gunicorn** (PostgreSQL only): the same flows over real HTTP against ``gunicorn 'web:create_app()'``
+  with ``--workers`` worker processes (default 4), so 4 clients use several processes and both cores.
 
 Each configuration runs in threads, one client per thread (Python threads share one interpreter, so 4
 clients add concurrency at the database, not CPU). Printed: instances/s per configuration,
-``ratio http/engine`` per client count (the HTTP layer's overhead; aim at most 1.3), SQL statements per
+``ratio http/engine`` per client count (the HTTP layer's overhead; aim at most 1.3), ``ratio
+gunicorn/engine`` and how many times faster gunicorn serves 4 clients than 1, SQL statements per
 request kind, and the database growth per 1,000 instances (bytes, rows and bytes of the biggest tables).
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import platform
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -37,13 +45,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from engine.app import accounts, worklist
-from engine.core import audit_trail, definitions, services
+from engine.core import services
 from engine.core.clock import SystemClock
-from engine.core.models import Base, RoleAssignment, User
+from engine.core.models import User
 from engine.core.runtime import Context
 from engine.core.uow import transaction
 
-from .engine_bench import BPMN, DATA, PROCESS_ID, ROLE, USER_TASKS, form_data, start_data
+from .engine_bench import DATA, PROCESS_ID, USER_TASKS, form_data, seed, start_data
 from .inbox_bench import database
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -82,16 +90,11 @@ class Setup:
         with self.app.app_context():
             self.engine: Engine = db.engine
         self.settings = self.app.extensions["aimsflow.settings"]
-        Base.metadata.create_all(self.engine)
         self.sessions = sessionmaker(self.engine)
+        self.user_id = seed(self.engine, self.settings, self.clock, EMAIL, "Bench Http")
         with self.sessions() as session, transaction(session, self.clock):
-            audit_trail.ensure_head(session)
-            definitions.deploy(session, [definitions.SourceFile.read(BPMN)], self.settings, self.clock)
-            user = User(email=EMAIL, name="Bench Http", active=True, created_at=self.clock.now(),
-                        role_rows=[RoleAssignment(role=ROLE)])
-            session.add(user)
-            session.flush()
-            self.user_id = user.id
+            user = session.get(User, self.user_id)
+            assert user is not None
             _, self.token = accounts.create_token(session, self.clock, user, "bench")
 
     def close(self) -> None:
@@ -154,7 +157,69 @@ class HttpDriver:
         assert response.status_code == 200, response.status_code
 
 
-def run_instance(driver: EngineDriver | HttpDriver) -> int:
+class RemoteDriver:
+    """The REST API over real HTTP (a new connection per request, as gunicorn's sync workers close each)."""
+
+    def __init__(self, server: Gunicorn, token: str) -> None:
+        self.port = server.port
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def _post(self, url: str, body: dict[str, Any], status: int) -> Next:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            connection.request("POST", f"/api/v1{url}", body=json.dumps(body), headers=self.headers)
+            response = connection.getresponse()
+            text = response.read().decode()
+        finally:
+            connection.close()
+        assert response.status == status, (url, response.status, text[:300])
+        return _next(json.loads(text)["new_tasks"])
+
+    def start(self) -> Next:
+        return self._post("/instances", {"process_id": PROCESS_ID, "data": start_data()}, 201)
+
+    def complete(self, task_id: int, data: dict[str, Any]) -> Next:
+        return self._post(f"/tasks/{task_id}/complete", {"data": data}, 200)
+
+
+class Gunicorn:
+    """``gunicorn 'web:create_app()'`` as the README runs it in production, with ``workers`` sync workers on
+    a free loopback port, serving the bench's database and process (configured through ``AIMSFLOW_``
+    variables)."""
+
+    def __init__(self, url: str, folder: Path, workers: int) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        env = {**os.environ, "AIMSFLOW_DATABASE_URL": url, "AIMSFLOW_SECRET_KEY": "bench" * 13,
+               "AIMSFLOW_PROCESSES_DIR": str(DATA), "AIMSFLOW_FORMS_DIR": str(DATA / "forms"),
+               "AIMSFLOW_EVIDENCE_DIR": str(folder / "evidence")}
+        env.pop("GUNICORN_CMD_ARGS", None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
+             "--log-level", "warning", "web:create_app()"],
+            env=env, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True)
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.close()
+                    raise RuntimeError(f"gunicorn did not start: {self.output[-2000:]}") from None
+                time.sleep(0.2)
+
+    output = ""
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        self.output = self.process.communicate(timeout=60)[0] or ""
+
+
+def run_instance(driver: EngineDriver | HttpDriver | RemoteDriver) -> int:
     """One instance start to end; returns how many tasks were completed."""
     step = driver.start()
     completed = 0
@@ -203,7 +268,7 @@ def in_threads(clients: int, work: Callable[[int], Any]) -> float:
     return time.perf_counter() - started
 
 
-def flows(make: Callable[[], EngineDriver | HttpDriver], clients: int, instances: int) -> Run:
+def flows(make: Callable[[], EngineDriver | HttpDriver | RemoteDriver], clients: int, instances: int) -> Run:
     """``instances`` instances shared out over ``clients`` threads, each with its own driver."""
     drivers = [make() for _ in range(clients)]
     share = [instances // clients + (n < instances % clients) for n in range(clients)]
@@ -389,8 +454,33 @@ def bench(label: str, url: str, args: argparse.Namespace, folder: Path) -> None:
             print(f"{label} statements {line}", flush=True)
         for line in growth_lines(before, after, http_instances):
             print(f"{label} {line}", flush=True)
+        if label == "postgresql" and args.workers:
+            served(label, url, setup, args, folder, rates)
     finally:
         setup.close()
+
+
+def served(label: str, url: str, setup: Setup, args: argparse.Namespace, folder: Path,
+           rates: dict[tuple[str, int], float]) -> None:
+    """The same flows over real HTTP against gunicorn with ``args.workers`` worker processes: instances/s
+    for 1 and 4 clients, how many times faster 4 clients are than 1, and the ratio to the engine alone."""
+    server = Gunicorn(url, folder, args.workers)
+    try:
+        make = lambda: RemoteDriver(server, setup.token)  # noqa: E731
+        flows(make, CLIENTS[-1], max(args.warmup, 1) * CLIENTS[-1])  # every worker imports and caches once
+        for clients in CLIENTS:
+            runs = [flows(make, clients, args.instances) for _ in range(args.repeats)]
+            rates[("gunicorn", clients)] = rate = statistics.median(r.rate for r in runs)
+            print(f"{label} gunicorn {clients} client{'s' if clients > 1 else ' '}: {rate:7.1f} instances/s "
+                  f"({rate * (USER_TASKS + 1):7.1f} requests/s; {args.workers} workers; runs: "
+                  f"{', '.join(f'{r.rate:.1f}' for r in runs)})", flush=True)
+    finally:
+        server.close()
+    for clients in CLIENTS:
+        print(f"{label} ratio gunicorn/engine {clients} client{'s' if clients > 1 else ''}: "
+              f"{rates[('engine', clients)] / rates[('gunicorn', clients)]:.2f}", flush=True)
+    print(f"{label} gunicorn {CLIENTS[-1]} clients / 1 client: "
+          f"{rates[('gunicorn', CLIENTS[-1])] / rates[('gunicorn', 1)]:.2f}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -401,9 +491,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reads", type=int, default=100, help="GETs per reading client (default 100)")
     parser.add_argument("--pg", metavar="URL", help=f"PostgreSQL (default $AIMSFLOW_BENCH_PG_URL or {PG_URL})")
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
+    parser.add_argument("--workers", type=int, default=4, metavar="N",
+                        help="gunicorn workers serving PostgreSQL over real HTTP (default 4; 0: no gunicorn run)")
     args = parser.parse_args(argv)
-    if min(args.instances, args.repeats, args.reads) < 1 or args.warmup < 0:
-        parser.error("--instances, --repeats and --reads must be at least 1")
+    if min(args.instances, args.repeats, args.reads) < 1 or min(args.warmup, args.workers) < 0:
+        parser.error("--instances, --repeats and --reads must be at least 1, --warmup and --workers at least 0")
     import SpiffWorkflow.version
 
     print(f"http bench: SpiffWorkflow {SpiffWorkflow.version.__version__}, Python {platform.python_version()}; "

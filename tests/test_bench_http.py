@@ -1,5 +1,6 @@
-"""The HTTP benchmark still runs (a smoke run on a tiny load, on the suite's database; figures are never
-asserted, that every configuration printed its line and the counts add up are)."""
+"""The HTTP benchmark still runs (a smoke run on a tiny load, on the suite's database; on PostgreSQL with
+gunicorn too; figures are never asserted, that every configuration printed its line and the counts add up
+are)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from bench.__main__ import main
 def test_http_benchmark_prints_every_configuration_ratios_statements_and_growth(
         capsys: pytest.CaptureFixture[str]) -> None:
     pg = os.environ.get("AIMSFLOW_TEST_DATABASE_URL")
-    argv = ["http", "--instances", "2", "--repeats", "1", "--warmup", "1", "--reads", "4"]
+    argv = ["http", "--instances", "2", "--repeats", "1", "--warmup", "1", "--reads", "4", "--workers", "2"]
     assert main(argv + (["--pg", pg] if pg else ["--no-pg"])) == 0
     out = capsys.readouterr().out
     labels = ["sqlite"] + (["postgresql"] if pg else [])
@@ -32,3 +33,8 @@ def test_http_benchmark_prints_every_configuration_ratios_statements_and_growth(
         assert growth, out
         rows = dict(re.findall(rf"^{label}   (\w+) +([\d,]+) rows", out, re.M))
         assert rows.get("process_instance") == "1,000" and rows.get("human_task") == "12,000", rows
+    if pg:  # gunicorn's worker processes served the same flows over real HTTP
+        for clients in ("1 client ", "4 clients"):
+            assert re.search(rf"^postgresql gunicorn {clients}: +\d+\.\d instances/s .*; 2 workers;", out, re.M)
+            assert re.search(rf"^postgresql ratio gunicorn/engine {clients.strip()}: \d+\.\d\d$", out, re.M)
+        assert re.search(r"^postgresql gunicorn 4 clients / 1 client: \d+\.\d\d$", out, re.M)

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import login_required
 
+from engine.aims import risk_criteria as rc
 from engine.aims import roles
 from engine.app import access, accounts, organisation_setup, process_admin
 from engine.core import ConflictError, DefinitionError, InvalidInput, NotFound, ValidationError
@@ -22,10 +23,17 @@ from .tasks import build_form
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
+#: what the AIMS owner uses here too: the organisation page (to read) and its risk criteria form
+CRITERIA_ENDPOINTS = frozenset({"admin.organisation", "admin.risk_criteria"})
+
+
 @bp.before_request
 @login_required
 def _admin_only() -> None:
-    access.require_admin(actor())
+    if request.endpoint in CRITERIA_ENDPOINTS:
+        access.require_criteria_editor(actor())  # the views check the rest (an admin saves the organisation)
+    else:
+        access.require_admin(actor())
 
 
 def _problems(problems: list[Any]) -> list[dict[str, Any]]:
@@ -291,25 +299,65 @@ def user_active(user_id: int) -> Any:
 
 @bp.route("/organisation", methods=["GET", "POST"])
 def organisation() -> Any:
+    """The organisation (admins) and its risk criteria (admins and the AIMS owner, ``risk_criteria``)."""
     current = organisation_setup.settings(db.session)
     if current is None:
         return redirect(url_for("setup.setup"))
-    errors: dict[str, str] = {}
-    if request.method == "POST":
-        form = request.form
-        appetite = form.get("appetite", "").strip()
-        new = organisation_setup.Settings(
-            form.get("name", ""), form.get("scope", ""),
-            int(appetite) if appetite.isascii() and appetite.isdigit() and len(appetite) < 4 else -1,
-            form.get("criteria_confirmed") == "1", form.get("aims_owner") or None, form.get("sponsor") or None,
-            form.get("ceo") or None)
-        try:
-            with unit() as ctx:
-                organisation_setup.update(ctx, actor(), new)
-            flash("The organisation is saved.", "success")
-            return redirect(url_for(".organisation"), 303)
-        except ValidationError as exc:
-            errors, current = {e.path: e.message for e in exc.errors}, new
+    if request.method == "GET":
+        return _organisation_page(current, {})
+    access.require_admin(actor())
+    form = request.form
+    new = organisation_setup.Settings(form.get("name", ""), form.get("scope", ""), form.get("aims_owner") or None,
+                                      form.get("sponsor") or None, form.get("ceo") or None, _version(form))
+    try:
+        with unit() as ctx:
+            organisation_setup.update(ctx, actor(), new)
+    except ValidationError as exc:
+        return _organisation_page(new, {e.path: e.message for e in exc.errors}, status=422)
+    except ConflictError as exc:
+        return _organisation_page(new, {}, stale=exc.message, status=409)
+    flash("The organisation is saved.", "success")
+    return redirect(url_for(".organisation"), 303)
+
+
+@bp.route("/organisation/risk-criteria", methods=["POST"])
+def risk_criteria() -> Any:
+    """The risk criteria form of the organisation page: scales, levels, appetite (the AIMS owner or an admin)."""
+    values = {key: request.form[key] for key in CRITERIA_FIELDS if key in request.form}  # a missing one stays
+    values["confirmed"] = request.form.get("confirmed", "")  # a checkbox: absent when not ticked
+    try:
+        with unit() as ctx:
+            changed = organisation_setup.update_criteria(ctx, actor(), values, _version(request.form))
+    except ValidationError as exc:
+        return _organisation_page(None, {}, values, {e.path: e.message for e in exc.errors}, status=422)
+    except ConflictError as exc:
+        return _organisation_page(None, {}, values, {}, stale=exc.message, status=409)
+    flash("The risk criteria are saved." if changed else "The risk criteria are saved (nothing had changed).",
+          "success")
+    return redirect(url_for(".organisation", _anchor="criteria"), 303)
+
+
+#: the fields of the risk criteria form (``engine.aims.risk_criteria.form_values``)
+CRITERIA_FIELDS = tuple(rc.form_values(rc.DEFAULT))
+
+
+def _version(form: Any) -> int | None:
+    raw = str(form.get("version", "")).strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
+
+
+def _organisation_page(org: organisation_setup.Settings | None, errors: dict[str, str],
+                       criteria: dict[str, str] | None = None, criteria_errors: dict[str, str] | None = None,
+                       stale: str | None = None, status: int = 200) -> Any:
+    """The page with ``org`` (None: as stored) and ``criteria`` (typed values over the stored ones) in its two
+    forms; ``stale``: why a save was refused because the organisation changed meanwhile."""
+    stored = organisation_setup.criteria_form(db.session)
+    assert stored is not None
+    org = org or organisation_setup.settings(db.session)
     people = [u for u in accounts.all_users(db.session) if u.active]
-    return render_template("admin/organisation.html", org=current, errors=errors, people=people,
-                           steps=organisation_setup.checklist(db.session)), 422 if errors else 200
+    return render_template("admin/organisation.html", org=org, errors=errors, people=people,
+                           criteria={**stored[0], **(criteria or {})}, criteria_errors=criteria_errors or {},
+                           criteria_version=stored[1] if criteria is None else _version(request.form),
+                           stale=stale,
+                           may_edit_organisation="admin" in actor().roles, scales=rc.SCALES, values=rc.VALUES,
+                           uppers=rc.LEVELS[:-1], steps=organisation_setup.checklist(db.session)), status

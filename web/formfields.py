@@ -39,6 +39,8 @@ LONG_TEXT = re.compile(r"(comment|comments|rationale|description|note|notes|summ
 UserOptions = Callable[[list[str]], list[tuple[str, str]]]
 #: the records of a kind of reference as (reference, label)
 RefOptions = Callable[[str], list[tuple[str, str]]]
+#: the words of a scale (``"x-scale"``) by value: {"3": "Possible"}
+ScaleWords = Callable[[str], dict[str, str]]
 
 
 @dataclass
@@ -144,19 +146,21 @@ def _kind(key: str, schema: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Options:
-    """Where pickers get their choices: people holding roles, records of a kind of reference (and the
-    words of a scale, kind ``scale:<name>``)."""
+    """Where pickers get their choices: people holding roles, records of a kind of reference, the words
+    of a scale by value."""
 
     users: UserOptions = lambda roles: []
     refs: RefOptions = lambda kind: []
+    scales: ScaleWords = lambda name: {}
 
 
 def build(schema: dict[str, Any] | None, values: dict[str, Any] | None, errors: dict[str, str] | None = None,
-          users: UserOptions | None = None, refs: RefOptions | None = None) -> list[Field]:
+          users: UserOptions | None = None, refs: RefOptions | None = None,
+          scales: ScaleWords | None = None) -> list[Field]:
     """The fields of ``schema`` (an object schema) filled with ``values`` and ``errors`` by path."""
     if not schema:
         return []
-    options = Options(users or (lambda roles: []), refs or (lambda kind: []))
+    options = Options(users or (lambda roles: []), refs or (lambda kind: []), scales or (lambda name: {}))
     return _fields(forms.expanded(schema), values or {}, errors or {}, options, "", "f")
 
 
@@ -178,7 +182,7 @@ def _fields(schema: dict[str, Any], values: Any, errors: dict[str, str], pick: O
         if f.kind in ("radio", "select"):
             f.options = enum_options(sub)
         elif f.kind == "scale":
-            f.options = scale_options(sub, dict(pick.refs(f"scale:{sub['x-scale']}")))
+            f.options = scale_options(sub, pick.scales(str(sub["x-scale"])))
         elif f.kind == "checkboxes":
             f.options = enum_options(sub["items"])
         elif f.kind == "user":

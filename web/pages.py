@@ -94,6 +94,7 @@ def init_app(app: Flask) -> None:
                 "is_admin": bool(user and "admin" in user.roles),
                 "is_manager": bool(user and user.roles & access.TEAM_ROLES),
                 "is_cert": bool(user and user.roles & access.CERT_ROLES),
+                "edits_criteria": bool(user and user.roles & access.CRITERIA_ROLES),
                 "unread": notifications.unread_count(db.session, user) if user else 0}
 
     @app.route("/")

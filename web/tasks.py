@@ -60,11 +60,15 @@ def _refs(kind: str) -> list[tuple[str, str]]:
     return worklist.reference_options(db.session, kind)
 
 
+def _scales(name: str) -> dict[str, str]:
+    return worklist.scale_words(db.session, name)
+
+
 def build_form(schema: dict[str, Any] | None, values: dict[str, Any] | None,
                errors: list[Any] | None = None) -> tuple[list[formfields.Field], list[formfields.Problem]]:
     """A form's fields with the people and records its pickers offer, and the summary of ``errors``."""
     errors = errors or []
-    fields = formfields.build(schema, values, {e.path: e.message for e in errors}, _users, _refs)
+    fields = formfields.build(schema, values, {e.path: e.message for e in errors}, _users, _refs, _scales)
     return fields, formfields.summary(fields, errors)
 
 

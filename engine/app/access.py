@@ -118,6 +118,16 @@ def require_admin(user: User) -> None:
         raise Forbidden("this page is for admins")
 
 
+#: roles that edit the organisation's risk criteria (scales, levels, appetite): the AIMS owner runs the
+#: risk process, the admin sets the organisation up
+CRITERIA_ROLES = frozenset({"admin", "aims_owner"})
+
+
+def require_criteria_editor(user: User) -> None:
+    if not user.active or not user.roles & CRITERIA_ROLES:
+        raise Forbidden("the risk criteria are changed by the AIMS owner or an admin")
+
+
 def require_team_role(user: User) -> None:
     if not user.active or not user.roles & TEAM_ROLES:
         raise Forbidden("the team view is for managers (approver, AIMS owner, top management, admin)")

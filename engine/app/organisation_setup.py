@@ -1,8 +1,9 @@
 """An organisation of its own on an empty install: ``set_up`` turns a migrated database without an
 organisation into a working one (the organisation, its scope statement and risk criteria, the first admin)
 for ``aimsflow init`` and the web's set-up page alike; ``checklist`` is what the first admin still has to
-do afterwards; ``update`` is the admin's organisation page (name, scope, risk appetite, who is the AIMS
-owner, the top-management sponsor and the CEO).
+do afterwards; ``update`` is the admin's organisation page (name, scope, who is the AIMS owner, the
+top-management sponsor and the CEO); ``update_criteria`` its risk criteria (scales, levels, appetite),
+which the AIMS owner edits too. Both change the organisation row by compare-and-set on its ``row_version``.
 
 No demo data is written: the clauses and Annex A controls the migrations hold are the only registers.
 Nothing here commits: the caller does.
@@ -14,14 +15,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.aims import risk_criteria, roles
 from engine.aims.registers import Organisation
 from engine.app import access, accounts
 from engine.core import audit_trail, definitions, directory
+from engine.core.clock import isoformat
 from engine.core.errors import ConflictError, FieldError, ValidationError
-from engine.core.models import ProcessVersion, RoleAssignment, User
+from engine.core.models import AuditEvent, ProcessVersion, RoleAssignment, User
 from engine.core.runtime import Context
 
 #: the roles of the first admin: ``admin`` to manage users and processes, ``aims_owner`` so that someone can
@@ -169,27 +173,24 @@ def checklist(session: Session) -> list[Step]:
 
 @dataclass(frozen=True)
 class Settings:
-    """The organisation as its admin page shows and changes it."""
+    """The organisation as its admin page shows and changes it; ``version`` is the row's, to send back."""
 
     name: str
     scope: str
-    appetite: int
-    criteria_confirmed: bool
     aims_owner: str | None
     sponsor: str | None
     ceo: str | None
+    version: int | None = None
 
 
 def settings(session: Session) -> Settings | None:
     org = roles.organisation(session)
     if org is None:
         return None
-    criteria = org.risk_criteria or {}
     return Settings(org.name, str((org.details or {}).get("scope_statement") or ""),
-                    int(criteria.get("appetite_max_score", risk_criteria.DEFAULT["appetite_max_score"])),
-                    criteria.get("status") == "published", directory.email_of(session, org.aims_owner_id),
+                    directory.email_of(session, org.aims_owner_id),
                     directory.email_of(session, org.top_management_sponsor_id),
-                    directory.email_of(session, org.ceo_id))
+                    directory.email_of(session, org.ceo_id), org.row_version)
 
 
 def _person(session: Session, field: str, label: str, email: str | None, problems: list[FieldError]) -> int | None:
@@ -203,10 +204,9 @@ def _person(session: Session, field: str, label: str, email: str | None, problem
 
 
 def update(ctx: Context, actor: User, new: Settings) -> Organisation:
-    """Change the organisation's settings (an admin). Confirming the risk criteria records who confirmed
-    them and when; changing the appetite of confirmed criteria makes them a new version to confirm again.
-    Audited with the values before and after. Raises Forbidden, NotFound (no organisation),
-    ValidationError."""
+    """Change the organisation's name, scope statement and people (an admin), if the organisation is still
+    at ``new.version`` (None: as just read). Audited with the values before and after. Raises Forbidden,
+    ConflictError (no organisation; changed since ``new.version``), ValidationError."""
     access.require_admin(actor)
     session = ctx.session
     org = roles.organisation(session)
@@ -218,37 +218,93 @@ def update(ctx: Context, actor: User, new: Settings) -> Organisation:
         problems.append(FieldError("name", f"the organisation needs a name of 1 to {MAX_NAME} characters"))
     if len(new.scope) > MAX_SCOPE:
         problems.append(FieldError("scope", f"the scope statement may have at most {MAX_SCOPE} characters"))
-    wrong = risk_criteria.appetite_problem(new.appetite)
-    if wrong:
-        problems.append(FieldError("appetite", f"the risk appetite {wrong}"))
     people = {key: _person(session, key, label, email, problems) for key, label, email in (
         ("aims_owner", "AIMS owner", new.aims_owner), ("sponsor", "Top-management sponsor", new.sponsor),
         ("ceo", "CEO", new.ceo))}
     if problems:
         raise ValidationError("the organisation was not changed", problems)
+    _claim(ctx, org, new.version, "the organisation")
     org.name = new.name.strip()
     org.details = {**(org.details or {}), "scope_statement": new.scope.strip()}
     org.aims_owner_id, org.top_management_sponsor_id, org.ceo_id = (people["aims_owner"], people["sponsor"],
                                                                     people["ceo"])
-    org.risk_criteria = _criteria(org.risk_criteria or risk_criteria.starting(), new, actor, ctx)
     session.flush()
+    after = settings(session)
     audit_trail.append(session, ctx.clock, "organisation_update", actor=actor, subject=org.name,
-                       data={"before": _plain(before), "after": _plain(settings(session))})
+                       data={"before": _plain(before), "after": _plain(after)})
     return org
 
 
-def _criteria(current: dict[str, Any], new: Settings, actor: User, ctx: Context) -> dict[str, Any]:
-    criteria = dict(current)
-    changed = int(criteria.get("appetite_max_score", 0)) != new.appetite
-    criteria["appetite_max_score"] = new.appetite
-    if changed and criteria.get("status") == "published":
-        criteria["version"] = _next_version(str(criteria.get("version") or "RC-v1.0"))
-        criteria["status"] = "draft"
-    if new.criteria_confirmed and (changed or criteria.get("status") != "published"):
-        criteria.update(status="published", approved_by=actor.email, approved_at=ctx.clock.now().isoformat())
-    elif not new.criteria_confirmed:
-        criteria["status"] = "draft"
-    return criteria
+#: audit actions that change the organisation row (who changed it last, for a stale edit)
+CHANGES = ("organisation_update", "risk_criteria_changed")
+
+
+def _claim(ctx: Context, org: Organisation, seen: int | None, what: str) -> None:
+    """Raise the organisation's ``row_version`` from ``seen`` (None: the version just read), which holds
+    the row for this transaction; raise ConflictError, naming who changed it and when, if it moved on."""
+    expected = org.row_version if seen is None else seen
+    claim = (sql_update(Organisation).where(Organisation.id == org.id, Organisation.row_version == expected)
+             .values(row_version=expected + 1).execution_options(synchronize_session=False))
+    result = ctx.session.execute(claim)
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        set_committed_value(org, "row_version", expected + 1)
+        return
+    last = ctx.session.scalar(select(AuditEvent).where(AuditEvent.action.in_(CHANGES))
+                              .order_by(AuditEvent.seq.desc()).limit(1))
+    who = (directory.find_user(ctx.session, last.actor) if last and last.actor else None)
+    by = f" by {who.name if who else last.actor}" if last and last.actor else ""
+    when = f" at {isoformat(last.at)[:16].replace('T', ' ')} UTC" if last else ""
+    raise ConflictError(f"{what} {'were' if what.endswith('criteria') else 'was'} changed{by}{when} since you "
+                        "opened this page; nothing was saved. Your entries are still in the form; reload the "
+                        "page to see the current values")
+
+
+# --------------------------------------------------------------------------- the risk criteria
+
+def criteria_form(session: Session) -> tuple[dict[str, str], int] | None:
+    """The organisation's editable risk criteria as form fields (``risk_criteria.form_values``) and the
+    row's version to send back; None without an organisation."""
+    org = roles.organisation(session)
+    if org is None:
+        return None
+    return risk_criteria.form_values(org.risk_criteria or risk_criteria.starting()), org.row_version
+
+
+def update_criteria(ctx: Context, actor: User, values: dict[str, str], seen: int | None) -> dict[str, list[str]]:
+    """Change the risk criteria (the AIMS owner or an admin): the scales' names and descriptions, the levels'
+    highest scores, the appetite, and whether top management approved them (``confirmed`` "1"). A change
+    to published criteria makes them a new version, a draft until confirmed again; confirming records who
+    and when. Only if the organisation is still at version ``seen`` (None: as just read). Audited as
+    ``risk_criteria_changed`` with each changed field before and after. Returns those changes.
+    Raises Forbidden, ConflictError (no organisation; changed since ``seen``), ValidationError (by field)."""
+    access.require_criteria_editor(actor)
+    session = ctx.session
+    org = roles.organisation(session)
+    if org is None:
+        raise ConflictError("there is no organisation yet: set it up first")
+    current = org.risk_criteria or risk_criteria.starting()
+    new, problems = risk_criteria.apply_form(current, values)
+    if problems:
+        raise ValidationError("the risk criteria were not changed", problems)
+    changed = risk_criteria.changes(current, new)
+    confirmed = values.get("confirmed") == "1"
+    was_published = current.get("status") == "published"
+    if changed and was_published:
+        new["version"] = _next_version(str(current.get("version") or "RC-v1.0"))
+        new["status"] = "draft"
+    if confirmed and new.get("status") != "published":
+        new.update(status="published", approved_by=actor.email, approved_at=ctx.clock.now().isoformat())
+    elif not confirmed:
+        new["status"] = "draft"
+    if not changed and new.get("status") == current.get("status"):
+        return {}
+    _claim(ctx, org, seen, "the risk criteria")
+    org.risk_criteria = new
+    session.flush()
+    audit_trail.append(session, ctx.clock, "risk_criteria_changed", actor=actor, subject=org.name,
+                       data={"changes": changed, "version": [current.get("version"), new.get("version")],
+                             "status": [current.get("status"), new.get("status")]})
+    return changed
 
 
 def _next_version(version: str) -> str:
@@ -258,4 +314,4 @@ def _next_version(version: str) -> str:
 
 
 def _plain(s: Settings | None) -> dict[str, Any]:
-    return dict(s.__dict__) if s is not None else {}
+    return {k: v for k, v in s.__dict__.items() if k != "version"} if s is not None else {}

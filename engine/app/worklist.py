@@ -151,15 +151,17 @@ def enum_options(schema: dict[str, Any]) -> list[tuple[str, str]]:
 
 def reference_options(session: Session, kind: str) -> list[tuple[str, str]]:
     """The records a reference field of ``kind`` (``"x-ref"``) offers, as (reference, label); none for
-    a kind the domain does not know. ``scale:<name>``: the words of the organisation's scale (its risk
-    criteria's ``<name>_scale``, e.g. likelihood 3 "Possible"), as (value, words)."""
-    if kind.startswith("scale:"):
-        org = roles.organisation(session)
-        criteria = (org.risk_criteria if org is not None else None) or risk_criteria.DEFAULT
-        scale = criteria.get(f"{kind[len('scale:'):]}_scale") or {}
-        return [(str(k), str(v)) for k, v in scale.items()] if isinstance(scale, dict) else []
+    a kind the domain does not know."""
     reference = domain.current().references.get(kind)
     return reference.options(session) if reference is not None else []
+
+
+def scale_words(session: Session, name: str) -> dict[str, str]:
+    """The words of the organisation's scale ``name`` (``"x-scale"``: likelihood, impact) by value, e.g.
+    {"3": "Possible"}; the default criteria's without an organisation, nothing for an unknown scale."""
+    org = roles.organisation(session)
+    criteria = (org.risk_criteria if org is not None else None) or risk_criteria.DEFAULT
+    return risk_criteria.scale_words(criteria, name)
 
 
 def humanize(name: str) -> str:

@@ -1,6 +1,7 @@
 """A real browser through the three kinds of users, on ``tests/data/web_assessment.bpmn``: an assessor
 starts an assessment and completes its form after a validation error, an approver approves it, and an
-admin opens the modeler, changes the approval task's due_in, validates and publishes. Every page is
+admin opens the modeler, changes the approval task's due_in, validates and publishes, then renames a
+likelihood value on the organisation page (a level out of order is refused first). Every page is
 saved as a screenshot under test-output/e2e/<test name>/."""
 
 from __future__ import annotations
@@ -167,5 +168,19 @@ def test_assessor_approver_and_admin_in_a_real_browser(live_server: str, chromiu
     page.click("[data-testid=republish-v1]")
     page.wait_for_selector("[data-testid=status-v3]")
     assert page.inner_text("[data-testid=status-v3]") == "published"
+    # the risk criteria on the organisation page: a level out of order is named at its field, then saved
+    page.goto(f"{live_server}/admin/organisation")
+    page.fill("#likelihood-3-name", "Plausible")
+    page.fill("#levels-medium", "3")
+    page.click("text=Save the risk criteria")
+    page.wait_for_selector("[data-testid=criteria-errors]")
+    assert "above the highest low score (4)" in page.inner_text("#levels-medium + .invalid-feedback")
+    assert page.input_value("#likelihood-3-name") == "Plausible"
+    ui.shot("risk_criteria_error")
+    page.fill("#levels-medium", "9")
+    page.click("text=Save the risk criteria")
+    page.wait_for_selector("text=The risk criteria are saved.")
+    assert page.input_value("#likelihood-3-name") == "Plausible"
+    ui.shot("risk_criteria_saved")
     assert not ui.errors, ui.errors
     context.close()

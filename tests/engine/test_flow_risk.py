@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from engine.aims import roles
 from engine.aims.registers import AISystem, Approval, Risk, RiskAcceptance
 from engine.core import runtime, services
 from engine.core.errors import Forbidden, NotFound, SodViolation, ValidationError
@@ -129,6 +130,25 @@ def test_all_risks_within_appetite_are_retained_and_accepted_by_their_owners(rf:
     assert {r.treatment_option for r in rf.risks().values()} == {"retain"}
     assert [(a.status, a.required_authority) for a in rf.acceptances()] == [("granted", "risk_owner")] * 2
     assert {r.status for r in rf.risks().values()} == {"monitoring"}
+
+
+def test_the_organisations_own_levels_rate_the_scores(rf: RiskFlow) -> None:
+    """Levels moved on the organisation page (low up to 2, medium up to 5, high up to 12) rate a score of 6
+    high in the diagram's scripts and the acceptance operator alike."""
+    org = roles.organisation(rf.ctx.session)
+    assert org is not None
+    org.risk_criteria = {**org.risk_criteria, "levels": {"low": [1, 2], "medium": [3, 5], "high": [6, 12],
+                                                         "critical": [13, 25]}}
+    rf.start()
+    rf.identify(risk_item("Typo in help text"), risk_item("Slow responses"))
+    rf.analyse({"Typo in help text": (1, 2), "Slow responses": (2, 3)})
+    rf.complete("priya", "ut_risk_qa", QA_OK)
+    risks = rf.risks()
+    assert {t: (r.inherent_level, r.residual_level) for t, r in risks.items()} == {
+        "Typo in help text": ("low", "low"), "Slow responses": ("high", "high")}
+    validity = {a.risk_id: a.valid_until for a in rf.acceptances()}
+    # a high risk's acceptance lasts 6 months, a low one's 12 (the criteria's acceptance_validity)
+    assert validity[risks["Slow responses"].id] < validity[risks["Typo in help text"].id]
 
 
 def test_avoiding_every_risk_ends_with_a_change_request(rf: RiskFlow) -> None:

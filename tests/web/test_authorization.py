@@ -137,8 +137,10 @@ def test_pages_by_role(app: Flask, browser: Callable[[str], Browser], flows: Flo
     assert listed == sees, "the instance list follows the instance rule"
     _authored_pages(b, flows, setup, role)
     for url in ("/admin/processes", "/admin/processes/web_assessment", "/admin/processes/web_assessment/modeler",
-                "/admin/users", "/admin/organisation"):
+                "/admin/users"):
         _expect(b.get(url), 200 if role == "admin" else 403, url)
+    # the organisation page: the AIMS owner reads it for its risk criteria form, which they may save
+    _expect(b.get("/admin/organisation"), 200 if role in ("admin", "aims_owner") else 403, "/admin/organisation")
     if role != "assessor":  # everyone but the holder: the task is not completed
         _expect(b.post(f"/tasks/{task}/complete", ASSESS), 403 if sees else 404, "complete")
         _expect(b.post(f"/tasks/{task}/claim"), 303 if sees else 404, "claim (refused with a message)")

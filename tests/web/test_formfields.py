@@ -87,15 +87,15 @@ def test_a_scale_is_a_choice_of_its_values_in_the_organisations_words() -> None:
     schema = {"type": "object", "properties": {"likelihood": {"type": "integer", "minimum": 1, "maximum": 5,
                                                               "x-scale": "likelihood", "title": "Likelihood"}}}
     words = {"1": "Rare", "2": "Unlikely", "3": "Possible", "4": "Likely", "5": "Almost certain"}
-    [field] = formfields.build(schema, {"likelihood": 3},
-                               refs=lambda kind: list(words.items()) if kind == "scale:likelihood" else [])
+    [field] = formfields.build(schema, {"likelihood": 3}, refs=lambda kind: [("R-1", "a risk")],
+                               scales=lambda name: words if name == "likelihood" else {})
     assert field.kind == "scale"
     assert field.options == [("1", "1 · Rare"), ("2", "2 · Unlikely"), ("3", "3 · Possible"), ("4", "4 · Likely"),
                              ("5", "5 · Almost certain")]
     assert field.is_selected("3") and not field.is_selected("4")
     data, _ = formfields.parse(schema, MultiDict({"f.likelihood": "4"}))
     assert data == {"likelihood": 4}
-    [bare] = formfields.build(schema, {}, refs=lambda kind: [])  # no criteria: the numbers alone
+    [bare] = formfields.build(schema, {}, refs=lambda kind: [("3", "Possible")])  # no scale words: numbers alone
     assert bare.options == [(str(n), str(n)) for n in range(1, 6)]
 
 

@@ -206,14 +206,17 @@ def test_the_checklist_leads_to_the_organisation_page_that_ticks_it_off(app: Fla
     made = browser.post("/admin/users", {"email": "tom@brightline.example", "name": "Tom Top",
                                          "roles": "top_management"})
     assert made.status_code == 200 and "/set-password/" in made.get_data(as_text=True)
-    bad = browser.post("/admin/organisation", {"name": "Brightline Health", "scope": "x", "appetite": "0",
+    bad = browser.post("/admin/organisation", {"name": "Brightline Health", "scope": "x",
                                                "ceo": "nobody@brightline.example"})
     assert bad.status_code == 422
     assert "no active user has the e-mail address nobody@brightline.example" in bad.get_data(as_text=True)
     saved = browser.post("/admin/organisation", {
-        "name": "Brightline Health", "scope": SETUP["scope"], "appetite": "6", "criteria_confirmed": "1",
+        "name": "Brightline Health", "scope": SETUP["scope"],
         "aims_owner": SETUP["admin_email"], "sponsor": "tom@brightline.example", "ceo": "tom@brightline.example"})
     assert saved.status_code == 303
+    assert "Confirm the risk criteria" in browser.get("/tasks").get_data(as_text=True)
+    confirmed = browser.post("/admin/organisation/risk-criteria", {"appetite": "6", "confirmed": "1"})
+    assert confirmed.status_code == 303
     inbox = browser.get("/tasks").get_data(as_text=True)
     assert 'data-testid="setup-checklist"' not in inbox  # every step done
     with app.app_context():

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 
-from engine.aims import roles
+from engine.aims import risk_criteria, roles
 from engine.aims.registers import AISystem, Approval, RegisterMixin
 from engine.core import directory
 from engine.core.clock import parse_datetime
@@ -22,6 +22,7 @@ R = TypeVar("R", bound=RegisterMixin)
 DEFAULT_CRITERIA: dict[str, Any] = {
     "version": "RC-v1.0",
     "appetite_max_score": 6,
+    "levels": risk_criteria.DEFAULT["levels"],
     "acceptance_validity": {"low": "P12M", "medium": "P12M", "high": "P6M", "critical": "P3M"},
     "review_frequency": {"low": "P12M", "medium": "P12M", "high": "P6M", "critical": "P3M"},
 }

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine.aims import roles
+from engine.aims import risk_criteria, roles
 from engine.aims.operators.common import actor_id, as_date, criteria, email, plus, record_approval, today, user_id
 from engine.aims.operators.common import touch as _touch
 from engine.aims.registers import AISystem, Risk, RiskAcceptance, RiskTreatmentAction
@@ -26,11 +26,6 @@ from engine.core.operators import OperatorContext, operator
 
 SCOPES = ("ai_system", "aims", "supplier", "change")
 OPEN_RISK_STATES = ("identified", "analysed", "treatment_planned", "pending_acceptance", "in_treatment", "monitoring")
-
-
-def level(score: int) -> str:
-    """DOMAIN.md 6.2 bands (the same as the diagram's st_score)."""
-    return "low" if score <= 4 else "medium" if score <= 9 else "high" if score <= 16 else "critical"
 
 
 def authority_for(score: int, crit: dict[str, Any]) -> str:
@@ -256,7 +251,7 @@ def route_acceptance(ctx: OperatorContext, risks: list[dict[str, Any]], requeste
     for item in risks:
         row = _risk(ctx, item.get("risk_id"), "risks")
         score = int(item.get("actual_residual_score") or item.get("residual_score") or item["inherent_score"])
-        lvl = level(score)
+        lvl = risk_criteria.level_of(score, crit)  # the organisation's levels, as the diagram's st_score
         authority = authority_for(score, crit)
         validity = crit["acceptance_validity"][lvl]
         current = ctx.session.get(RiskAcceptance, row.acceptance_id) if row.acceptance_id else None

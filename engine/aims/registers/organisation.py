@@ -25,6 +25,8 @@ class Organisation(Base):
     #: the published risk criteria (DOMAIN.md 6): appetite, levels, validity, review frequency
     risk_criteria: Mapped[dict[str, Any]] = mapped_column(JSONText, default=dict)
     details: Mapped[dict[str, Any]] = mapped_column(JSONText, default=dict)
+    #: raised by every change of the settings or risk criteria (compare-and-set: a stale edit is refused)
+    row_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
 
 class DueDateStart(Base):

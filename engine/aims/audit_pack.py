@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.aims import cells, evidence_intake, exports, roles, soa
+from engine.aims import cells, control_records, evidence_intake, exports, roles, soa
 from engine.aims.registers import (
     Approval,
     Audit,
@@ -147,7 +147,8 @@ def build(session: Session, clock: Clock, since: datetime | None = None,
     rows = _Rows(session)
     files: dict[str, bytes] = {}
     statement = soa.compute(session, clock)
-    files["soa/statement_of_applicability.xlsx"] = exports.soa_xlsx(statement)
+    files["soa/statement_of_applicability.xlsx"] = exports.soa_xlsx(
+        statement, control_records.for_statement(session, statement))
     files["soa/statement_of_applicability.pdf"] = exports.soa_pdf(statement)
     files["soa/statement_of_applicability.json"] = _json(statement.to_dict())
     files["soa/versions.json"] = _json([_soa_version(session, rows, v) for v in rows.all(SoAVersion)])

@@ -43,8 +43,18 @@ def clear_blockers(session: Session, as_of: date = date(2026, 11, 1)) -> None:
     the readiness blockers ask for), as if done just before ``as_of``: AIS-004 leaves the scope until
     its assessments are done, the others are assessed, the risks above appetite are accepted and
     linked to controls, the audit cycle and the management review after it are complete, NC-2026-003
-    has an approved plan, the scope, the AI policy and dated evidence are reviewed. Calling it again moves the dates."""
-    from engine.aims.registers import AISystem, Document, Evidence, ImpactAssessment, RiskAcceptance
+    has an approved plan, the scope, the AI policy and dated evidence are reviewed, training that expires
+    is refreshed and the context issues and suppliers are reviewed. Calling it again moves the dates."""
+    from engine.aims.registers import (
+        AISystem,
+        ContextIssue,
+        Document,
+        Evidence,
+        ImpactAssessment,
+        RiskAcceptance,
+        Supplier,
+        TrainingRecord,
+    )
 
     moment = datetime.combine(as_of, datetime.min.time(), UTC)
     next_year = as_of + timedelta(days=365)
@@ -58,6 +68,12 @@ def clear_blockers(session: Session, as_of: date = date(2026, 11, 1)) -> None:
         document.next_review_at = next_year
     for evidence in session.scalars(select(Evidence).where(Evidence.valid_until.is_not(None))):
         evidence.valid_until = next_year
+    for training in session.scalars(select(TrainingRecord).where(TrainingRecord.expires_at.is_not(None))):
+        training.expires_at = next_year
+    for issue in session.scalars(select(ContextIssue)):
+        issue.next_review_at = next_year
+    for supplier in session.scalars(select(Supplier).where(Supplier.assessment_due.is_not(None))):
+        supplier.assessment_due = next_year
     for ref in ("RSK-001", "RSK-006", "RSK-007"):
         risk = session.scalar(select(Risk).where(Risk.ref == ref))
         assert risk is not None

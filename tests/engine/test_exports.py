@@ -16,7 +16,8 @@ from pypdf import PdfReader
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from engine.aims import audit_pack, catalogue, cells, control_records, exports, soa
+from engine.aims import audit_pack, catalogue, cells, control_records, exports, register_tables, soa
+from engine.aims.register_specs import SPECS
 from engine.aims.registers import Evidence, Risk, Supplier
 from engine.core import audit_trail
 from engine.core.clock import FixedClock
@@ -97,7 +98,9 @@ PACK_FILES = [
     "risk/impact_assessments.json", "risk/risk_acceptances.json", "risk/risk_register.csv",
     "risk/risk_register.json", "soa/statement_of_applicability.json", "soa/statement_of_applicability.pdf",
     "soa/statement_of_applicability.xlsx", "soa/versions.json",
+    *(f"registers/{name}.{fmt}" for name in SPECS for fmt in ("csv", "xlsx")),
 ]
+PACK_FILES.sort()
 
 
 def read_pack(data: bytes) -> dict[str, bytes]:
@@ -134,6 +137,18 @@ def test_audit_pack_holds_what_an_auditor_asks_for(session: Session, clock: Fixe
     assert any(n["corrective_actions"] for n in ncs)
     reviews = json.loads(files["management_review/minutes.json"])
     assert reviews[0]["decisions"] and reviews[0]["conclusions"] is not None
+
+    # every register as CSV and XLSX, the same tables as `aimsflow export` writes
+    suppliers = list(csv.DictReader(io.StringIO(files["registers/suppliers.csv"].decode("utf-8-sig"))))
+    assert [r["Reference"] for r in suppliers] == ["SUP-001", "SUP-002", "SUP-003"]
+    assert suppliers[1]["Status"] == "under_assessment"
+    assert files["registers/suppliers.csv"] == register_tables.as_file(session, SPECS["suppliers"], "csv")[0]
+    for name in ("context_issues", "interested_parties", "party_requirements", "data_resources", "competence",
+                 "training"):
+        sheet = load_workbook(io.BytesIO(files[f"registers/{name}.xlsx"])).active
+        assert sheet is not None and sheet.title == SPECS[name].label[:31] and sheet.max_row > 1, name
+    issues = load_workbook(io.BytesIO(files["registers/context_issues.xlsx"])).active
+    assert issues is not None and [c.value for c in issues["A"]][1:] == ["CI-01", "CI-02", "CI-03", "CI-04"]
 
     index = list(csv.DictReader(io.StringIO(files["evidence/evidence_index.csv"].decode())))
     assert len(index) == session.scalar(select(func.count()).select_from(Evidence)) == 18

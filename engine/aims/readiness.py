@@ -446,7 +446,8 @@ def _control_check(id_: str, title: str, refs: str, controls: tuple[str, ...], f
     for cid in controls:
         row = f.statement.row(cid)
         if row.applicable and (row.status != "implemented" or not row.valid_evidence):
-            problems.append(Finding(f"{cid} {row.status}" + ("" if row.valid_evidence else " without valid evidence"),
+            problems.append(Finding(f"{cid} {row.status.replace('_', ' ')}"
+                                    + ("" if row.valid_evidence else " without valid evidence"),
                                     control=cid))
     return _check(id_, title, refs, "soft", problems, f"{', '.join(controls)} implemented with evidence", warn=True)
 

@@ -48,7 +48,7 @@ def test_demo_readiness_finds_the_blockers_the_demo_plants(session: Session, clo
     assert checks["RC-09"].detail == "AIS-004 has no approved AIIA"
     assert checks["RC-16"].detail == "NC-2026-003 minor without an approved plan (root_cause_analysis)"
     assert checks["RC-17"].detail == "operating since 2025-11-16 (351 days)"
-    assert checks["RC-19"].detail == "A.8.3 in_progress without valid evidence"
+    assert checks["RC-19"].detail == "A.8.3 in progress without valid evidence"
     assert checks["RC-02"].detail == "4 context issues and 7 interested parties with 8 requirements recorded"
     assert report.score_pct == 52.4  # 11 of 21 pass
     assert checks["RC-08"].to_dict()["blocker"] is True

@@ -160,5 +160,5 @@ def test_readiness_page_lists_the_checks_with_their_findings_linked(browser: Cal
     assert "Warning" in row
     assert ('<a href="/registers/suppliers/SUP-002">SUP-002 Veridoc Systems GmbH (fictional) supplies OCR model, '
             'document-classification model and has not been assessed</a>') in row
-    assert '<a href="/soa/controls/A.10.3">A.10.3 in_progress</a>' in row
+    assert '<a href="/soa/controls/A.10.3">A.10.3 in progress</a>' in row
     assert "Blocks" in page.split('data-check="RC-06"', 1)[1].split("</tr>", 1)[0]

@@ -222,11 +222,10 @@ def _rc03(f: _Facts) -> Check:
 
 
 def _rc04(f: _Facts) -> Check:
-    problems = []
-    if f.org is None or f.org.aims_owner_id is None:
-        problems.append("no AIMS owner")
-    problems += [f"{r.ref} has no risk owner" for r in f.risks if r.owner_id is None]
-    problems += [f"{r.control_id} has no control owner" for r in f.statement.rows if r.applicable and not r.owner]
+    problems = [Finding("no AIMS owner")] if f.org is None or f.org.aims_owner_id is None else []
+    problems += [Finding(f"{r.ref} has no risk owner", "risks", r.ref) for r in f.risks if r.owner_id is None]
+    problems += [Finding(f"{r.control_id} has no control owner", control=r.control_id)
+                 for r in f.statement.rows if r.applicable and not r.owner]
     return _check("RC-04", "AIMS owner, risk owners and control owners assigned", "5.3,A.3.2", "hard", problems,
                   "every owner assigned")
 
@@ -240,8 +239,8 @@ def _rc05(f: _Facts) -> Check:
 
 
 def _rc06(f: _Facts) -> Check:
-    problems = [f"{s.ref} " + (f"last assessed {s.last_risk_assessment_at}" if s.last_risk_assessment_at
-                               else "never risk-assessed")
+    problems = [Finding(f"{s.ref} " + (f"last assessed {s.last_risk_assessment_at}" if s.last_risk_assessment_at
+                                       else "never risk-assessed"), "ai_systems", s.ref)
                 for s in f.systems if not _fresh(s.last_risk_assessment_at, f.year_ago)]
     return _check("RC-06", "Every AI system in scope risk-assessed within 12 months", "6.1.2,8.2", "hard", problems,
                   f"{len(f.systems)} systems assessed")
@@ -257,10 +256,11 @@ def _rc07(f: _Facts) -> Check:
         valid = [a for a in f.acceptances
                  if a.risk_id == risk.id and (a.valid_until is None or a.valid_until >= f.today)]
         if not valid:
-            problems.append(f"{risk.ref} score {score} above appetite {appetite} without a valid acceptance")
+            problems.append(Finding(f"{risk.ref} score {score} above appetite {appetite} without a valid acceptance",
+                                    "risks", risk.ref))
         elif (risk.residual_level or risk.inherent_level) == "critical" and \
                 not any(a.acceptor_authority_level == "ceo" for a in valid):
-            problems.append(f"{risk.ref} critical without a CEO exception")
+            problems.append(Finding(f"{risk.ref} critical without a CEO exception", "risks", risk.ref))
     return _check("RC-07", "No risk above appetite without a valid acceptance", "6.1.3", "hard", problems,
                   "every risk above appetite accepted")
 
@@ -281,9 +281,10 @@ def _rc09(f: _Facts) -> Check:
     for system in f.systems:
         aiia = f.session.get(ImpactAssessment, system.last_aiia_id) if system.last_aiia_id else None
         if aiia is None or aiia.status not in AIIA_APPROVED_STATES:
-            problems.append(f"{system.ref} has no approved AIIA")
+            problems.append(Finding(f"{system.ref} has no approved AIIA", "ai_systems", system.ref))
         elif aiia.next_review_due is not None and aiia.next_review_due < f.today:
-            problems.append(f"{system.ref}: {aiia.ref} was due for review on {aiia.next_review_due}")
+            problems.append(Finding(f"{system.ref}: {aiia.ref} was due for review on {aiia.next_review_due}",
+                                    "impact_assessments", aiia.ref))
     return _check("RC-09", "Every AI system in scope has an approved, in-date AIIA", "6.1.4,8.4,A.5", "hard",
                   problems, "every system has an in-date AIIA")
 
@@ -421,9 +422,11 @@ def _rc15(f: _Facts) -> Check:
 def _rc16(f: _Facts) -> Check:
     internal = [n for n in f.session.scalars(select(Nonconformity).order_by(Nonconformity.ref))
                 if n.status in OPEN_NC_STATES and not n.source.startswith(("external", "surveillance"))]
-    problems = [f"{n.ref} major and open" for n in internal if n.severity == "major"]
-    problems += [f"{n.ref} minor without an approved plan ({n.status})" for n in internal
-                 if n.severity != "major" and n.status not in PLAN_APPROVED_STATES]
+    problems = [Finding(f"{n.ref} major and open", "nonconformities", n.ref) for n in internal
+                if n.severity == "major"]
+    problems += [Finding(f"{n.ref} minor without an approved plan ({n.status.replace('_', ' ')})", "nonconformities",
+                         n.ref)
+                 for n in internal if n.severity != "major" and n.status not in PLAN_APPROVED_STATES]
     return _check("RC-16", "No open major NC; minor NCs have approved plans", "10.2", "hard", problems,
                   f"{len(internal)} open NCs, none blocking")
 

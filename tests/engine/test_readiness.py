@@ -46,7 +46,7 @@ def test_demo_readiness_finds_the_blockers_the_demo_plants(session: Session, clo
     checks = {c.id: c for c in report.checks}
     assert checks["RC-08"].detail == "no approved SoA; SoA gaps: G4 A.4.4, G1 A.8.5, G6 RSK-006"
     assert checks["RC-09"].detail == "AIS-004 has no approved AIIA"
-    assert checks["RC-16"].detail == "NC-2026-003 minor without an approved plan (root_cause_analysis)"
+    assert checks["RC-16"].detail == "NC-2026-003 minor without an approved plan (root cause analysis)"
     assert checks["RC-17"].detail == "operating since 2025-11-16 (351 days)"
     assert checks["RC-19"].detail == "A.8.3 in progress without valid evidence"
     assert checks["RC-02"].detail == "4 context issues and 7 interested parties with 8 requirements recorded"

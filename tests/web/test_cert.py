@@ -161,4 +161,7 @@ def test_readiness_page_lists_the_checks_with_their_findings_linked(browser: Cal
     assert ('<a href="/registers/suppliers/SUP-002">SUP-002 Veridoc Systems GmbH (fictional) supplies OCR model, '
             'document-classification model and has not been assessed</a>') in row
     assert '<a href="/soa/controls/A.10.3">A.10.3 in progress</a>' in row
-    assert "Blocks" in page.split('data-check="RC-06"', 1)[1].split("</tr>", 1)[0]
+    blocked = page.split('data-check="RC-06"', 1)[1].split("</tr>", 1)[0]
+    assert "Blocks" in blocked and '<a href="/registers/ai_systems/AIS-004">AIS-004 never risk-assessed</a>' in blocked
+    assert '<a href="/registers/nonconformities/NC-2026-003">NC-2026-003 minor without an approved plan (root cause ' \
+        'analysis)</a>' in page

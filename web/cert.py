@@ -106,8 +106,9 @@ def audit_pack() -> Any:
 def readiness_page() -> Any:
     ctx = context()
     d = documents.readiness_dashboard(ctx.session, ctx.clock, actor())
+    report = documents.readiness_report(ctx.session, ctx.clock, actor())
     # [label, value] pairs: the order of the figures survives JSON (tojson sorts an object's keys)
     charts = {name: [[k, n] for k, n in figures.items()] for name, figures in (
         ("status", d.controls_by_status), ("ncs", d.open_ncs_by_grade), ("flows", d.overdue_tasks_by_flow),
         ("owners", d.overdue_tasks_by_owner))}
-    return render_template("cert/readiness.html", d=d, charts=charts)
+    return render_template("cert/readiness.html", d=d, charts=charts, report=report)

@@ -14,6 +14,10 @@ Contents (``README.txt`` in the zip says the same)::
     nonconformities/nonconformities.json               nonconformities with their corrective actions
     management_review/minutes.json                     management reviews: inputs, conclusions, decisions, actions
     certification/certification.json                   cycles, readiness reviews, external audits and findings
+    registers/<register>.{csv,xlsx}                    every register as `aimsflow export` writes it: AI systems,
+                                                       context issues, interested parties and their requirements,
+                                                       suppliers, data resources, documents, objectives, competence,
+                                                       training records, risks, nonconformities, evidence, ...
     evidence/evidence_index.csv                        every evidence record with its sha256 and validity
     evidence/files/EVD-…/<file name>                  the files uploaded as evidence, as stored (sha256 as in the index)
     audit_trail/events.jsonl                           the audit-trail extract (all events, or those since a date)
@@ -40,7 +44,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.aims import cells, evidence_intake, exports, objectives, roles, soa
+from engine.aims import cells, control_records, evidence_intake, exports, objectives, register_tables, roles, soa
+from engine.aims.register_specs import SPECS
 from engine.aims.registers import (
     Approval,
     Audit,
@@ -150,7 +155,8 @@ def build(session: Session, clock: Clock, since: datetime | None = None,
     rows = _Rows(session)
     files: dict[str, bytes] = {}
     statement = soa.compute(session, clock)
-    files["soa/statement_of_applicability.xlsx"] = exports.soa_xlsx(statement)
+    files["soa/statement_of_applicability.xlsx"] = exports.soa_xlsx(
+        statement, control_records.for_statement(session, statement))
     files["soa/statement_of_applicability.pdf"] = exports.soa_pdf(statement)
     files["soa/statement_of_applicability.json"] = _json(statement.to_dict())
     files["soa/versions.json"] = _json([_soa_version(session, rows, v) for v in rows.all(SoAVersion)])
@@ -189,6 +195,9 @@ def build(session: Session, clock: Clock, since: datetime | None = None,
                 ExternalFinding, ExternalFinding.external_audit_id == a.id)]}
                 for a in rows.all(ExternalAudit, ExternalAudit.cycle_id == c.id)]}
         for c in rows.all(CertificationCycle)])
+    for name, spec in SPECS.items():
+        for fmt in register_tables.FORMATS:
+            files[f"registers/{name}.{fmt}"] = register_tables.as_file(session, spec, fmt)[0]
     stored = _evidence_files(session, rows, evidence_dir) if evidence_dir is not None else {}
     files["evidence/evidence_index.csv"] = _csv(EVIDENCE_COLUMNS, _evidence_index(rows, now.date(), stored))
     for path, (_, content) in stored.items():

@@ -1,7 +1,9 @@
 """The Statement of Applicability as documents: an XLSX workbook (openpyxl) and a PDF (fpdf2).
 
-Both are built from a :class:`engine.aims.soa.Statement`, so they show exactly what the registers say.
-Output is deterministic for a given statement (document dates are the statement's computation time).
+Both are built from a :class:`engine.aims.soa.Statement`, so they show exactly what the registers say;
+the workbook also counts and lists the register records that implement or evidence each control
+(``engine.aims.control_records``) when it is given them. Output is deterministic for a given statement
+(document dates are the statement's computation time).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from engine.aims import cells
+from engine.aims.control_records import Linked, summary
 from engine.aims.soa import GAP_TEXT, Row, Statement, canonical_sha256
 from engine.core.clock import isoformat
 
@@ -77,10 +80,11 @@ def approval_text(statement: Statement) -> str:
             f"{(statement.version_status or '').replace('_', ' ')}")
 
 
-def export(statement: Statement, fmt: str) -> bytes:
-    """The statement as ``fmt`` (``xlsx`` or ``pdf``). Raises ValueError for another format."""
+def export(statement: Statement, fmt: str, records: dict[str, list[Linked]] | None = None) -> bytes:
+    """The statement as ``fmt`` (``xlsx`` or ``pdf``); ``records`` (control id -> its register records)
+    go into the workbook. Raises ValueError for another format."""
     if fmt == "xlsx":
-        return soa_xlsx(statement)
+        return soa_xlsx(statement, records)
     if fmt == "pdf":
         return soa_pdf(statement)
     raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -91,9 +95,13 @@ def export(statement: Statement, fmt: str) -> bytes:
 HEADER_ROW = 5
 
 
-def soa_xlsx(statement: Statement) -> bytes:
+RECORDS_HEADER = "Register records"
+
+
+def soa_xlsx(statement: Statement, records: dict[str, list[Linked]] | None = None) -> bytes:
     """Sheets: ``SoA`` (a header block, then one row per control from row ``HEADER_ROW + 1``), ``Gaps``
-    and ``Summary`` (controls by status)."""
+    and ``Summary`` (controls by status). With ``records``, the SoA sheet has a last column counting each
+    control's register records by register and a ``Register records`` sheet lists them."""
     wb = Workbook()
     wb.properties.creator = "aimsflow"
     wb.properties.title = f"Statement of Applicability - {statement.organisation}"
@@ -115,8 +123,16 @@ def soa_xlsx(statement: Statement) -> bytes:
     for index, row in enumerate(statement.rows, start=HEADER_ROW + 1):
         for col, (_, _, value) in enumerate(COLUMNS, start=1):
             cells.write(ws, index, col, value(row)).alignment = wrap
+    last = len(COLUMNS)
+    if records is not None:
+        last += 1
+        cell = cells.write(ws, HEADER_ROW, last, RECORDS_HEADER)
+        cell.font, cell.fill = bold, fill
+        ws.column_dimensions[get_column_letter(last)].width = 36
+        for index, row in enumerate(statement.rows, start=HEADER_ROW + 1):
+            cells.write(ws, index, last, summary(records.get(row.control_id, []))).alignment = wrap
     ws.freeze_panes = ws.cell(row=HEADER_ROW + 1, column=2)
-    ws.auto_filter.ref = f"A{HEADER_ROW}:{get_column_letter(len(COLUMNS))}{HEADER_ROW + len(statement.rows)}"
+    ws.auto_filter.ref = f"A{HEADER_ROW}:{get_column_letter(last)}{HEADER_ROW + len(statement.rows)}"
 
     gaps = wb.create_sheet("Gaps")
     cells.write_rows(gaps, [["Gap", "Meaning", "Control", "Risk", "Blocks approval", "Detail", "Risk title"]]
@@ -126,11 +142,20 @@ def soa_xlsx(statement: Statement) -> bytes:
         gaps.column_dimensions[letter].width = width
         gaps[f"{letter}1"].font = bold
 
-    summary = wb.create_sheet("Summary")
-    cells.write_rows(summary, [["Status", "Controls"], *([s, n] for s, n in statement.counts().items()),
-                               ["total", len(statement.rows)], ["blocking gaps", len(statement.hard_gaps)]])
-    summary["A1"].font = summary["B1"].font = bold
-    summary.column_dimensions["A"].width = 20
+    counts = wb.create_sheet("Summary")
+    cells.write_rows(counts, [["Status", "Controls"], *([s, n] for s, n in statement.counts().items()),
+                              ["total", len(statement.rows)], ["blocking gaps", len(statement.hard_gaps)]])
+    counts["A1"].font = counts["B1"].font = bold
+    counts.column_dimensions["A"].width = 20
+
+    if records is not None:
+        listed = wb.create_sheet(RECORDS_HEADER)
+        cells.write_rows(listed, [["Control", "Register", "Reference", "Title", "Status"]] + [
+            [row.control_id, linked.label, rec.ref, rec.title, rec.status.replace("_", " ")]
+            for row in statement.rows for linked in records.get(row.control_id, []) for rec in linked.records])
+        for letter, width in zip("ABCDE", (10, 26, 22, 60, 18), strict=True):
+            listed.column_dimensions[letter].width = width
+            listed[f"{letter}1"].font = bold
 
     out = io.BytesIO()
     wb.save(out)

@@ -2,9 +2,10 @@
 and the figures of the readiness dashboard (controls by status, evidence expiring or missing, open
 nonconformities by grade, overdue tasks by flow and owner, days the AIMS has been operating).
 
-A check is ``hard`` (a failure is a blocker) or ``soft`` (a failure is a warning). Where no register
-holds what a check needs yet (context issues, suppliers), the check says so as a warning instead of
-passing silently.
+A check is ``hard`` (a failure is a blocker) or ``soft`` (a failure is a warning). A check's findings
+say in words what is wrong and name the register record to open (``Finding.register``, ``Finding.ref``):
+RC-02 reads the context issues, interested parties and their requirements, RC-11 the competence
+requirements and training records, RC-18 the suppliers and RC-22 the data resources.
 """
 
 from __future__ import annotations
@@ -24,16 +25,22 @@ from engine.aims.registers import (
     AISystem,
     Audit,
     CertificationCycle,
+    CompetenceRequirement,
+    ContextIssue,
+    DataResource,
     Document,
     DocumentVersion,
     ExternalFinding,
     ImpactAssessment,
+    InterestedParty,
     ManagementReview,
     Nonconformity,
     Organisation,
+    PartyRequirement,
     Risk,
     RiskAcceptance,
     ScopeStatement,
+    Supplier,
     TrainingRecord,
 )
 from engine.core import directory
@@ -53,6 +60,18 @@ SURVEILLANCE_CHECKS = ("RC-06", "RC-07", "RC-08", "RC-09", "RC-14", "RC-15", "RC
 
 
 @dataclass(frozen=True)
+class Finding:
+    """One thing a check found, in words, and the register record it is about (``register`` is a name
+    of ``engine.aims.register_specs.SPECS``; no ``ref``: the register as a whole)."""
+
+    text: str
+    register: str | None = None
+    ref: str | None = None
+    #: the Annex A control it is about (its SoA line), when it is about one
+    control: str | None = None
+
+
+@dataclass(frozen=True)
 class Check:
     id: str
     title: str
@@ -60,6 +79,7 @@ class Check:
     kind: str  # hard | soft
     result: str  # pass | fail | warn
     detail: str
+    findings: tuple[Finding, ...] = ()
 
     @property
     def blocker(self) -> bool:
@@ -113,11 +133,25 @@ class _Facts:
         return operating_since(self.session)
 
 
-def _check(id_: str, title: str, refs: str, kind: str, problems: list[str], ok: str,
+def _check(id_: str, title: str, refs: str, kind: str, problems: list[str] | list[Finding], ok: str,
            warn: bool = False) -> Check:
     if not problems:
         return Check(id_, title, tuple(refs.split(",")), kind, "pass", ok)
-    return Check(id_, title, tuple(refs.split(",")), kind, "warn" if warn else "fail", "; ".join(problems))
+    findings = tuple(p if isinstance(p, Finding) else Finding(p) for p in problems)
+    return Check(id_, title, tuple(refs.split(",")), kind, "warn" if warn else "fail",
+                 "; ".join(f.text for f in findings), findings)
+
+
+def _graded(id_: str, title: str, refs: str, blocking: list[Finding], warnings: list[Finding], ok: str) -> Check:
+    """A hard check whose ``blocking`` findings fail it; with only ``warnings`` it is a soft warning."""
+    if blocking:
+        return _check(id_, title, refs, "hard", blocking + warnings, ok)
+    return _check(id_, title, refs, "soft" if warnings else "hard", warnings, ok, warn=True)
+
+
+def _live(rows: Any, *inactive: str) -> list[Any]:
+    """Register rows neither retired nor in one of the ``inactive`` statuses."""
+    return [r for r in rows if r.retired_at is None and r.status not in inactive]
 
 
 def _fresh(when: datetime | date | None, since: date) -> bool:
@@ -144,12 +178,29 @@ def _rc01(f: _Facts) -> Check:
 
 
 def _rc02(f: _Facts) -> Check:
-    reviewed = (f.org.details or {}).get("context_reviewed_at") if f.org else None
-    if reviewed and str(reviewed)[:10] >= f.year_ago.isoformat():
-        return Check("RC-02", "Context issues and interested parties reviewed", ("4.1", "4.2"), "hard", "pass",
-                     f"context reviewed {str(reviewed)[:10]}")
-    return Check("RC-02", "Context issues and interested parties reviewed", ("4.1", "4.2"), "hard", "warn",
-                 "no context register yet: confirm the review of issues and interested parties by hand")
+    """Context issues of both kinds and interested parties are recorded, each party's requirements too,
+    and a requirement the AIMS does not address says why (hard); an issue past its review date or without
+    an owner is a warning."""
+    issues = _live(f.session.scalars(select(ContextIssue).order_by(ContextIssue.ref)), "closed")
+    parties = _live(f.session.scalars(select(InterestedParty).order_by(InterestedParty.ref)), "no_longer_relevant")
+    requirements = _live(f.session.scalars(select(PartyRequirement).order_by(PartyRequirement.ref)), "withdrawn")
+    blocking: list[Finding] = []
+    for kind in ("internal", "external"):
+        if not any(i.kind == kind for i in issues):
+            blocking.append(Finding(f"no {kind} context issue recorded", "context_issues"))
+    if not parties:
+        blocking.append(Finding("no interested party recorded", "interested_parties"))
+    asked = {r.party_id for r in requirements}
+    blocking += [Finding(f"{p.ref} {p.name} has no requirement recorded", "interested_parties", p.ref)
+                 for p in parties if p.id not in asked]
+    blocking += [Finding(f"{r.ref} is not addressed by the AIMS and says not why", "party_requirements", r.ref)
+                 for r in requirements if not r.addressed_by_aims and not (r.how_addressed or "").strip()]
+    warnings = [Finding(f"{i.ref} was due for review on {i.next_review_at}", "context_issues", i.ref)
+                for i in issues if i.next_review_at is not None and i.next_review_at < f.today]
+    warnings += [Finding(f"{i.ref} has no owner", "context_issues", i.ref) for i in issues if i.owner_id is None]
+    return _graded("RC-02", "Context issues and interested parties reviewed", "4.1,4.2", blocking, warnings,
+                   f"{len(issues)} context issues and {len(parties)} interested parties with "
+                   f"{len(requirements)} requirements recorded")
 
 
 def _rc03(f: _Facts) -> Check:
@@ -174,11 +225,10 @@ def _rc03(f: _Facts) -> Check:
 
 
 def _rc04(f: _Facts) -> Check:
-    problems = []
-    if f.org is None or f.org.aims_owner_id is None:
-        problems.append("no AIMS owner")
-    problems += [f"{r.ref} has no risk owner" for r in f.risks if r.owner_id is None]
-    problems += [f"{r.control_id} has no control owner" for r in f.statement.rows if r.applicable and not r.owner]
+    problems = [Finding("no AIMS owner")] if f.org is None or f.org.aims_owner_id is None else []
+    problems += [Finding(f"{r.ref} has no risk owner", "risks", r.ref) for r in f.risks if r.owner_id is None]
+    problems += [Finding(f"{r.control_id} has no control owner", control=r.control_id)
+                 for r in f.statement.rows if r.applicable and not r.owner]
     return _check("RC-04", "AIMS owner, risk owners and control owners assigned", "5.3,A.3.2", "hard", problems,
                   "every owner assigned")
 
@@ -192,8 +242,8 @@ def _rc05(f: _Facts) -> Check:
 
 
 def _rc06(f: _Facts) -> Check:
-    problems = [f"{s.ref} " + (f"last assessed {s.last_risk_assessment_at}" if s.last_risk_assessment_at
-                               else "never risk-assessed")
+    problems = [Finding(f"{s.ref} " + (f"last assessed {s.last_risk_assessment_at}" if s.last_risk_assessment_at
+                                       else "never risk-assessed"), "ai_systems", s.ref)
                 for s in f.systems if not _fresh(s.last_risk_assessment_at, f.year_ago)]
     return _check("RC-06", "Every AI system in scope risk-assessed within 12 months", "6.1.2,8.2", "hard", problems,
                   f"{len(f.systems)} systems assessed")
@@ -209,10 +259,11 @@ def _rc07(f: _Facts) -> Check:
         valid = [a for a in f.acceptances
                  if a.risk_id == risk.id and (a.valid_until is None or a.valid_until >= f.today)]
         if not valid:
-            problems.append(f"{risk.ref} score {score} above appetite {appetite} without a valid acceptance")
+            problems.append(Finding(f"{risk.ref} score {score} above appetite {appetite} without a valid acceptance",
+                                    "risks", risk.ref))
         elif (risk.residual_level or risk.inherent_level) == "critical" and \
                 not any(a.acceptor_authority_level == "ceo" for a in valid):
-            problems.append(f"{risk.ref} critical without a CEO exception")
+            problems.append(Finding(f"{risk.ref} critical without a CEO exception", "risks", risk.ref))
     return _check("RC-07", "No risk above appetite without a valid acceptance", "6.1.3", "hard", problems,
                   "every risk above appetite accepted")
 
@@ -233,9 +284,10 @@ def _rc09(f: _Facts) -> Check:
     for system in f.systems:
         aiia = f.session.get(ImpactAssessment, system.last_aiia_id) if system.last_aiia_id else None
         if aiia is None or aiia.status not in AIIA_APPROVED_STATES:
-            problems.append(f"{system.ref} has no approved AIIA")
+            problems.append(Finding(f"{system.ref} has no approved AIIA", "ai_systems", system.ref))
         elif aiia.next_review_due is not None and aiia.next_review_due < f.today:
-            problems.append(f"{system.ref}: {aiia.ref} was due for review on {aiia.next_review_due}")
+            problems.append(Finding(f"{system.ref}: {aiia.ref} was due for review on {aiia.next_review_due}",
+                                    "impact_assessments", aiia.ref))
     return _check("RC-09", "Every AI system in scope has an approved, in-date AIIA", "6.1.4,8.4,A.5", "hard",
                   problems, "every system has an in-date AIIA")
 
@@ -255,23 +307,78 @@ def _rc10(f: _Facts) -> Check:
                   f"{len(active)} objectives measured within their frequency")
 
 
+def _expiry(record: TrainingRecord, requirement: CompetenceRequirement | None) -> date | None:
+    """When a completed training stops counting: its expiry date, else its completion plus the
+    requirement's refresh interval."""
+    if record.expires_at is not None:
+        return record.expires_at
+    if record.completed_at is not None and requirement is not None and requirement.refresh_interval:
+        try:
+            return add_duration(datetime.combine(record.completed_at, datetime.min.time()),
+                                requirement.refresh_interval).date()
+        except ValueError:
+            return None
+    return None
+
+
 def _rc11(f: _Facts) -> Check:
-    records = [t for t in f.session.scalars(select(TrainingRecord)) if t.user_id is not None]
-    auditors = {u.id for u in directory.users_with_role(f.session, "internal_auditor")}
-    auditor_records = [t for t in records if t.user_id in auditors and t.details.get("audience") is None]
-    missing = sorted({directory.email_of(f.session, a) or "" for a in auditors} -
-                     {directory.email_of(f.session, t.user_id) or "" for t in auditor_records
-                      if t.status == "completed"})
-    if missing:
-        return Check("RC-11", "Required training complete", ("7.2",), "hard", "fail",
-                     "internal auditors without completed auditor training: " + ", ".join(missing))
-    done = sum(t.status == "completed" for t in records)
-    rate = done / len(records) if records else 1.0
+    """Everyone holding a role that a competence requirement names has completed, unexpired training for
+    it (hard); other expired training, overdue assignments and a completion rate below the target are
+    warnings."""
+    requirements = _live(f.session.scalars(select(CompetenceRequirement).order_by(CompetenceRequirement.ref)),
+                         "retired", "withdrawn")
+    by_id = {r.id: r for r in requirements}
+    records = [t for t in f.session.scalars(select(TrainingRecord).order_by(TrainingRecord.ref))
+               if t.retired_at is None]
+    people = [t for t in records if t.user_id is not None]
+    names = {u.id: u.name or u.email for u in f.session.scalars(select(User))}
+
+    def valid(t: TrainingRecord) -> bool:
+        until = _expiry(t, by_id.get(t.requirement_id or 0))
+        return t.status == "completed" and (until is None or until >= f.today)
+
+    blocking: list[Finding] = []
+    if not requirements:
+        blocking.append(Finding("no competence requirement recorded", "competence"))
+    covered: set[int] = set()
+    for requirement in requirements:
+        if not requirement.role:
+            continue
+        for holder in directory.users_with_role(f.session, requirement.role):
+            mine = [t for t in people if t.user_id == holder.id and t.requirement_id == requirement.id]
+            covered.update(t.id for t in mine)
+            if any(valid(t) for t in mine):
+                continue
+            completed = [t for t in mine if t.status == "completed"]
+            if completed:
+                last = completed[-1]
+                blocking.append(Finding(f"{names[holder.id]}'s training “{last.course}” for "
+                                        f"{requirement.competence} expired on "
+                                        f"{_expiry(last, requirement)}", "training", last.ref))
+            else:
+                role = roles.ROLES.get(requirement.role, requirement.role)
+                blocking.append(Finding(f"{names[holder.id]} ({role}) has no completed training for "
+                                        f"{requirement.competence}", "competence", requirement.ref))
+    warnings = []
+    for t in people:
+        if t.id in covered or t.status != "completed" or valid(t):
+            continue
+        newer = [o for o in people if o.user_id == t.user_id and o.requirement_id == t.requirement_id
+                 and o.id != t.id and valid(o)]
+        if t.requirement_id is not None and not newer:
+            warnings.append(Finding(f"{names.get(t.user_id or 0, 'someone')}'s training “{t.course}” expired on "
+                                    f"{_expiry(t, by_id.get(t.requirement_id))}", "training", t.ref))
+    warnings += [Finding(f"{names.get(t.user_id or 0, 'someone')}'s training “{t.course}” was due on {t.due_at}",
+                         "training", t.ref)
+                 for t in people if t.status in ("assigned", "in_progress") and t.due_at and t.due_at < f.today]
+    done = sum(t.status == "completed" for t in people)
+    rate = done / len(people) if people else 1.0
     target = float(f.config.get("training_target", 0.9))
     if rate < target:
-        return Check("RC-11", "Required training complete", ("7.2",), "soft", "warn",
-                     f"training completion {rate:.0%} below {target:.0%}")
-    return Check("RC-11", "Required training complete", ("7.2",), "hard", "pass", f"training completion {rate:.0%}")
+        warnings.append(Finding(f"training completion {rate:.0%} below {target:.0%}", "training"))
+    return _graded("RC-11", "Required training complete", "7.2", blocking, warnings,
+                   f"training completion {rate:.0%}; every role holder trained for its "
+                   f"{len(requirements)} competence requirements")
 
 
 def _rc12(f: _Facts) -> Check:
@@ -323,9 +430,11 @@ def _rc15(f: _Facts) -> Check:
 def _rc16(f: _Facts) -> Check:
     internal = [n for n in f.session.scalars(select(Nonconformity).order_by(Nonconformity.ref))
                 if n.status in OPEN_NC_STATES and not n.source.startswith(("external", "surveillance"))]
-    problems = [f"{n.ref} major and open" for n in internal if n.severity == "major"]
-    problems += [f"{n.ref} minor without an approved plan ({n.status})" for n in internal
-                 if n.severity != "major" and n.status not in PLAN_APPROVED_STATES]
+    problems = [Finding(f"{n.ref} major and open", "nonconformities", n.ref) for n in internal
+                if n.severity == "major"]
+    problems += [Finding(f"{n.ref} minor without an approved plan ({n.status.replace('_', ' ')})", "nonconformities",
+                         n.ref)
+                 for n in internal if n.severity != "major" and n.status not in PLAN_APPROVED_STATES]
     return _check("RC-16", "No open major NC; minor NCs have approved plans", "10.2", "hard", problems,
                   f"{len(internal)} open NCs, none blocking")
 
@@ -348,12 +457,34 @@ def _control_check(id_: str, title: str, refs: str, controls: tuple[str, ...], f
     for cid in controls:
         row = f.statement.row(cid)
         if row.applicable and (row.status != "implemented" or not row.valid_evidence):
-            problems.append(f"{cid} {row.status}" + ("" if row.valid_evidence else " without valid evidence"))
+            problems.append(Finding(f"{cid} {row.status.replace('_', ' ')}"
+                                    + ("" if row.valid_evidence else " without valid evidence"),
+                                    control=cid))
     return _check(id_, title, refs, "soft", problems, f"{', '.join(controls)} implemented with evidence", warn=True)
 
 
 def _rc18(f: _Facts) -> Check:
-    return _control_check("RC-18", "Suppliers of AI components assessed", "A.10.3", ("A.10.3",), f)
+    """Every supplier of AI components or of an AI system, while it supplies, has an assessment that is
+    in date and did not reject it; and A.10.3 is implemented with evidence."""
+    problems: list[Finding] = []
+    suppliers = [s for s in _live(f.session.scalars(select(Supplier).order_by(Supplier.ref)), "ended")
+                 if s.ai_components or s.ai_system_ids]
+    for s in suppliers:
+        what = ", ".join(s.ai_components) or "components of an AI system"
+        if s.last_assessed_at is None or not s.last_assessment_result:
+            problems.append(Finding(f"{s.ref} {s.name} supplies {what} and has not been assessed", "suppliers",
+                                    s.ref))
+        elif s.last_assessment_result == "rejected" and s.status != "suspended":
+            problems.append(Finding(f"{s.ref} {s.name} is {s.status.replace('_', ' ')} although its assessment "
+                                    f"of {s.last_assessed_at} rejected it", "suppliers", s.ref))
+        elif s.assessment_due is not None and s.assessment_due < f.today:
+            problems.append(Finding(f"{s.ref} {s.name}: its assessment was due on {s.assessment_due}",
+                                    "suppliers", s.ref))
+    control = _control_check("RC-18", "", "A.10.3", ("A.10.3",), f)
+    problems += list(control.findings)
+    return _check("RC-18", "Suppliers of AI components assessed", "A.10.3", "soft", problems,
+                  f"{len(suppliers)} suppliers of AI components assessed; A.10.3 implemented with evidence",
+                  warn=True)
 
 
 def _rc19(f: _Facts) -> Check:
@@ -368,6 +499,23 @@ def _rc20(f: _Facts) -> Check:
                   "event logging recorded for every system in operation", warn=True)
 
 
+def _rc22(f: _Facts) -> Check:
+    """Every data resource in use records its provenance, its quality checks and its retention (A.7.4,
+    A.7.5, A.4.3). Soft: gaps here are warnings, not blockers."""
+    problems: list[Finding] = []
+    resources = [d for d in _live(f.session.scalars(select(DataResource).order_by(DataResource.ref)), "retired")
+                 if d.status == "in_use"]
+    for d in resources:
+        missing = [words for attr, words in (("provenance", "provenance"), ("quality_checks", "quality checks"),
+                                             ("retention", "retention"))
+                   if not (getattr(d, attr) or "").strip()]
+        if missing:
+            problems.append(Finding(f"{d.ref} {d.name} has no {' and no '.join(missing)} recorded", "data_resources",
+                                    d.ref))
+    return _check("RC-22", "Data resources: provenance, quality and retention recorded", "A.4.3,A.7.4,A.7.5",
+                  "soft", problems, f"{len(resources)} data resources in use documented", warn=True)
+
+
 def _rc21(f: _Facts) -> Check:
     open_findings = [x for x in f.session.scalars(select(ExternalFinding).order_by(ExternalFinding.ref))
                      if x.type in ("major_nc", "minor_nc", "stage1_concern") and x.cb_status not in EXTERNAL_NC_DONE]
@@ -380,13 +528,13 @@ CHECKS: dict[str, Callable[[_Facts], Check]] = {
     "RC-01": _rc01, "RC-02": _rc02, "RC-03": _rc03, "RC-04": _rc04, "RC-05": _rc05, "RC-06": _rc06,
     "RC-07": _rc07, "RC-08": _rc08, "RC-09": _rc09, "RC-10": _rc10, "RC-11": _rc11, "RC-12": _rc12,
     "RC-13": _rc13, "RC-14": _rc14, "RC-15": _rc15, "RC-16": _rc16, "RC-17": _rc17, "RC-18": _rc18,
-    "RC-19": _rc19, "RC-20": _rc20, "RC-21": _rc21,
+    "RC-19": _rc19, "RC-20": _rc20, "RC-21": _rc21, "RC-22": _rc22,
 }
 FULL = tuple(k for k in CHECKS if k != "RC-21")
 
 
 def run_checks(session: Session, clock: Clock, subset: tuple[str, ...] | None = None) -> Report:
-    """Run ``subset`` of the checks (default: RC-01 ... RC-20, the full pre-certification set)."""
+    """Run ``subset`` of the checks (default: RC-01 ... RC-20 and RC-22, the full pre-certification set)."""
     facts = _Facts(session, clock)
     return Report([CHECKS[c](facts) for c in (subset or FULL)])
 

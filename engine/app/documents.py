@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from engine.aims import audit_pack, exports, readiness, soa
+from engine.aims import audit_pack, control_records, exports, readiness, soa
 from engine.app import access
 from engine.core import audit_trail
 from engine.core.clock import Clock
@@ -41,7 +41,7 @@ def soa_export(session: Session, clock: Clock, actor: User, fmt: str) -> Downloa
     if fmt not in exports.FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}; use one of {', '.join(exports.FORMATS)}")
     statement = soa.compute(session, clock)
-    data = exports.export(statement, fmt)
+    data = exports.export(statement, fmt, control_records.for_statement(session, statement))
     name = f"statement_of_applicability_{statement.computed_at:%Y%m%d}.{fmt}"
     audit_trail.append(session, clock, "soa_exported", actor=actor, subject=statement.version_ref,
                        data={"format": fmt, "controls": len(statement.rows), "file": name})
@@ -63,3 +63,10 @@ def readiness_dashboard(session: Session, clock: Clock, actor: User) -> readines
     """The readiness dashboard's figures. Raises Forbidden for a role that may not see them."""
     access.require_cert_role(actor)
     return readiness.dashboard(session, clock)
+
+
+def readiness_report(session: Session, clock: Clock, actor: User) -> readiness.Report:
+    """The full set of readiness checks as they stand now (nothing is recorded). Raises Forbidden for a
+    role that may not see them."""
+    access.require_cert_role(actor)
+    return readiness.run_checks(session, clock)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine.aims.register_fields import Field, rule, same, schema_for, to_text
 from engine.aims.register_specs import SPECS, RegisterSpec, plain_value, plain_values, stored_value
+from engine.aims.register_tables import REF_FIELD
 from engine.app import access
 from engine.core import audit_trail, refs
 from engine.core.clock import isoformat
@@ -28,7 +29,6 @@ from engine.core.models import AuditEvent, User
 from engine.core.runtime import Context
 
 REF_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
-REF_FIELD = Field("ref", "Reference", max_length=40)
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.aims import cells
-from engine.aims.register_fields import Field, to_text
+from engine.aims import cells, register_tables
+from engine.aims.register_fields import to_text
 from engine.aims.register_specs import SPECS, RegisterSpec, plain_values
+from engine.aims.register_tables import FORMATS, RETIRED, to_csv, to_xlsx
 from engine.app import access
 from engine.app.register_edit import (
     REF_FIELD,
@@ -46,79 +47,33 @@ from engine.core.errors import ConflictError, FieldError, InvalidInput, Validati
 from engine.core.models import User
 from engine.core.runtime import Context
 
-FORMATS = ("csv", "xlsx")
-RETIRED = "Retired on"
 MAX_ROWS = 20000
 
 
 # --------------------------------------------------------------------------- export
 
-def _header(spec: RegisterSpec) -> list[str]:
-    return [REF_FIELD.label, *(f.label for f in spec.fields), RETIRED]
-
-
-def _cell(f: Field, value: Any) -> Any:
-    if f.kind in ("number", "integer") and value is not None:
-        return value
-    return to_text(f, value)
-
-
 def table(session: Session, user: User, name: str) -> tuple[list[str], list[list[Any]]]:
     """The header and the rows (retired ones too) of a register as cells. Raises Forbidden, NotFound."""
     access.require_register_reader(user)
-    spec = spec_of(name)
-    rows = []
-    for row in session.scalars(select(spec.model).order_by(spec.model.ref)):
-        values = plain_values(session, spec, row)
-        retired = row.retired_at.date().isoformat() if row.retired_at else ""
-        rows.append([row.ref, *(_cell(f, values[f.key]) for f in spec.fields), retired])
-    return _header(spec), rows
-
-
-def to_csv(header: list[str], rows: list[list[Any]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    for values in [header, *rows]:
-        writer.writerow(["" if v is None else cells.neutralise(v) for v in values])
-    return out.getvalue().encode("utf-8-sig")
-
-
-def to_xlsx(sheets: list[tuple[str, list[str], list[list[Any]]]]) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    book = Workbook()
-    book.remove(book.active)
-    for title, header, rows in sheets:
-        sheet = book.create_sheet(title[:31])
-        cells.write_rows(sheet, [header, *rows])
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        sheet.freeze_panes = "A2"
-        for index, _ in enumerate(header, start=1):
-            sheet.column_dimensions[sheet.cell(1, index).column_letter].width = 24
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return register_tables.table(session, spec_of(name))
 
 
 def export(session: Session, user: User, name: str, fmt: str) -> bytes:
     """One register as CSV or XLSX. Raises Forbidden, NotFound, InvalidInput (unknown format)."""
     if fmt not in FORMATS:
         raise InvalidInput(f"the format must be csv or xlsx, not {fmt!r}")
-    header, rows = table(session, user, name)
-    return to_csv(header, rows) if fmt == "csv" else to_xlsx([(SPECS[name].label, header, rows)])
+    access.require_register_reader(user)
+    return register_tables.as_file(session, spec_of(name), fmt)[0]
 
 
 def export_all(session: Session, user: User, fmt: str) -> tuple[bytes, dict[str, int]]:
     """Every register in one zip (``NAME.csv`` or ``NAME.xlsx`` each). Returns the zip and the rows per
     register."""
+    access.require_register_reader(user)
     out, counts = io.BytesIO(), {}
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name in SPECS:
-            header, rows = table(session, user, name)
-            counts[name] = len(rows)
-            data = to_csv(header, rows) if fmt == "csv" else to_xlsx([(SPECS[name].label, header, rows)])
+        for name, spec in SPECS.items():
+            data, counts[name] = register_tables.as_file(session, spec, fmt)
             archive.writestr(f"{name}.{fmt}", data)
     return out.getvalue(), counts
 
@@ -127,7 +82,7 @@ def template(session: Session, user: User, name: str, fmt: str) -> bytes:
     """The columns to fill: CSV (the header), or XLSX (the header, and a sheet with each column's rule)."""
     access.require_register_reader(user)
     spec = spec_of(name)
-    header = _header(spec)
+    header = register_tables.header(spec)
     if fmt == "csv":
         return to_csv(header, [])
     explained = [[f.label, text] for f, text in rules(spec)] + [[RETIRED, "set on the record's page; leave as it is"]]
@@ -230,7 +185,7 @@ def _columns(spec: RegisterSpec, header: list[str], problems: list[FieldError]) 
             continue
         key = names.get(title.lower())
         if key is None:
-            known = ", ".join(_header(spec))
+            known = ", ".join(register_tables.header(spec))
             _problem(problems, 1, title, f"is not a column of {spec.label.lower()}; the columns are: {known}")
         elif key in out.values():
             _problem(problems, 1, title, "appears twice")

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.aims import soa
+from engine.aims import control_records, soa
 from engine.aims.registers import AISystem, Control, Evidence, Organisation, SoAEntry, SoAVersion
 from engine.app import access
 from engine.core import audit_trail
@@ -68,6 +68,8 @@ class EntryPage:
     may_open_version: bool
     approved_by: str | None
     approved_at: datetime | None
+    #: the register records that implement or evidence the control
+    records: list[control_records.Linked]
 
 
 def _control(session: Session, control_id: str) -> Control:
@@ -116,7 +118,8 @@ def page(session: Session, clock: Clock, user: User, control_id: str) -> EntryPa
     approver = session.get(User, version.approved_by_id) if version is not None and version.approved_by_id else None
     return EntryPage(row, version, entry, may, why, may_open_version=not working and bool(user.roles & EDITORS),
                      approved_by=approver.name if approver else None,
-                     approved_at=version.approved_at if version is not None else None)
+                     approved_at=version.approved_at if version is not None else None,
+                     records=control_records.for_control(session, control.control_id))
 
 
 def _plain(entry: SoAEntry) -> dict[str, Any]:

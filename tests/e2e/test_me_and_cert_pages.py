@@ -73,6 +73,14 @@ def test_notifications_away_soa_and_readiness_in_a_real_browser(live_server: str
     except PlaywrightTimeoutError:
         raise AssertionError("the readiness charts did not draw") from None
     ui.shot("readiness")
+    # each check's findings link to the register record: the unassessed supplier, then its SoA line
+    finding = page.locator("[data-testid=checks] tr[data-check=RC-18] a", has_text="SUP-002")
+    finding.click()
+    page.wait_for_selector("h1:has-text('SUP-002')")
+    page.goto(f"{live_server}/soa/controls/A.10.3")
+    records = page.locator("[data-testid=control-records]")
+    assert "SUP-002" in records.inner_text() and "Party requirements" in records.inner_text()
+    ui.shot("soa_control_records")
     assert not ui.errors, ui.errors
     assert not [m for m in console if "Content Security Policy" in m], console
 

@@ -44,15 +44,19 @@ def clear_blockers(session: Session, as_of: date = date(2026, 11, 1)) -> None:
     its assessments are done, the others are assessed, the risks above appetite are accepted and
     linked to controls, the audit cycle and the management review after it are complete, NC-2026-003
     has an approved plan, the scope, the AI policy and dated evidence are reviewed, every objective was measured
-    a week before. Calling it again moves the dates."""
+    a week before, training that expires is refreshed and the context issues and suppliers are reviewed.
+    Calling it again moves the dates."""
     from engine.aims.registers import (
         AIObjective,
         AISystem,
+        ContextIssue,
         Document,
         Evidence,
         ImpactAssessment,
         ObjectiveMeasurement,
         RiskAcceptance,
+        Supplier,
+        TrainingRecord,
     )
 
     moment = datetime.combine(as_of, datetime.min.time(), UTC)
@@ -67,6 +71,12 @@ def clear_blockers(session: Session, as_of: date = date(2026, 11, 1)) -> None:
         document.next_review_at = next_year
     for evidence in session.scalars(select(Evidence).where(Evidence.valid_until.is_not(None))):
         evidence.valid_until = next_year
+    for training in session.scalars(select(TrainingRecord).where(TrainingRecord.expires_at.is_not(None))):
+        training.expires_at = next_year
+    for issue in session.scalars(select(ContextIssue)):
+        issue.next_review_at = next_year
+    for supplier in session.scalars(select(Supplier).where(Supplier.assessment_due.is_not(None))):
+        supplier.assessment_due = next_year
     for ref in ("RSK-001", "RSK-006", "RSK-007"):
         risk = session.scalar(select(Risk).where(Risk.ref == ref))
         assert risk is not None

@@ -16,8 +16,9 @@ from pypdf import PdfReader
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from engine.aims import audit_pack, catalogue, cells, exports, soa
-from engine.aims.registers import Evidence, Risk
+from engine.aims import audit_pack, catalogue, cells, control_records, exports, register_tables, soa
+from engine.aims.register_specs import SPECS
+from engine.aims.registers import Evidence, Risk, Supplier
 from engine.core import audit_trail
 from engine.core.clock import FixedClock
 from engine.core.models import AuditEvent
@@ -97,7 +98,9 @@ PACK_FILES = [
     "policy/ai_policy.json", "risk/impact_assessments.json", "risk/risk_acceptances.json", "risk/risk_register.csv",
     "risk/risk_register.json", "scope/scope_statement.json", "soa/statement_of_applicability.json",
     "soa/statement_of_applicability.pdf", "soa/statement_of_applicability.xlsx", "soa/versions.json",
+    *(f"registers/{name}.{fmt}" for name in SPECS for fmt in ("csv", "xlsx")),
 ]
+PACK_FILES.sort()
 
 
 def read_pack(data: bytes) -> dict[str, bytes]:
@@ -139,6 +142,18 @@ def test_audit_pack_holds_what_an_auditor_asks_for(session: Session, clock: Fixe
     objectives = {o["ref"]: o for o in json.loads(files["objectives/objectives.json"])}
     assert objectives["OBJ-04"]["performance"]["latest"] == 1.7 and objectives["OBJ-04"]["target"] == 1.5
     assert [m["value"] for m in objectives["OBJ-03"]["measurements"]] == [55, 60, 70, 75]
+
+    # every register as CSV and XLSX, the same tables as `aimsflow export` writes
+    suppliers = list(csv.DictReader(io.StringIO(files["registers/suppliers.csv"].decode("utf-8-sig"))))
+    assert [r["Reference"] for r in suppliers] == ["SUP-001", "SUP-002", "SUP-003"]
+    assert suppliers[1]["Status"] == "under_assessment"
+    assert files["registers/suppliers.csv"] == register_tables.as_file(session, SPECS["suppliers"], "csv")[0]
+    for name in ("context_issues", "interested_parties", "party_requirements", "data_resources", "competence",
+                 "training"):
+        sheet = load_workbook(io.BytesIO(files[f"registers/{name}.xlsx"])).active
+        assert sheet is not None and sheet.title == SPECS[name].label[:31] and sheet.max_row > 1, name
+    issues = load_workbook(io.BytesIO(files["registers/context_issues.xlsx"])).active
+    assert issues is not None and [c.value for c in issues["A"]][1:] == ["CI-01", "CI-02", "CI-03", "CI-04"]
 
     index = list(csv.DictReader(io.StringIO(files["evidence/evidence_index.csv"].decode())))
     assert len(index) == session.scalar(select(func.count()).select_from(Evidence)) == 18
@@ -208,3 +223,38 @@ def test_cells_neutralise_every_formula_prefix(text: str) -> None:
 
 def test_cells_leave_plain_text_and_numbers_alone() -> None:
     assert [cells.neutralise(v) for v in ("RSK-001", "a-b", -3, 2.5, None)] == ["RSK-001", "a-b", -3, 2.5, None]
+
+
+def test_control_records_link_the_registers_that_implement_a_control(session: Session) -> None:
+    linked = control_records.for_controls(session, ["A.10.3", "A.7.5", "A.4.6", "A.10.4", "A.2.2"])
+    assert [(x.register, [r.ref for r in x.records]) for x in linked["A.10.3"]] == [
+        ("suppliers", ["SUP-001", "SUP-002", "SUP-003"]), ("party_requirements", ["REQ-007"])]
+    assert [(x.register, [r.ref for r in x.records]) for x in linked["A.7.5"]] == [
+        ("data_resources", ["DS-001", "DS-002", "DS-003"])]
+    assert [x.register for x in linked["A.4.6"]] == ["competence", "training"]
+    assert [r.ref for r in linked["A.10.4"][0].records] == ["IP-02"]  # the customers only
+    assert linked["A.2.2"] == []
+    first = linked["A.10.3"][0].records[0]
+    assert (first.title, first.status) == ("Nimbus Language Models Inc. (fictional)", "active")
+    ended = session.scalar(select(Supplier).where(Supplier.ref == "SUP-003"))
+    assert ended is not None
+    ended.status = "ended"
+    session.flush()
+    assert [r.ref for r in control_records.for_control(session, "A.10.3")[0].records] == ["SUP-001", "SUP-002"]
+
+
+def test_soa_xlsx_counts_and_lists_the_register_records_of_each_control(session: Session,
+                                                                        clock: FixedClock) -> None:
+    statement = soa.compute(session, clock)
+    data = exports.export(statement, "xlsx", control_records.for_statement(session, statement))
+    book = load_workbook(io.BytesIO(data))
+    ws = book["SoA"]
+    header = [c.value for c in ws[exports.HEADER_ROW]]
+    assert header[-1] == "Register records"
+    by_control = {r[0]: r[-1] for r in ws.iter_rows(min_row=exports.HEADER_ROW + 1, values_only=True) if r[0]}
+    assert by_control["A.10.3"] == "Suppliers 3; Party requirements 1"
+    assert by_control["A.7.5"] == "Data resources 3"
+    assert by_control["A.2.2"] is None
+    listed = [r for r in book["Register records"].iter_rows(min_row=2, values_only=True)]
+    assert ("A.10.3", "Suppliers", "SUP-002", "Veridoc Systems GmbH (fictional)", "under assessment") in listed
+    assert "Register records" not in load_workbook(io.BytesIO(exports.export(statement, "xlsx"))).sheetnames

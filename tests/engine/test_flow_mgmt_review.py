@@ -3,12 +3,13 @@ the register rows each path leaves behind."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from engine.aims.registers import Audit, AuditFinding, DocumentVersion
+from engine.aims.registers import Audit, AuditFinding, ContextIssue, DocumentVersion, PartyRequirement, Supplier
 from engine.core import services
 from engine.core.errors import ConflictError, InvalidInput, SodViolation
 from engine.core.runtime import Context
@@ -182,3 +183,43 @@ def test_ad_hoc_review_is_created_and_a_closed_review_cannot_run_again(mr: Revie
     assert mr.review().status == "collecting_inputs"
     with pytest.raises(ConflictError, match="closed"):
         ReviewFlow(mr.ctx).begin("MR-2026-1")
+
+
+def test_system_inputs_carry_context_party_and_supplier_changes_from_the_registers(mr: ReviewFlow) -> None:
+    """9.3.2 b and c and the suppliers' performance: what changed in the registers in the period is in the
+    compiled inputs (and so in the pack), beside what the people asked for these categories provide."""
+    now = mr.ctx.clock.now()
+    issue = mr.session.scalar(select(ContextIssue).where(ContextIssue.ref == "CI-03"))
+    supplier = mr.session.scalar(select(Supplier).where(Supplier.ref == "SUP-003"))
+    requirement = mr.session.scalar(select(PartyRequirement).where(PartyRequirement.ref == "REQ-001"))
+    assert issue is not None and supplier is not None and requirement is not None
+    issue.retired_at = now
+    supplier.last_assessed_at, supplier.last_assessment_result = now.date(), "approved_with_conditions"
+    supplier.assessment_due = date(2026, 10, 1)
+    requirement.addressed_by_aims, requirement.how_addressed = False, "Out of scope: handled by HR"
+    mr.session.flush()
+    mr.begin()
+    mr.complete("priya", "ut_mr_schedule", schedule())
+    facts = {i["category"]: json.loads(i["summary"]) for i in mr.review().inputs if i["provider_id"] == "system"}
+    context = facts["context_changes"]
+    assert context["register"] == "context_issues" and context["open"] == 3
+    assert [t.split(" ")[0] for t in context["retired"]] == ["CI-03"]
+    assert context["by_kind"] == {"external": 3, "internal": 0}
+    parties = facts["interested_party_changes"]
+    assert parties["parties"] == 7
+    assert parties["not_addressed"][0].startswith("REQ-001 of Job applicants: Fair, non-discriminatory")
+    assert parties["not_addressed"][0].endswith("(Out of scope: handled by HR)")
+    suppliers = facts["supplier_performance"]
+    assert suppliers["assessed"] == [f"SUP-003 Stratus Cloud Europe (fictional): approved with conditions on "
+                                     f"{now.date()}"]
+    assert suppliers["not_assessed"] == ["SUP-002 Veridoc Systems GmbH (fictional)"]
+    assert suppliers["assessment_overdue"] == ["SUP-003 Stratus Cloud Europe (fictional): due 2026-10-01"]
+    assert suppliers["conditions"]["SUP-001"][0].startswith("Notify Lumenvale 30 days")
+    # the register facts do not stand in for the people asked (see the deadline test), and reach the pack
+    mr.provide_all()
+    mr.complete("priya", "ut_mr_compile_pack", PACK)
+    pack = mr.session.get(DocumentVersion, mr.review().input_pack_document_version_id)
+    assert pack is not None
+    inputs = pack.details["content"]["inputs"]
+    assert [i["provider_id"] for i in inputs if i["category"] == "context_changes"] == ["system", email("tomas")]
+    assert any(i["category"] == "supplier_performance" for i in inputs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -12,16 +13,22 @@ from engine.aims import readiness
 from engine.aims.registers import (
     Audit,
     CertificationCycle,
+    CompetenceRequirement,
+    ContextIssue,
+    DataResource,
     ExternalAudit,
     ExternalFinding,
     ManagementReview,
     Nonconformity,
+    PartyRequirement,
+    Supplier,
+    TrainingRecord,
 )
 from engine.core import services
 from engine.core.clock import FixedClock
 from engine.core.runtime import Context
 
-from .helpers import email, user
+from .helpers import email, grant, user
 from .risk_flow import RiskFlow
 
 pytestmark = pytest.mark.demo
@@ -33,16 +40,17 @@ def results(report: readiness.Report) -> dict[str, str]:
 
 def test_demo_readiness_finds_the_blockers_the_demo_plants(session: Session, clock: FixedClock) -> None:
     report = readiness.run_checks(session, clock)
-    assert [c.id for c in report.checks] == [f"RC-{i:02d}" for i in range(1, 21)]
+    assert [c.id for c in report.checks] == [f"RC-{i:02d}" for i in range(1, 21)] + ["RC-22"]
     assert [c.id for c in report.blockers] == ["RC-06", "RC-07", "RC-08", "RC-09", "RC-14", "RC-15", "RC-16"]
-    assert [c.id for c in report.warnings] == ["RC-02", "RC-11", "RC-18", "RC-19"]
+    assert [c.id for c in report.warnings] == ["RC-11", "RC-18", "RC-19"]
     checks = {c.id: c for c in report.checks}
     assert checks["RC-08"].detail == "no approved SoA; SoA gaps: G4 A.4.4, G1 A.8.5, G6 RSK-006"
     assert checks["RC-09"].detail == "AIS-004 has no approved AIIA"
-    assert checks["RC-16"].detail == "NC-2026-003 minor without an approved plan (root_cause_analysis)"
+    assert checks["RC-16"].detail == "NC-2026-003 minor without an approved plan (root cause analysis)"
     assert checks["RC-17"].detail == "operating since 2025-11-16 (351 days)"
-    assert checks["RC-19"].detail == "A.8.3 in_progress without valid evidence"
-    assert report.score_pct == 45.0  # 9 of 20 pass
+    assert checks["RC-19"].detail == "A.8.3 in progress without valid evidence"
+    assert checks["RC-02"].detail == "4 context issues and 7 interested parties with 8 requirements recorded"
+    assert report.score_pct == 52.4  # 11 of 21 pass
     assert checks["RC-08"].to_dict()["blocker"] is True
 
 
@@ -126,3 +134,104 @@ def test_dashboard_counts_overdue_tasks_by_flow_and_owner(ctx: Context, clock: F
     board = readiness.dashboard(ctx.session, clock)
     assert board.overdue_tasks_by_flow == {"aims_risk_assessment": 2}
     assert board.overdue_tasks_by_owner == {email("sofia"): 1, "role assessor": 1}
+
+
+def by_ref(session: Session, model: type, ref: str) -> Any:
+    row = session.scalar(select(model).where(model.ref == ref))
+    assert row is not None, ref
+    return row
+
+
+def check(session: Session, clock: FixedClock, check_id: str) -> readiness.Check:
+    [found] = readiness.run_checks(session, clock, (check_id,)).checks
+    return found
+
+
+def test_rc02_reads_the_context_issues_and_interested_parties(session: Session, clock: FixedClock) -> None:
+    assert check(session, clock, "RC-02").result == "pass"
+    by_ref(session, ContextIssue, "CI-02").next_review_at = date(2026, 10, 1)
+    session.flush()
+    warned = check(session, clock, "RC-02")
+    assert (warned.kind, warned.result) == ("soft", "warn")
+    assert warned.findings == (readiness.Finding("CI-02 was due for review on 2026-10-01", "context_issues",
+                                                 "CI-02"),)
+    by_ref(session, ContextIssue, "CI-03").retired_at = clock.now()  # the only internal issue
+    requirement = by_ref(session, PartyRequirement, "REQ-001")
+    requirement.addressed_by_aims, requirement.how_addressed = False, ""
+    session.flush()
+    failed = check(session, clock, "RC-02")
+    assert (failed.kind, failed.result, failed.blocker) == ("hard", "fail", True)
+    assert [(f.text, f.register, f.ref) for f in failed.findings] == [
+        ("no internal context issue recorded", "context_issues", None),
+        ("REQ-001 is not addressed by the AIMS and says not why", "party_requirements", "REQ-001"),
+        ("CI-02 was due for review on 2026-10-01", "context_issues", "CI-02")]
+
+
+def test_rc11_compares_training_records_with_competence_requirements(session: Session,
+                                                                      clock: FixedClock) -> None:
+    assert check(session, clock, "RC-11").result == "warn"  # only the completion rate, 83 % below 90 %
+    grant(session, "sofia", "internal_auditor")
+    auditor = by_ref(session, CompetenceRequirement, "iso42001_internal_auditor")
+    failed = check(session, clock, "RC-11")
+    assert failed.blocker
+    assert failed.findings[0] == readiness.Finding(
+        "Sofia Rossi (Internal auditor) has no completed training for iso42001 internal auditor", "competence",
+        "iso42001_internal_auditor")
+    daniel = session.scalar(select(TrainingRecord).where(TrainingRecord.user_id == user(session, "daniel").id))
+    assert daniel is not None
+    daniel.expires_at = date(2026, 10, 31)
+    session.flush()
+    texts = [(f.text, f.ref) for f in check(session, clock, "RC-11").findings]
+    assert ("Daniel Kim's training “ISO/IEC 42001 Internal Auditor (2 days)” for iso42001 internal auditor "
+            "expired on 2026-10-31", daniel.ref) in texts
+    daniel.expires_at = None
+    auditor.refresh_interval = "P6M"  # no expiry date: completion + the refresh interval
+    session.flush()
+    assert daniel.completed_at is not None
+    lapsed = (daniel.completed_at + timedelta(days=183)).isoformat()[:7]
+    assert any(f"Daniel Kim's training “ISO/IEC 42001 Internal Auditor (2 days)” for iso42001 internal auditor "
+               f"expired on {lapsed}" in f.text for f in check(session, clock, "RC-11").findings)
+
+
+def test_rc11_without_competence_requirements_blocks(session: Session, clock: FixedClock) -> None:
+    for requirement in session.scalars(select(CompetenceRequirement)):
+        requirement.retired_at = clock.now()
+    session.flush()
+    failed = check(session, clock, "RC-11")
+    assert failed.blocker and failed.findings[0] == readiness.Finding("no competence requirement recorded",
+                                                                      "competence")
+
+
+def test_rc18_names_the_suppliers_of_ai_components_not_assessed(session: Session, clock: FixedClock) -> None:
+    warned = check(session, clock, "RC-18")
+    assert warned.findings[0] == readiness.Finding(
+        "SUP-002 Veridoc Systems GmbH (fictional) supplies OCR model, document-classification model and has not "
+        "been assessed", "suppliers", "SUP-002")
+    assert warned.findings[-1].control == "A.10.3"
+    veridoc = by_ref(session, Supplier, "SUP-002")
+    veridoc.last_assessed_at, veridoc.last_assessment_result = date(2026, 10, 1), "approved"
+    veridoc.assessment_due = date(2026, 10, 30)
+    session.flush()
+    assert [f.text for f in check(session, clock, "RC-18").findings if f.register] == [
+        "SUP-002 Veridoc Systems GmbH (fictional): its assessment was due on 2026-10-30"]
+    veridoc.assessment_due, veridoc.last_assessment_result = date(2027, 10, 1), "rejected"
+    session.flush()
+    assert [f.text for f in check(session, clock, "RC-18").findings if f.register] == [
+        "SUP-002 Veridoc Systems GmbH (fictional) is under assessment although its assessment of 2026-10-01 "
+        "rejected it"]
+
+
+def test_rc22_warns_of_data_resources_without_provenance_quality_or_retention(session: Session,
+                                                                                clock: FixedClock) -> None:
+    assert check(session, clock, "RC-22").result == "pass"
+    data = by_ref(session, DataResource, "DS-003")
+    data.provenance, data.retention = "", None
+    session.flush()
+    warned = check(session, clock, "RC-22")
+    assert (warned.kind, warned.result, warned.blocker) == ("soft", "warn", False)
+    assert warned.findings == (readiness.Finding(
+        "DS-003 Labelled payment events 2022-2026 has no provenance and no retention recorded", "data_resources",
+        "DS-003"),)
+    data.status = "retired"
+    session.flush()
+    assert check(session, clock, "RC-22").result == "pass"

@@ -140,3 +140,28 @@ def test_navbar_shows_soa_and_readiness_only_to_cert_roles(browser: Callable[[st
     assert 'href="/soa"' in text(browser("top_management").get("/tasks"))
     assert 'href="/soa"' not in text(browser("assessor").get("/tasks"))
     assert CERT_ROLES == {"admin", "aims_owner", "top_management", "internal_auditor"}
+
+
+def test_soa_control_page_links_the_register_records_that_implement_it(browser: Callable[[str], Browser]) -> None:
+    page = text(browser("internal_auditor").get("/soa/controls/A.10.3"))
+    block = page.split('data-testid="control-records"', 1)[1]
+    assert 'data-register="suppliers"' in block and 'data-register="party_requirements"' in block
+    assert '<a href="/registers/suppliers/SUP-002">SUP-002</a> Veridoc Systems GmbH (fictional)' in block
+    assert '<a href="/registers?register=suppliers"' in block
+    assert 'href="/registers/data_resources/DS-003"' in text(browser("aims_owner").get("/soa/controls/A.7.5"))
+    assert 'data-testid="control-records"' not in text(browser("aims_owner").get("/soa/controls/A.2.2"))
+
+
+def test_readiness_page_lists_the_checks_with_their_findings_linked(browser: Callable[[str], Browser]) -> None:
+    page = text(browser("aims_owner").get("/readiness"))
+    checks = re.findall(r'data-check="(RC-\d+)"', page)
+    assert checks == [f"RC-{i:02d}" for i in range(1, 21)] + ["RC-22"]
+    row = page.split('data-check="RC-18"', 1)[1].split("</tr>", 1)[0]
+    assert "Warning" in row
+    assert ('<a href="/registers/suppliers/SUP-002">SUP-002 Veridoc Systems GmbH (fictional) supplies OCR model, '
+            'document-classification model and has not been assessed</a>') in row
+    assert '<a href="/soa/controls/A.10.3">A.10.3 in progress</a>' in row
+    blocked = page.split('data-check="RC-06"', 1)[1].split("</tr>", 1)[0]
+    assert "Blocks" in blocked and '<a href="/registers/ai_systems/AIS-004">AIS-004 never risk-assessed</a>' in blocked
+    assert '<a href="/registers/nonconformities/NC-2026-003">NC-2026-003 minor without an approved plan (root cause ' \
+        'analysis)</a>' in page

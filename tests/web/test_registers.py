@@ -332,6 +332,10 @@ def test_cli_export_all_writes_every_register_in_a_zip(app: Flask, tmp_path: Pat
     assert result.exit_code == 0, result.output
     names = zipfile.ZipFile(out).namelist()
     assert names == [f"{n}.csv" for n in SPECS]
+    assert {"context_issues.csv", "interested_parties.csv", "party_requirements.csv", "suppliers.csv",
+            "data_resources.csv", "competence.csv", "training.csv"} <= set(names)
+    datasets = zipfile.ZipFile(out).read("data_resources.csv").decode("utf-8-sig")
+    assert "DS-003" in datasets and "Labelled payment events 2022-2026" in datasets
     assert cli(app, "export", "all", "-o", str(out), "--as", "no.role.here@x.example").exit_code == 6
 
 

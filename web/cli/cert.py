@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from engine.aims import audit_pack, exports, soa
+from engine.aims import audit_pack, control_records, exports, soa
 from engine.core import InvalidInput, audit_trail, parse_datetime
 
 from .audit import CHAIN_BROKEN
@@ -30,7 +30,7 @@ def soa_export(fmt: str, output: Path, version_ref: str | None) -> None:
     with unit() as ctx:
         version = soa.version_by_ref(ctx.session, version_ref) if version_ref else None
         statement = soa.compute(ctx.session, ctx.clock, version)
-        _write(output, exports.export(statement, fmt))
+        _write(output, exports.export(statement, fmt, control_records.for_statement(ctx.session, statement)))
         audit_trail.append(ctx.session, ctx.clock, "soa_exported", subject=statement.version_ref,
                            data={"format": fmt, "controls": len(statement.rows), "file": output.name})
     counts = ", ".join(f"{k} {n}" for k, n in statement.counts().items() if n)

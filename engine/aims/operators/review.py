@@ -23,14 +23,18 @@ from engine.aims.registers import (
     Audit,
     AuditFinding,
     CertificationCycle,
+    ContextIssue,
     Document,
     DocumentVersion,
     ImpactAssessment,
+    InterestedParty,
     ManagementReview,
     Nonconformity,
+    PartyRequirement,
     ReviewAction,
     ReviewDecision,
     Risk,
+    Supplier,
 )
 from engine.core import directory, refs
 from engine.core.clock import parse_datetime
@@ -44,6 +48,9 @@ REQUIRED = ("prev_actions_status", "context_changes", "interested_party_changes"
 #: categories compiled from the registers (M3)
 SYSTEM = ("prev_actions_status", "performance_nc_ca_trends", "performance_monitoring_results",
           "performance_audit_results", "risk_status", "aiia_status", "certification_status")
+#: categories a person provides, to which the registers add what changed in the period (context issues,
+#: interested parties and their requirements, suppliers); they still need the person's input
+REGISTER_FACTS = ("context_changes", "interested_party_changes", "supplier_performance")
 #: decision types that need an owner: at least one action (M10 starts aims_action for them)
 NEED_ACTION = ("objective_change", "resource_need")
 
@@ -102,6 +109,7 @@ def create(ctx: OperatorContext, review_ref: str | None = None, ad_hoc: bool = F
     return {"review_ref": row.ref, "period_start": row.period_start.isoformat(),
             "aims_owner_id": email(ctx, org.aims_owner_id) if org else None,
             "chair_id": email(ctx, row.chair_id), "system_categories": list(SYSTEM),
+            "register_categories": list(REGISTER_FACTS),
             "planned_at": row.planned_at.isoformat() if row.planned_at else None}
 
 
@@ -158,11 +166,72 @@ def _count(ctx: OperatorContext, rows: list[Any], key: str) -> dict[str, int]:
     return out
 
 
+def _changes(rows: list[Any], since: datetime, words: Any) -> dict[str, list[str]]:
+    """The rows added, changed and retired since ``since``, each as ``words(row)``."""
+    out: dict[str, list[str]] = {"added": [], "changed": [], "retired": []}
+    for row in rows:
+        if row.retired_at is not None and row.retired_at >= since:
+            out["retired"].append(words(row))
+        elif row.retired_at is None and row.created_at >= since:
+            out["added"].append(words(row))
+        elif row.retired_at is None and row.updated_at >= since:
+            out["changed"].append(words(row))
+    return out
+
+
+def _register_facts(ctx: OperatorContext, since: datetime) -> dict[str, dict[str, Any]]:
+    """9.3.2 b, c and the suppliers' performance from the registers: what changed in the period in the
+    context issues, the interested parties and their requirements, and the suppliers' assessments. A
+    register with no rows gives nothing."""
+    session, today = ctx.session, ctx.clock.now().date()
+    facts: dict[str, dict[str, Any]] = {}
+    issues = list(session.scalars(select(ContextIssue).order_by(ContextIssue.ref)))
+    if issues:
+        live = [i for i in issues if i.retired_at is None and i.status != "closed"]
+        facts["context_changes"] = {
+            "register": "context_issues", "open": len(live),
+            "by_kind": {k: sum(i.kind == k for i in live) for k in ("external", "internal")},
+            **_changes(issues, since, lambda i: f"{i.ref} ({i.kind}, {i.status}): {i.description}"),
+            "review_overdue": [f"{i.ref} was due for review on {i.next_review_at}" for i in live
+                               if i.next_review_at is not None and i.next_review_at < today]}
+    parties = list(session.scalars(select(InterestedParty).order_by(InterestedParty.ref)))
+    if parties:
+        names = {p.id: p.name for p in parties}
+        requirements = list(session.scalars(select(PartyRequirement).order_by(PartyRequirement.ref)))
+        facts["interested_party_changes"] = {
+            "register": "interested_parties",
+            "parties": sum(p.retired_at is None and p.status == "active" for p in parties),
+            "parties_changed": _changes(parties, since, lambda p: f"{p.ref} {p.name} ({p.party_type})"),
+            "requirements_changed": _changes(requirements, since, lambda r: (
+                f"{r.ref} of {names.get(r.party_id, '?')}: {r.requirement}")),
+            "not_addressed": [f"{r.ref} of {names.get(r.party_id, '?')}: {r.requirement} "
+                              f"({r.how_addressed or 'no reason given'})"
+                              for r in requirements if r.retired_at is None and r.status != "withdrawn"
+                              and not r.addressed_by_aims]}
+    suppliers = [s for s in session.scalars(select(Supplier).order_by(Supplier.ref)) if s.retired_at is None]
+    if suppliers:
+        facts["supplier_performance"] = {
+            "register": "suppliers", "by_status": _count(ctx, suppliers, "status"),
+            "assessed": [f"{s.ref} {s.name}: {(s.last_assessment_result or '').replace('_', ' ')} on "
+                         f"{s.last_assessed_at}" for s in suppliers
+                         if s.last_assessed_at is not None and s.last_assessed_at >= since.date()],
+            "not_assessed": [f"{s.ref} {s.name}" for s in suppliers if s.last_assessed_at is None
+                             and s.status != "ended"],
+            "assessment_overdue": [f"{s.ref} {s.name}: due {s.assessment_due}" for s in suppliers
+                                   if s.assessment_due is not None and s.assessment_due < today
+                                   and s.status != "ended"],
+            "conditions": {s.ref: s.conditions for s in suppliers if s.conditions and s.status != "ended"},
+            "suspended_or_ended": [f"{s.ref} {s.name} ({s.status})" for s in suppliers
+                                   if s.status in ("suspended", "ended") and s.updated_at >= since]}
+    return facts
+
+
 @operator("review.compile_system_inputs")
 def compile_system_inputs(ctx: OperatorContext, review_ref: str) -> dict[str, Any]:
     """The inputs built from the registers (M3): earlier review actions, NC trends, objectives, audit
-    results, risks, impact assessments, certification status; a register with nothing for the period
-    gives no input. Replaces the system inputs of an earlier run."""
+    results, risks, impact assessments, certification status, and the register facts behind the changes
+    in context issues and interested parties and the suppliers' performance (``REGISTER_FACTS``); a
+    register with nothing for the period gives no input. Replaces the system inputs of an earlier run."""
     row = review(ctx, review_ref)
     since = datetime.combine(row.period_start or date(2000, 1, 1), datetime.min.time(), ctx.clock.now().tzinfo)
     session = ctx.session
@@ -203,6 +272,7 @@ def compile_system_inputs(ctx: OperatorContext, review_ref: str) -> dict[str, An
         compiled.pop("performance_audit_results")
     if not objectives:
         compiled.pop("performance_monitoring_results")
+    compiled |= _register_facts(ctx, since)
     inputs = [i for i in row.inputs or [] if i.get("provider_id") != "system"]
     now = ctx.clock.now().isoformat()
     for category, content in compiled.items():
@@ -216,7 +286,10 @@ def compile_system_inputs(ctx: OperatorContext, review_ref: str) -> dict[str, An
 # --------------------------------------------------------------------------- M4 inputs
 
 def _missing(row: ManagementReview) -> list[str]:
-    covered = {i["category"] for i in row.inputs or [] if i.get("summary") or i.get("nothing_to_report")}
+    """Required categories nobody covered; the register facts of a category a person provides do not
+    cover it."""
+    covered = {i["category"] for i in row.inputs or [] if (i.get("summary") or i.get("nothing_to_report"))
+               and (i.get("provider_id") != "system" or i["category"] in SYSTEM)}
     return sorted(set(REQUIRED) - covered)
 
 

@@ -1,0 +1,36 @@
+// Searchable pickers: every <select data-picker> (records of a register, people, long lists of choices)
+// becomes a Tom Select box: type part of a reference, a title or a name to narrow the list, arrows and
+// Enter to choose; a multi picker (<select multiple>) shows its choices as removable chips. The select
+// stays in the form and is what is sent, so a page without JavaScript still works.
+(function () {
+  function init(root) {
+    if (typeof TomSelect === 'undefined' || !root || !root.querySelectorAll) { return; }
+    root.querySelectorAll('select[data-picker]').forEach(function (select) {
+      if (select.tomselect) { return; }
+      var multiple = select.multiple;
+      var picker = new TomSelect(select, {
+        plugins: multiple ? {remove_button: {title: 'Remove'}} : {},
+        create: false,
+        maxOptions: null,
+        allowEmptyOption: !multiple,
+        hidePlaceholder: false,
+        placeholder: select.getAttribute('data-placeholder') || 'Type to search…',
+        searchField: ['text'],
+        render: {
+          no_results: function () { return '<div class="no-results">Nothing matches</div>'; }
+        }
+      });
+      // the error under the field describes the box people type in, as it did the select
+      var described = select.getAttribute('aria-describedby');
+      if (described) { picker.control_input.setAttribute('aria-describedby', described); }
+      if (select.getAttribute('aria-invalid')) { picker.control_input.setAttribute('aria-invalid', 'true'); }
+    });
+  }
+
+  document.addEventListener('DOMContentLoaded', function () { init(document); });
+  document.addEventListener('htmx:afterSwap', function (event) { init(event.detail.target); });
+  // a row added to a repeating group (app.js clones its template first)
+  document.addEventListener('click', function (event) {
+    if (event.target.closest('[data-add-row]')) { init(document); }
+  });
+})();

@@ -64,3 +64,16 @@ def test_controls_are_offered_with_their_titles_in_the_standards_order(session: 
     assert len(ids) == 38 and ids.index("A.2.2") < ids.index("A.6.2.5") < ids.index("A.10.4")
     assert control.exists(session, "A.6.2.5")
     assert not control.exists(session, "A.99.1")
+
+
+def test_a_records_controls_read_with_their_titles() -> None:
+    from engine.aims.register_specs import SPECS
+    from engine.app import register_edit
+
+    shown = {f.key: text for f, text in register_edit.display(
+        SPECS["risks"], {"title": "Drift", "planned_controls": ["A.6.2.5", "ORG-07"]})}
+    assert shown["planned_controls"] == "A.6.2.5 — AI system deployment\nORG-07"
+    shown = {f.key: text for f, text in register_edit.display(
+        SPECS["risk_treatment_actions"], {"control_ref": "A.6.2.5", "description": "Gate the release"})}
+    assert shown["control_ref"] == "A.6.2.5 — AI system deployment"
+    assert shown["description"] == "Gate the release"

@@ -12,6 +12,7 @@
         plugins: multiple ? {remove_button: {title: 'Remove'}} : {},
         create: false,
         maxOptions: null,
+        refreshThrottle: 0,  // the matches follow each key at once (lists are at most a few hundred)
         allowEmptyOption: !multiple,
         hidePlaceholder: false,
         placeholder: select.getAttribute('data-placeholder') || 'Type to search…',
@@ -20,6 +21,9 @@
           no_results: function () { return '<div class="no-results">Nothing matches</div>'; }
         }
       });
+      // the select stays (it is what the form sends) and keeps the label's name for assistive technology
+      var labelled = picker.control_input.getAttribute('aria-labelledby');
+      if (labelled) { select.setAttribute('aria-labelledby', labelled); }
       // the error under the field describes the box people type in, as it did the select
       var described = select.getAttribute('aria-describedby');
       if (described) { picker.control_input.setAttribute('aria-describedby', described); }
@@ -29,7 +33,7 @@
 
   document.addEventListener('DOMContentLoaded', function () { init(document); });
   document.addEventListener('htmx:afterSwap', function (event) { init(event.detail.target); });
-  // a row added to a repeating group (app.js clones its template first)
+  // a row added to a repeating group (app.js, loaded first, has cloned its template)
   document.addEventListener('click', function (event) {
     if (event.target.closest('[data-add-row]')) { init(document); }
   });

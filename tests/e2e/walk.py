@@ -106,7 +106,8 @@ class BrowserForm:
         chosen = select.evaluate("e => Array.from(e.selectedOptions).map(o => o.value).filter(v => v)")
         if chosen == wanted:
             return
-        for value in chosen:
+        multiple = select.evaluate("e => e.multiple")
+        for value in chosen if multiple else []:  # a single picker's new choice replaces the old
             if value not in wanted:
                 self.page.locator(f'[id="{sid}-ts-control"]').locator("xpath=..").locator(
                     f'.item[data-value="{value}"] .remove').click()

@@ -9,11 +9,11 @@
       if (select.tomselect) { return; }
       var multiple = select.multiple;
       var picker = new TomSelect(select, {
-        plugins: multiple ? {remove_button: {title: 'Remove'}} : {},
+        plugins: multiple ? {remove_button: {title: 'Remove'}} : {clear_button: {title: 'Clear'}},
         create: false,
         maxOptions: null,
         refreshThrottle: 0,  // the matches follow each key at once (lists are at most a few hundred)
-        allowEmptyOption: !multiple,
+        allowEmptyOption: false,  // nothing chosen shows the placeholder; Backspace or the clear button empties it
         hidePlaceholder: false,
         placeholder: select.getAttribute('data-placeholder') || 'Type to search…',
         searchField: ['text'],

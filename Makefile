@@ -10,6 +10,8 @@ PORT ?= 5000
 VENDOR_FILES := node_modules/bootstrap/dist/css/bootstrap.min.css \
 	node_modules/bootstrap/dist/js/bootstrap.bundle.min.js \
 	node_modules/htmx.org/dist/htmx.min.js \
+	node_modules/tom-select/dist/js/tom-select.complete.min.js \
+	node_modules/tom-select/dist/css/tom-select.bootstrap5.min.css \
 	node_modules/chart.js/dist/chart.umd.min.js \
 	node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js \
 	node_modules/bpmn-js/dist/bpmn-modeler.production.min.js \

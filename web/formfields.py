@@ -5,7 +5,7 @@ Supported (DESIGN.md, FLOWS.md 0.8): text, textarea (``"x-widget": "textarea"`` 
 ``maxLength``), enums as select or radio (``"x-widget": "radio"``, or four options or fewer),
 multi-enums (arrays of enums) as checkboxes, integers and numbers with their bounds, booleans, dates,
 date-times, user pickers (``"format": "email"`` with ``"x-user-roles"``), reference pickers
-(``"x-ref": "<kind>"``: a select of that kind's records; an array of them, checkboxes), lists of text
+(``"x-ref": "<kind>"``: a searchable picker of that kind's records; an array of them, a multi picker), lists of text
 (one per line), scales (an integer with ``"x-scale": "likelihood"`` or ``"impact"``: its values as
 choices with the words of the organisation's risk criteria, "3 · Possible"), nested objects (a fieldset),
 repeating groups (arrays of objects), file uploads
@@ -69,7 +69,7 @@ class Field:
     @property
     def anchor(self) -> str:
         """The id of the control a link to this field focuses (the field's box when it has none)."""
-        if self.kind in ("radio", "checkboxes", "refs"):
+        if self.kind in ("radio", "checkboxes"):
             return f"{self.name}-1" if self.options else f"field-{self.name}"
         if self.kind in ("object", "group", "fixed"):
             return f"field-{self.name}"
@@ -83,6 +83,14 @@ class Field:
         if isinstance(self.value, list):
             return str(option) in [str(v) for v in self.value]
         return self.value is not None and str(self.value) == str(option)
+
+    @property
+    def unknown_values(self) -> list[str]:
+        """The values given that are none of the options (a reference to a record that does not exist):
+        shown chosen, so the error beside the field names what was given."""
+        values = self.value if isinstance(self.value, list) else [self.value]
+        known = {str(v) for v, _ in self.options}
+        return [str(v) for v in values if v not in (None, "") and str(v) not in known]
 
     @property
     def files(self) -> list[dict[str, Any]]:

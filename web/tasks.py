@@ -9,7 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, send_fil
 from flask_login import login_required
 from markupsafe import Markup, escape
 
-from engine.aims import BUSINESS_ROLES
+from engine.aims import BUSINESS_ROLES, ROLES
 from engine.app import organisation_setup, worklist
 from engine.core import (
     OPEN_STATES,
@@ -49,10 +49,14 @@ def inbox() -> Any:
 
 
 def _users(roles: list[str]) -> list[tuple[str, str]]:
+    """The people a user picker offers (those holding ``roles``; any business role without), each as
+    "Name — their roles in words" ("Priya Raman — AIMS owner")."""
+    asked = list(roles or BUSINESS_ROLES)
     seen: dict[str, str] = {}
-    for role in roles or list(BUSINESS_ROLES):
+    for role in asked:
         for u in directory.users_with_role(db.session, role):
-            seen[u.email] = f"{u.name} ({u.email})"
+            held = sorted(ROLES.get(r, r) for r in u.roles if r in asked)
+            seen[u.email] = f"{u.name} — {', '.join(held)}" if held else u.name
     return sorted(seen.items(), key=lambda kv: kv[1])
 
 

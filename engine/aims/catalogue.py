@@ -62,6 +62,12 @@ def control_ids() -> list[str]:
     return [c.control_id for c in controls()]
 
 
+def control_label(control_id: str) -> str:
+    """An Annex A control with its title ("A.6.2.5 — AI system deployment"); any other text as it is."""
+    titles = {c.control_id: c.title for c in controls()}
+    return f"{control_id} — {titles[control_id]}" if control_id in titles else control_id
+
+
 def is_known_ref(ref: str) -> bool:
     """True for a clause id (``9.2.2``) or an Annex A control id (``A.6.2.4``)."""
     return ref in clause_ids() or ref in control_ids()

@@ -47,6 +47,31 @@ def _register(*names: str) -> tuple[Callable[[Session], list[tuple[str, str]]], 
     return options, exists
 
 
+def _control_order(control_id: str) -> tuple[Any, ...]:
+    """``A.2.2`` before ``A.10.1``; organisation controls (``ORG-01``) after Annex A."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in control_id.split("."))
+
+
+def _controls(session: Session) -> list[tuple[str, str]]:
+    """The Annex A controls (shipped with the engine) and the organisation's own controls, each as
+    "A.6.2.5 — AI system deployment"."""
+    from engine.aims import catalogue
+    from engine.aims.registers import Control
+
+    titles = {c.control_id: c.title for c in catalogue.controls()}
+    for control_id, title in session.execute(select(Control.control_id, Control.title)):
+        titles.setdefault(control_id, title)
+    return [(cid, f"{cid} — {titles[cid]}") for cid in sorted(titles, key=_control_order)]
+
+
+def _control_exists(session: Session, value: str) -> bool:
+    from engine.aims import catalogue
+    from engine.aims.registers import Control
+
+    return value in catalogue.control_ids() or session.scalar(
+        select(Control.id).where(Control.control_id == value)) is not None
+
+
 def _reference(label: str, *names: str) -> Reference:
     options, exists = _register(*names)
     return Reference(label, options, exists)
@@ -61,6 +86,7 @@ REFERENCES: dict[str, Reference] = {
     "management_review": _reference("management review", "ManagementReview"),
     "internal_audit": _reference("internal audit", "Audit"),
     "certification_cycle": _reference("certification cycle", "CertificationCycle"),
+    "control": Reference("control", _controls, _control_exists),
     "action": _reference("action", "CorrectiveAction", "ReviewAction", "RiskTreatmentAction", "ActionItem"),
     "training": _reference("training record", "TrainingRecord"),
     "competence": _reference("competence requirement", "CompetenceRequirement"),

@@ -25,7 +25,8 @@ from engine.core.models import ProcessVersion, User
 #: a text longer than this reads as a paragraph (kept on its lines, wrapped)
 LONG_TEXT = 120
 #: what a record's reference looks like (RSK-003, AIS-001): a free-text field holding one shows its title
-REFERENCE = re.compile(r"^[A-Z]{2,5}-\d{1,6}$")
+#: a record's reference (``AIS-001``) or a control's id (``A.6.2.5``) in a free-text field
+REFERENCE = re.compile(r"^([A-Z]{2,5}-\d{1,6}|A\.\d+(\.\d+)+)$")
 
 
 @dataclass(frozen=True)

@@ -343,6 +343,9 @@ def plain(root: dict[str, Any], error: Any) -> Iterator[tuple[str, str]]:
             names = [title_at(root, parts + [g[0]]) for g in groups]
             yield _path(parts), f"{title_at(root, parts)}: fill in at least one of {_in_words(names)}"
             return
+        if all(isinstance(b, dict) and "const" in b for b in error.validator_value):  # a choice with titles
+            yield _path(parts), f"{title_at(root, parts)}: {_enum(subschema(root, parts), error)}"
+            return
     schema = subschema(root, parts)
     here = {**schema, **(error.schema if isinstance(error.schema, dict) else {})}
     for key in ("title", "x-ref", "format", "items", "examples", "description"):

@@ -87,7 +87,10 @@ def test_assessor_approver_and_admin_in_a_real_browser(live_server: str, chromiu
     page.click("text=Start a process")
     page.click("text=Web assessment")
     page.fill("[name='f.topic']", "Chatbot tone of voice")
-    page.select_option("[name='f.ai_system_ref']", "AIS-002")
+    page.press("[name='f.topic']", "Tab")  # the keyboard reaches the searchable picker next
+    page.keyboard.type("002")  # part of the words narrows the list
+    page.keyboard.press("Enter")  # and Enter chooses the match
+    assert page.input_value("[name='f.ai_system_ref']") == "AIS-002"
     ui.shot("start_form")
     page.click("[data-testid=start]")
     page.wait_for_selector("#diagram[data-rendered=true]")
@@ -101,9 +104,14 @@ def test_assessor_approver_and_admin_in_a_real_browser(live_server: str, chromiu
     page.check("[name='f.risk_level'][value=medium]")
     page.fill("[name='f.likelihood']", "7")  # out of bounds: 1 to 5
     page.fill("[name='f.review_by']", "2026-12-15")
-    page.select_option("[name='f.reviewer']", "fatima.alsayed@lumenvale.example")
+    page.click("[id='f.reviewer-ts-control']")
+    page.keyboard.type("fatima")
+    page.keyboard.press("Enter")
     page.click("[data-add-row='f.mitigations']")
     page.fill("[name='f.mitigations.0.measure']", "Tone guidelines in the prompt")
+    page.click("[id='f.mitigations.0.owner-ts-control']")  # a picker in an added row works too
+    assert page.locator("[id='f.mitigations.0.owner-ts-dropdown'] .option").count() > 1
+    page.keyboard.press("Escape")
     page.set_input_files("[name='f.model_card']", files=[{"name": "model-card.txt", "mimeType": "text/plain",
                                                           "buffer": b"chatbot model card"}])
     ui.shot("task_form_filled")
@@ -112,6 +120,8 @@ def test_assessor_approver_and_admin_in_a_real_browser(live_server: str, chromiu
     assert error.inner_text() == "Likelihood (1 to 5): must be at most 5"
     assert page.input_value("[name='f.summary']") == "Replies may sound dismissive"  # kept
     assert page.input_value("[name='f.mitigations.0.measure']") == "Tone guidelines in the prompt"
+    assert page.input_value("[name='f.reviewer']") == "fatima.alsayed@lumenvale.example"  # the choice is kept,
+    assert "Fatima" in page.inner_text("[data-field=reviewer] .ts-control")  # shown by name in the picker
     assert "model-card.txt" in page.inner_text("[data-field=model_card]")  # the upload is kept too
     ui.shot("task_validation_error")
     page.fill("[name='f.likelihood']", "3")

@@ -28,7 +28,7 @@ from engine.core.models import OPEN_STATES, HumanTask, ProcessInstance
 from engine.core.runtime import Context
 from web.extensions import db
 
-from ..engine.helpers import email
+from ..engine.helpers import email, user
 from .test_browser import Pages
 
 PERSON = re.compile(r"^[a-z]+$")
@@ -79,10 +79,14 @@ class BrowserForm:
                 elif kind == "checkbox":
                     self._tick(box, False)
         elif tag == "select":
-            wanted = _typed(value)
+            wanted = [_typed(v) for v in (value if isinstance(value, list) else [value])]
             offered = controls.first.evaluate("e => Array.from(e.options).map(o => o.value)")
-            assert wanted in offered, f"{prefix} offers no option {wanted!r} (offers {offered})"
-            controls.first.select_option(wanted)
+            missing = [w for w in wanted if w not in offered]
+            assert not missing, f"{prefix} offers no option {missing} (offers {offered})"
+            if controls.first.get_attribute("data-picker") is not None:
+                self.pick(controls.first, wanted)
+            else:
+                controls.first.select_option(wanted)
         elif kind == "hidden":
             pass  # a fixed value: nothing to type
         elif kind == "datetime-local":  # the browser's control holds a wall time: the value's, in UTC
@@ -92,6 +96,40 @@ class BrowserForm:
             controls.first.fill("\n".join(_typed(v) for v in value))
         else:
             controls.first.fill(_typed(value))
+
+    def pick(self, select: Any, wanted: list[str]) -> None:
+        """Choose ``wanted`` in a searchable picker as a person does: drop the chips not wanted (a multi
+        picker), then for each option type part of its words into the picker's box and choose it from
+        the matches with the keyboard."""
+        sid = select.get_attribute("id")
+        box = self.page.locator(f'[id="{sid}-ts-control"]')
+        chosen = select.evaluate("e => Array.from(e.selectedOptions).map(o => o.value).filter(v => v)")
+        if chosen == wanted:
+            return
+        multiple = select.evaluate("e => e.multiple")
+        for value in chosen if multiple else []:  # a single picker's new choice replaces the old
+            if value not in wanted:
+                self.page.locator(f'[id="{sid}-ts-control"]').locator("xpath=..").locator(
+                    f'.item[data-value="{value}"] .remove').click()
+        for value in wanted:
+            if value in select.evaluate("e => Array.from(e.selectedOptions).map(o => o.value)"):
+                continue
+            words = select.evaluate("(e, v) => Array.from(e.options).find(o => o.value === v).text", value)
+            box.click()
+            box.fill(words.split(" — ")[0][:40])  # a reference ("AIS-001"), a name, the first words of a title
+            option = self.page.locator(f'[id="{sid}-ts-dropdown"] [data-value="{value}"]')
+            option.wait_for()
+            for _ in range(select.evaluate("e => e.options.length")):
+                if "active" in (option.get_attribute("class") or "").split():
+                    break
+                box.press("ArrowDown")
+            box.press("Enter")
+        dropdown = self.page.locator(f'[id="{sid}-ts-dropdown"]')
+        if dropdown.is_visible():  # a multi picker stays open for more: close it
+            box.press("Escape")
+        dropdown.wait_for(state="hidden")
+        got = select.evaluate("e => Array.from(e.selectedOptions).map(o => o.value).filter(v => v)")
+        assert sorted(got) == sorted(wanted), f"{select.get_attribute('name')} holds {got}, not {wanted}"
 
     def _tick(self, box: Any, on: bool) -> None:
         """Tick or clear a box as a person does: on its label where the label is what shows (the
@@ -239,8 +277,6 @@ class Walk:
             tasks = [t for t in tasks if pick(t)]
         assert tasks, f"no open {spec}; open: {self.specs()}"
         with self.app.app_context():
-            from ..engine.helpers import user
-
             me = user(db.session, key).id
         mine = [t for t in tasks if t.assignee_id == me]
         task = (mine or tasks)[0]

@@ -21,12 +21,14 @@ from tests.form_values import Upload
 @dataclass
 class Control:
     tag: str  # input, select, textarea
-    type: str  # text, hidden, checkbox, radio, file, select, textarea, number, date, ...
+    type: str  # text, hidden, checkbox, radio, file, select, select-multiple, textarea, number, date, ...
     name: str
     value: str = ""
     checked: bool = False
     options: list[str] = field(default_factory=list)
     files: list[Upload] = field(default_factory=list)
+    #: a multi picker's chosen options
+    chosen: list[str] = field(default_factory=list)
 
 
 class _Parser(HTMLParser):
@@ -69,13 +71,14 @@ class _Parser(HTMLParser):
                 self._select.options.append(self._option)
                 if "selected" in a:
                     self._select.value = self._option
+                    self._select.chosen.append(self._option)
             return
         if tag == "input":
             kind = a.get("type", "text")
             sink.append(Control("input", kind, a["name"], a.get("value", "" if kind not in ("checkbox", "radio")
                                                                      else "on"), "checked" in a))
         elif tag == "select":
-            self._select = Control("select", "select", a["name"])
+            self._select = Control("select", "select-multiple" if "multiple" in a else "select", a["name"])
             sink.append(self._select)
         elif tag == "textarea":
             self._textarea = Control("textarea", "textarea", a["name"])
@@ -121,7 +124,7 @@ class HtmlForm:
         self.rows[group] = index + 1
         for c in self.templates[group]:
             self.controls.append(Control(c.tag, c.type, c.name.replace("__i__", str(index), 1), c.value, c.checked,
-                                         list(c.options)))
+                                         list(c.options), chosen=list(c.chosen)))
         for name, controls in list(self.templates.items()):  # a nested group's template inside the row
             if name.startswith(group + ".__i__."):
                 self.templates[name.replace("__i__", str(index), 1)] = controls
@@ -160,6 +163,11 @@ class HtmlForm:
             assert not missing, f"{prefix} offers no option {missing} (offers {offered})"
             for c in controls:
                 c.checked = c.value in wanted
+        elif first.type == "select-multiple":
+            chosen = [str(v) for v in (value if isinstance(value, list) else [value])]
+            missing = [w for w in chosen if w not in first.options]
+            assert not missing, f"{prefix} offers no option {missing} (offers {first.options})"
+            first.chosen = chosen
         elif first.type == "select":
             wanted = str(value)
             assert wanted in first.options, f"{prefix} offers no option {wanted!r} (offers {first.options})"
@@ -182,6 +190,8 @@ class HtmlForm:
             if c.type in ("checkbox", "radio"):
                 if c.checked:
                     out.append((c.name, c.value))
+            elif c.type == "select-multiple":
+                out.extend((c.name, v) for v in c.chosen)
             elif c.type == "file":
                 for f in c.files:
                     out.append((c.name, (io.BytesIO(f.content), f.filename, f.content_type)))

@@ -60,6 +60,7 @@ def test_start_form_with_an_unknown_evidence_reference_keeps_the_form(
     priya = browser("aims_owner")
     page = priya.get("/start/aims_evidence_review").get_data(as_text=True)
     assert '<option value="EVD-001"' in page, "the evidence field offers the register's evidence"
+    assert re.search(r'<select [^>]*name="f.evidence_ref" data-picker', page), "a searchable picker"
     before = instances(app, "aims_evidence_review")
     refused = priya.post("/start/aims_evidence_review", {"f.evidence_ref": "EVD-999", "f.trigger": "expired"})
     assert refused.status_code == 422
@@ -68,7 +69,10 @@ def test_start_form_with_an_unknown_evidence_reference_keeps_the_form(
     assert errors_on(body) == {"evidence_ref": message}
     assert summary_of(body) == [("f.evidence_ref", message)]
     assert 'role="alert"' in body and "data-error-summary" in body
-    assert '<option value="EVD-999" selected>EVD-999</option>' in body  # what was typed stays
+    # what was given stays chosen in the picker, marked, with the error beside it
+    assert '<option value="EVD-999" selected>EVD-999 — not found</option>' in body
+    assert re.search(r'name="f.evidence_ref" data-picker[^>]*\s+aria-invalid="true" aria-describedby="f.evidence_ref-error"',
+                     body)
     assert re.search(r'value="expired"\s+checked', body)
     assert instances(app, "aims_evidence_review") == before
     for word in ("evidence_ref:", "Traceback", "NotFound", "is not valid under", "does not match"):
@@ -99,7 +103,11 @@ def test_task_form_with_an_unknown_risk_reference_keeps_the_form(
                                          "choose one from the list")
     assert errors["risks/0/ai_system_ids"].endswith("there is no AI system AIS-404; choose one from the list")
     assert "value=\"Drift of the scoring model\"" in body
-    assert [anchor for anchor, _ in summary_of(body)] == ["f.risks.0.risk_id", "f.risks.0.ai_system_ids-1"]
+    assert [anchor for anchor, _ in summary_of(body)] == ["f.risks.0.risk_id", "f.risks.0.ai_system_ids"]
+    # the multi picker keeps both choices, the unknown one marked
+    assert re.search(r'<select [^>]*name="f.risks.0.ai_system_ids" data-picker\s+multiple', body)
+    assert '<option value="AIS-001" selected>' in body
+    assert '<option value="AIS-404" selected>AIS-404 — not found</option>' in body
     with app.app_context():
         assert db.session.get(HumanTask, task).state == "claimed"
 

@@ -35,6 +35,7 @@ document.addEventListener('click', function (event) {
     target.scrollIntoView({block: 'center'});
     var control = target.matches('input, select, textarea, button') ? target
       : target.querySelector('input:not([type=hidden]), select, textarea');
+    if (control && control.tomselect) { control.tomselect.focus(); return; }  // a picker (pickers.js)
     (control || target).focus();
   }
 });

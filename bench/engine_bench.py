@@ -15,6 +15,8 @@ two rounds that is 12 user-task completions per instance, each with a 3-key dict
     one transaction per use case, committed. The next task id comes from ``Outcome.new_tasks``.
 
 Both are warmed up, then timed with ``time.perf_counter`` over several repeats; medians are reported.
+After the timings, one more untimed engine instance counts the SQL statements sent (SQLAlchemy's
+``before_cursor_execute``, ``BEGIN`` included): ``SQL statements per use case`` (a start or a completion).
 The last line is ``ratio engine/bare: X.XX`` (time per instance, engine divided by (a)); the line before
 it gives the same ratio against (a+r).
 DESIGN.md's target: at most 2.0.
@@ -42,6 +44,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 from SpiffWorkflow.version import __version__ as spiff_version
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -157,6 +160,21 @@ class ThroughEngine:
         assert completed == USER_TASKS, completed
         self.last_instance_id = instance_id
 
+    def statements_per_use_case(self) -> float:
+        """Run one more instance counting the SQL statements it sends; per use case (start or completion)."""
+        count = 0
+
+        def counter(*_: Any) -> None:
+            nonlocal count
+            count += 1
+
+        event.listen(self.db, "before_cursor_execute", counter)
+        try:
+            self.run_instance()
+        finally:
+            event.remove(self.db, "before_cursor_execute", counter)
+        return count / (1 + USER_TASKS)
+
     def finished_state_size(self) -> int:
         with self.sessions() as session:
             instance = session.get(ProcessInstance, self.last_instance_id)
@@ -261,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             print(art.line("(a+r) bare, serialize + restore", bare_rt.size), flush=True)
             b = measure(engine.run_instance, args.instances, args.repeats, args.warmup)
             print(b.line("(b)   engine on SQLite         ", engine.finished_state_size()), flush=True)
+            print(f"SQL statements per use case: {engine.statements_per_use_case():.1f}", flush=True)
         finally:
             engine.close()
     print(f"ratio engine/bare (serialize + restore): {b.per_instance / art.per_instance:.2f}")

@@ -14,6 +14,7 @@ def test_engine_benchmark_prints_both_throughputs_and_the_ratio_last(capsys: pyt
     lines = capsys.readouterr().out.strip().splitlines()
     assert any(line.startswith("(a)   bare, serialize ") for line in lines)
     assert any(line.startswith("(b)   engine on SQLite") for line in lines)
+    assert any(re.fullmatch(r"SQL statements per use case: \d+\.\d", line) for line in lines)
     assert re.fullmatch(r"ratio engine/bare: \d+\.\d\d", lines[-1])
 
 

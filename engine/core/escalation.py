@@ -206,6 +206,8 @@ def on_created(session: Session, clock: Clock, settings: EngineSettings, instanc
     created = list(created)
     if not created:
         return
+    for row, _ in created:  # the ladder goes into the rows' INSERT (it depends on neither holder nor id)
+        schedule(row, settings)
     # the task rows get their ids now (the caller's flush, moved forward: the callers run sync_tasks
     # inside runtime.version_guard), so the notifications go out as plain multi-row inserts
     session.flush()
@@ -226,7 +228,6 @@ def on_created(session: Session, clock: Clock, settings: EngineSettings, instanc
             if row.assignee_id is not None:
                 route_new_task(session, clock, row, data, people.deputies, done, notifier=notifier,
                                manager_of=people.manager)
-            schedule(row, settings)
             recipients = people.candidates(row)
             notifier.preload(u.id for u in recipients)
             notifier.send(recipients, new_task_message(row, people))

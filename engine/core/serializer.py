@@ -179,8 +179,7 @@ def prune(workflow: BpmnWorkflow, keep: int = KEEP_FINISHED) -> int:
         del tasks[task.id]
         waiting.pop(task.id, None)
     path[cut]._parent = path[head].id
-    # the kept head's other children (finished branches beside the path) stay where they are
-    path[head]._children = [c for c in path[head]._children if c != path[head + 1].id] + [path[cut].id]
+    path[head]._children = [path[cut].id]  # its only child was path[head + 1] (_may_be_root)
     if workflow.last_task is not None and workflow.last_task.id not in tasks:
         workflow.last_task = None
     _drop_subprocesses(workflow, {t.id for t in gone})

@@ -275,13 +275,15 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any],
     reassignment, a release, a cancellation, an escalation) one wins, the other gets ConflictError.
     """
     session = ctx.session
-    # the task and its instance's other open tasks in one query (sync_tasks needs them afterwards)
-    rows = list(session.scalars(_TASK_AND_OPEN_SIBLINGS, {"task_id": task_id}))
+    # the instance first, read once under its row lock (every use case locks in this order: the instance,
+    # then its task rows), then the task and the instance's other open tasks in one query (sync_tasks
+    # needs them afterwards): read under the lock, they are the instance's current ones
+    instance = task_guard.lock_instance_of_task(session, task_id)
+    rows = list(session.scalars(_TASK_AND_OPEN_SIBLINGS, {"task_id": task_id})) if instance is not None else []
     task = next((r for r in rows if r.id == task_id), None)
-    if task is None:
+    if instance is None or task is None:
         raise NotFound(f"no task {task_id}")
     task_guard.check_version(session, task, expected_version)
-    instance = get_instance(ctx, task.instance_id)
     loaded = runtime.restore(ctx, instance)
     spiff = task_guard.spiff_task(ctx.session, loaded.workflow, task)
     done = assignment.history(session, instance.id) if assignment.rules_of(task) else []
@@ -292,9 +294,6 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any],
     def act(binding: runtime.Binding) -> None:
         runtime.merge_form_data(spiff, data)
         binding.step(spiff.run)  # runs the task's post-script, sandboxed
-
-    # the instance first, then (after the run, in close) the row: every use case locks in this order
-    task_guard.lock_instance(session, instance, task)
 
     def close() -> None:  # the race's decision: a compare-and-set on the row's state, holder and version
         task_guard.write(session, task, OPEN_STATES, state=TaskState.COMPLETED, assignee_id=actor.id,

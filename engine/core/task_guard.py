@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.core import directory, runtime
+from engine.core.db import JSONText
 from engine.core.errors import ConflictError
 from engine.core.models import AuditEvent, HumanTask, InstanceState, ProcessInstance, TaskState, User
 
@@ -109,24 +110,48 @@ def check_version(session: Session, task: HumanTask, expected_version: int | Non
         raise changed_error(session, task)
 
 
+_TASK_TABLE = cast(Table, HumanTask.__table__)
+#: write's prepared compare-and-set statements, by the columns they set
+_WRITES: dict[tuple[str, ...], Any] = {}
+
+
+def _write_statement(names: tuple[str, ...]) -> Any:
+    statement = _WRITES.get(names)
+    if statement is None:
+        table = _TASK_TABLE
+        statement = _WRITES[names] = (
+            update(table)
+            .where(table.c.id == bindparam("w_id"), table.c.row_version == bindparam("w_version"),
+                   table.c.state.in_(bindparam("w_states", expanding=True)))
+            .values({**{name: bindparam(name, type_=table.c[name].type) for name in names},
+                     "row_version": table.c.row_version + 1}))
+    return statement
+
+
 def write(session: Session, task: HumanTask, states: tuple[str, ...], **values: Any) -> None:
     """Set ``values`` on ``task``'s row if it still has the ``row_version`` it was read with and one of
-    ``states``; bump the version and refresh ``task``. Raises ConflictError saying what happened instead."""
-    result = session.execute(
-        update(HumanTask)
-        .where(HumanTask.id == task.id, HumanTask.row_version == task.row_version, HumanTask.state.in_(states))
-        .values(**values, row_version=HumanTask.row_version + 1)
-        .execution_options(synchronize_session=False))
-    session.refresh(task)  # the row as it is now: ours, or the winner's (committed: we waited for it)
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    ``states``, and bump the version; ``task`` then holds them as saved (no read back). One prepared
+    statement; pending ORM changes are not flushed first (they go out with the caller's next flush).
+    Raises ConflictError saying what happened instead (the row read afresh: the winner's, committed,
+    since we waited for it)."""
+    names = tuple(sorted(values))
+    result = session.connection().execute(
+        _write_statement(names), {**values, "w_id": task.id, "w_version": task.row_version, "w_states": list(states)})
+    if result.rowcount != 1:
+        session.refresh(task)
         raise changed_error(session, task)
+    for name, value in values.items():  # as the database now holds them (JSON columns as read back)
+        column_type = _TASK_TABLE.c[name].type
+        if isinstance(column_type, JSONText) and value is not None:
+            value = column_type.process_result_value(column_type.process_bind_param(value, None), None)
+        set_committed_value(task, name, value)
+    set_committed_value(task, "row_version", task.row_version + 1)
 
 
 #: what the worker's ladder sweep writes on a task: bookkeeping, not a change of the task's holder or fate
 LADDER_FIELDS = ("reminders_sent", "overdue_notified_at", "escalation_level", "escalated_at", "escalated_to_id",
                  "ladder_done_until", "next_action_at")
 
-_TASK_TABLE = cast(Table, HumanTask.__table__)
 _LADDER_UPDATE = (update(_TASK_TABLE)
                   .where(_TASK_TABLE.c.id == bindparam("b_id"), _TASK_TABLE.c.row_version == bindparam("b_version"))
                   .values({name: bindparam(name) for name in LADDER_FIELDS}))
@@ -178,6 +203,20 @@ def lock_instance(session: Session, instance: ProcessInstance, task: HumanTask |
         if (closed := closed_error(session, task)) is not None:
             raise closed
     raise moved_error(session, instance.id, row.status)
+
+
+def lock_instance_of_task(session: Session, task_id: int) -> ProcessInstance | None:
+    """Lock the instance of task ``task_id`` (as :func:`lock_instance` does) and read it under that lock, in
+    one statement: a use case that reads the instance this way needs no version check afterwards. None
+    when there is no such task."""
+    return session.scalar(_LOCK_INSTANCE_OF_TASK, {"task_id": task_id})
+
+
+_LOCK_INSTANCE_OF_TASK = (select(ProcessInstance)
+                          .where(ProcessInstance.id == select(HumanTask.instance_id)
+                                 .where(HumanTask.id == bindparam("task_id")).scalar_subquery())
+                          .with_for_update(key_share=True, of=ProcessInstance)
+                          .execution_options(populate_existing=True))
 
 
 def lock_for_delivery(session: Session, instance_id: int, *, wait: bool) -> ProcessInstance | None:

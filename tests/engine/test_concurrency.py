@@ -2,9 +2,10 @@
 and the task rows and the audit chain stay consistent.
 
 Each attempt runs in its own thread with its own session and transaction (``engine.uow.transaction``),
-as two web requests would. On PostgreSQL both attempts load the task and the workflow before either
-writes (a barrier inside the use case, after its checks), so the optimistic version check and the
-``WHERE state = 'ready'`` update decide. On SQLite every transaction begins with ``BEGIN IMMEDIATE``,
+as two web requests would. On PostgreSQL both attempts are inside the use case before either writes (a
+barrier: for a claim after its checks, so the ``WHERE state = 'ready'`` update decides; for a completion
+just before it reads the instance under its row lock, so the lock decides and the second reads what the
+first committed). On SQLite every transaction begins with ``BEGIN IMMEDIATE``,
 so a second writer cannot even read until the first commits: the barrier sits just before the
 transactions, both start together and SQLite serialises them.
 """
@@ -20,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.core import assignment, audit_trail, services
+from engine.core import assignment, audit_trail, services, task_guard
 from engine.core.clock import FixedClock
 from engine.core.errors import ConflictError
 from engine.core.models import AuditEvent, HumanTask, ProcessInstance, User
@@ -45,19 +46,21 @@ def _setup(factory: sessionmaker[Session], settings: EngineSettings, clock: Fixe
 
 
 def _race(factory: sessionmaker[Session], settings: EngineSettings, clock: FixedClock,
-          monkeypatch: pytest.MonkeyPatch, hook: str, work: Work, task_id: int,
+          monkeypatch: pytest.MonkeyPatch, hook: tuple[Any, str], work: Work, task_id: int,
           keys: tuple[str, str]) -> dict[str, Any]:
-    """Run ``work`` for both users at once; returns user key -> None (committed) or the exception."""
+    """Run ``work`` for both users at once; returns user key -> None (committed) or the exception.
+    ``hook`` (module, function name): where both wait for each other on PostgreSQL."""
     barrier = threading.Barrier(2, timeout=20)
     serialised = factory.kw["bind"].dialect.name == "sqlite"
     if not serialised:
-        original = getattr(assignment, hook)
+        module, name = hook
+        original = getattr(module, name)
 
         def wait_then_check(*args: Any, **kwargs: Any) -> Any:
-            barrier.wait()  # both have loaded the task (and the workflow) and are about to write
+            barrier.wait()  # both are inside the use case, about to lock or write
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(assignment, hook, wait_then_check)
+        monkeypatch.setattr(module, name, wait_then_check)
 
     def attempt(key: str) -> Exception | None:
         with factory() as s:
@@ -93,8 +96,8 @@ def test_complete_task_concurrently_one_succeeds_other_conflicts(
     def complete(ctx: Context, actor: User, task: int) -> None:
         services.complete_task(ctx, actor, task, {"amount": 100 if actor.email == email("tomas") else 200})
 
-    results = _race(tiny_db, tiny_settings, clock, monkeypatch, "check_can_act", complete, task_id,
-                    ("tomas", "meilin"))
+    results = _race(tiny_db, tiny_settings, clock, monkeypatch, (task_guard, "lock_instance_of_task"), complete,
+                    task_id, ("tomas", "meilin"))
 
     winner, loser = _one_winner(results)
     with tiny_db() as s:
@@ -121,7 +124,7 @@ def test_claim_task_concurrently_one_wins(
     def claim(ctx: Context, actor: User, task: int) -> None:
         services.claim_task(ctx, actor, task)
 
-    results = _race(tiny_db, tiny_settings, clock, monkeypatch, "check_can_claim", claim, task_id,
+    results = _race(tiny_db, tiny_settings, clock, monkeypatch, (assignment, "check_can_claim"), claim, task_id,
                     ("fatima", "ingrid"))
 
     winner, loser = _one_winner(results)

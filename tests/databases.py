@@ -1,5 +1,11 @@
 """Private test databases: a SQLite file, or on PostgreSQL (``AIMSFLOW_TEST_DATABASE_URL``) a schema of
-its own inside that one database, so the suite needs no rights beyond creating schemas."""
+its own inside that one database, so the suite needs no rights beyond creating schemas.
+
+Run in parallel (``pytest -n 2``, pytest-xdist), each worker has a PostgreSQL database of its own on the
+URL's server, named after the URL's database and the worker (``test_gw0``, ``test_gw1``), so no test
+sees another worker's sessions, locks or advisory locks (``worker_database_url``); SQLite files are in
+each worker's own temporary folder already.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 
 def database_url(tmp_path: Path, name: str = "cli") -> tuple[str, Callable[[], None]]:
@@ -29,3 +36,18 @@ def database_url(tmp_path: Path, name: str = "cli") -> tuple[str, Callable[[], N
 
     separator = "&" if "?" in pg else "?"
     return f"{pg}{separator}options=-csearch_path%3D{schema}", drop
+
+
+def worker_database_url(url: str, worker: str) -> str:
+    """The PostgreSQL database of one pytest-xdist worker (``<database>_<worker>`` on ``url``'s server),
+    created the first time; later runs reuse it (each test's schema is dropped after it)."""
+    given = make_url(url)
+    name = f"{given.database}_{worker}"
+    admin = create_engine(given, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}) is None:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.dispose()
+    return given.set(database=name).render_as_string(hide_password=False)

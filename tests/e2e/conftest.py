@@ -106,8 +106,9 @@ def shots(request: pytest.FixtureRequest) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
+@pytest.fixture(scope="session")
+def chromium_browser() -> Iterator[Any]:
+    """One chromium for the whole run (a launch costs about a second of CPU)."""
     path = chromium_path()
     from playwright.sync_api import sync_playwright
 
@@ -115,3 +116,12 @@ def chromium() -> Iterator[Any]:
         browser = p.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-dev-shm-usage"])
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def chromium(chromium_browser: Any) -> Iterator[Any]:
+    """The browser a module's tests open their pages in; what a module left open is closed after it, so
+    each module starts with no page of another, as with a browser of its own."""
+    yield chromium_browser
+    for context in chromium_browser.contexts:
+        context.close()

@@ -19,6 +19,10 @@ VENDOR_FILES := node_modules/bootstrap/dist/css/bootstrap.min.css \
 	node_modules/bpmn-js/dist/assets/bpmn-js.css \
 	node_modules/bpmn-js/dist/assets/bpmn-font/css/bpmn-embedded.css
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+# tests run in this many processes (pytest-xdist; CI has 2 cores), each test file kept in one process so
+# its module fixtures (an app, a served app) are built once; TEST_WORKERS=0 runs them in this process
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 .PHONY: install run test test-sqlite test-postgres lint bench clean
 
@@ -62,12 +66,12 @@ test: install
 	fi
 
 test-sqlite: install
-	@echo "== test suite on SQLite"
-	$(BIN)/pytest -q
+	@echo "== test suite on SQLite ($(TEST_WORKERS) workers)"
+	$(PYTEST)
 
 test-postgres: install
-	@echo "== test suite on PostgreSQL"
-	AIMSFLOW_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -q
+	@echo "== test suite on PostgreSQL ($(TEST_WORKERS) workers, a database each: test_gw0, test_gw1, ...)"
+	AIMSFLOW_TEST_DATABASE_URL=$(PG_TEST_URL) $(PYTEST)
 
 lint: install
 	$(BIN)/ruff check .

@@ -9,11 +9,13 @@
 
 ``session``, ``ctx`` and ``fresh_db`` follow the marker, so a test names the same fixtures on both.
 The suite runs on SQLite (files in a temporary folder) or, when ``AIMSFLOW_TEST_DATABASE_URL`` is set,
-on that database (PostgreSQL in CI), each database then a schema of its own inside it.
+on that database (PostgreSQL in CI), each database then a schema of its own inside it. Run in parallel
+(``pytest -n 2``), each worker points ``AIMSFLOW_TEST_DATABASE_URL`` at a database of its own.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,7 +32,7 @@ from engine.core.models import Base
 from engine.core.runtime import Context
 from engine.core.settings import EngineSettings
 
-from .databases import database_url
+from .databases import database_url, worker_database_url
 from .people import add_people
 
 aims.install()
@@ -41,6 +43,13 @@ START = "2026-11-02T09:00:00+00:00"
 
 #: what a database holds before the tests: fill(session, settings, clock)
 Fill = Callable[[Session, EngineSettings, FixedClock], None]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A pytest-xdist worker on PostgreSQL runs on a database of its own (``tests/databases.py``)."""
+    worker, url = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("AIMSFLOW_TEST_DATABASE_URL")
+    if worker and url and url.startswith("postgresql"):
+        os.environ["AIMSFLOW_TEST_DATABASE_URL"] = worker_database_url(url, worker)
 
 
 def wants_demo(request: pytest.FixtureRequest) -> bool:

@@ -2,7 +2,7 @@
 the versioned, approved AIMS scope statement (scope_statement, 4.3)
 
 Revision ID: 0024
-Revises: 0022
+Revises: 0023
 Create Date: 2026-12-07 12:00:00
 
 """
@@ -18,7 +18,7 @@ import engine.core.db
 
 
 revision = '0024'
-down_revision = '0022'
+down_revision = '0023'
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 revision number; a start form's upload waits for its instance (evidence_file.instance_id may be empty)
 
 Revision ID: 0025
-Revises: 0022
+Revises: 0024
 Create Date: 2026-12-07 12:45:00
 
 """
@@ -13,7 +13,7 @@ import engine.core.db
 
 
 revision = '0025'
-down_revision = '0022'
+down_revision = '0024'
 branch_labels = None
 depends_on = None
 

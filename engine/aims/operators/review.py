@@ -109,7 +109,6 @@ def create(ctx: OperatorContext, review_ref: str | None = None, ad_hoc: bool = F
     return {"review_ref": row.ref, "period_start": row.period_start.isoformat(),
             "aims_owner_id": email(ctx, org.aims_owner_id) if org else None,
             "chair_id": email(ctx, row.chair_id), "system_categories": list(SYSTEM),
-            "register_categories": list(REGISTER_FACTS),
             "planned_at": row.planned_at.isoformat() if row.planned_at else None}
 
 
@@ -287,7 +286,7 @@ def _missing(row: ManagementReview) -> list[str]:
     """Required categories nobody covered; the register facts of a category a person provides do not
     cover it."""
     covered = {i["category"] for i in row.inputs or [] if (i.get("summary") or i.get("nothing_to_report"))
-               and (i.get("provider_id") != "system" or i["category"] in SYSTEM)}
+               and not (i.get("provider_id") == "system" and i["category"] in REGISTER_FACTS)}
     return sorted(set(REQUIRED) - covered)
 
 

@@ -277,7 +277,26 @@ def compile_system_inputs(ctx: OperatorContext, review_ref: str) -> dict[str, An
                        "nothing_to_report": False, "provided_at": now})
     row.inputs = inputs
     touch(ctx, row)
-    return {"categories": list(compiled)}
+    return {"categories": list(compiled),
+            "register_facts": {c: _in_words(c, compiled[c], since.date()) for c in REGISTER_FACTS if c in compiled}}
+
+
+def _in_words(category: str, facts: dict[str, Any], since: date) -> str:
+    """One sentence of a category's register facts, for the person asked to provide that input."""
+    if category == "context_changes":
+        changed = {k: len(facts[k]) for k in ("added", "changed", "retired")}
+        return (f"{facts['open']} open context issues ({facts['by_kind']['external']} external, "
+                f"{facts['by_kind']['internal']} internal); since {since}: {changed['added']} added, "
+                f"{changed['changed']} changed, {changed['retired']} retired; "
+                f"{len(facts['review_overdue'])} past their review date.")
+    if category == "interested_party_changes":
+        parties = sum(len(v) for v in facts["parties_changed"].values())
+        requirements = sum(len(v) for v in facts["requirements_changed"].values())
+        return (f"{facts['parties']} interested parties; since {since}: {parties} parties and {requirements} "
+                f"requirements added, changed or retired; {len(facts['not_addressed'])} requirements not "
+                "addressed by the AIMS.")
+    return (f"{sum(facts['by_status'].values())} suppliers; since {since}: {len(facts['assessed'])} assessed; "
+            f"{len(facts['not_assessed'])} never assessed; {len(facts['assessment_overdue'])} assessments overdue.")
 
 
 # --------------------------------------------------------------------------- M4 inputs

@@ -246,7 +246,7 @@ def compile_system_inputs(ctx: OperatorContext, review_ref: str) -> dict[str, An
     objectives = list(session.scalars(select(AIObjective)))
     aiias = list(session.scalars(select(ImpactAssessment)))
     cycle = session.scalar(select(CertificationCycle).order_by(CertificationCycle.id.desc()).limit(1))
-    compiled = {
+    compiled: dict[str, Any] = {
         "prev_actions_status": {"by_status": _count(ctx, previous, "status"),
                                 "open": [f"{a.ref}: {a.description}" for a in previous if a.status == "open"]},
         "performance_nc_ca_trends": {"raised": len(ncs), "by_source": _count(ctx, ncs, "source"),

@@ -193,7 +193,7 @@ def _rc02(f: _Facts) -> Check:
     asked = {r.party_id for r in requirements}
     blocking += [Finding(f"{p.ref} {p.name} has no requirement recorded", "interested_parties", p.ref)
                  for p in parties if p.id not in asked]
-    blocking += [Finding(f"{r.ref} is not addressed by the AIMS and says not why", "party_requirements", r.ref)
+    blocking += [Finding(f"{r.ref} is not addressed by the AIMS and gives no reason", "party_requirements", r.ref)
                  for r in requirements if not r.addressed_by_aims and not (r.how_addressed or "").strip()]
     warnings = [Finding(f"{i.ref} was due for review on {i.next_review_at}", "context_issues", i.ref)
                 for i in issues if i.next_review_at is not None and i.next_review_at < f.today]

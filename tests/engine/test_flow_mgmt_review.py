@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import select, update
 
 from engine.aims.registers import Audit, AuditFinding, ContextIssue, DocumentVersion, PartyRequirement, Supplier
+from engine.app import worklist
 from engine.core import services
 from engine.core.errors import ConflictError, InvalidInput, SodViolation
 from engine.core.runtime import Context
+from web.tasks import instructions_html
 
 from .helpers import email, events, grant, user
 from .mr_flow import PACK, PROVIDERS, REQUIRED, ReviewFlow, minutes, provided, schedule
@@ -215,6 +217,17 @@ def test_system_inputs_carry_context_party_and_supplier_changes_from_the_registe
     assert suppliers["not_assessed"] == ["SUP-002 Veridoc Systems GmbH (fictional)"]
     assert suppliers["assessment_overdue"] == ["SUP-003 Stratus Cloud Europe (fictional): due 2026-10-01"]
     assert suppliers["conditions"]["SUP-001"][0].startswith("Notify Lumenvale 30 days")
+    # the person asked for context changes reads the register facts in the task's instructions
+    task = next(t for t in mr.tasks("ut_mr_provide_input")
+                if mr.item_of(t, "input_request")["category"] == "context_changes")
+    facts_in_words = mr.item_of(task, "system_inputs")["register_facts"]
+    assert facts_in_words["context_changes"].startswith("3 open context issues (3 external, 0 internal); since ")
+    assert facts_in_words["context_changes"].endswith(": 3 added, 0 changed, 1 retired; 0 past their review date.")
+    assert "1 never assessed; 1 assessments overdue" in facts_in_words["supplier_performance"]
+    detail = worklist.task_detail(mr.ctx, user(mr.session, "tomas"), task.id)
+    assert detail.instructions is not None
+    shown = str(instructions_html(detail.instructions, detail.data))
+    assert "From the registers: 3 open context issues (3 external, 0 internal)" in shown
     # the register facts do not stand in for the people asked (see the deadline test), and reach the pack
     mr.provide_all()
     mr.complete("priya", "ut_mr_compile_pack", PACK)

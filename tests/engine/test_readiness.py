@@ -163,7 +163,7 @@ def test_rc02_reads_the_context_issues_and_interested_parties(session: Session, 
     assert (failed.kind, failed.result, failed.blocker) == ("hard", "fail", True)
     assert [(f.text, f.register, f.ref) for f in failed.findings] == [
         ("no internal context issue recorded", "context_issues", None),
-        ("REQ-001 is not addressed by the AIMS and says not why", "party_requirements", "REQ-001"),
+        ("REQ-001 is not addressed by the AIMS and gives no reason", "party_requirements", "REQ-001"),
         ("CI-02 was due for review on 2026-10-01", "context_issues", "CI-02")]
 
 

@@ -109,7 +109,6 @@ def create(ctx: OperatorContext, review_ref: str | None = None, ad_hoc: bool = F
     return {"review_ref": row.ref, "period_start": row.period_start.isoformat(),
             "aims_owner_id": email(ctx, org.aims_owner_id) if org else None,
             "chair_id": email(ctx, row.chair_id), "system_categories": list(SYSTEM),
-            "register_categories": list(REGISTER_FACTS),
             "planned_at": row.planned_at.isoformat() if row.planned_at else None}
 
 
@@ -250,7 +249,7 @@ def compile_system_inputs(ctx: OperatorContext, review_ref: str) -> dict[str, An
                                       .order_by(AIObjective.ref)))
     aiias = list(session.scalars(select(ImpactAssessment)))
     cycle = session.scalar(select(CertificationCycle).order_by(CertificationCycle.id.desc()).limit(1))
-    compiled = {
+    compiled: dict[str, Any] = {
         "prev_actions_status": {"by_status": _count(ctx, previous, "status"),
                                 "open": [f"{a.ref}: {a.description}" for a in previous if a.status == "open"]},
         "performance_nc_ca_trends": {"raised": len(ncs), "by_source": _count(ctx, ncs, "source"),
@@ -280,7 +279,26 @@ def compile_system_inputs(ctx: OperatorContext, review_ref: str) -> dict[str, An
                        "nothing_to_report": False, "provided_at": now})
     row.inputs = inputs
     touch(ctx, row)
-    return {"categories": list(compiled)}
+    return {"categories": list(compiled),
+            "register_facts": {c: _in_words(c, compiled[c], since.date()) for c in REGISTER_FACTS if c in compiled}}
+
+
+def _in_words(category: str, facts: dict[str, Any], since: date) -> str:
+    """One sentence of a category's register facts, for the person asked to provide that input."""
+    if category == "context_changes":
+        changed = {k: len(facts[k]) for k in ("added", "changed", "retired")}
+        return (f"{facts['open']} open context issues ({facts['by_kind']['external']} external, "
+                f"{facts['by_kind']['internal']} internal); since {since}: {changed['added']} added, "
+                f"{changed['changed']} changed, {changed['retired']} retired; "
+                f"{len(facts['review_overdue'])} past their review date.")
+    if category == "interested_party_changes":
+        parties = sum(len(v) for v in facts["parties_changed"].values())
+        requirements = sum(len(v) for v in facts["requirements_changed"].values())
+        return (f"{facts['parties']} interested parties; since {since}: {parties} parties and {requirements} "
+                f"requirements added, changed or retired; {len(facts['not_addressed'])} requirements not "
+                "addressed by the AIMS.")
+    return (f"{sum(facts['by_status'].values())} suppliers; since {since}: {len(facts['assessed'])} assessed; "
+            f"{len(facts['not_assessed'])} never assessed; {len(facts['assessment_overdue'])} assessments overdue.")
 
 
 # --------------------------------------------------------------------------- M4 inputs
@@ -289,7 +307,7 @@ def _missing(row: ManagementReview) -> list[str]:
     """Required categories nobody covered; the register facts of a category a person provides do not
     cover it."""
     covered = {i["category"] for i in row.inputs or [] if (i.get("summary") or i.get("nothing_to_report"))
-               and (i.get("provider_id") != "system" or i["category"] in SYSTEM)}
+               and not (i.get("provider_id") == "system" and i["category"] in REGISTER_FACTS)}
     return sorted(set(REQUIRED) - covered)
 
 

@@ -19,7 +19,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.aims.registers import Audit, CertificationCycle, ExternalAudit, ManagementReview, Nonconformity, Risk
+from engine.aims.registers import (
+    AIObjective,
+    Audit,
+    CertificationCycle,
+    ExternalAudit,
+    ManagementReview,
+    Nonconformity,
+    ObjectiveMeasurement,
+    Risk,
+)
 from engine.core import definitions, runtime, services
 from engine.core.clock import FixedClock
 from engine.core.models import HumanTask, ProcessInstance
@@ -47,13 +56,11 @@ def clear_blockers(session: Session, as_of: date = date(2026, 11, 1)) -> None:
     a week before, training that expires is refreshed and the context issues and suppliers are reviewed.
     Calling it again moves the dates."""
     from engine.aims.registers import (
-        AIObjective,
         AISystem,
         ContextIssue,
         Document,
         Evidence,
         ImpactAssessment,
-        ObjectiveMeasurement,
         RiskAcceptance,
         Supplier,
         TrainingRecord,
@@ -101,12 +108,17 @@ def clear_blockers(session: Session, as_of: date = date(2026, 11, 1)) -> None:
     nc = session.scalar(select(Nonconformity).where(Nonconformity.ref == "NC-2026-003"))
     assert nc is not None
     nc.status = "plan_approved"
+    measure_objectives(session, as_of - timedelta(days=7))
+
+
+def measure_objectives(session: Session, on: date) -> None:
+    """Every objective measured on ``on`` (its owner keeps measuring while the certification goes on)."""
+    moment = datetime.combine(on, datetime.min.time(), UTC)
     for objective in session.scalars(select(AIObjective).order_by(AIObjective.id)):
-        ref = f"MEAS-T-{objective.ref}-{as_of.isoformat()}"
+        ref = f"MEAS-T-{objective.ref}-{on.isoformat()}"
         if session.scalar(select(ObjectiveMeasurement.id).where(ObjectiveMeasurement.ref == ref)) is None:
             session.add(ObjectiveMeasurement(ref=ref, status="recorded", objective_id=objective.id, value=1.0,
-                                             measured_on=as_of - timedelta(days=7), created_at=moment,
-                                             updated_at=moment))
+                                             measured_on=on, created_at=moment, updated_at=moment))
     session.flush()
 
 

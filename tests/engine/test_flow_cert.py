@@ -245,6 +245,7 @@ def test_stage1_not_ready_returns_to_readiness_with_the_cb_concern_as_a_blocker(
     assert flow.data(nc)["source"] == "external_audit_stage1"
     # back in the readiness loop; the planned stage 1 date has passed, so top management sets new dates
     assert flow.specs() == ["ut_postpone_or_proceed"]
+    cf.measure_objectives(flow.session, flow.clock.now().date())  # the objectives' owners kept measuring
     flow.complete("grace", "ut_postpone_or_proceed", {"decision": "postpone_stage1", "rationale": "CB concern first",
                                                       "new_target_stage1_date": "2027-05-03"})
     assert flow.specs() == ["ut_plan_remediation"]

@@ -37,6 +37,13 @@ def test_review_collects_inputs_meets_and_hands_decisions_to_actions(mr: ReviewF
     assert review.status == "collecting_inputs" and review.chair_id == user(mr.session, "jonas").id
     assert {i["category"] for i in review.inputs if i["provider_id"] == "system"} >= {
         "prev_actions_status", "performance_nc_ca_trends", "performance_audit_results"}
+    [monitoring] = [json.loads(i["summary"]) for i in review.inputs
+                    if i["provider_id"] == "system" and i["category"] == "performance_monitoring_results"]
+    results = {o["ref"]: o for o in monitoring["objectives"]}  # the objectives' performance, latest vs target
+    fraud = results["OBJ-04"]
+    assert (fraud["latest"], fraud["target"], fraud["on_target"], fraud["overdue"]) == (1.7, 1.5, False, False)
+    assert results["OBJ-02"]["summary"].startswith("OBJ-02 latest 93.1 % on ")
+    assert results["OBJ-02"]["summary"].endswith("against a target of 97 % (not met)")
     tasks = {mr.item_of(t, "input_request")["category"]: t for t in mr.tasks("ut_mr_provide_input")}
     assert sorted(tasks) == sorted(PROVIDERS)
     assert tasks["context_changes"].assignee_id == user(mr.session, "tomas").id

@@ -57,11 +57,14 @@ REGISTER_WRITERS = {
     "ai_systems": {"aims_owner", "process_owner"},
     "documents": {"aims_owner"},
     "objectives": {"aims_owner", "top_management"},
+    "objective_measurements": {"aims_owner", "top_management"},
     "competence": {"aims_owner"},
     "training": {"aims_owner"},
     "impact_assessments": set(), "risks": set(), "risk_treatment_actions": set(), "risk_acceptances": set(),
     "nonconformities": set(), "evidence": set(),
 }
+#: who may change the scope statement (and approve a draft someone else wrote)
+SCOPE_WRITERS = {"aims_owner", "top_management"}
 ASSESS = {"f.summary": "x", "f.risk_level": "low", "f.likelihood": "1", "f.review_by": "2026-12-01",
           "f.reviewer": PEOPLE["reviewer"], "action": "complete"}
 
@@ -203,6 +206,10 @@ def test_api_by_role(app: Flask, flows: Flows, setup: dict[str, Any], role: str)
     _expect(call("POST", "/registers/objectives", {"values": {"title": f"By {role}", "kind": "aims",
                                                               "theme": "safety", "status": "draft"}}),
             201 if role in REGISTER_WRITERS["objectives"] else 403, "add an objective")
+    _expect(call("GET", "/scope"), 403 if role == "no_role" else 200, "read the scope statement")
+    # a writer gets past the role check to the stale version it named (409, nothing changes)
+    _expect(call("PUT", "/scope", {"text": f"By {role}", "based_on": 0}),
+            409 if role in SCOPE_WRITERS else 403, "change the scope statement")
     assert any(i["id"] == instance for i in call("GET", "/instances").get_json()) == sees
     _expect(call("GET", f"/instances/{instance}"), 200 if sees else 404, "instance")
     _expect(call("GET", f"/tasks/{task}"), 200 if sees else 404, "task")

@@ -18,8 +18,10 @@ import html
 import io
 import json
 import re
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -260,3 +262,34 @@ def test_the_aims_owner_records_someone_elses_training_as_a_new_record(app: Flas
         assert record is not None and db.session.scalar(select(func.count(TrainingRecord.id))) == before + 1
         assert (record.user_id, record.status, record.provider) == (user(TOMAS).id, "completed", "IAPP")
         assert record.created_by_id == user("aims_owner").id and record.expires_at is None
+
+
+def test_two_revisions_of_one_item_at_once_get_the_next_two_numbers(app: Flask) -> None:
+    """Two owners send a new file for the same item at the same moment, five times over: every file is
+    kept, numbered one after the other (the item's row is locked while a revision is added)."""
+    with app.app_context():
+        ctx = engine_ctx(app)
+        outcome = uploads.start(ctx, user(TOMAS), "aims_evidence_review", {"title": "Model card of the scorer"},
+                                [uploads.Incoming(("file",), "card-0.pdf", "application/pdf", b"%PDF card 0")])
+        db.session.commit()
+        ref = outcome.instance.subject
+        assert ref is not None
+
+    def revise(n: int, barrier: threading.Barrier) -> None:
+        with app.app_context():
+            barrier.wait()
+            uploads.start(engine_ctx(app), user(TOMAS), "aims_evidence_review", {"evidence_ref": ref}, [
+                uploads.Incoming(("file",), f"card-{n}.pdf", "application/pdf", f"%PDF card {n}".encode())])
+            db.session.commit()
+
+    for round_ in range(5):
+        barrier = threading.Barrier(2)
+        with ThreadPoolExecutor(2) as pool:
+            for done in [pool.submit(revise, 2 * round_ + i + 1, barrier) for i in range(2)]:
+                done.result()
+    with app.app_context():
+        row = db.session.scalar(select(Evidence).where(Evidence.ref == ref))
+        assert row is not None and row.revision == 11
+        numbers = db.session.scalars(select(EvidenceRevision.number).where(EvidenceRevision.evidence_id == row.id)
+                                     .order_by(EvidenceRevision.number)).all()
+        assert numbers == list(range(1, 12))

@@ -119,6 +119,10 @@ def test_evidence_submitted_on_its_own_then_revised_and_its_current_file_goes_in
         name = user(TOMAS).name
     assert REPORT.filename in files and REPORT_V2.filename in files and files.count(name) == 2
     assert REPORT.sha256[:12] in files and REPORT_V2.sha256[:12] in files and "current" in files
+    link = re.search(r'href="([^"]+)" data-testid="new-revision"', page)
+    assert link is not None
+    form = tomas.get(html.unescape(link.group(1))).get_data(as_text=True)
+    assert f'<option value="{ref}" selected' in form, "the link does not choose the item on the start form"
     history = html.unescape(page[page.index('data-testid="history"'):])
     assert "evidence revised" in history and REPORT_V2.sha256 in history and "2027-06-30" in history
 

@@ -297,3 +297,29 @@ def test_two_revisions_of_one_item_at_once_get_the_next_two_numbers(app: Flask) 
         numbers = db.session.scalars(select(EvidenceRevision.number).where(EvidenceRevision.evidence_id == row.id)
                                      .order_by(EvidenceRevision.number)).all()
         assert numbers == list(range(1, 12))
+
+
+def test_a_task_form_refuses_a_file_kind_not_kept_next_to_its_field(app: Flask,
+                                                                     browser: Callable[[str], Browser]) -> None:
+    lucas_email = "lucas.moreau@lumenvale.example"
+    with app.app_context():
+        instance = services.start_process(engine_ctx(app), user("aims_owner"), "aims_action", {
+            "description": "Publish the model card", "owner_id": lucas_email, "due_date": "2026-11-30",
+            "requester_id": PEOPLE["aims_owner"], "needs_verification": False, "source_ref": "CERT-2026"}).instance
+        db.session.commit()
+        task = db.session.scalars(select(HumanTask.id).where(HumanTask.instance_id == instance.id)).one()
+        before = evidence_count()
+    lucas = browser(lucas_email)
+    form = HtmlForm(lucas.get(f"/tasks/{task}").get_data(as_text=True), "task-form")
+    for key, value in {"status": "done", "completion_note": "Published on the intranet", "completed_at": "2026-11-02",
+                       "proof_files": [Upload("macro.xlsm.exe", b"MZ", "application/octet-stream")]}.items():
+        form.fill(f"f.{key}", value)
+    response = lucas.client.post(f"/tasks/{task}/complete", data=MultiDict(form.body() + [("action", "complete")]),
+                                 content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert any("macro.xlsm.exe: “.exe” files are not kept as evidence" in m for m in errors_on(page).values())
+    assert "Published on the intranet</textarea>" in page
+    with app.app_context():
+        assert evidence_count() == before
+        assert db.session.get(HumanTask, task).state != "completed"

@@ -51,7 +51,9 @@ def start_list() -> Any:
 @bp.route("/start/<process_id>", methods=["GET", "POST"])
 def start(process_id: str) -> Any:
     info = process_admin.start_form(db.session, actor(), process_id)
-    values: dict[str, Any] = {}
+    # a link may fill in top-level text fields (?evidence_ref=EVD-019 from the item's page)
+    values: dict[str, Any] = {k: v for k, v in request.args.items()
+                              if k in ((info.form or {}).get("properties") or {})}
     errors: list[Any] = []
     status = 200
     if request.method == "POST":

@@ -10,7 +10,7 @@ from flask_login import login_required
 from markupsafe import Markup, escape
 
 from engine.aims import BUSINESS_ROLES, ROLES
-from engine.app import organisation_setup, worklist
+from engine.app import organisation_setup, uploads, worklist
 from engine.core import (
     OPEN_STATES,
     ConflictError,
@@ -139,13 +139,16 @@ def release(task_id: int) -> Any:
 def complete(task_id: int) -> Any:
     ctx = context()
     detail = worklist.task_detail(ctx, actor(), task_id)
-    data, uploads = formfields.parse(detail.schema, request.form, request.files)
+    data, files = formfields.parse(detail.schema, request.form, request.files)
+    incoming = [uploads.Incoming(f.path, f.file.filename or "", f.file.mimetype, f.file.read()) for f in files]
+    refused = uploads.field_errors(ctx.settings, detail.schema, incoming)
+    if refused:  # a kind not kept or too large: said next to its field, nothing stored
+        return _render(detail, data, refused, 422)
     try:
-        for upload in uploads:  # each file is kept even if the form is sent back with errors
+        for upload in incoming:  # each file is kept even if the form is sent back with errors
             with unit() as uctx:
                 row = worklist.store_evidence(uctx, actor(), task_id, "/".join(map(str, upload.path)),
-                                              upload.file.filename or "", upload.file.mimetype,
-                                              upload.file.read())
+                                              upload.filename, upload.content_type, upload.content)
                 formfields.put(data, upload.path, worklist.evidence_ref(row))
         if request.form.get("action") == "draft":
             with unit() as uctx:

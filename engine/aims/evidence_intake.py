@@ -129,7 +129,8 @@ def submit(session: Session, clock: Clock, actor: User, instance: ProcessInstanc
         audit_trail.append(session, clock, "evidence_submitted", actor=actor, instance_id=instance.id,
                            subject=row.ref, data={"title": row.title, "sha256": row.sha256, "revision": 1})
         return row
-    found = session.scalar(select(Evidence).where(Evidence.ref == evidence_ref).with_for_update())
+    found = session.scalar(select(Evidence).where(Evidence.ref == evidence_ref).with_for_update()
+                           .execution_options(populate_existing=True))
     if found is None:
         raise NotFound(f"evidence_ref: there is no evidence item {evidence_ref}")
     row = found

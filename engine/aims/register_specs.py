@@ -386,7 +386,8 @@ EVIDENCE = _flow_owned(
     "evidence", "Evidence", "evidence item", Evidence, "title", Flow("aims_evidence_review", "Evidence review"),
     Field("title", "Title"), Field("evidence_type", "Type"), Field("status", "Status"),
     Field("linked_controls", "Controls", "lines"), Field("linked_clauses", "Clauses", "lines"),
-    Field("valid_until", "Valid until", "date"), Field("sha256", "SHA-256"))
+    Field("valid_until", "Valid until", "date"), Field("owner", "Owner", "user", attr="owner_id"),
+    Field("revision", "Revision", "integer"), Field("sha256", "SHA-256"))
 
 #: every register, in the order the pages list them
 SPECS: dict[str, RegisterSpec] = {s.name: s for s in (

@@ -120,6 +120,12 @@ def put(data: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
                 target = target.setdefault(step, [] if isinstance(path[i + 1], int) else {})
 
 
+def field_errors(settings: EngineSettings, schema: dict[str, Any] | None, files: list[Incoming]) -> list[FieldError]:
+    """One error next to each file field whose file cannot be kept (:func:`refusal`), named by its title."""
+    return [FieldError("/".join(map(str, f.path)), f"{title_at(schema or {}, list(f.path))}: {why}")
+            for f in files if (why := refusal(settings, f.filename, f.content)) is not None]
+
+
 def start(ctx: Context, user: User, process_id: str, data: dict[str, Any],
           files: list[Incoming]) -> services.Outcome:
     """Start ``process_id`` with its start form's ``data`` and the ``files`` given for its file fields.
@@ -128,8 +134,7 @@ def start(ctx: Context, user: User, process_id: str, data: dict[str, Any],
     Raises ValidationError, and what ``services.start_process`` raises."""
     info = process_admin.start_form(ctx.session, user, process_id)
     schema = info.form
-    errors = [FieldError("/".join(map(str, f.path)), f"{title_at(schema or {}, list(f.path))}: {why}")
-              for f in files if (why := refusal(ctx.settings, f.filename, f.content)) is not None]
+    errors = field_errors(ctx.settings, schema, files)
     if errors:
         raise ValidationError(f"{process_id}: a file cannot be kept", errors)
     data = dict(data)

@@ -39,6 +39,11 @@ def test_evidence_submitted_with_a_file_is_accepted_with_validity_and_controls(e
         assert row is not None and row.revision == 1 and row.title == "Quarterly bias test of the credit model"
         assert db.session.get(EvidenceFile, int(row.content_ref.removeprefix("upload:"))).filename \
             == "bias-test-report-q3.pdf"
+        ref = row.ref
+    evidence.page.goto(f"{evidence.base}/registers/evidence/{ref}")  # the item's page lists its file
+    files = evidence.page.locator("[data-testid=revisions]")
+    assert "bias-test-report-q3.pdf" in files.inner_text() and "current" in files.inner_text()
+    evidence.ui.shot("evidence_item_files")
     evidence.do("priya", "ut_review_evidence", {"decision": "accept", "valid_until": "2027-03-31",
                                                 "linked_controls": ["A.6.2.4", "A.7.4"]})
     evidence.finish("completed", "E_EVIDENCE_ACCEPTED")

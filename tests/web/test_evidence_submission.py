@@ -18,8 +18,10 @@ import html
 import io
 import json
 import re
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -117,6 +119,10 @@ def test_evidence_submitted_on_its_own_then_revised_and_its_current_file_goes_in
         name = user(TOMAS).name
     assert REPORT.filename in files and REPORT_V2.filename in files and files.count(name) == 2
     assert REPORT.sha256[:12] in files and REPORT_V2.sha256[:12] in files and "current" in files
+    link = re.search(r'href="([^"]+)" data-testid="new-revision"', page)
+    assert link is not None
+    form = tomas.get(html.unescape(link.group(1))).get_data(as_text=True)
+    assert f'<option value="{ref}" selected' in form, "the link does not choose the item on the start form"
     history = html.unescape(page[page.index('data-testid="history"'):])
     assert "evidence revised" in history and REPORT_V2.sha256 in history and "2027-06-30" in history
 
@@ -260,3 +266,60 @@ def test_the_aims_owner_records_someone_elses_training_as_a_new_record(app: Flas
         assert record is not None and db.session.scalar(select(func.count(TrainingRecord.id))) == before + 1
         assert (record.user_id, record.status, record.provider) == (user(TOMAS).id, "completed", "IAPP")
         assert record.created_by_id == user("aims_owner").id and record.expires_at is None
+
+
+def test_two_revisions_of_one_item_at_once_get_the_next_two_numbers(app: Flask) -> None:
+    """Two owners send a new file for the same item at the same moment, five times over: every file is
+    kept, numbered one after the other (the item's row is locked while a revision is added)."""
+    with app.app_context():
+        ctx = engine_ctx(app)
+        outcome = uploads.start(ctx, user(TOMAS), "aims_evidence_review", {"title": "Model card of the scorer"},
+                                [uploads.Incoming(("file",), "card-0.pdf", "application/pdf", b"%PDF card 0")])
+        db.session.commit()
+        ref = outcome.instance.subject
+        assert ref is not None
+
+    def revise(n: int, barrier: threading.Barrier) -> None:
+        with app.app_context():
+            barrier.wait()
+            uploads.start(engine_ctx(app), user(TOMAS), "aims_evidence_review", {"evidence_ref": ref}, [
+                uploads.Incoming(("file",), f"card-{n}.pdf", "application/pdf", f"%PDF card {n}".encode())])
+            db.session.commit()
+
+    for round_ in range(5):
+        barrier = threading.Barrier(2)
+        with ThreadPoolExecutor(2) as pool:
+            for done in [pool.submit(revise, 2 * round_ + i + 1, barrier) for i in range(2)]:
+                done.result()
+    with app.app_context():
+        row = db.session.scalar(select(Evidence).where(Evidence.ref == ref))
+        assert row is not None and row.revision == 11
+        numbers = db.session.scalars(select(EvidenceRevision.number).where(EvidenceRevision.evidence_id == row.id)
+                                     .order_by(EvidenceRevision.number)).all()
+        assert numbers == list(range(1, 12))
+
+
+def test_a_task_form_refuses_a_file_kind_not_kept_next_to_its_field(app: Flask,
+                                                                     browser: Callable[[str], Browser]) -> None:
+    lucas_email = "lucas.moreau@lumenvale.example"
+    with app.app_context():
+        instance = services.start_process(engine_ctx(app), user("aims_owner"), "aims_action", {
+            "description": "Publish the model card", "owner_id": lucas_email, "due_date": "2026-11-30",
+            "requester_id": PEOPLE["aims_owner"], "needs_verification": False, "source_ref": "CERT-2026"}).instance
+        db.session.commit()
+        task = db.session.scalars(select(HumanTask.id).where(HumanTask.instance_id == instance.id)).one()
+        before = evidence_count()
+    lucas = browser(lucas_email)
+    form = HtmlForm(lucas.get(f"/tasks/{task}").get_data(as_text=True), "task-form")
+    for key, value in {"status": "done", "completion_note": "Published on the intranet", "completed_at": "2026-11-02",
+                       "proof_files": [Upload("macro.xlsm.exe", b"MZ", "application/octet-stream")]}.items():
+        form.fill(f"f.{key}", value)
+    response = lucas.client.post(f"/tasks/{task}/complete", data=MultiDict(form.body() + [("action", "complete")]),
+                                 content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert any("macro.xlsm.exe: “.exe” files are not kept as evidence" in m for m in errors_on(page).values())
+    assert "Published on the intranet</textarea>" in page
+    with app.app_context():
+        assert evidence_count() == before
+        assert db.session.get(HumanTask, task).state != "completed"

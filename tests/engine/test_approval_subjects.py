@@ -153,7 +153,9 @@ def test_aiia_approval_shows_the_impact_assessment_and_the_ai_system(ctx: Contex
     found = cards(ctx, task, who)
     row = next(c for c in found if c.noun == "Impact assessment")
     assert row.status == "Pending approval" and ("AI system", "AIS-002") in row.facts
-    assert card(found, "AIS-002").title
+    system = card(found, "AIS-002")
+    assert system.title and system.owner == "Mei Lin Chen"
+    words_only(system)
     words_only(row)
 
 

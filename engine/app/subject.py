@@ -9,13 +9,13 @@ names it (``AIS-001``), or when the process data holds its reference (a risk acc
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from engine.aims.register_specs import SPECS, RegisterSpec
@@ -84,23 +84,25 @@ def _refs_in(value: Any, depth: int = 0) -> Iterator[str]:
 def subjects(session: Session, instance_id: int, subject: str | None, data: dict[str, Any]) -> list[Subject]:
     """The records the step of ``instance_id`` is about: the one its subject names first, then those the
     instance touched, then those its data refers to; at most ``MOST_RECORDS``, each once."""
-    found: dict[tuple[str, int], Any] = {}
-
-    def add(rows: Iterable[Any]) -> None:
-        for row in rows:
-            found.setdefault((type(row).__tablename__, row.id), row)
-
     wanted = list(dict.fromkeys([*([subject] if subject else []), *_refs_in(data)]))[:20]
-    named = {}
-    for model in _models():
+    models = {m.__tablename__: m for m in _models()}
+    # one round trip: (table, id, ref, touched by this instance) of every row touched or named
+    parts = []
+    for name, model in models.items():
+        match = model.instance_id == instance_id
         if wanted:
-            named.update({r.ref: r for r in session.scalars(select(model).where(model.ref.in_(wanted)))})
-    if subject in named:
-        add([named.pop(str(subject))])
-    for model in _models():
-        add(session.scalars(select(model).where(model.instance_id == instance_id).order_by(model.id)))
-    add(named[r] for r in wanted if r in named)
-    return [_card(session, row) for row in list(found.values())[:MOST_RECORDS]]
+            match = or_(match, model.ref.in_(wanted))
+        parts.append(select(literal(name).label("tab"), model.id, model.ref,
+                            (model.instance_id == instance_id).label("mine")).where(match))
+    rows = list(session.execute(union_all(*parts))) if parts else []
+
+    def rank(row: Any) -> tuple[int, int, str, int]:
+        named = wanted.index(row.ref) if row.ref in wanted else len(wanted)
+        first = 0 if row.ref == subject else 1 if row.mine else 2
+        return first, named, row.tab, row.id
+
+    picked = sorted(rows, key=rank)[:MOST_RECORDS]
+    return [_card(session, session.get(models[r.tab], r.id)) for r in picked]
 
 
 def _card(session: Session, row: Any) -> Subject:

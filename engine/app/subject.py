@@ -19,6 +19,7 @@ from sqlalchemy import literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from engine.aims.register_specs import SPECS, RegisterSpec
+from engine.aims.registers import DocumentVersion
 from engine.aims.registers.common import RegisterMixin
 from engine.app.summary import humanize
 from engine.core.models import Base, User
@@ -38,6 +39,8 @@ _COMMON = {"id", "ref", "status", "created_at", "updated_at", "row_version", "is
 #: the column naming whose record it is, in order of preference
 _OWNERS = ("owner_id", "system_owner_id", "chair_id", "lead_auditor_id", "assessor_id",
            "internal_point_of_contact_id", "requester_id", "reported_by_id")
+#: the states of a document version before it is published
+_OPEN_VERSIONS = ("draft", "in_review", "pending_approval", "approved")
 #: the column that titles a row of a register without a spec, in order of preference
 _TITLES = ("title", "name", "description", "period", "version", "level", "trigger")
 
@@ -124,9 +127,27 @@ def _card(session: Session, row: Any) -> Subject:
         title = getattr(row, title_column) if title_column else ""
         facts = _column_facts(model, row, names, skip={title_column, owner_column})
         noun = humanize(model.__tablename__)
+    if model.__tablename__ == "document":
+        facts = _open_version(session, row, names) + facts
     return Subject(noun, row.ref, _plain(title) if title else "", humanize(str(row.status or "")), owner,
                    tuple(facts[:MOST_FACTS]), spec.name if spec is not None else None,
                    soa=model.__tablename__ == "soa_version", owner_label=owner_label)
+
+
+def _open_version(session: Session, document: Any, names: _People) -> list[tuple[str, str]]:
+    """The version of a document under work (not yet published), said first on its card: what an
+    approver of the document approves."""
+    version = session.scalar(select(DocumentVersion).where(
+        DocumentVersion.document_id == document.id, DocumentVersion.status.in_(_OPEN_VERSIONS))
+        .order_by(DocumentVersion.id.desc()).limit(1))
+    if version is None:
+        return []
+    out = [("Version under work", f"{version.version} ({humanize(version.status).lower()})")]
+    if version.change_summary:
+        out.append(("Change", _short(version.change_summary)))
+    if version.author_id:
+        out.append(("Author", names.name(version.author_id) or ""))
+    return out
 
 
 def _spec_facts(session: Session, spec: RegisterSpec, row: Any, names: _People,

@@ -132,6 +132,7 @@ def test_policy_approval_shows_the_document_with_its_owner(ctx: Context) -> None
     doc = card(cards(ctx, task, who), "DOC-POL-001")
     assert doc.noun == "Document" and doc.title and doc.register == "documents" and doc.owner
     assert any(label == "Type" for label, _ in doc.facts)
+    assert doc.facts[0] == ("Version under work", "2.0 (in review)"), "the version being approved comes first"
     words_only(doc)
 
 

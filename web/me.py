@@ -13,7 +13,7 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from engine.app import accounts, calendar_feed
-from engine.core import ConflictError, Forbidden, InvalidInput, NotFound, User, delegation, notifications
+from engine.core import ConflictError, Forbidden, InvalidInput, NotFound, User, delegation, notifications, zone
 
 from .common import actor, now, unit
 from .extensions import db
@@ -131,12 +131,14 @@ def _day(value: str, name: str) -> date:
 
 @bp.route("/away", methods=["POST"])
 def away_create() -> Any:
-    """Away from the start of ``starts`` until the end of ``ends`` (UTC days), ``deputy`` stands in."""
+    """Away from the start of ``starts`` until the end of ``ends`` (days in the user's time zone),
+    ``deputy`` stands in."""
     form = {k: request.form.get(k, "").strip() for k in ("deputy", "starts", "ends", "reason")}
     try:
         first, last = _day(form["starts"], "the first day"), _day(form["ends"], "the last day")
-        starts_at = datetime.combine(first, time(), UTC)
-        ends_at = datetime.combine(last + timedelta(days=1), time(), UTC)
+        local = zone(actor().time_zone)
+        starts_at = datetime.combine(first, time(), local).astimezone(UTC)
+        ends_at = datetime.combine(last + timedelta(days=1), time(), local).astimezone(UTC)
         with unit() as ctx:
             me = actor()
             delegation.create(ctx.session, ctx.clock, ctx.settings, me, me, form["deputy"], starts_at, ends_at,

@@ -9,16 +9,17 @@ names it (``AIS-001``), or when the process data holds its reference (a risk acc
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from engine.aims.register_specs import SPECS, RegisterSpec
+from engine.aims.registers import DocumentVersion
 from engine.aims.registers.common import RegisterMixin
 from engine.app.summary import humanize
 from engine.core.models import Base, User
@@ -38,6 +39,8 @@ _COMMON = {"id", "ref", "status", "created_at", "updated_at", "row_version", "is
 #: the column naming whose record it is, in order of preference
 _OWNERS = ("owner_id", "system_owner_id", "chair_id", "lead_auditor_id", "assessor_id",
            "internal_point_of_contact_id", "requester_id", "reported_by_id")
+#: the states of a document version before it is published
+_OPEN_VERSIONS = ("draft", "in_review", "pending_approval", "approved")
 #: the column that titles a row of a register without a spec, in order of preference
 _TITLES = ("title", "name", "description", "period", "version", "level", "trigger")
 
@@ -84,23 +87,25 @@ def _refs_in(value: Any, depth: int = 0) -> Iterator[str]:
 def subjects(session: Session, instance_id: int, subject: str | None, data: dict[str, Any]) -> list[Subject]:
     """The records the step of ``instance_id`` is about: the one its subject names first, then those the
     instance touched, then those its data refers to; at most ``MOST_RECORDS``, each once."""
-    found: dict[tuple[str, int], Any] = {}
-
-    def add(rows: Iterable[Any]) -> None:
-        for row in rows:
-            found.setdefault((type(row).__tablename__, row.id), row)
-
     wanted = list(dict.fromkeys([*([subject] if subject else []), *_refs_in(data)]))[:20]
-    named = {}
-    for model in _models():
+    models = {m.__tablename__: m for m in _models()}
+    # one round trip: (table, id, ref, touched by this instance) of every row touched or named
+    parts = []
+    for name, model in models.items():
+        match = model.instance_id == instance_id
         if wanted:
-            named.update({r.ref: r for r in session.scalars(select(model).where(model.ref.in_(wanted)))})
-    if subject in named:
-        add([named.pop(str(subject))])
-    for model in _models():
-        add(session.scalars(select(model).where(model.instance_id == instance_id).order_by(model.id)))
-    add(named[r] for r in wanted if r in named)
-    return [_card(session, row) for row in list(found.values())[:MOST_RECORDS]]
+            match = or_(match, model.ref.in_(wanted))
+        parts.append(select(literal(name).label("tab"), model.id, model.ref,
+                            (model.instance_id == instance_id).label("mine")).where(match))
+    rows = list(session.execute(union_all(*parts))) if parts else []
+
+    def rank(row: Any) -> tuple[int, int, str, int]:
+        named = wanted.index(row.ref) if row.ref in wanted else len(wanted)
+        first = 0 if row.ref == subject else 1 if row.mine else 2
+        return first, named, row.tab, row.id
+
+    picked = sorted(rows, key=rank)[:MOST_RECORDS]
+    return [_card(session, session.get(models[r.tab], r.id)) for r in picked]
 
 
 def _card(session: Session, row: Any) -> Subject:
@@ -122,9 +127,27 @@ def _card(session: Session, row: Any) -> Subject:
         title = getattr(row, title_column) if title_column else ""
         facts = _column_facts(model, row, names, skip={title_column, owner_column})
         noun = humanize(model.__tablename__)
+    if model.__tablename__ == "document":
+        facts = _open_version(session, row, names) + facts
     return Subject(noun, row.ref, _plain(title) if title else "", humanize(str(row.status or "")), owner,
                    tuple(facts[:MOST_FACTS]), spec.name if spec is not None else None,
                    soa=model.__tablename__ == "soa_version", owner_label=owner_label)
+
+
+def _open_version(session: Session, document: Any, names: _People) -> list[tuple[str, str]]:
+    """The version of a document under work (not yet published), said first on its card: what an
+    approver of the document approves."""
+    version = session.scalar(select(DocumentVersion).where(
+        DocumentVersion.document_id == document.id, DocumentVersion.status.in_(_OPEN_VERSIONS))
+        .order_by(DocumentVersion.id.desc()).limit(1))
+    if version is None:
+        return []
+    out = [("Version under work", f"{version.version} ({humanize(version.status).lower()})")]
+    if version.change_summary:
+        out.append(("Change", _short(version.change_summary)))
+    if version.author_id:
+        out.append(("Author", names.name(version.author_id) or ""))
+    return out
 
 
 def _spec_facts(session: Session, spec: RegisterSpec, row: Any, names: _People,
@@ -142,8 +165,9 @@ def _spec_facts(session: Session, spec: RegisterSpec, row: Any, names: _People,
             target = SPECS[f.target or ""].model
             ids = stored if isinstance(stored, list) else [stored]
             text = ", ".join(r.ref for r in (session.get(target, i) for i in ids) if r is not None)
-        elif f.kind == "choice":
-            text = dict(f.choices).get(stored, humanize(str(stored)))
+        elif f.choices:
+            words = dict(f.choices)
+            text = ", ".join(words.get(v, humanize(str(v))) for v in (stored if isinstance(stored, list) else [stored]))
         else:
             text = _plain(stored)
         if text:

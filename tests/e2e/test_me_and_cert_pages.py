@@ -34,6 +34,14 @@ def test_notifications_away_soa_and_readiness_in_a_real_browser(live_server: str
     page.wait_for_selector("text=Your e-mail preference is saved.")
     assert page.is_checked("#mode-digest")
     assert "/calendar/" in page.input_value("[data-testid=feed-url]")
+    page.fill("#time_zone", "Mars/Olympus Mons")
+    page.click("[data-testid=time-zone-form] button[type=submit]")
+    assert "is not a time zone we know" in page.inner_text("[data-testid=time-zone-error]")
+    assert page.input_value("#time_zone") == "Mars/Olympus Mons"
+    ui.shot("time_zone_refused")
+    page.fill("#time_zone", "Asia/Tokyo")
+    page.click("[data-testid=time-zone-form] button[type=submit]")
+    page.wait_for_selector("text=Dates and deadlines are now shown in the time zone Asia/Tokyo.")
     ui.shot("notifications")
 
     page.click("text=Out of office")

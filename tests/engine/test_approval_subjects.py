@@ -19,7 +19,7 @@ from engine.core.settings import EngineSettings
 from . import cert_flow as cf
 from .audit_flow import ProgrammeFlow, all_required_audits, programme_audits
 from .capa_flow import CapaFlow
-from .helpers import user
+from .helpers import email, user
 from .mr_flow import ReviewFlow, minutes
 from .policy_flow import PolicyFlow, draft
 from .risk_flow import RiskFlow
@@ -34,9 +34,11 @@ def approval(ctx: Context, instance: ProcessInstance, form: str) -> HumanTask:
     return task
 
 
-def cards(ctx: Context, task: HumanTask, who: str) -> list[Subject]:
+def cards(ctx: Context, task: HumanTask, who: str, decision: bool = True) -> list[Subject]:
+    """The record cards ``who`` reads on the task page (an approval's, unless ``decision`` is False: a
+    verification whose outcome field is not called decision)."""
     detail = worklist.task_detail(ctx, user(ctx.session, who), task.id)
-    assert detail.decision is not None, "an approval step"
+    assert (detail.decision is not None) == decision
     return detail.subjects
 
 
@@ -130,6 +132,7 @@ def test_policy_approval_shows_the_document_with_its_owner(ctx: Context) -> None
     doc = card(cards(ctx, task, who), "DOC-POL-001")
     assert doc.noun == "Document" and doc.title and doc.register == "documents" and doc.owner
     assert any(label == "Type" for label, _ in doc.facts)
+    assert doc.facts[0] == ("Version under work", "2.0 (in review)"), "the version being approved comes first"
     words_only(doc)
 
 
@@ -153,7 +156,9 @@ def test_aiia_approval_shows_the_impact_assessment_and_the_ai_system(ctx: Contex
     found = cards(ctx, task, who)
     row = next(c for c in found if c.noun == "Impact assessment")
     assert row.status == "Pending approval" and ("AI system", "AIS-002") in row.facts
-    assert card(found, "AIS-002").title
+    system = card(found, "AIS-002")
+    assert system.title and system.owner == "Mei Lin Chen"
+    words_only(system)
     words_only(row)
 
 
@@ -178,3 +183,33 @@ def test_evidence_review_shows_the_evidence_item(ctx: Context) -> None:
     assert item.title == title and item.register == "evidence" and item.status == "Submitted"
 
 
+
+
+def test_action_verification_shows_the_action_with_its_owner(ctx: Context) -> None:
+    instance = services.start_process(ctx, user(ctx.session, "priya"), "aims_action", {
+        "description": "Publish the adverse-impact reporting form", "owner_id": email("lucas"),
+        "due_date": "2026-11-30", "requester_id": email("priya"), "needs_verification": True,
+        "source_ref": "CERT-2026"}).instance
+    [work] = services.open_tasks(ctx, instance.id)
+    services.complete_task(ctx, user(ctx.session, "lucas"), work.id, {
+        "status": "done", "completion_note": "form is live", "completed_at": "2026-11-02",
+        "evidence": ["EVD-300"]})
+    [verify] = services.open_tasks(ctx, instance.id)
+    action = card(cards(ctx, verify, "priya", decision=False), str(instance.subject))
+    assert action.noun == "Action item" and action.title == "Publish the adverse-impact reporting form"
+    assert action.owner == "Lucas Moreau"
+    words_only(action)
+
+
+def test_corrective_action_closure_shows_the_nonconformity_and_its_actions(ctx: Context, clock: FixedClock) -> None:
+    capa = CapaFlow(ctx, clock)
+    capa.to_plan()
+    capa.plan()
+    capa.approve()
+    capa.act()
+    capa.reach_check_date()
+    found = cards(ctx, capa.task("ut_verify_effectiveness"), "daniel", decision=False)
+    nc = next(c for c in found if c.noun == "Nonconformity")
+    assert nc.ref == capa.nc().ref and nc.owner == "Ravi Patel"
+    assert "Corrective action" in [c.noun for c in found]
+    words_only(nc)

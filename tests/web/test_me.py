@@ -268,3 +268,14 @@ def test_deadline_in_a_notification_and_its_mail_is_said_in_the_recipients_time_
         assert titles[utc.id] == "Reminder: 'Review' is due 12 Nov 2026, 16:30 UTC"
         assert mails[tokyo.id]["due"] == "13 Nov 2026, 01:30 JST"
         assert mails[tokyo.id]["title"] == titles[tokyo.id]
+
+
+def test_days_away_are_the_days_of_the_users_time_zone(app: Flask, browser: Callable[[str], Browser]) -> None:
+    b = browser("assessor2")
+    assert b.post("/time-zone", {"time_zone": "Asia/Tokyo"}).status_code == 303
+    assert "in your time zone (Asia/Tokyo)" in text(b.get("/away"))
+    assert b.post("/away", {"deputy": PEOPLE["assessor"], "starts": "2026-11-10", "ends": "2026-11-10"}
+                  ).status_code == 303
+    [made] = _delegations(app, "assessor2")
+    assert (made.starts_at.replace(tzinfo=UTC), made.ends_at.replace(tzinfo=UTC)) == (
+        datetime(2026, 11, 9, 15, 0, tzinfo=UTC), datetime(2026, 11, 10, 15, 0, tzinfo=UTC))  # midnight in Tokyo

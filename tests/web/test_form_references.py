@@ -71,8 +71,8 @@ def test_start_form_with_an_unknown_evidence_reference_keeps_the_form(
     assert 'role="alert"' in body and "data-error-summary" in body
     # what was given stays chosen in the picker, marked, with the error beside it
     assert '<option value="EVD-999" selected>EVD-999 — not found</option>' in body
-    assert re.search(r'name="f.evidence_ref" data-picker[^>]*\s+aria-invalid="true" aria-describedby="f.evidence_ref-error"',
-                     body)
+    assert re.search(r'name="f.evidence_ref" data-picker[^>]*\s+aria-invalid="true" '
+                     r'aria-describedby="f.evidence_ref-error"', body)
     assert re.search(r'value="expired"\s+checked', body)
     assert instances(app, "aims_evidence_review") == before
     for word in ("evidence_ref:", "Traceback", "NotFound", "is not valid under", "does not match"):

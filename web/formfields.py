@@ -2,8 +2,9 @@
 posted form becomes the data the engine validates.
 
 Supported (DESIGN.md, FLOWS.md 0.8): text, textarea (``"x-widget": "textarea"`` or a long
-``maxLength``), enums as select or radio (``"x-widget": "radio"``, or four options or fewer),
-multi-enums (arrays of enums) as checkboxes, integers and numbers with their bounds, booleans, dates,
+``maxLength``), enums as a searchable picker or radio (``"x-widget": "radio"``, or four options or fewer),
+multi-enums (arrays of enums) as checkboxes (a searchable multi picker beyond ``MANY_CHOICES`` options),
+integers and numbers with their bounds, booleans, dates,
 date-times, user pickers (``"format": "email"`` with ``"x-user-roles"``), reference pickers
 (``"x-ref": "<kind>"``: a searchable picker of that kind's records; an array of them, a multi picker), lists of text
 (one per line), scales (an integer with ``"x-scale": "likelihood"`` or ``"impact"``: its values as
@@ -35,6 +36,9 @@ from engine.core import FieldError, forms, human_date, title_at
 
 LONG_TEXT = re.compile(r"(comment|comments|rationale|description|note|notes|summary|justification|details|"
                        r"explanation|reason|narrative|conclusion|impact|impacts)$")
+
+#: an array of choices with more options than this is a searchable multi picker instead of checkboxes
+MANY_CHOICES = 12
 
 UserOptions = Callable[[list[str]], list[tuple[str, str]]]
 #: the records of a kind of reference as (reference, label)
@@ -121,8 +125,8 @@ def _kind(key: str, schema: dict[str, Any]) -> str:
             return "files"
         if items.get("x-ref"):
             return "refs"
-        if enum_options(items):
-            return "checkboxes"
+        if enum_options(items):  # a long list (controls, clauses) is a multi picker, a short one checkboxes
+            return "checkboxes" if len(enum_options(items)) <= MANY_CHOICES else "choices"
         if items.get("type") == "object":
             return "group"
         return "lines"
@@ -191,7 +195,7 @@ def _fields(schema: dict[str, Any], values: Any, errors: dict[str, str], pick: O
             f.options = enum_options(sub)
         elif f.kind == "scale":
             f.options = scale_options(sub, pick.scales(str(sub["x-scale"])))
-        elif f.kind == "checkboxes":
+        elif f.kind in ("checkboxes", "choices"):
             f.options = enum_options(sub["items"])
         elif f.kind == "user":
             f.options = pick.users(list(sub.get("x-user-roles") or []))
@@ -219,7 +223,7 @@ def _fields(schema: dict[str, Any], values: Any, errors: dict[str, str], pick: O
 def _error_at(errors: dict[str, str], path: str, kind: str) -> str | None:
     """The field's error; for a list drawn as one control (checkboxes, lines, files), its entries' too."""
     found = [errors[path]] if path in errors else []
-    if kind in ("checkboxes", "refs", "lines", "files"):
+    if kind in ("checkboxes", "choices", "refs", "lines", "files"):
         found += [m for k, m in errors.items() if k.startswith(path + "/") and k[len(path) + 1:].isdigit()]
     return " ".join(found) or None
 
@@ -344,7 +348,7 @@ def _parse_object(schema: dict[str, Any], form: MultiDict[str, str], files: Mult
             picked = [v.strip() for v in form.getlist(n) if v.strip()]
             if picked:
                 data[key] = picked
-        elif kind == "checkboxes":
+        elif kind in ("checkboxes", "choices"):
             chosen = form.getlist(n)
             options = enum_options(sub["items"])
             picked = [v for v, _ in options if str(v) in chosen]

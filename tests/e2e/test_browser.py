@@ -107,6 +107,8 @@ def test_assessor_approver_and_admin_in_a_real_browser(live_server: str, chromiu
     page.click("[id='f.reviewer-ts-control']")
     page.keyboard.type("fatima")
     page.keyboard.press("Enter")
+    page.keyboard.press("Tab")  # on to the next field: the picker closes
+    page.wait_for_selector("[id='f.reviewer-ts-dropdown']", state="hidden")
     page.click("[data-add-row='f.mitigations']")
     page.fill("[name='f.mitigations.0.measure']", "Tone guidelines in the prompt")
     page.click("[id='f.mitigations.0.owner-ts-control']")  # a picker in an added row works too

@@ -16,6 +16,7 @@ from web.extensions import db
 
 from ..web.risk_pages import identify_task, plan_task
 from .test_browser import Pages
+from .walk import BrowserForm
 
 OWNER = "tomas.alvarez@lumenvale.example"
 ASSESSOR = "sofia.rossi@lumenvale.example"
@@ -78,11 +79,12 @@ def test_task_and_instance_pages_read_in_peoples_words(shipped_server: tuple[str
         page.click("[data-add-row='f.risks']")
     page.fill("[name='f.risks.0.title']", "Opaque scoring")
     page.fill("[name='f.risks.0.description']", "Applicants cannot see why they are refused")
-    page.select_option("[name='f.risks.0.source_category']", "lack_of_transparency_explainability")
+    form = BrowserForm(page, shots)  # the pickers, as a person uses them
+    form.pick(page.locator("[name='f.risks.0.source_category']"), ["lack_of_transparency_explainability"])
     page.fill("[name='f.risks.0.consequences_org']", "complaints")
     page.fill("[name='f.risks.0.consequences_individuals']", "no recourse")
     page.fill("[name='f.risks.0.consequences_society']", "none identified")
-    page.select_option("[name='f.risks.0.owner_id']", OWNER)
+    form.pick(page.locator("[name='f.risks.0.owner_id']"), [OWNER])
     for radio in page.locator("input[type=radio][value=considered_relevant]").all():
         radio.check()
     ui.shot("identify_filled")

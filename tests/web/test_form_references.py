@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from engine.aims.registers import Evidence
+from engine.app import accounts
 from engine.core import directory, domain
 from engine.core.clock import FixedClock
 from engine.core.models import HumanTask, ProcessInstance
@@ -25,7 +26,7 @@ from web.extensions import db
 
 from ..engine.risk_flow import ANNEX_C
 from ..form_values import Pools, as_received, form_values
-from .conftest import PEOPLE, Browser, shipped_app
+from .conftest import PEOPLE, Browser, shipped_app, user
 from .html_form import HtmlForm
 from .risk_pages import identify_task, plan_task
 
@@ -110,6 +111,22 @@ def test_task_form_with_an_unknown_risk_reference_keeps_the_form(
     assert '<option value="AIS-404" selected>AIS-404 — not found</option>' in body
     with app.app_context():
         assert db.session.get(HumanTask, task).state == "claimed"
+
+
+def test_api_start_with_an_unknown_evidence_reference_is_an_error_of_its_field(app: Flask) -> None:
+    """What the picker offers is checked the same way when the id is typed into the API."""
+    with app.app_context():
+        _, token = accounts.create_token(db.session, app.extensions["aimsflow.clock"], user("aims_owner"), "tests")
+        db.session.commit()
+    before = instances(app, "aims_evidence_review")
+    refused = app.test_client().post("/api/v1/instances", headers={"Authorization": f"Bearer {token}"}, json={
+        "process_id": "aims_evidence_review", "data": {"evidence_ref": "EVD-999", "trigger": "expired"}})
+    assert refused.status_code == 422
+    error = refused.get_json()["error"]
+    assert error["code"] == "validation_error"
+    assert {"path": "evidence_ref",
+            "message": "Evidence: there is no evidence item EVD-999; choose one from the list"} in error["errors"]
+    assert instances(app, "aims_evidence_review") == before
 
 
 # --------------------------------------------------------------------------- Plan the risk treatment

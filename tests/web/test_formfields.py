@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import render_template_string
 from werkzeug.datastructures import MultiDict
 
 from web import formfields
@@ -128,3 +129,19 @@ def test_group_marks_only_rows_given_before(app: Any) -> None:
         fresh = render_template_string(page, fields=formfields.build(GROUP, {}))
     assert 'name="f.actions.present"' in before and 'name="f.rows.present"' not in before
     assert ".present" not in fresh
+
+
+def test_a_long_list_of_choices_is_a_multi_picker_with_titles(app: Any) -> None:
+    """The Annex A controls an evidence item supports: 38 options, chosen in a searchable multi picker
+    that shows each with its title and sends the chosen ones."""
+    schema = json.loads((ROOT / "forms" / "evidence_review.schema.json").read_text(encoding="utf-8"))
+    field = next(f for f in formfields.build(schema, {"linked_controls": ["A.6.2.5"]}) if f.key == "linked_controls")
+    assert field.kind == "choices" and len(field.options) == 38
+    assert ("A.6.2.5", "A.6.2.5 — AI system deployment") in field.options
+    with app.test_request_context():
+        html = render_template_string('{% from "_fields.html" import field %}{{ field(f) }}', f=field)
+    assert 'name="f.linked_controls" data-picker' in html and "multiple" in html
+    assert '<option value="A.6.2.5" selected>A.6.2.5 — AI system deployment</option>' in html
+    assert 'type="checkbox"' not in html
+    data, _ = formfields.parse(schema, MultiDict([("f.linked_controls", "A.6.2.5"), ("f.linked_controls", "A.7.4")]))
+    assert data["linked_controls"] == ["A.6.2.5", "A.7.4"]

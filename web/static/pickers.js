@@ -14,7 +14,7 @@
         maxOptions: null,
         refreshThrottle: 0,  // the matches follow each key at once (lists are at most a few hundred)
         allowEmptyOption: false,  // nothing chosen shows the placeholder; Backspace or the clear button empties it
-        hidePlaceholder: false,
+        hidePlaceholder: true,  // a chosen value shows alone
         placeholder: select.getAttribute('data-placeholder') || 'Type to search…',
         searchField: ['text'],
         render: {

@@ -15,15 +15,16 @@ from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, inspect, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.core import (
@@ -42,6 +43,7 @@ from engine.core.context import Context
 from engine.core.durations import add_duration
 from engine.core.errors import ConflictError, EngineError, ScriptBudgetError, WorkflowError
 from engine.core.models import OPEN_STATES, HumanTask, InstanceState, ProcessInstance, TaskState, User
+from engine.core.models.base import check_lengths
 from engine.core.operators import OperatorContext, StartRequest, get_operator
 from engine.core.properties import lookup_path, read_properties
 from engine.core.sandbox import make_script_engine
@@ -243,6 +245,43 @@ def save(ctx: Context, instance: ProcessInstance, workflow: Any, flush: bool = T
     if flush:
         flush_instance(ctx, instance)
     _WORKFLOWS.put(instance.id, instance.state, workflow)
+
+
+_INSTANCE_TABLE = cast(Table, ProcessInstance.__table__)
+#: write_instance's prepared compare-and-set statements, by the columns they set
+_INSTANCE_WRITES: dict[tuple[str, ...], Any] = {}
+
+
+def _instance_statement(names: tuple[str, ...]) -> Any:
+    statement = _INSTANCE_WRITES.get(names)
+    if statement is None:
+        table = _INSTANCE_TABLE
+        statement = _INSTANCE_WRITES[names] = (
+            update(table).where(table.c.id == bindparam("i_id"), table.c.version == bindparam("i_version"))
+            .values({**{name: bindparam(name, type_=table.c[name].type) for name in names},
+                     "version": table.c.version + 1}))
+    return statement
+
+
+def write_instance(session: Session, instance: ProcessInstance) -> None:
+    """Write the columns changed on ``instance`` (a saved row) with one prepared compare-and-set on its
+    version, as the unit of work would, but without it; the instance then holds them as saved. Raises
+    ConflictError when the version moved on meanwhile. Anything else (a new instance, a changed
+    relationship) is left to the next flush."""
+    state = inspect(instance)
+    if not state.persistent or not state.committed_state or \
+            not all(key in _INSTANCE_TABLE.c for key in state.committed_state):
+        return
+    changed = {key: state.dict.get(key) for key in state.committed_state}
+    check_lengths(state.mapper, None, instance)
+    result = session.connection().execute(_instance_statement(tuple(sorted(changed))),
+                                          {**changed, "i_id": instance.id, "i_version": instance.version})
+    if result.rowcount != 1:
+        raise ConflictError(f"instance {instance.id} was changed by someone else meanwhile; "
+                            "reload it and try again")
+    for key, value in changed.items():
+        set_committed_value(instance, key, value)
+    set_committed_value(instance, "version", instance.version + 1)
 
 
 def flush_instance(ctx: Context, instance: ProcessInstance) -> None:

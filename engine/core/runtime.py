@@ -279,9 +279,9 @@ def write_instance(session: Session, instance: ProcessInstance) -> None:
     if result.rowcount != 1:
         raise ConflictError(f"instance {instance.id} was changed by someone else meanwhile; "
                             "reload it and try again")
-    for key, value in changed.items():
-        set_committed_value(instance, key, value)
     set_committed_value(instance, "version", instance.version + 1)
+    # as a flush leaves it: nothing pending, so the session's next flush has nothing to look at
+    state._commit_all(state.dict, session.identity_map)
 
 
 def flush_instance(ctx: Context, instance: ProcessInstance) -> None:

@@ -202,15 +202,11 @@ def step_message(task: HumanTask, step: Step, people: People, now: datetime) -> 
 def on_created(session: Session, clock: Clock, settings: EngineSettings, instance_id: int,
                created: Iterable[tuple[HumanTask, dict[str, Any]]]) -> None:
     """For tasks that just became ready, in the same transaction: route a task meant for an absent user
-    to their deputy (SoD permitting), schedule its ladder, and tell the people who may do it."""
+    to their deputy (SoD permitting) and tell the people who may do it. The rows are saved already
+    (their ladder was scheduled before: :func:`schedule_new`); the notifications go out as multi-row inserts."""
     created = list(created)
     if not created:
         return
-    for row, _ in created:  # the ladder goes into the rows' INSERT (it depends on neither holder nor id)
-        schedule(row, settings)
-    # the task rows get their ids now (the caller's flush, moved forward: the callers run sync_tasks
-    # inside runtime.version_guard), so the notifications go out as plain multi-row inserts
-    session.flush()
     now = clock.now()
     notifier = Notifier(session, clock, settings)
     people = People(session, now, notifier=notifier)
@@ -232,6 +228,12 @@ def on_created(session: Session, clock: Clock, settings: EngineSettings, instanc
             notifier.preload(u.id for u in recipients)
             notifier.send(recipients, new_task_message(row, people))
         notifier.write()
+
+
+def schedule_new(settings: EngineSettings, rows: Iterable[HumanTask]) -> None:
+    """Schedule the ladder of new task rows before they are inserted (it depends on neither holder nor id)."""
+    for row in rows:
+        schedule(row, settings)
 
 
 def on_reassigned(session: Session, clock: Clock, settings: EngineSettings, task: HumanTask, by: User,

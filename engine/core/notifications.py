@@ -86,6 +86,9 @@ def new_message_id(settings: EngineSettings) -> str:
 
 _NOTIFICATION: Any = Notification.__table__
 _OUTBOX: Any = OutboxMessage.__table__
+# built once: executing a prepared statement skips building it and its cache key per call
+_INSERT_NOTIFICATIONS = insert(_NOTIFICATION)
+_INSERT_MAILS = insert(_OUTBOX)
 
 
 class Notifier:
@@ -165,10 +168,10 @@ class Notifier:
     def write(self) -> None:
         """Insert what :meth:`send` collected (multi-row INSERTs)."""
         if self._notes:
-            self.session.execute(insert(_NOTIFICATION), self._notes)
+            self.session.execute(_INSERT_NOTIFICATIONS, self._notes)
             self._notes = []
         if self._mails:
-            self.session.execute(insert(_OUTBOX), self._mails)
+            self.session.execute(_INSERT_MAILS, self._mails)
             self._mails = []
 
 

@@ -15,15 +15,16 @@ from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, insert, inspect, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.core import (
@@ -42,6 +43,7 @@ from engine.core.context import Context
 from engine.core.durations import add_duration
 from engine.core.errors import ConflictError, EngineError, ScriptBudgetError, WorkflowError
 from engine.core.models import OPEN_STATES, HumanTask, InstanceState, ProcessInstance, TaskState, User
+from engine.core.models.base import check_lengths
 from engine.core.operators import OperatorContext, StartRequest, get_operator
 from engine.core.properties import lookup_path, read_properties
 from engine.core.sandbox import make_script_engine
@@ -245,6 +247,43 @@ def save(ctx: Context, instance: ProcessInstance, workflow: Any, flush: bool = T
     _WORKFLOWS.put(instance.id, instance.state, workflow)
 
 
+_INSTANCE_TABLE = cast(Table, ProcessInstance.__table__)
+#: write_instance's prepared compare-and-set statements, by the columns they set
+_INSTANCE_WRITES: dict[tuple[str, ...], Any] = {}
+
+
+def _instance_statement(names: tuple[str, ...]) -> Any:
+    statement = _INSTANCE_WRITES.get(names)
+    if statement is None:
+        table = _INSTANCE_TABLE
+        statement = _INSTANCE_WRITES[names] = (
+            update(table).where(table.c.id == bindparam("i_id"), table.c.version == bindparam("i_version"))
+            .values({**{name: bindparam(name, type_=table.c[name].type) for name in names},
+                     "version": table.c.version + 1}))
+    return statement
+
+
+def write_instance(session: Session, instance: ProcessInstance) -> None:
+    """Write the columns changed on ``instance`` (a saved row) with one prepared compare-and-set on its
+    version, as the unit of work would, but without it; the instance then holds them as saved. Raises
+    ConflictError when the version moved on meanwhile. Anything else (a new instance, a changed
+    relationship) is left to the next flush."""
+    state = inspect(instance)
+    if not state.persistent or not state.committed_state or \
+            not all(key in _INSTANCE_TABLE.c for key in state.committed_state):
+        return
+    changed = {key: state.dict.get(key) for key in state.committed_state}
+    check_lengths(state.mapper, None, instance)
+    result = session.connection().execute(_instance_statement(tuple(sorted(changed))),
+                                          {**changed, "i_id": instance.id, "i_version": instance.version})
+    if result.rowcount != 1:
+        raise ConflictError(f"instance {instance.id} was changed by someone else meanwhile; "
+                            "reload it and try again")
+    set_committed_value(instance, "version", instance.version + 1)
+    # as a flush leaves it: nothing pending, so the session's next flush has nothing to look at
+    state._commit_all(state.dict, session.identity_map)
+
+
 def flush_instance(ctx: Context, instance: ProcessInstance) -> None:
     """Flush pending changes; a lost version race on ``instance`` becomes ConflictError."""
     with version_guard(instance):
@@ -294,7 +333,7 @@ def sync_tasks(ctx: Context, instance: ProcessInstance, workflow: Any, done_id: 
     New ready tasks get rows (role, assignee, due date, SoD exclusions); rows whose task is no longer
     ready are cancelled. ``done_id`` is the task just completed (its row is closed by the caller);
     ``open_rows`` are the instance's open rows if the caller has them (``[]`` for a new instance),
-    else they are read. New rows get their ids at the caller's next flush. Returns the new rows.
+    else they are read. New rows are inserted at once (:func:`insert_task_rows`). Returns them.
     """
     session = ctx.session
     ready = ready_human_tasks(workflow)
@@ -306,17 +345,23 @@ def sync_tasks(ctx: Context, instance: ProcessInstance, workflow: Any, done_id: 
             row.state = TaskState.CANCELLED
             row.completed_at = now
     created = []
+    blocked: list[tuple[HumanTask, dict[str, Any]]] = []
     done: list[Any] | None = None
     for spiff_id, task in ready.items():
         if spiff_id in open_by_id:
             continue
         row = _new_row(ctx, instance, task, now)
-        session.add(row)
         if row.sod_rules:
             if done is None:
                 done = assignment.history(session, instance.id)
-            _apply_candidates(ctx, row, task.data, done)
+            if (event := _apply_candidates(ctx, row, task.data, done)) is not None:
+                blocked.append((row, event))
         created.append(row)
+    escalation.schedule_new(ctx.settings, created)
+    insert_task_rows(session, created)
+    for row, event in blocked:  # audited once the row has its id
+        audit_trail.append(session, ctx.clock, "sod_violation_blocked", actor=None, instance_id=row.instance_id,
+                           task_id=row.id, subject=row.subject, data=event)
     # same transaction: deputy routing, the deadline ladder, the "new task" notifications
     escalation.on_created(session, ctx.clock, ctx.settings, instance.id,
                           ((row, ready[row.spiff_task_id].data) for row in created))
@@ -345,23 +390,51 @@ def _new_row(ctx: Context, instance: ProcessInstance, task: Any, now: datetime) 
     return row
 
 
-def _apply_candidates(ctx: Context, row: HumanTask, data: dict[str, Any], done: list[Any]) -> None:
-    """SoD at candidate building: exclude role holders; unassign a designated user the rules forbid."""
+def _apply_candidates(ctx: Context, row: HumanTask, data: dict[str, Any], done: list[Any]) -> dict[str, Any] | None:
+    """SoD at candidate building: exclude role holders; unassign a designated user the rules forbid.
+    Returns the data of the ``sod_violation_blocked`` event to audit then, else None."""
     assignment.candidate_exclusions(ctx.session, row, data, done)
     if row.assignee_id is None:
-        return
+        return None
     user = ctx.session.get(User, row.assignee_id)
     if user is None:
-        return
+        return None
     violations = assignment.sod_violations(ctx.session, user, row, data, done)
-    if violations:
-        row.note = f"{user.email} was named but {violations[0]}; a manager must assign someone else"
-        row.assignee_id = row.designated_id = None
-        ctx.session.flush()
-        audit_trail.append(ctx.session, ctx.clock, "sod_violation_blocked", actor=None, instance_id=row.instance_id,
-                           task_id=row.id, subject=row.subject,
-                           data={"task_spec": row.task_spec, "user": user.email, "at": "candidate_building",
-                                 "rules": [v.rule for v in violations], "reasons": [v.message for v in violations]})
+    if not violations:
+        return None
+    row.note = f"{user.email} was named but {violations[0]}; a manager must assign someone else"
+    row.assignee_id = row.designated_id = None
+    return {"task_spec": row.task_spec, "user": user.email, "at": "candidate_building",
+            "rules": [v.rule for v in violations], "reasons": [v.message for v in violations]}
+
+
+_TASK_TABLE = cast(Table, HumanTask.__table__)
+_TASK_COLUMNS = tuple(column for column in _TASK_TABLE.c if column.key != "id")
+_INSERT_TASKS = insert(_TASK_TABLE).returning(_TASK_TABLE.c.id, sort_by_parameter_order=True)
+
+
+def insert_task_rows(session: Session, rows: list[HumanTask]) -> None:
+    """INSERT the new ``rows`` with one prepared (multi-row) statement, not through the unit of work, and
+    attach them to the session as saved rows: their ids set, every column as written (the defaults
+    filled in first), nothing to read back."""
+    if not rows:
+        return
+    mapper = inspect(HumanTask)
+    params = []
+    for row in rows:
+        values = inspect(row).dict
+        for column in _TASK_COLUMNS:
+            if column.key not in values:
+                default = column.default
+                arg = getattr(default, "arg", None)
+                setattr(row, column.key, arg(None) if callable(arg) else arg)
+        check_lengths(mapper, None, row)
+        params.append({column.key: values[column.key] for column in _TASK_COLUMNS})
+    ids = session.connection().execute(_INSERT_TASKS, params).scalars().all()
+    for row, row_id in zip(rows, ids, strict=True):
+        row.id = row_id
+        make_transient_to_detached(row)
+        session.add(row)
 
 
 def _due_at(props: Any, data: dict[str, Any], now: datetime) -> datetime | None:

@@ -145,6 +145,7 @@ def advance(ctx: Context, outcome: Outcome, workflow: Any, actor: User | None, *
         runtime.run(ctx, instance, workflow, actor, binding)
     with runtime.version_guard(instance):
         runtime.save(ctx, instance, workflow, flush=False)
+        runtime.write_instance(ctx.session, instance)
         if close is not None:
             close()
         outcome.new_tasks = runtime.sync_tasks(ctx, instance, workflow, done_id=done_id, open_rows=open_rows)

@@ -35,7 +35,7 @@ def _limited_text(mapper: Any) -> tuple[tuple[str, int], ...]:
 
 @event.listens_for(Base, "before_insert", propagate=True)
 @event.listens_for(Base, "before_update", propagate=True)
-def _check_lengths(mapper: Any, connection: Any, row: Any) -> None:
+def check_lengths(mapper: Any, connection: Any, row: Any) -> None:
     """A text longer than its column is bad input (InvalidInput), on every database: PostgreSQL would refuse
     it with a DataError and SQLite would store it whole."""
     for key, limit in _limited_text(mapper):

@@ -52,12 +52,6 @@ MAX_ROWS = 20000
 
 # --------------------------------------------------------------------------- export
 
-def table(session: Session, user: User, name: str) -> tuple[list[str], list[list[Any]]]:
-    """The header and the rows (retired ones too) of a register as cells. Raises Forbidden, NotFound."""
-    access.require_register_reader(user)
-    return register_tables.table(session, spec_of(name))
-
-
 def export(session: Session, user: User, name: str, fmt: str) -> bytes:
     """One register as CSV or XLSX. Raises Forbidden, NotFound, InvalidInput (unknown format)."""
     if fmt not in FORMATS:

@@ -110,9 +110,9 @@ def _record_page(name: str, ref: str, typed: dict[str, Any] | None = None, error
     rec = register_edit.record(db.session, actor(), name, ref)
     files = evidence_files.revisions(db.session, actor(), ref) if name == "evidence" else []
     results = objective_results.results(db.session, now().date(), actor(), ref) if name == "objectives" else None
-    return render_template("registers/record.html", rec=rec, spec=rec.spec,
-                           shown=register_edit.display(rec.spec, rec.values), results=results, revisions=files,
-                           typed=typed or {}, errors={e.path: e.message for e in errors or []}), status
+    shown = register_edit.display(rec.spec, rec.values, db.session)
+    return render_template("registers/record.html", rec=rec, spec=rec.spec, shown=shown, results=results,
+                           revisions=files, typed=typed or {}, errors={e.path: e.message for e in errors or []}), status
 
 
 @bp.route("/registers/objectives/<ref>/measurements", methods=["POST"])

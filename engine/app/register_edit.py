@@ -25,6 +25,7 @@ from engine.aims.register_tables import REF_FIELD
 from engine.app import access
 from engine.core import audit_trail, refs
 from engine.core.clock import isoformat
+from engine.core.durations import duration_words, is_duration
 from engine.core.errors import ConflictError, FieldError, Forbidden, NotFound, ValidationError
 from engine.core.models import AuditEvent, User
 from engine.core.runtime import Context
@@ -244,7 +245,7 @@ def _shown(f: Field, value: Any) -> str:
     if f.kind == "lines" and isinstance(value, list):  # controls with their titles, one per line
         return "\n".join(catalogue.control_label(str(v)) for v in value)
     if f.kind == "text" and isinstance(value, str):
-        return catalogue.control_label(value)
+        return duration_words(value) if is_duration(value) else catalogue.control_label(value)
     return to_text(f, value)
 
 
@@ -363,9 +364,18 @@ def retire(ctx: Context, user: User, name: str, ref: str, reason: str, seen: int
     return _row(spec, row)
 
 
-def display(spec: RegisterSpec, values: dict[str, Any]) -> list[tuple[Field, str]]:
-    """The values as a page shows them: choice labels, yes/no, lists joined."""
-    return [(f, _shown(f, values.get(f.key))) for f in spec.fields]
+def display(spec: RegisterSpec, values: dict[str, Any], session: Session | None = None) -> list[tuple[Field, str]]:
+    """The values as a page shows them: people by name (given a session to look them up), choice labels,
+    yes/no, durations in words, lists joined."""
+    names: dict[str, str] = {}
+    if session is not None and any(f.kind == "user" and values.get(f.key) for f in spec.fields):
+        names = {u.email: u.name or u.email for u in session.scalars(select(User))}
+
+    def shown(f: Field) -> str:
+        value = values.get(f.key)
+        return names[value] if f.kind == "user" and value in names else _shown(f, value)
+
+    return [(f, shown(f)) for f in spec.fields]
 
 
 def plain(session: Session, spec: RegisterSpec, row: Any) -> dict[str, Any]:

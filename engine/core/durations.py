@@ -33,3 +33,17 @@ def add_duration(start: datetime, text: str) -> datetime:
     check_duration(text)
     parsed = TimerEventDefinition.parse_iso_duration(text.strip())
     return start + TimerEventDefinition.get_timedelta_from_start(parsed, start)
+
+
+_UNITS = (("years", "year"), ("months", "month"), ("weeks", "week"), ("days", "day"), ("hours", "hour"),
+          ("minutes", "minute"), ("seconds", "second"))
+
+
+def duration_words(text: str) -> str:
+    """An ISO 8601 duration as people say it (``P1M`` -> ``1 month``, ``P1Y6M`` -> ``1 year 6 months``);
+    anything else unchanged."""
+    match = _DURATION.match(text.strip()) if isinstance(text, str) else None
+    if not match:
+        return text
+    parts = [(int(match.group(group)), unit) for group, unit in _UNITS if match.group(group)]
+    return " ".join(f"{n} {unit}{'' if n == 1 else 's'}" for n, unit in parts) or text

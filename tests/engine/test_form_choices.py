@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from engine.aims.references import REFERENCES
 from engine.core import forms
+from tests.people import add_user
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FORMS = sorted((ROOT / "forms").glob("*.schema.json"))
@@ -77,3 +79,17 @@ def test_a_records_controls_read_with_their_titles() -> None:
         SPECS["risk_treatment_actions"], {"control_ref": "A.6.2.5", "description": "Gate the release"})}
     assert shown["control_ref"] == "A.6.2.5 — AI system deployment"
     assert shown["description"] == "Gate the release"
+
+
+def test_a_records_people_read_by_name_and_durations_in_words(session: Session) -> None:
+    from engine.aims.register_specs import SPECS
+    from engine.app import register_edit
+
+    add_user(session, "mei@example.org", "Mei Lin Chen", [], datetime(2026, 1, 5, tzinfo=UTC))
+    shown = {f.key: text for f, text in register_edit.display(
+        SPECS["objectives"], {"title": "Fewer incidents", "owner": "mei@example.org", "measurement_frequency": "P3M"},
+        session)}
+    assert shown["owner"] == "Mei Lin Chen"
+    assert shown["measurement_frequency"] == "3 months"
+    shown = {f.key: text for f, text in register_edit.display(SPECS["competence"], {"refresh_interval": "P1Y6M"})}
+    assert shown["refresh_interval"] == "1 year 6 months"

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.aims import catalogue
-from engine.aims.register_fields import Field, rule, same, schema_for, to_text
+from engine.aims.register_fields import LIST_SEPARATOR, Field, rule, same, schema_for, to_text
 from engine.aims.register_specs import SPECS, RegisterSpec, plain_value, plain_values, stored_value
 from engine.aims.register_tables import REF_FIELD
 from engine.app import access
@@ -242,8 +242,8 @@ def _shown(f: Field, value: Any) -> str:
         return f.choice_label(value)
     if f.kind == "choices":
         return ", ".join(f.choice_label(v) for v in value or [])
-    if f.kind == "lines" and isinstance(value, list):  # controls with their titles, one per line
-        return "\n".join(catalogue.control_label(str(v)) for v in value)
+    if f.kind == "lines" and isinstance(value, list):  # controls with their titles
+        return LIST_SEPARATOR.join(catalogue.control_label(str(v)) for v in value)
     if f.kind == "text" and isinstance(value, str):
         return duration_words(value) if is_duration(value) else catalogue.control_label(value)
     return to_text(f, value)

@@ -115,7 +115,7 @@ class BrowserForm:
             if value in select.evaluate("e => Array.from(e.selectedOptions).map(o => o.value)"):
                 continue
             words = select.evaluate("(e, v) => Array.from(e.options).find(o => o.value === v).text", value)
-            box.click()
+            box.focus()  # as Tab does (a long row of chips can push the box out of sight)
             box.fill(words.split(" — ")[0][:40])  # a reference ("AIS-001"), a name, the first words of a title
             option = self.page.locator(f'[id="{sid}-ts-dropdown"] [data-value="{value}"]')
             option.wait_for()

@@ -74,7 +74,7 @@ def test_a_records_controls_read_with_their_titles() -> None:
 
     shown = {f.key: text for f, text in register_edit.display(
         SPECS["risks"], {"title": "Drift", "planned_controls": ["A.6.2.5", "ORG-07"]})}
-    assert shown["planned_controls"] == "A.6.2.5 — AI system deployment\nORG-07"
+    assert shown["planned_controls"] == "A.6.2.5 — AI system deployment; ORG-07"
     shown = {f.key: text for f, text in register_edit.display(
         SPECS["risk_treatment_actions"], {"control_ref": "A.6.2.5", "description": "Gate the release"})}
     assert shown["control_ref"] == "A.6.2.5 — AI system deployment"

@@ -34,7 +34,8 @@ _LABELS = {"status": "Status", "course": "Course", "provider": "Provider", "comp
 def _shown(ctx: OperatorContext, row: TrainingRecord) -> dict[str, Any]:
     need = ctx.session.get(CompetenceRequirement, row.requirement_id) if row.requirement_id else None
     proof = ctx.session.get(Evidence, row.certificate_evidence_id) if row.certificate_evidence_id else None
-    return {"status": TRAINING.field("status").choice_label(row.status), "course": row.course, "provider": row.provider, "completed_at": row.completed_at,
+    return {"status": TRAINING.field("status").choice_label(row.status), "course": row.course,
+            "provider": row.provider, "completed_at": row.completed_at,
             "expires_at": row.expires_at, "requirement": need.ref if need else None,
             "certificate": proof.ref if proof else None}
 

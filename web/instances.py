@@ -9,7 +9,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_login import login_required
 
 from engine.app import history, process_admin, uploads, worklist
-from engine.core import ConflictError, InvalidInput, NotFound, ValidationError
+from engine.core import ConflictError, Forbidden, InvalidInput, NotFound, ValidationError
 
 from . import formfields
 from .common import actor, context, now, unit
@@ -71,9 +71,9 @@ def start(process_id: str) -> Any:
             return redirect(url_for(".instance", instance_id=new_id), 303)
         except ValidationError as exc:
             errors, status = exc.errors, 422
-        except (ConflictError, InvalidInput, NotFound) as exc:  # what the first steps found: the form stays
+        except (ConflictError, Forbidden, InvalidInput, NotFound) as exc:  # what the first steps found: form stays
             errors = [formfields.refusal(info.form, exc.message)]
-            status = 409 if isinstance(exc, ConflictError) else 422
+            status = 409 if isinstance(exc, ConflictError) else 403 if isinstance(exc, Forbidden) else 422
         if incoming:
             flash("Choose the file again: a file is kept only once the form is sent without problems.", "info")
     fields, problems = build_form(info.form, values, errors)

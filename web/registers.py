@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from engine.app import evidence_files, objective_results, register_edit, register_io, scope
+from engine.app import evidence_files, objective_results, process_admin, register_edit, register_io, scope
 from engine.core import ConflictError, InvalidInput, ValidationError
 
 from .common import actor, now, seen_version, unit
@@ -111,8 +111,11 @@ def _record_page(name: str, ref: str, typed: dict[str, Any] | None = None, error
     files = evidence_files.revisions(db.session, actor(), ref) if name == "evidence" else []
     results = objective_results.results(db.session, now().date(), actor(), ref) if name == "objectives" else None
     shown = register_edit.display(rec.spec, rec.values, db.session)
+    # a new file for the item starts its evidence review: offered to those who may start one
+    may_revise = bool(files) and process_admin.may_start(db.session, actor(), "aims_evidence_review")
     return render_template("registers/record.html", rec=rec, spec=rec.spec, shown=shown, results=results,
-                           revisions=files, typed=typed or {}, errors={e.path: e.message for e in errors or []}), status
+                           revisions=files, may_revise=may_revise,
+                           typed=typed or {}, errors={e.path: e.message for e in errors or []}), status
 
 
 @bp.route("/registers/objectives/<ref>/measurements", methods=["POST"])

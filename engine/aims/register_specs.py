@@ -229,6 +229,7 @@ TRAINING = RegisterSpec(
         Field("effectiveness_check", "Effective?", "choice", required=True,
               choices=_codes("not_checked", "effective", "not_effective")),
         Field("expires_at", "Expires on", "date"),
+        Field("certificate", "Certificate", "ref", attr="certificate_evidence_id", target="evidence", editable=False),
     ))
 
 

@@ -164,15 +164,28 @@ def startable(session: Session, user: User) -> list[Startable]:
         return out
     for version in definitions.latest_versions(session).values():
         info = _start_info(session, version)
-        if not info.roles or user.roles.intersection(info.roles):
+        if _may(user, info):
             out.append(info)
     return sorted(out, key=lambda s: s.version.name.lower())
+
+
+def _may(user: User, info: Startable) -> bool:
+    return not info.roles or bool(user.roles.intersection(info.roles))
+
+
+def may_start(session: Session, user: User, process_id: str) -> bool:
+    """Whether ``user``'s roles may start ``process_id`` (False when it is not published)."""
+    try:
+        info = _start_info(session, definitions.latest_version(session, process_id))
+    except NotFound:
+        return False
+    return user.active and _may(user, info)
 
 
 def start_form(session: Session, user: User, process_id: str) -> Startable:
     """The start form of ``process_id``. Raises NotFound, Forbidden (the user's roles may not start it)."""
     info = _start_info(session, definitions.latest_version(session, process_id))
-    if info.roles and not user.roles.intersection(info.roles):
+    if not _may(user, info):
         raise Forbidden(f"{process_id} is started by {', '.join(info.roles)}; you hold none of these roles")
     return info
 

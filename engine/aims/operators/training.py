@@ -16,6 +16,7 @@ from sqlalchemy import select
 from engine.aims import evidence_intake
 from engine.aims.operators.common import as_date, by_ref, email, today, touch, user_id
 from engine.aims.operators.evidence import receive_file
+from engine.aims.register_specs import TRAINING
 from engine.aims.registers import CompetenceRequirement, Evidence, TrainingRecord
 from engine.core import refs
 from engine.core.errors import Forbidden, InvalidInput
@@ -33,7 +34,8 @@ _LABELS = {"status": "Status", "course": "Course", "provider": "Provider", "comp
 def _shown(ctx: OperatorContext, row: TrainingRecord) -> dict[str, Any]:
     need = ctx.session.get(CompetenceRequirement, row.requirement_id) if row.requirement_id else None
     proof = ctx.session.get(Evidence, row.certificate_evidence_id) if row.certificate_evidence_id else None
-    return {"status": row.status, "course": row.course, "provider": row.provider, "completed_at": row.completed_at,
+    return {"status": TRAINING.field("status").choice_label(row.status), "course": row.course,
+            "provider": row.provider, "completed_at": row.completed_at,
             "expires_at": row.expires_at, "requirement": need.ref if need else None,
             "certificate": proof.ref if proof else None}
 

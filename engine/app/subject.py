@@ -33,6 +33,8 @@ MOST_FACTS = 6
 SHORT_TEXT = 160
 #: a stored code (``minor``, ``action_planning``), said in words
 _CODE = re.compile(r"[a-z]+(?:_[a-z0-9]+)*")
+_PERIOD = re.compile(r"P(\d+)([YMWD])")
+_UNITS = {"Y": "year", "M": "month", "W": "week", "D": "day"}
 #: columns every register row has, which a record card does not list as key fields
 _COMMON = {"id", "ref", "status", "created_at", "updated_at", "row_version", "iso_refs", "retired_at",
            "created_by_id", "updated_by_id", "instance_id", "sha256", "details"}
@@ -205,6 +207,10 @@ def _plain(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     text = str(value)
+    period = _PERIOD.fullmatch(text)
+    if period:  # an ISO 8601 period such as a review interval: P1Y -> "1 year"
+        n, unit = int(period.group(1)), _UNITS[period.group(2)]
+        return f"{n} {unit}{'s' if n != 1 else ''}"
     return humanize(text) if _CODE.fullmatch(text) else _short(text)
 
 

@@ -133,6 +133,7 @@ def test_policy_approval_shows_the_document_with_its_owner(ctx: Context) -> None
     assert doc.noun == "Document" and doc.title and doc.register == "documents" and doc.owner
     assert any(label == "Type" for label, _ in doc.facts)
     assert doc.facts[0] == ("Version under work", "2.0 (in review)"), "the version being approved comes first"
+    assert ("Review interval", "1 year") in doc.facts
     words_only(doc)
 
 

@@ -1,7 +1,8 @@
 """How a value of the process data reads inside a task's instructions (the BPMN's
 ``instructionsForEndUser``, a Jinja template over the task data): lists as lists, records as labelled
 pairs, yes/no for booleans, date-times as the pages show them; never Python's own notation
-(``{'clauses': ['8.1']}``, ``True``, ``None``) nor a raw timestamp (``2027-03-15T00:00:00+00:00``).
+(``{'clauses': ['8.1']}``, ``True``, ``None``) nor a raw timestamp (``2027-03-15T00:00:00+00:00``);
+people by name, not by the e-mail address the data holds them by.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import has_request_context
+from flask import g, has_request_context
 from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy import select
 
-from engine.core import zone
+from engine.core import User, zone
 
 NOTHING = "none"
 MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
 def label(key: Any) -> str:
@@ -42,6 +45,8 @@ def plain(value: Any) -> Any:
         return "; ".join(items) if any(isinstance(v, dict) for v in value) else ", ".join(items)
     if isinstance(value, str) and MOMENT.fullmatch(value):
         return moment(value)
+    if isinstance(value, str) and EMAIL.fullmatch(value):
+        return _names().get(value.lower(), value)
     return value
 
 
@@ -61,6 +66,18 @@ def _reader_zone() -> str | None:
     from .pages import my_zone
 
     return my_zone()
+
+
+def _names() -> dict[str, str]:
+    """E-mail -> name of the organisation's people, read once per request (outside one: none)."""
+    if not has_request_context():
+        return {}
+    if "instruction_names" not in g:
+        from .extensions import db
+
+        g.instruction_names = {email: name for email, name in db.session.execute(select(User.email, User.name))
+                               if name}
+    return dict(g.instruction_names)
 
 
 def _inner(value: Any) -> str:

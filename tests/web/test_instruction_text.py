@@ -33,3 +33,11 @@ def test_instruction_date_times_are_in_the_readers_time_zone(monkeypatch: pytest
     html = str(instructions_html("Meeting {{ b }}, from {{ a }}",
                                  {"b": "2026-12-15T11:00:00+01:00", "a": "2027-03-15T00:00:00+00:00"}))
     assert html == "Meeting 2026-12-15 19:00 JST, from 2027-03-15"
+
+
+def test_people_in_instructions_read_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(instruction_text, "_names", lambda: {"meilin.chen@lumenvale.example": "Mei Lin Chen"})
+    html = str(instructions_html("Submitted by {{ by }}; reviewers {{ r }}; contact {{ other }}",
+                                 {"by": "meilin.chen@lumenvale.example", "r": ["meilin.chen@lumenvale.example"],
+                                  "other": "dpo@supplier.example"}))
+    assert html == "Submitted by Mei Lin Chen; reviewers Mei Lin Chen; contact dpo@supplier.example"

@@ -91,6 +91,16 @@ def _number(ref: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+#: the demo's competence requirements in words (the demo data names them by code)
+COMPETENCES = {
+    "ai_policy_awareness": "AI policy awareness",
+    "aims_management": "Running the AI management system (ISO/IEC 42001 lead implementer)",
+    "bias_testing": "Bias testing of ML models",
+    "iso42001_internal_auditor": "ISO/IEC 42001 internal auditing",
+    "llm_risk_awareness": "LLM risk awareness (hallucination, prompt injection)",
+}
+
+
 class _Loader:
     def __init__(self, session: Session, clock: Clock, data: dict[str, Any]):
         self.session, self.clock, self.data = session, clock, data
@@ -409,7 +419,8 @@ class _Loader:
             code = t["requirement"]
             if code not in requirements:
                 requirements[code] = self.upsert(
-                    CompetenceRequirement, code, competence=code.replace("_", " "), status="active",
+                    CompetenceRequirement, code, competence=COMPETENCES.get(code, code.replace("_", " ")),
+                    status="active",
                     role="internal_auditor" if code.endswith("internal_auditor") else None, iso_refs=["7.2"])
                 self.session.flush()
             audience = t["user_id"] if t["user_id"].startswith("*") else None

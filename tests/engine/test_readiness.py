@@ -175,21 +175,21 @@ def test_rc11_compares_training_records_with_competence_requirements(session: Se
     failed = check(session, clock, "RC-11")
     assert failed.blocker
     assert failed.findings[0] == readiness.Finding(
-        "Sofia Rossi (Internal auditor) has no completed training for iso42001 internal auditor", "competence",
+        "Sofia Rossi (Internal auditor) has no completed training for ISO/IEC 42001 internal auditing", "competence",
         "iso42001_internal_auditor")
     daniel = session.scalar(select(TrainingRecord).where(TrainingRecord.user_id == user(session, "daniel").id))
     assert daniel is not None
     daniel.expires_at = date(2026, 10, 31)
     session.flush()
     texts = [(f.text, f.ref) for f in check(session, clock, "RC-11").findings]
-    assert ("Daniel Kim's training “ISO/IEC 42001 Internal Auditor (2 days)” for iso42001 internal auditor "
+    assert ("Daniel Kim's training “ISO/IEC 42001 Internal Auditor (2 days)” for ISO/IEC 42001 internal auditing "
             "expired on 2026-10-31", daniel.ref) in texts
     daniel.expires_at = None
     auditor.refresh_interval = "P6M"  # no expiry date: completion + the refresh interval
     session.flush()
     assert daniel.completed_at is not None
     lapsed = (daniel.completed_at + timedelta(days=183)).isoformat()[:7]
-    assert any(f"Daniel Kim's training “ISO/IEC 42001 Internal Auditor (2 days)” for iso42001 internal auditor "
+    assert any(f"Daniel Kim's training “ISO/IEC 42001 Internal Auditor (2 days)” for ISO/IEC 42001 internal auditing "
                f"expired on {lapsed}" in f.text for f in check(session, clock, "RC-11").findings)
 
 

@@ -50,6 +50,8 @@ def check_request() -> None:
         _check_json()
     elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         for key, value in request.form.items(multi=True):
+            if key is None:  # a part whose name the parser could not read (a raw line break in it)
+                abort(400, "a form field has no readable name")
             if "\x00" in key or "\x00" in value:
                 abort(400, f"the form field {_printable(key)!r} contains a NUL character")
 

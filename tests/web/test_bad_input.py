@@ -111,6 +111,12 @@ def test_limits_control_characters_in_the_address_are_a_400(api: Callable[..., A
     error_of(api("GET", url), 400, "bad_request")
 
 
+def test_limits_a_multipart_part_without_a_readable_name_is_a_400(api: Callable[..., Any]) -> None:
+    body = b'--b\r\nContent-Disposition: form-data; name="\r"\r\n\r\n\x89PNG\r\n--b--\r\n'
+    response = api("POST", "/instances", data=body, content_type="multipart/form-data; boundary=b")
+    assert "no readable name" in error_of(response, 400, "bad_request")["message"]
+
+
 def test_limits_nul_in_a_form_field_is_a_400(browser: Callable[[str], Browser], flows: Any) -> None:
     instance = flows.start(topic="NUL form")
     task = flows.task(instance, "ut_assess")

@@ -154,6 +154,7 @@ def test_assessor_approver_and_admin_in_a_real_browser(live_server: str, chromiu
 
     # --- the admin changes a deadline in the modeler, validates and publishes
     ui.login(ADMIN)
+    page.click("[data-testid=admin-menu]")  # the administration menu
     page.click("text=Definitions")
     ui.shot("definitions")
     page.click("text=Open in modeler")

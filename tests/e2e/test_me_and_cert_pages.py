@@ -10,7 +10,7 @@ from typing import Any
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from .conftest import ROOT
-from .test_browser import Pages
+from .test_browser import ADMIN, Pages
 
 AIMS_OWNER = "priya.raman@lumenvale.example"
 DEPUTY = "grace.nwosu@lumenvale.example"
@@ -136,4 +136,14 @@ def test_pages_reflow_at_phone_tablet_and_laptop_widths(live_server: str, chromi
             theirs.shot("menu_open_390")
         if width == 1366:
             assert not toggle.is_visible() and registers.is_visible()
+    # at 1366 px the bar is one line for the AIMS owner and for the admin (whose pages sit in a menu)
+    admin = chromium.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    Pages(admin, live_server, shots).login(ADMIN)
+    for page in (owner, admin):
+        page.goto(f"{live_server}/tasks")
+        assert page.evaluate("() => document.querySelector('nav.navbar').getBoundingClientRect().height") < 70
+        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    admin.click("[data-testid=admin-menu]")
+    admin.click("text=Users")
+    admin.wait_for_url("**/admin/users")
     assert not mine.errors and not theirs.errors, mine.errors + theirs.errors

@@ -110,6 +110,7 @@ def test_modeler_lints_as_the_admin_edits_and_keeps_property_edits(shipped_serve
         dialog.dismiss()
 
     page.once("dialog", stay)
+    page.click("[data-testid=admin-menu]")  # the administration menu
     page.click("text=Definitions")
     page.wait_for_timeout(300)
     assert dialogs == ["beforeunload"] and page.url.endswith("/modeler")
@@ -120,6 +121,7 @@ def test_modeler_lints_as_the_admin_edits_and_keeps_property_edits(shipped_serve
     assert page.locator("[data-testid=modeler-messages]").is_visible()
     assert page.is_hidden("[data-testid=unsaved]")
     ui.shot("draft_saved")
+    page.click("[data-testid=admin-menu]")  # the administration menu
     page.click("text=Definitions")
     page.wait_for_url(f"{base}/admin/processes")
     assert dialogs == ["beforeunload"]

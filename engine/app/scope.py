@@ -79,6 +79,13 @@ def _why_not_approve(user: User, draft: ScopeStatement | None) -> str | None:
     return None
 
 
+def current(session: Session) -> tuple[ScopeStatement | None, ScopeStatement | None]:
+    """The version in force and the draft waiting for approval (either None), for pages that only show them."""
+    versions = _versions(session)
+    return (next((v for v in versions if v.status == "approved"), None),
+            next((v for v in versions if v.status == "draft"), None))
+
+
 def page(session: Session, user: User) -> ScopePage:
     """The scope statement's versions as the reader may see them. Raises Forbidden (no role)."""
     access.require_register_reader(user)

@@ -3,8 +3,9 @@ organisation into a working one (the organisation, its risk criteria, the first 
 first draft of its scope statement) for ``aimsflow init`` and the web's set-up page alike; ``checklist`` is
 what the first admin still has to do afterwards; ``update`` is the admin's organisation page (name, who is
 the AIMS owner, the top-management sponsor and the CEO; the scope statement in force is shown there but
-changed and approved on its own page, ``engine.app.scope``); ``update_criteria`` its risk criteria (scales, levels, appetite),
-which the AIMS owner edits too. Both change the organisation row by compare-and-set on its ``row_version``.
+changed and approved on its own page, ``engine.app.scope``); ``update_criteria`` its risk criteria
+(scales, levels, appetite), which the AIMS owner edits too. Both change the organisation row by
+compare-and-set on its ``row_version``.
 
 No demo data is written: the clauses and Annex A controls the migrations hold are the only registers.
 Nothing here commits: the caller does.

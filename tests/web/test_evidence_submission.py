@@ -135,7 +135,8 @@ def test_evidence_submitted_on_its_own_then_revised_and_its_current_file_goes_in
             "decision": "accept", "valid_until": "2027-06-30", "linked_controls": ["A.6.2.4", "A.7.4"]})
         db.session.commit()
         pack = audit_pack.build(db.session, ctx.clock, evidence_dir=ctx.settings.evidence_dir)
-    current, earlier = f"evidence/files/{ref}/{REPORT_V2.filename}", f"evidence/files/{ref}/revision-1/{REPORT.filename}"
+    current = f"evidence/files/{ref}/{REPORT_V2.filename}"
+    earlier = f"evidence/files/{ref}/revision-1/{REPORT.filename}"
     with zipfile.ZipFile(io.BytesIO(pack.data)) as zf:
         names = sorted(n for n in zf.namelist() if n.startswith(f"evidence/files/{ref}/"))
         assert names == [current, earlier]  # the earlier revision's file too

@@ -303,6 +303,7 @@ def test_a_measurement_dated_in_the_future_is_refused_by_import_and_by_the_gener
         app: Flask, tmp_path: Path) -> None:
     source = write_csv(tmp_path / "measurements.csv", [
         ["Objective", "Measured on", "Value"], ["OBJ-03", "2026-10-15", "81"], ["OBJ-03", "2099-01-31", "80"]])
+    api = _api(app, "aims_owner")
     with app.app_context():
         before, events = count(ObjectiveMeasurement), count(AuditEvent)
     for dry in ((), ("--dry-run",)):
@@ -310,7 +311,7 @@ def test_a_measurement_dated_in_the_future_is_refused_by_import_and_by_the_gener
         assert result.exit_code == 3, result.output
         assert "row 3, column “Measured on”: cannot be in the future (2099-01-31 is after today, " in result.output
         assert "row 2" not in result.output
-    refused = _api(app, "aims_owner")("POST", "/registers/objective_measurements", {"values": {
+    refused = api("POST", "/registers/objective_measurements", {"values": {
         "objective": "OBJ-03", "measured_on": "2099-01-31", "value": 80}})
     assert refused.status_code == 422
     assert any(e["message"].startswith("Measured on: cannot be in the future")

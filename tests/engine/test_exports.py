@@ -93,7 +93,8 @@ def test_pdf_text_keeps_latin1_and_replaces_the_rest() -> None:
 
 PACK_FILES = [
     "README.txt", "audit/internal_audits.json", "audit_trail/events.jsonl", "audit_trail/verification.json",
-    "certification/certification.json", "evidence/evidence_index.csv", "management_review/minutes.json",
+    "certification/certification.json", "evidence/evidence_index.csv", "evidence/evidence_revisions.csv",
+    "management_review/minutes.json",
     "manifest.json", "nonconformities/nonconformities.json", "objectives/objectives.json",
     "policy/ai_policy.json", "risk/impact_assessments.json", "risk/risk_acceptances.json", "risk/risk_register.csv",
     "risk/risk_register.json", "scope/scope_statement.json", "soa/statement_of_applicability.json",

@@ -1,6 +1,6 @@
 """Admin pages: process definitions (list, versions, the bpmn-js modeler with a properties form, lint,
 drafts, publish, compare, XML download), the forms editor with a live preview, users and roles, the
-organisation (name, scope statement, risk appetite, its AIMS owner, sponsor and CEO)."""
+organisation (name, the scope statement in force, risk appetite, its AIMS owner, sponsor and CEO)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from flask_login import login_required
 
 from engine.aims import risk_criteria as rc
 from engine.aims import roles
-from engine.app import access, accounts, organisation_setup, process_admin
+from engine.app import access, accounts, organisation_setup, process_admin, scope
 from engine.core import ConflictError, DefinitionError, InvalidInput, NotFound, ValidationError
 
 from . import formfields
@@ -307,7 +307,7 @@ def organisation() -> Any:
         return _organisation_page(current, {})
     access.require_admin(actor())
     form = request.form
-    new = organisation_setup.Settings(form.get("name", ""), form.get("scope", ""), form.get("aims_owner") or None,
+    new = organisation_setup.Settings(form.get("name", ""), form.get("aims_owner") or None,
                                       form.get("sponsor") or None, form.get("ceo") or None, _version(form))
     try:
         with unit() as ctx:
@@ -355,7 +355,9 @@ def _organisation_page(org: organisation_setup.Settings | None, errors: dict[str
     assert stored is not None
     org = org or organisation_setup.settings(db.session)
     people = [u for u in accounts.all_users(db.session) if u.active]
+    in_force, draft = scope.current(db.session)
     return render_template("admin/organisation.html", org=org, errors=errors, people=people,
+                           scope=in_force, scope_draft=draft,
                            criteria={**stored[0], **(criteria or {})}, criteria_errors=criteria_errors or {},
                            criteria_version=stored[1] if criteria is None else _version(request.form),
                            stale=stale,

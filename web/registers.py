@@ -15,7 +15,7 @@ from flask_login import login_required
 from engine.app import evidence_files, objective_results, process_admin, register_edit, register_io, scope
 from engine.core import ConflictError, InvalidInput, ValidationError
 
-from .common import actor, now, seen_version, unit
+from .common import actor, context, now, seen_version, unit
 from .extensions import db
 
 bp = Blueprint("registers", __name__)
@@ -201,7 +201,7 @@ def import_page(name: str) -> Any:
         flash("Choose a CSV or XLSX file to import.", "danger")
         return render_template("registers/import.html", spec=spec, rules=register_edit.rules(spec), plan=None), 422
     data = upload.read()
-    plan = register_io.plan(db.session, actor(), name, upload.filename, data)
+    plan = register_io.plan(db.session, actor(), name, upload.filename, data, clock=context().clock)
     status = 422 if plan.problems else 200
     return render_template("registers/import.html", spec=spec, rules=register_edit.rules(spec), plan=plan,
                            filename=upload.filename, payload=base64.b64encode(data).decode("ascii"),

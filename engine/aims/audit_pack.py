@@ -19,7 +19,10 @@ Contents (``README.txt`` in the zip says the same)::
                                                        suppliers, data resources, documents, objectives, competence,
                                                        training records, risks, nonconformities, evidence, ...
     evidence/evidence_index.csv                        every evidence record with its sha256 and validity
-    evidence/files/EVD-…/<file name>                  the files uploaded as evidence, as stored (sha256 as in the index)
+    evidence/evidence_revisions.csv                    every file each evidence item held (its revisions), which one
+                                                       is current, its sha256 and where it is in the pack
+    evidence/files/EVD-…/<file name>                  the current file of each item uploaded as evidence, as stored
+    evidence/files/EVD-…/revision-N/<file name>       the files of its earlier revisions (sha256 as in the indexes)
     audit_trail/events.jsonl                           the audit-trail extract (all events, or those since a date)
     audit_trail/verification.json                      the hash-chain verification of the whole trail
     manifest.json                                      every file above with its size and sha256
@@ -56,6 +59,7 @@ from engine.aims.registers import (
     Document,
     DocumentVersion,
     Evidence,
+    EvidenceRevision,
     ExternalAudit,
     ExternalFinding,
     ImpactAssessment,
@@ -155,9 +159,9 @@ def build(session: Session, clock: Clock, since: datetime | None = None,
     rows = _Rows(session)
     files: dict[str, bytes] = {}
     statement = soa.compute(session, clock)
-    files["soa/statement_of_applicability.xlsx"] = exports.soa_xlsx(
-        statement, control_records.for_statement(session, statement))
-    files["soa/statement_of_applicability.pdf"] = exports.soa_pdf(statement)
+    linked = control_records.for_statement(session, statement)
+    files["soa/statement_of_applicability.xlsx"] = exports.soa_xlsx(statement, linked)
+    files["soa/statement_of_applicability.pdf"] = exports.soa_pdf(statement, linked)
     files["soa/statement_of_applicability.json"] = _json(statement.to_dict())
     files["soa/versions.json"] = _json([_soa_version(session, rows, v) for v in rows.all(SoAVersion)])
     files["scope/scope_statement.json"] = _json([rows.plain(v) for v in rows.all(ScopeStatement)])
@@ -199,8 +203,10 @@ def build(session: Session, clock: Clock, since: datetime | None = None,
         for fmt in register_tables.FORMATS:
             files[f"registers/{name}.{fmt}"] = register_tables.as_file(session, spec, fmt)[0]
     stored = _evidence_files(session, rows, evidence_dir) if evidence_dir is not None else {}
-    files["evidence/evidence_index.csv"] = _csv(EVIDENCE_COLUMNS, _evidence_index(rows, now.date(), stored))
-    for path, (_, content) in stored.items():
+    current = {path: (ref, content) for path, (ref, number, content) in stored.items() if number is None}
+    files["evidence/evidence_index.csv"] = _csv(EVIDENCE_COLUMNS, _evidence_index(rows, now.date(), current))
+    files["evidence/evidence_revisions.csv"] = _csv(REVISION_COLUMNS, _revision_index(rows, stored))
+    for path, (_, _, content) in stored.items():
         files[path] = content
     files["audit_trail/events.jsonl"] = _events(session, since)
     verification = audit_trail.verify(session)
@@ -248,23 +254,60 @@ def _policies(session: Session, rows: _Rows) -> list[dict[str, Any]]:
     return out
 
 
-def _evidence_files(session: Session, rows: _Rows, evidence_dir: Path) -> dict[str, tuple[str, bytes]]:
-    """Pack path -> (evidence ref, content) of every evidence item's uploaded file that is on disk with the
-    sha256 the register holds (a file missing or changed is left out; the index says so)."""
-    out: dict[str, tuple[str, bytes]] = {}
+def _stored(session: Session, evidence_dir: Path, row: Evidence | EvidenceRevision,
+            sha256: str | None) -> tuple[str, bytes] | None:
+    """(file name, content) of the upload ``row`` holds, if it is on disk with the sha256 the register holds."""
+    upload = evidence_intake.upload_of(session, row)
+    if upload is None:
+        return None
+    try:
+        content = (evidence_dir / str(upload.instance_id) / upload.sha256).read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(content).hexdigest() != (sha256 or upload.sha256):
+        return None
+    return re.sub(r"[^A-Za-z0-9._ -]", "_", upload.filename).strip() or "file", content
+
+
+def _evidence_files(session: Session, rows: _Rows,
+                    evidence_dir: Path) -> dict[str, tuple[str, int | None, bytes]]:
+    """Pack path -> (evidence ref, revision number, content) of every uploaded file evidence items hold, on
+    disk with the sha256 the register holds (a file missing or changed is left out; the indexes say so):
+    each item's current file (revision number None) and the files of its earlier revisions."""
+    out: dict[str, tuple[str, int | None, bytes]] = {}
+    refs = {}
     for e in rows.all(Evidence):
-        upload = evidence_intake.upload_of(session, e)
-        if upload is None:
-            continue
-        path = evidence_dir / str(upload.instance_id) / upload.sha256
-        try:
-            content = path.read_bytes()
-        except OSError:
-            continue
-        if hashlib.sha256(content).hexdigest() != (e.sha256 or upload.sha256):
-            continue
-        name = re.sub(r"[^A-Za-z0-9._ -]", "_", upload.filename).strip() or "file"
-        out[f"evidence/files/{e.ref}/{name}"] = (e.ref, content)
+        refs[e.id] = e
+        found = _stored(session, evidence_dir, e, e.sha256)
+        if found is not None:
+            out[f"evidence/files/{e.ref}/{found[0]}"] = (e.ref, None, found[1])
+    for r in rows.all(EvidenceRevision):
+        item = refs.get(r.evidence_id)
+        if item is None or r.number == item.revision:
+            continue  # the current one is in the pack already
+        found = _stored(session, evidence_dir, r, r.sha256)
+        if found is not None:
+            out[f"evidence/files/{item.ref}/revision-{r.number}/{found[0]}"] = (item.ref, r.number, found[1])
+    return out
+
+
+REVISION_COLUMNS = ("evidence_ref", "revision", "current", "filename", "sha256", "size", "media_type",
+                    "submitted_by", "submitted_at", "valid_until", "note", "file_in_pack")
+
+
+def _revision_index(rows: _Rows, stored: dict[str, tuple[str, int | None, bytes]]) -> list[dict[str, Any]]:
+    """One line per file an evidence item held, oldest first: which is current and where it is in the pack
+    ("missing" when it is not on disk as registered)."""
+    items = {e.id: e for e in rows.all(Evidence)}
+    where = {(ref, number): path for path, (ref, number, _) in stored.items()}
+    out = []
+    for r in sorted(rows.all(EvidenceRevision), key=lambda r: (items[r.evidence_id].ref, r.number)):
+        item = items[r.evidence_id]
+        current = r.number == item.revision
+        out.append(rows.plain(r) | {
+            "evidence_ref": item.ref, "revision": r.number, "current": "yes" if current else "no",
+            "submitted_by": rows.emails.get(r.submitted_by_id or 0),
+            "file_in_pack": where.get((item.ref, None if current else r.number)) or "missing"})
     return out
 
 

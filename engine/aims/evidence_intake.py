@@ -185,8 +185,8 @@ def revisions(session: Session, evidence_id: int) -> list[EvidenceRevision]:
                                 .order_by(EvidenceRevision.number.desc())))
 
 
-def upload_of(session: Session, row: Evidence) -> EvidenceFile | None:
-    """The uploaded file an evidence item holds, if it came from an upload."""
+def upload_of(session: Session, row: Evidence | EvidenceRevision) -> EvidenceFile | None:
+    """The uploaded file an evidence item (or one of its revisions) holds, if it came from an upload."""
     ref = row.content_ref or ""
     if not ref.startswith(UPLOAD_PREFIX) or not ref[len(UPLOAD_PREFIX):].isdigit():
         return None

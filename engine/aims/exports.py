@@ -1,8 +1,8 @@
 """The Statement of Applicability as documents: an XLSX workbook (openpyxl) and a PDF (fpdf2).
 
 Both are built from a :class:`engine.aims.soa.Statement`, so they show exactly what the registers say;
-the workbook also counts and lists the register records that implement or evidence each control
-(``engine.aims.control_records``) when it is given them. Output is deterministic for a given statement
+the workbook counts and lists, and the PDF lists, the register records that implement or evidence each
+control (``engine.aims.control_records``) when they are given them. Output is deterministic for a given statement
 (document dates are the statement's computation time).
 """
 
@@ -82,11 +82,11 @@ def approval_text(statement: Statement) -> str:
 
 def export(statement: Statement, fmt: str, records: dict[str, list[Linked]] | None = None) -> bytes:
     """The statement as ``fmt`` (``xlsx`` or ``pdf``); ``records`` (control id -> its register records)
-    go into the workbook. Raises ValueError for another format."""
+    go into the workbook and the report. Raises ValueError for another format."""
     if fmt == "xlsx":
         return soa_xlsx(statement, records)
     if fmt == "pdf":
-        return soa_pdf(statement)
+        return soa_pdf(statement, records)
     raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
@@ -202,8 +202,10 @@ class _SoaPdf(FPDF):
                                  f"{headline(self.statement)} - page {self.page_no()}/{{nb}}"), align="C")
 
 
-def soa_pdf(statement: Statement) -> bytes:
-    """A landscape A4 report: heading, controls by status, one table row per control, then the gaps."""
+def soa_pdf(statement: Statement, records: dict[str, list[Linked]] | None = None) -> bytes:
+    """A landscape A4 report: heading, controls by status, one table row per control, then the gaps; with
+    ``records``, then the register records that implement or evidence each control (``RECORDS_HEADER``),
+    one paragraph per control, its records by register."""
     pdf = _SoaPdf(statement)
     pdf.set_creation_date(statement.computed_at.replace(tzinfo=None) if isinstance(statement.computed_at, datetime)
                           else statement.computed_at)
@@ -243,4 +245,23 @@ def soa_pdf(statement: Statement) -> bytes:
     for gap in statement.gaps:
         pdf.multi_cell(0, 4, pdf_text(f"{gap.code} ({'blocking' if gap.hard else 'warning'}): {gap.detail}"),
                        new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if records is not None:
+        _pdf_records(pdf, statement, records)
     return bytes(pdf.output())
+
+
+def _pdf_records(pdf: FPDF, statement: Statement, records: dict[str, list[Linked]]) -> None:
+    pdf.ln(3)
+    pdf.set_font("Helvetica", "B", 10)
+    pdf.cell(0, 6, f"{RECORDS_HEADER} that implement or evidence each control", new_x=XPos.LMARGIN,
+             new_y=YPos.NEXT)
+    pdf.set_font("Helvetica", size=8)
+    listed = [(row, [x for x in records.get(row.control_id, []) if x.records]) for row in statement.rows]
+    listed = [(row, linked) for row, linked in listed if linked]
+    if not listed:
+        pdf.cell(0, 5, "no control has register records yet", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    for row, linked in listed:
+        text = "; ".join(f"{x.label}: " + ", ".join(f"{r.ref} {r.title} ({r.status.replace('_', ' ')})"
+                                                     for r in x.records) for x in linked)
+        pdf.multi_cell(0, 4, pdf_text(f"{row.control_id} {row.title} - {text}"),
+                       new_x=XPos.LMARGIN, new_y=YPos.NEXT)

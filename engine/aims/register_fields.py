@@ -35,7 +35,8 @@ class Field:
     ``key`` names it in the API and is accepted as a column heading; ``label`` is its name on the pages
     and the heading of export columns. ``attr`` is the model attribute (default: ``key``). ``editable``
     False: shown and exported, set by the flows (an import leaves it alone). ``choices`` are
-    ``(code, label)``; ``target`` names the register a ``ref``/``refs`` field points at."""
+    ``(code, label)``; ``target`` names the register a ``ref``/``refs`` field points at. ``past_only``: a
+    date that cannot be in the future (what was measured or done)."""
 
     key: str
     label: str
@@ -49,6 +50,7 @@ class Field:
     help: str = ""
     minimum: float | None = None
     maximum: float | None = None
+    past_only: bool = False
 
     @property
     def column(self) -> str:

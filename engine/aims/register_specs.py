@@ -192,7 +192,7 @@ MEASUREMENTS = RegisterSpec(
                 "them on the objective's page; a wrong one is retired, not deleted.",
     fields=(
         Field("objective", "Objective", "ref", attr="objective_id", target="objectives", required=True),
-        Field("measured_on", "Measured on", "date", required=True),
+        Field("measured_on", "Measured on", "date", required=True, past_only=True),
         Field("value", "Value", "number", required=True, help="In the objective's unit."),
         Field("note", "Note", "longtext"),
         Field("recorded_by", "Recorded by", "user", attr="created_by_id", editable=False),

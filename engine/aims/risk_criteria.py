@@ -3,9 +3,10 @@ levels its scores fall in, the appetite (the highest score accepted without a fo
 may accept what, and how long acceptances last and how often risks are reviewed. ``aimsflow init`` and
 the set-up page store a copy on the organisation, as a draft until someone confirms them.
 
-The organisation page edits the scales (each value's name and description), the levels' upper scores and
-the appetite as a flat form (``form_values``, ``apply_form``: field names such as ``likelihood.3.name``,
-``levels.medium``, ``appetite``)."""
+The organisation page edits the scales (each value's name and description), the levels' upper scores, the
+appetite and who accepts a residual score above it (``authority_for``: the approver and top management each
+up to a highest score, the CEO above) as a flat form (``form_values``, ``apply_form``: field names such as
+``likelihood.3.name``, ``levels.medium``, ``appetite``, ``authority.approver``)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ SCALES = ("likelihood", "impact")
 VALUES = ("1", "2", "3", "4", "5")
 #: the levels a score falls in, lowest first; each but the last ends at an upper score the organisation sets
 LEVELS = ("low", "medium", "high", "critical")
+#: who accepts a residual score above the appetite, in order, each up to the highest score it has in
+#: ``authority_upper``; above the last, the CEO (a time-boxed exception)
+AUTHORITIES = ("approver", "top_management")
+AUTHORITY_WORDS = {"approver": "the approver", "top_management": "top management"}
 MAX_NAME = 40
 MAX_DESCRIPTION = 300
 
@@ -52,6 +57,7 @@ DEFAULT: dict[str, Any] = {
     "appetite_max_score": 6,
     "acceptance_authority": {"le_6": "risk_owner", "8_9": "approver", "10_16": "top_management",
                              "20_25": "ceo_time_boxed_exception"},
+    "authority_upper": {"approver": 9, "top_management": 16},
     "acceptance_validity": {"low": "P12M", "medium": "P12M", "high": "P6M", "critical": "P3M"},
     "review_frequency": {"low": "P12M", "medium": "P12M", "high": "P6M", "critical": "P3M"},
 }
@@ -93,6 +99,24 @@ def upper_scores(criteria: dict[str, Any]) -> dict[str, int]:
     return {level: int((levels.get(level) or DEFAULT["levels"][level])[1]) for level in LEVELS[:-1]}
 
 
+def authority_uppers(criteria: dict[str, Any]) -> dict[str, int]:
+    """The highest residual score each authority accepts (``{"approver": 9, "top_management": 16}``)."""
+    stored = criteria.get("authority_upper")
+    stored = stored if isinstance(stored, dict) else {}
+    return {who: int(stored.get(who) or DEFAULT["authority_upper"][who]) for who in AUTHORITIES}
+
+
+def authority_for(score: int, criteria: dict[str, Any]) -> str:
+    """Who may accept a residual ``score`` (DOMAIN.md 6.3): the risk owner within the appetite, then the
+    approver and top management up to their highest scores, then the CEO."""
+    if score <= int(criteria.get("appetite_max_score", DEFAULT["appetite_max_score"])):
+        return "risk_owner"
+    for who, upper in authority_uppers(criteria).items():
+        if score <= upper:
+            return who
+    return "ceo"
+
+
 def level_of(score: int, criteria: dict[str, Any]) -> str:
     """The level ``score`` falls in under ``criteria``."""
     for level, upper in upper_scores(criteria).items():
@@ -112,6 +136,7 @@ def form_values(criteria: dict[str, Any]) -> dict[str, str]:
             values[f"{scale}.{value}.description"] = meaning.get(value, "")
     values.update({f"levels.{level}": str(upper) for level, upper in upper_scores(criteria).items()})
     values["appetite"] = str(criteria.get("appetite_max_score", DEFAULT["appetite_max_score"]))
+    values.update({f"authority.{who}": str(upper) for who, upper in authority_uppers(criteria).items()})
     values["confirmed"] = "1" if criteria.get("status") == "published" else ""
     return values
 
@@ -177,7 +202,30 @@ def apply_form(current: dict[str, Any], values: dict[str, str]) -> tuple[dict[st
         problems.append(FieldError("appetite", f"The risk appetite {wrong}"))
     else:
         criteria["appetite_max_score"] = appetite
+    _apply_authorities(current, criteria, typed, problems)
     return criteria, problems
+
+
+def _apply_authorities(current: dict[str, Any], criteria: dict[str, Any], typed: dict[str, str],
+                       problems: list[FieldError]) -> None:
+    uppers: dict[str, int] = {}
+    below, below_who = 0, ""
+    for n, who in enumerate(AUTHORITIES):
+        key = f"authority.{who}"
+        upper = _whole(typed[key])
+        highest = MAX_SCORE - len(AUTHORITIES) + n  # the CEO keeps at least the highest score
+        words = AUTHORITY_WORDS[who]
+        if upper is None or not 1 <= upper <= highest:
+            problems.append(FieldError(key, f"The highest score {words} accepts must be a whole number from 1 to "
+                                            f"{highest}"))
+        elif upper <= below:
+            problems.append(FieldError(key, f"The highest score {words} accepts must be above the highest score "
+                                            f"{below_who} accepts ({below})"))
+        else:
+            uppers[who] = upper
+        below, below_who = (upper, words) if upper is not None else (below, below_who)
+    if len(uppers) == len(AUTHORITIES) and uppers != authority_uppers(current):
+        criteria["authority_upper"] = uppers
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[str]]:

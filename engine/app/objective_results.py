@@ -82,12 +82,9 @@ def record(ctx: Context, user: User, ref: str, values: dict[str, Any], source: s
         raise ConflictError(f"objective {ref} is retired; restore it before recording a measurement")
     given = {k: values.get(k) for k in FIELDS if k in values}
     unknown = sorted(set(values) - set(FIELDS))
-    checked, errors = check(ctx.session, MEASUREMENTS, given | {"objective": ref}, None)
+    checked, errors = check(ctx.session, MEASUREMENTS, given | {"objective": ref}, None, ctx.clock.now().date())
     errors += [FieldError(k, f"{k!r} is not part of a measurement; give the day, the value and a note")
                for k in unknown]
-    day = checked.values.get("measured_on")
-    if isinstance(day, date) and day > ctx.clock.now().date():
-        errors.append(FieldError("measured_on", "Measured on: cannot be in the future"))
     if errors:
         raise ValidationError(f"the measurement of {ref} was not recorded", errors)
     row = insert_row(ctx, user, MEASUREMENTS, None, checked, source)

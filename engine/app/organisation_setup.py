@@ -1,9 +1,11 @@
 """An organisation of its own on an empty install: ``set_up`` turns a migrated database without an
-organisation into a working one (the organisation, its scope statement and risk criteria, the first admin)
-for ``aimsflow init`` and the web's set-up page alike; ``checklist`` is what the first admin still has to
-do afterwards; ``update`` is the admin's organisation page (name, scope, who is the AIMS owner, the
-top-management sponsor and the CEO); ``update_criteria`` its risk criteria (scales, levels, appetite),
-which the AIMS owner edits too. Both change the organisation row by compare-and-set on its ``row_version``.
+organisation into a working one (the organisation, its risk criteria, the first admin and, when given, the
+first draft of its scope statement) for ``aimsflow init`` and the web's set-up page alike; ``checklist`` is
+what the first admin still has to do afterwards; ``update`` is the admin's organisation page (name, who is
+the AIMS owner, the top-management sponsor and the CEO; the scope statement in force is shown there but
+changed and approved on its own page, ``engine.app.scope``); ``update_criteria`` its risk criteria
+(scales, levels, appetite), which the AIMS owner edits too. Both change the organisation row by
+compare-and-set on its ``row_version``.
 
 No demo data is written: the clauses and Annex A controls the migrations hold are the only registers.
 Nothing here commits: the caller does.
@@ -21,7 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.aims import risk_criteria, roles
 from engine.aims.registers import Organisation
-from engine.app import access, accounts
+from engine.app import access, accounts, scope
 from engine.core import audit_trail, definitions, directory
 from engine.core.clock import isoformat
 from engine.core.errors import ConflictError, FieldError, ValidationError
@@ -89,10 +91,11 @@ def _check(session: Session, s: SetUp) -> list[FieldError]:
 
 
 def set_up(ctx: Context, s: SetUp, *, deploy: bool = False) -> Founded:
-    """Set up the organisation of an empty install: the organisation row (its scope statement, the default
-    risk criteria with ``s.appetite`` as a draft to confirm), the first admin with ``FIRST_ADMIN_ROLES`` as
-    its AIMS owner, a password (``s.password``) or a one-time link to set one; with ``deploy``, the
-    processes folder deployed by the admin. Audited as ``organisation_set_up``.
+    """Set up the organisation of an empty install: the organisation row (the default risk criteria with
+    ``s.appetite`` as a draft to confirm), the first admin with ``FIRST_ADMIN_ROLES`` as its AIMS owner, a
+    password (``s.password``) or a one-time link to set one; ``s.scope``, when given, becomes version 1 of
+    the scope statement, a draft by the admin that someone else approves; with ``deploy``, the processes
+    folder deployed by the admin. Audited as ``organisation_set_up`` (and ``scope_drafted``).
 
     Raises ConflictError (the database holds an organisation or users already), ValidationError (every
     field that is wrong, named by its form field)."""
@@ -119,13 +122,14 @@ def set_up(ctx: Context, s: SetUp, *, deploy: bool = False) -> Founded:
     session.flush()
     org = Organisation(name=s.organisation.strip(), aims_owner_id=admin.id,
                        risk_criteria=risk_criteria.starting(s.appetite),
-                       details={"scope_statement": s.scope.strip(), "started_empty": True,
-                                "set_up_at": now.isoformat()})
+                       details={"started_empty": True, "set_up_at": now.isoformat()})
     session.add(org)
     session.flush()
     audit_trail.append(session, ctx.clock, "organisation_set_up", actor=admin, subject=org.name,
                        data={"admin": address, "roles": list(FIRST_ADMIN_ROLES),
                              "appetite_max_score": org.risk_criteria["appetite_max_score"]})
+    if s.scope.strip():  # the first draft of the versioned statement, for someone else to approve
+        scope.save(ctx, admin, {"text": s.scope}, 0, None)
     secret = accounts.create_password_link(session, ctx.clock, admin) if s.password is None else None
     deployed = tuple(definitions.deploy_directory(session, ctx.settings, ctx.clock, admin)) if deploy else ()
     return Founded(org, admin, secret, deployed)
@@ -150,12 +154,15 @@ def checklist(session: Session) -> list[Step]:
     org = roles.organisation(session)
     if org is None or not (org.details or {}).get("started_empty"):
         return []
-    details, criteria = org.details or {}, org.risk_criteria or {}
+    criteria = org.risk_criteria or {}
+    approved, draft = scope.current(session)
     users = session.scalar(select(func.count()).select_from(User).where(User.active.is_(True))) or 0
     deployed = session.scalar(select(func.count()).select_from(ProcessVersion)) or 0
     return [
-        Step("Write the AIMS scope statement (4.3)", bool(str(details.get("scope_statement") or "").strip()),
-             "organisation", "what the AI management system covers: units, sites, AI systems, exclusions"),
+        Step("Write the AIMS scope statement (4.3) and have it approved", approved is not None, "scope",
+             f"version {draft.version} is a draft: top management or an AIMS owner other than its author "
+             "approves it" if draft is not None else
+             "what the AI management system covers: units, sites, AI systems, exclusions"),
         Step("Confirm the risk criteria and appetite (6.1.1)", criteria.get("status") == "published",
              "organisation", f"the appetite is a score of {criteria.get('appetite_max_score', '?')}; "
                              "risks above it need a formal acceptance"),
@@ -176,7 +183,6 @@ class Settings:
     """The organisation as its admin page shows and changes it; ``version`` is the row's, to send back."""
 
     name: str
-    scope: str
     aims_owner: str | None
     sponsor: str | None
     ceo: str | None
@@ -187,8 +193,7 @@ def settings(session: Session) -> Settings | None:
     org = roles.organisation(session)
     if org is None:
         return None
-    return Settings(org.name, str((org.details or {}).get("scope_statement") or ""),
-                    directory.email_of(session, org.aims_owner_id),
+    return Settings(org.name, directory.email_of(session, org.aims_owner_id),
                     directory.email_of(session, org.top_management_sponsor_id),
                     directory.email_of(session, org.ceo_id), org.row_version)
 
@@ -204,7 +209,7 @@ def _person(session: Session, field: str, label: str, email: str | None, problem
 
 
 def update(ctx: Context, actor: User, new: Settings) -> Organisation:
-    """Change the organisation's name, scope statement and people (an admin), if the organisation is still
+    """Change the organisation's name and people (an admin), if the organisation is still
     at ``new.version`` (None: as just read). Audited with the values before and after. Raises Forbidden,
     ConflictError (no organisation; changed since ``new.version``), ValidationError."""
     access.require_admin(actor)
@@ -216,8 +221,6 @@ def update(ctx: Context, actor: User, new: Settings) -> Organisation:
     problems: list[FieldError] = []
     if not new.name.strip() or len(new.name.strip()) > MAX_NAME:
         problems.append(FieldError("name", f"the organisation needs a name of 1 to {MAX_NAME} characters"))
-    if len(new.scope) > MAX_SCOPE:
-        problems.append(FieldError("scope", f"the scope statement may have at most {MAX_SCOPE} characters"))
     people = {key: _person(session, key, label, email, problems) for key, label, email in (
         ("aims_owner", "AIMS owner", new.aims_owner), ("sponsor", "Top-management sponsor", new.sponsor),
         ("ceo", "CEO", new.ceo))}
@@ -225,7 +228,6 @@ def update(ctx: Context, actor: User, new: Settings) -> Organisation:
         raise ValidationError("the organisation was not changed", problems)
     _claim(ctx, org, new.version, "the organisation")
     org.name = new.name.strip()
-    org.details = {**(org.details or {}), "scope_statement": new.scope.strip()}
     org.aims_owner_id, org.top_management_sponsor_id, org.ceo_id = (people["aims_owner"], people["sponsor"],
                                                                     people["ceo"])
     session.flush()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import marshmallow as ma
@@ -166,9 +167,10 @@ class Checked:
 
 
 def check(session: Session, spec: RegisterSpec, given: dict[str, Any],
-          current: dict[str, Any] | None) -> tuple[Checked, list[FieldError]]:
+          current: dict[str, Any] | None, today: date | None = None) -> tuple[Checked, list[FieldError]]:
     """Check ``given`` (plain values or text, by field key or label; only the keys given change) against
-    ``current`` (None: a new row). Returns what would change and every problem, by field."""
+    ``current`` (None: a new row); a ``past_only`` date given after ``today`` (the unit's clock; None:
+    not checked) is a problem. Returns what would change and every problem, by field."""
     errors: list[FieldError] = []
     by_name = {f.key: f for f in spec.fields} | {f.label.lower(): f for f in spec.fields}
     editable: dict[str, Any] = {}
@@ -192,6 +194,11 @@ def check(session: Session, spec: RegisterSpec, given: dict[str, Any],
             text = messages[0] if isinstance(messages, list) else str(messages)
             errors.append(FieldError(key, f"{spec.field(key).label}: {text}"))
     merged = base | loaded
+    for f in spec.editable_fields():
+        day = loaded.get(f.key)
+        if f.past_only and today is not None and isinstance(day, date) and day > today:
+            errors.append(FieldError(f.key, f"{f.label}: cannot be in the future ({day.isoformat()} is after "
+                                            f"today, {today.isoformat()})"))
     failed = {e.path for e in errors}
     for f in spec.editable_fields():
         if f.required and f.key not in failed and merged.get(f.key) in (None, "", []):
@@ -287,7 +294,7 @@ def create(ctx: Context, user: User, name: str, values: dict[str, Any], source: 
     require_writer(user, spec)
     values = dict(values)
     ref = str(values.pop("ref", "") or "").strip() or None
-    checked, errors = check(ctx.session, spec, values, None)
+    checked, errors = check(ctx.session, spec, values, None, ctx.clock.now().date())
     ref_error = check_ref(spec, ref)
     if ref_error:
         errors.insert(0, ref_error)
@@ -329,7 +336,8 @@ def edit(ctx: Context, user: User, name: str, ref: str, values: dict[str, Any], 
     require_writer(user, spec)
     row = _find(ctx.session, spec, ref)
     values = {k: v for k, v in values.items() if k != "ref"}
-    checked, errors = check(ctx.session, spec, values, plain_values(ctx.session, spec, row))
+    checked, errors = check(ctx.session, spec, values, plain_values(ctx.session, spec, row),
+                            ctx.clock.now().date())
     if errors:
         raise ValidationError(f"{spec.noun} {ref} was not changed", errors)
     if seen is not None and row.row_version != seen:

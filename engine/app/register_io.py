@@ -43,6 +43,7 @@ from engine.app.register_edit import (
     spec_of,
 )
 from engine.core import audit_trail
+from engine.core.clock import Clock
 from engine.core.errors import ConflictError, FieldError, InvalidInput, ValidationError
 from engine.core.models import User
 from engine.core.runtime import Context
@@ -190,8 +191,9 @@ def _columns(spec: RegisterSpec, header: list[str], problems: list[FieldError]) 
     return out
 
 
-def plan(session: Session, user: User, name: str, filename: str, data: bytes) -> Plan:
-    """What importing the file would do, row by row, with every problem. Changes nothing. Raises
+def plan(session: Session, user: User, name: str, filename: str, data: bytes, *, clock: Clock) -> Plan:
+    """What importing the file would do, row by row, with every problem (``clock``: the unit's, for the
+    dates that cannot be in the future). Changes nothing. Raises
     Forbidden (not a writer of the register; a flow's register may be checked by any reader, but none of
     its rows may be added or changed), NotFound, InvalidInput (an unreadable file)."""
     spec = spec_of(name)
@@ -219,12 +221,12 @@ def plan(session: Session, user: User, name: str, filename: str, data: bytes) ->
             continue
         if ref:
             seen_refs[ref] = number
-        _plan_row(session, spec, result, number, ref, retired, given, labels)
+        _plan_row(session, spec, result, number, ref, retired, given, labels, clock.now().date())
     return result
 
 
 def _plan_row(session: Session, spec: RegisterSpec, result: Plan, number: int, ref: str | None,
-              retired: str | None, given: dict[str, str], labels: dict[str, str]) -> None:
+              retired: str | None, given: dict[str, str], labels: dict[str, str], today: date) -> None:
     row = session.scalar(select(spec.model).where(spec.model.ref == ref)) if ref else None
     if row is None and spec.flow is not None:
         _problem(result.problems, number, REF_FIELD.label,
@@ -239,7 +241,7 @@ def _plan_row(session: Session, spec: RegisterSpec, result: Plan, number: int, r
     if retired is not None and retired != was_retired:
         _problem(result.problems, number, RETIRED, "rows are retired and restored on their page, not by import")
     current = plain_values(session, spec, row) if row is not None else None
-    checked, errors = check(session, spec, given, current)
+    checked, errors = check(session, spec, given, current, today)
     for error in errors:
         label = labels.get(error.path, error.path)
         _problem(result.problems, number, label, error.message.removeprefix(f"{label}: "))
@@ -256,7 +258,7 @@ def apply(ctx: Context, user: User, name: str, filename: str, data: bytes,
     """Import the file in the caller's transaction: plan it; any problem raises ValidationError (every
     problem; nothing is written); a row changed (or a reference taken) since the versions ``seen`` of the
     preview raises ConflictError. Returns the plan that was applied."""
-    result = plan(ctx.session, user, name, filename, data)
+    result = plan(ctx.session, user, name, filename, data, clock=ctx.clock)
     spec = result.spec
     if result.problems:
         raise ValidationError(f"nothing was imported: {len(result.problems)} problem"
@@ -285,7 +287,7 @@ def _write(ctx: Context, user: User, spec: RegisterSpec, result: Plan, source: s
             continue
         row = ctx.session.scalar(select(spec.model).where(spec.model.ref == planned.ref)) if planned.ref else None
         current = plain_values(ctx.session, spec, row) if row is not None else None
-        checked, errors = check(ctx.session, spec, planned.given, current)
+        checked, errors = check(ctx.session, spec, planned.given, current, ctx.clock.now().date())
         if errors:  # planned a moment ago in this transaction: cannot differ
             raise ValidationError("nothing was imported", errors)
         if row is None:

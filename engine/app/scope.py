@@ -5,7 +5,7 @@ life-cycle stages, roles) and what it leaves out, each exclusion with its justif
   version (the approved one stays in force until the draft is approved); a draft is changed in place.
 * Who approves: top management or the AIMS owner, never the draft's author (segregation of duties: a refused
   attempt is audited although nothing changes). Approving supersedes the version in force and makes its text
-  the organisation's scope statement (what the set-up and organisation pages show).
+  the organisation's scope statement (the organisation page shows the version in force).
 * Every change is a compare-and-set: the caller sends the version number and ``row_version`` of the latest
   version it saw; anything saved since answers ConflictError naming who and when, and nothing is written.
   Writers queue on the organisation's row, so two people starting a draft at once get one draft.
@@ -50,7 +50,7 @@ class ScopePage:
     may_approve: bool
     #: why the reader may not approve the draft, in words (None: they may, or there is no draft)
     why_not_approve: str | None
-    #: the organisation's statement from set-up, the first draft's starting text when no version exists
+    #: a statement kept on the organisation from before versioning: a first draft's starting text
     setup_text: str
 
     @property
@@ -77,6 +77,13 @@ def _why_not_approve(user: User, draft: ScopeStatement | None) -> str | None:
     if draft.author_id == user.id:
         return "You wrote this draft, so someone else (top management or the AIMS owner) approves it."
     return None
+
+
+def current(session: Session) -> tuple[ScopeStatement | None, ScopeStatement | None]:
+    """The version in force and the draft waiting for approval (either None), for pages that only show them."""
+    versions = _versions(session)
+    return (next((v for v in versions if v.status == "approved"), None),
+            next((v for v in versions if v.status == "draft"), None))
 
 
 def page(session: Session, user: User) -> ScopePage:

@@ -93,7 +93,8 @@ def test_pdf_text_keeps_latin1_and_replaces_the_rest() -> None:
 
 PACK_FILES = [
     "README.txt", "audit/internal_audits.json", "audit_trail/events.jsonl", "audit_trail/verification.json",
-    "certification/certification.json", "evidence/evidence_index.csv", "management_review/minutes.json",
+    "certification/certification.json", "evidence/evidence_index.csv", "evidence/evidence_revisions.csv",
+    "management_review/minutes.json",
     "manifest.json", "nonconformities/nonconformities.json", "objectives/objectives.json",
     "policy/ai_policy.json", "risk/impact_assessments.json", "risk/risk_acceptances.json", "risk/risk_register.csv",
     "risk/risk_register.json", "scope/scope_statement.json", "soa/statement_of_applicability.json",
@@ -258,3 +259,14 @@ def test_soa_xlsx_counts_and_lists_the_register_records_of_each_control(session:
     listed = [r for r in book["Register records"].iter_rows(min_row=2, values_only=True)]
     assert ("A.10.3", "Suppliers", "SUP-002", "Veridoc Systems GmbH (fictional)", "under assessment") in listed
     assert "Register records" not in load_workbook(io.BytesIO(exports.export(statement, "xlsx"))).sheetnames
+
+
+def test_soa_pdf_lists_the_register_records_of_each_control(session: Session, clock: FixedClock) -> None:
+    statement = soa.compute(session, clock)
+    text = pdf_text(exports.export(statement, "pdf", control_records.for_statement(session, statement)))
+    section = " ".join(text[text.index("Register records that implement or evidence each control"):].split())
+    assert "SUP-002 Veridoc Systems GmbH (fictional) (under assessment)" in section
+    a103 = section[section.index("A.10.3 "):section.index("A.10.4 ")]  # the paragraph of A.10.3
+    assert "Suppliers: SUP-001" in a103 and "Party requirements:" in a103
+    assert "A.2.2 " not in section  # a control no register answers is not listed
+    assert "Register records" not in pdf_text(exports.export(statement, "pdf"))

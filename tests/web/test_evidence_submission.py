@@ -4,7 +4,7 @@ does (multipart from the start page):
 * a process owner starts "Evidence review" with a file, its title, the controls it supports, its owner and
   validity: a ``submitted`` item with revision 1 and the AIMS owner's review task;
 * a new file for the same item is its revision 2: both are listed on the item's page, the item holds the
-  new file, and once accepted the audit pack holds that file;
+  new file, and once accepted the audit pack holds both files, the index saying which is current;
 * a file of a kind not kept, or too large, is refused in words next to the field, the typed values stay
   and nothing is created;
 * the REST API starts the same with multipart;
@@ -14,6 +14,7 @@ does (multipart from the start page):
 
 from __future__ import annotations
 
+import csv
 import html
 import io
 import json
@@ -134,12 +135,19 @@ def test_evidence_submitted_on_its_own_then_revised_and_its_current_file_goes_in
             "decision": "accept", "valid_until": "2027-06-30", "linked_controls": ["A.6.2.4", "A.7.4"]})
         db.session.commit()
         pack = audit_pack.build(db.session, ctx.clock, evidence_dir=ctx.settings.evidence_dir)
+    current = f"evidence/files/{ref}/{REPORT_V2.filename}"
+    earlier = f"evidence/files/{ref}/revision-1/{REPORT.filename}"
     with zipfile.ZipFile(io.BytesIO(pack.data)) as zf:
-        names = [n for n in zf.namelist() if n.startswith(f"evidence/files/{ref}/")]
-        assert names == [f"evidence/files/{ref}/{REPORT_V2.filename}"]
-        assert zf.read(names[0]) == REPORT_V2.content
+        names = sorted(n for n in zf.namelist() if n.startswith(f"evidence/files/{ref}/"))
+        assert names == [current, earlier]  # the earlier revision's file too
+        assert (zf.read(current), zf.read(earlier)) == (REPORT_V2.content, REPORT.content)
         manifest = json.loads(zf.read("manifest.json"))
-    assert {f["path"]: f["sha256"] for f in manifest["files"]}[names[0]] == REPORT_V2.sha256
+        index = [r for r in csv.DictReader(io.StringIO(zf.read("evidence/evidence_revisions.csv").decode()))
+                 if r["evidence_ref"] == ref]
+    sha = {f["path"]: f["sha256"] for f in manifest["files"]}
+    assert (sha[current], sha[earlier]) == (REPORT_V2.sha256, REPORT.sha256)
+    assert [(r["revision"], r["current"], r["sha256"], r["file_in_pack"]) for r in index] == [
+        ("1", "no", REPORT.sha256, earlier), ("2", "yes", REPORT_V2.sha256, current)]
 
 
 @pytest.mark.parametrize("upload, words", [

@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from engine.aims.register_specs import SPECS
-from engine.aims.registers import AISystem, TrainingRecord
+from engine.aims.registers import AISystem, ObjectiveMeasurement, TrainingRecord
 from engine.app import accounts
 from engine.core.models import AuditEvent, User
 from web.extensions import db
@@ -297,6 +297,27 @@ def test_cli_import_bad_rows_exit_3_naming_row_and_column_and_change_nothing(app
     assert "Traceback" not in out and "_id" not in out
     with app.app_context():
         assert count(AISystem) == before and count(AuditEvent) == events
+
+
+def test_a_measurement_dated_in_the_future_is_refused_by_import_and_by_the_generic_add(
+        app: Flask, tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "measurements.csv", [
+        ["Objective", "Measured on", "Value"], ["OBJ-03", "2026-10-15", "81"], ["OBJ-03", "2099-01-31", "80"]])
+    api = _api(app, "aims_owner")
+    with app.app_context():
+        before, events = count(ObjectiveMeasurement), count(AuditEvent)
+    for dry in ((), ("--dry-run",)):
+        result = cli(app, "import", "objective_measurements", str(source), *dry, "--as", OWNER)
+        assert result.exit_code == 3, result.output
+        assert "row 3, column “Measured on”: cannot be in the future (2099-01-31 is after today, " in result.output
+        assert "row 2" not in result.output
+    refused = api("POST", "/registers/objective_measurements", {"values": {
+        "objective": "OBJ-03", "measured_on": "2099-01-31", "value": 80}})
+    assert refused.status_code == 422
+    assert any(e["message"].startswith("Measured on: cannot be in the future")
+               for e in refused.get_json()["error"]["errors"])
+    with app.app_context():
+        assert count(ObjectiveMeasurement) == before and count(AuditEvent) == events
 
 
 def test_cli_import_refusals_exit_codes(app: Flask, tmp_path: Path) -> None:

@@ -108,6 +108,37 @@ def test_bad_criteria_are_named_at_their_fields_and_nothing_typed_is_lost(
     assert _stored(app) == (before, version)
 
 
+def test_the_acceptance_authority_is_set_with_the_criteria_audited_and_used_to_route_acceptances(
+        app: Flask, browser: Callable[[str], Browser]) -> None:
+    from engine.aims.operators.risk import authority_for
+
+    priya = browser("aims_owner")
+    text = priya.get("/admin/organisation").get_data(as_text=True)
+    assert 'name="authority.approver" type="number" min="1" max="24" value="9"' in text
+    before, version = _stored(app)
+    assert [authority_for(s, before) for s in (6, 9, 12, 16, 20)] == [
+        "risk_owner", "approver", "top_management", "top_management", "ceo"]
+    bad = priya.post(URL, {"version": str(version), "authority.approver": "18", "authority.top_management": "15",
+                           "appetite": "7"})
+    assert bad.status_code == 422
+    page = html.unescape(bad.get_data(as_text=True))
+    assert "The highest score top management accepts must be above the highest score the approver accepts (18)" \
+        in page
+    assert 'name="authority.approver" type="number" min="1" max="24" value="18"' in page  # typed values stay
+    assert _stored(app) == (before, version)
+    saved = priya.post(URL, {"version": str(version), "authority.approver": "12", "authority.top_management": "19"})
+    assert saved.status_code == 303
+    criteria, now = _stored(app)
+    assert now == version + 1 and criteria["authority_upper"] == {"approver": 12, "top_management": 19}
+    assert [authority_for(s, criteria) for s in (6, 12, 15, 19, 20)] == [
+        "risk_owner", "approver", "top_management", "top_management", "ceo"]
+    with app.app_context():
+        event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "risk_criteria_changed")
+                                   .order_by(AuditEvent.seq.desc())).first()
+        assert event is not None and event.data["changes"]["authority.approver"] == ["9", "12"]
+        assert event.data["changes"]["authority.top_management"] == ["16", "19"]
+
+
 def test_a_stale_save_answers_409_keeps_the_typed_values_and_names_who_changed_them(
         app: Flask, browser: Callable[[str], Browser]) -> None:
     priya, oliver = browser("aims_owner"), browser("admin")

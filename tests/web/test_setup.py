@@ -17,15 +17,16 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from engine.aims.registers import AISystem, Organisation, Risk
+from engine.aims.registers import AISystem, Organisation, Risk, ScopeStatement
+from engine.app import scope
 from engine.core.clock import FixedClock
-from engine.core.models import PasswordLink, ProcessVersion, User
+from engine.core.models import AuditEvent, PasswordLink, ProcessVersion, User
 from engine.core.settings import PROJECT_ROOT
 from web import create_app
 from web.extensions import db
 
 from ..databases import database_url
-from .conftest import Browser
+from .conftest import Browser, engine_ctx, user
 from .test_cli import Cli
 
 START = "2026-11-02T09:00:00+00:00"
@@ -55,6 +56,16 @@ def app(tmp_path: Path) -> Iterator[Flask]:
         yield made
 
 
+def assert_first_draft(admin: User | None, text: str) -> None:
+    """The set-up's scope text is version 1 of the scope statement, a draft by the admin, audited."""
+    [draft] = db.session.scalars(select(ScopeStatement))
+    assert admin is not None and (draft.version, draft.status, draft.author_id, draft.text) == (
+        1, "draft", admin.id, text)
+    assert db.session.scalar(select(AuditEvent.actor).where(AuditEvent.action == "scope_drafted")) == admin.email
+    org = db.session.scalar(select(Organisation))
+    assert org is not None and "scope_statement" not in org.details
+
+
 def count(app: Flask, model: Any) -> int:
     with app.app_context():
         return int(db.session.scalar(select(func.count()).select_from(model)) or 0)
@@ -72,7 +83,8 @@ def test_init_then_deploy_then_the_admin_logs_in_and_starts_a_process(tmp_path: 
     for app in make_app(tmp_path, ADMIN_PASSWORD="correct horse"):
         cli = Cli(app)
         cli.ok("db", "upgrade")
-        out = cli.ok("init", "--org", "Acme AI Ltd", "--admin", ADMIN, "--appetite", "8").output
+        out = cli.ok("init", "--org", "Acme AI Ltd", "--admin", ADMIN, "--appetite", "8",
+                     "--scope", "The credit scoring models of Acme AI Ltd.").output
         assert "Acme AI Ltd" in out and ADMIN in out and "AIMSFLOW_ADMIN_PASSWORD" in out
         assert "set-password" not in out
         deployed = cli.ok("deploy").output
@@ -83,6 +95,7 @@ def test_init_then_deploy_then_the_admin_logs_in_and_starts_a_process(tmp_path: 
             assert org.risk_criteria["appetite_max_score"] == 8 and org.risk_criteria["status"] == "draft"
             admin = db.session.scalar(select(User).where(User.email == ADMIN))
             assert admin is not None and admin.roles == {"admin", "aims_owner"} and org.aims_owner_id == admin.id
+            assert_first_draft(admin, "The credit scoring models of Acme AI Ltd.")
         assert count(app, User) == 1 and count(app, AISystem) == count(app, Risk) == 0  # no demo data
         browser = Browser(app.test_client())
         assert browser.login(ADMIN, "correct horse").status_code == 302
@@ -192,11 +205,12 @@ def test_first_visit_of_an_empty_install_leads_to_the_set_up_page(app: Flask) ->
     assert count(app, ProcessVersion) > 0  # the processes folder is deployed
     with app.app_context():
         org = db.session.scalar(select(Organisation))
-        assert org is not None and org.details["scope_statement"] == SETUP["scope"]
-        assert org.risk_criteria["appetite_max_score"] == 5
+        assert org is not None and org.risk_criteria["appetite_max_score"] == 5
+        assert_first_draft(db.session.scalar(select(User)), SETUP["scope"])
     assert browser.login(SETUP["admin_email"], SETUP["password"]).status_code == 302
     inbox = browser.get("/tasks").get_data(as_text=True)
-    assert "2 of 5 done" in inbox and "Confirm the risk criteria and appetite" in inbox
+    assert "1 of 5 done" in inbox and "Confirm the risk criteria and appetite" in inbox
+    assert "version 1 is a draft" in inbox and 'href="/registers/scope"' in inbox
 
 
 def test_the_checklist_leads_to_the_organisation_page_that_ticks_it_off(app: Flask) -> None:
@@ -206,6 +220,11 @@ def test_the_checklist_leads_to_the_organisation_page_that_ticks_it_off(app: Fla
     made = browser.post("/admin/users", {"email": "tom@brightline.example", "name": "Tom Top",
                                          "roles": "top_management"})
     assert made.status_code == 200 and "/set-password/" in made.get_data(as_text=True)
+    page = browser.get("/admin/organisation").get_data(as_text=True)
+    shown = page[page.index('data-testid="organisation-scope"'):]
+    shown = shown[:shown.index("</section>")]
+    assert "No approved scope statement yet" in shown and "Version 1 is a draft awaiting approval" in shown
+    assert 'href="/registers/scope"' in shown and 'name="scope"' not in page  # changed on the scope page only
     bad = browser.post("/admin/organisation", {"name": "Brightline Health", "scope": "x",
                                                "ceo": "nobody@brightline.example"})
     assert bad.status_code == 422
@@ -214,7 +233,17 @@ def test_the_checklist_leads_to_the_organisation_page_that_ticks_it_off(app: Fla
         "name": "Brightline Health", "scope": SETUP["scope"],
         "aims_owner": SETUP["admin_email"], "sponsor": "tom@brightline.example", "ceo": "tom@brightline.example"})
     assert saved.status_code == 303
-    assert "Confirm the risk criteria" in browser.get("/tasks").get_data(as_text=True)
+    with app.app_context():  # a posted "scope" changes nothing: the scope statement has its versions
+        assert db.session.scalar(select(ScopeStatement.text)) == SETUP["scope"]
+        assert "scope_statement" not in db.session.scalar(select(Organisation)).details  # type: ignore[union-attr]
+    inbox = browser.get("/tasks").get_data(as_text=True)
+    assert "Confirm the risk criteria" in inbox and "Write the AIMS scope statement" in inbox
+    with app.app_context():  # top management approves the admin's draft on the scope page
+        scope.approve(engine_ctx(app), user("tom@brightline.example"), 1, None)
+        db.session.commit()
+    page = browser.get("/admin/organisation").get_data(as_text=True)
+    shown = page[page.index('data-testid="organisation-scope"'):]
+    assert "Version 1, approved" in shown and SETUP["scope"] in shown[:shown.index("</section>")]
     confirmed = browser.post("/admin/organisation/risk-criteria", {"appetite": "6", "confirmed": "1"})
     assert confirmed.status_code == 303
     inbox = browser.get("/tasks").get_data(as_text=True)

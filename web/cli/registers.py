@@ -34,7 +34,7 @@ def import_command(register: str, file: Path, dry_run: bool, as_user: str, json_
         with common.unit() as ctx:
             who = user(ctx, as_user)
             if dry_run:
-                plan = register_io.plan(ctx.session, who, register, file.name, data)
+                plan = register_io.plan(ctx.session, who, register, file.name, data, clock=ctx.clock)
                 if plan.problems:
                     raise ValidationError(f"{file.name} cannot be imported", plan.problems)
             else:

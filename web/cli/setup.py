@@ -15,7 +15,8 @@ from .shared import emit, json_option, unit
 @click.option("--org", "organisation", required=True, help="the organisation's name")
 @click.option("--admin", "admin_email", required=True, help="e-mail of the first admin (who logs in first)")
 @click.option("--name", "admin_name", default="", help="the admin's name (default: from the e-mail address)")
-@click.option("--scope", default="", help="the AIMS scope statement (can be written later in the web app)")
+@click.option("--scope", default="", help="the AIMS scope statement: its first draft version, which someone else "
+                                        "approves (can be written later on the scope page)")
 @click.option("--appetite", type=click.IntRange(1, 25), default=None,
               help="the risk appetite: the highest score (likelihood x impact, 1 to 25) accepted without a "
                    "formal acceptance; default 6")

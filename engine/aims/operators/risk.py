@@ -29,14 +29,9 @@ OPEN_RISK_STATES = ("identified", "analysed", "treatment_planned", "pending_acce
 
 
 def authority_for(score: int, crit: dict[str, Any]) -> str:
-    """Who may accept a residual score (DOMAIN.md 6.3): risk owner within appetite, then up."""
-    if score <= int(crit["appetite_max_score"]):
-        return "risk_owner"
-    if score <= 9:
-        return "approver"
-    if score <= 16:
-        return "top_management"
-    return "ceo"
+    """Who may accept a residual score (DOMAIN.md 6.3): risk owner within appetite, then up to the
+    organisation's criteria (``risk_criteria.authority_for``)."""
+    return risk_criteria.authority_for(score, crit)
 
 
 def _risk(ctx: OperatorContext, ref: str | None, where: str) -> Risk:

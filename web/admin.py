@@ -262,7 +262,7 @@ def users() -> Any:
                     secret = accounts.create_password_link(ctx.session, ctx.clock, user)
                     link = (user.email, url_for("auth.set_password", secret=secret, _external=True))
                 else:
-                    flash(f"{user.email} can log in now.", "success")
+                    flash(f"{user.name or user.email} can log in now with {user.email}.", "success")
         except (InvalidInput, NotFound) as exc:
             flash(exc.message, "danger")
         if link is None:
@@ -276,7 +276,8 @@ def user_roles(user_id: int) -> Any:
     try:
         with unit() as ctx:
             user = accounts.set_roles(ctx.session, ctx.clock, actor(), user_id, request.form.getlist("roles"))
-            flash(f"{user.email}: roles are now {', '.join(sorted(user.roles)) or 'none'}.", "success")
+            held = sorted(roles.ROLES.get(r, r) for r in user.roles)
+            flash(f"{user.name or user.email}: roles are now {', '.join(held) or 'none'}.", "success")
     except InvalidInput as exc:
         flash(exc.message, "danger")
     return redirect(url_for(".users"), 303)
@@ -288,8 +289,8 @@ def user_active(user_id: int) -> Any:
     try:
         with unit() as ctx:
             user = accounts.set_active(ctx.session, ctx.clock, actor(), user_id, active)
-            flash(f"{user.email} is {'active again' if active else 'deactivated; their sessions and tokens ended'}.",
-                  "success")
+            state = "active again" if active else "deactivated; their sessions and tokens ended"
+            flash(f"{user.name or user.email} is {state}.", "success")
     except InvalidInput as exc:
         flash(exc.message, "danger")
     return redirect(url_for(".users"), 303)

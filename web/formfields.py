@@ -8,7 +8,8 @@ integers and numbers with their bounds, booleans, dates,
 date-times, user pickers (``"format": "email"`` with ``"x-user-roles"``), reference pickers
 (``"x-ref": "<kind>"``: a searchable picker of that kind's records; an array of them, a multi picker), lists of text
 (one per line), scales (an integer with ``"x-scale": "likelihood"`` or ``"impact"``: its values as
-choices with the words of the organisation's risk criteria, "3 · Possible"), nested objects (a fieldset),
+choices with the words of the organisation's risk criteria, "3 · Possible", each with what it means
+under it), nested objects (a fieldset),
 repeating groups (arrays of objects), file uploads
 (``"x-file": true``, or an array of them), ``"const": true`` as a confirmation checkbox ("I confirm
 ...") and any other ``const`` as a fixed value. Local ``$ref`` (``#/$defs/...``) are inlined first.
@@ -69,6 +70,8 @@ class Field:
     multiple: bool = False
     #: a fixed value (``const`` other than true), shown and sent as it is
     fixed: Any = None
+    #: what an option means, by value (a scale's descriptions from the organisation's risk criteria)
+    meanings: dict[str, str] = field(default_factory=dict)
 
     @property
     def anchor(self) -> str:
@@ -159,20 +162,23 @@ def _kind(key: str, schema: dict[str, Any]) -> str:
 @dataclass(frozen=True)
 class Options:
     """Where pickers get their choices: people holding roles, records of a kind of reference, the words
-    of a scale by value."""
+    of a scale by value and what each value means."""
 
     users: UserOptions = lambda roles: []
     refs: RefOptions = lambda kind: []
     scales: ScaleWords = lambda name: {}
+    meanings: ScaleWords = lambda name: {}
 
 
 def build(schema: dict[str, Any] | None, values: dict[str, Any] | None, errors: dict[str, str] | None = None,
           users: UserOptions | None = None, refs: RefOptions | None = None,
-          scales: ScaleWords | None = None) -> list[Field]:
-    """The fields of ``schema`` (an object schema) filled with ``values`` and ``errors`` by path."""
+          scales: ScaleWords | None = None, meanings: ScaleWords | None = None) -> list[Field]:
+    """The fields of ``schema`` (an object schema) filled with ``values`` and ``errors`` by path; a
+    scale's options are worded by ``scales`` and described by ``meanings`` (both by scale name)."""
     if not schema:
         return []
-    options = Options(users or (lambda roles: []), refs or (lambda kind: []), scales or (lambda name: {}))
+    options = Options(users or (lambda roles: []), refs or (lambda kind: []), scales or (lambda name: {}),
+                      meanings or (lambda name: {}))
     return _fields(forms.expanded(schema), values or {}, errors or {}, options, "", "f")
 
 
@@ -195,6 +201,8 @@ def _fields(schema: dict[str, Any], values: Any, errors: dict[str, str], pick: O
             f.options = enum_options(sub)
         elif f.kind == "scale":
             f.options = scale_options(sub, pick.scales(str(sub["x-scale"])))
+            meanings = pick.meanings(str(sub["x-scale"]))
+            f.meanings = {value: meanings[value] for value, _ in f.options if meanings.get(value)}
         elif f.kind in ("checkboxes", "choices"):
             f.options = enum_options(sub["items"])
         elif f.kind == "user":

@@ -2,7 +2,8 @@
 ``instructionsForEndUser``, a Jinja template over the task data): lists as lists, records as labelled
 pairs, yes/no for booleans, date-times as the pages show them; never Python's own notation
 (``{'clauses': ['8.1']}``, ``True``, ``None``) nor a raw timestamp (``2027-03-15T00:00:00+00:00``);
-people by name, not by the e-mail address the data holds them by.
+people by name, not by the e-mail address the data holds them by; a code the task's form offers as a
+titled choice by its title (``context_changes`` -> "Changes of context").
 """
 
 from __future__ import annotations
@@ -93,6 +94,41 @@ def _record(row: dict[Any, Any]) -> str:
     return " — ".join(_inner(v) for v in row.values() if v not in (None, "", [], {})) or NOTHING
 
 
-def environment() -> SandboxedEnvironment:
-    """The sandbox the instructions render in, every ``{{ value }}`` through ``plain``."""
-    return SandboxedEnvironment(autoescape=True, finalize=plain)
+def code_titles(schema: Any) -> dict[str, str]:
+    """The title of every code a form offers as a titled choice (``oneOf``/``anyOf`` of ``const`` with a
+    ``title``), anywhere in ``schema``: {"context_changes": "Changes of context"}."""
+    titles: dict[str, str] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for choice in (node.get("oneOf") or []) + (node.get("anyOf") or []):
+                if isinstance(choice, dict) and isinstance(choice.get("const"), str) and choice.get("title"):
+                    titles.setdefault(choice["const"], str(choice["title"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return titles
+
+
+def titled(value: Any, titles: dict[str, str]) -> Any:
+    """``value`` with every string that is a code of ``titles`` as its title, inside lists and records too."""
+    if isinstance(value, str):
+        return titles.get(value, value)
+    if isinstance(value, list | tuple):
+        return [titled(v, titles) for v in value]
+    if isinstance(value, dict):
+        return {k: titled(v, titles) for k, v in value.items()}
+    return value
+
+
+def environment(titles: dict[str, str] | None = None) -> SandboxedEnvironment:
+    """The sandbox the instructions render in, every ``{{ value }}`` through ``plain`` (its codes among
+    ``titles`` first read as their titles)."""
+    if not titles:
+        return SandboxedEnvironment(autoescape=True, finalize=plain)
+    known = dict(titles)
+    return SandboxedEnvironment(autoescape=True, finalize=lambda value: plain(titled(value, known)))

@@ -11,7 +11,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from engine.aims import ROLES
-from engine.app import access, humanize
+from engine.app import access, humanize, register_edit
 from engine.core import as_utc, local_text, notifications, zone
 
 from .extensions import db
@@ -83,6 +83,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(_when, "when")
     app.add_template_filter(_pretty, "pretty")
     app.add_template_filter(humanize, "humanize")
+    app.add_template_filter(register_edit.person_label, "person")  # "Priya Raman — AIMS owner"
     app.add_template_global(ROLES, "ROLES")
     app.add_template_global(moment, "moment")
     app.add_template_global(my_zone, "my_zone")

@@ -68,20 +68,27 @@ def _scales(name: str) -> dict[str, str]:
     return worklist.scale_words(db.session, name)
 
 
+def _meanings(name: str) -> dict[str, str]:
+    return worklist.scale_descriptions(db.session, name)
+
+
 def build_form(schema: dict[str, Any] | None, values: dict[str, Any] | None,
                errors: list[Any] | None = None) -> tuple[list[formfields.Field], list[formfields.Problem]]:
     """A form's fields with the people and records its pickers offer, and the summary of ``errors``."""
     errors = errors or []
-    fields = formfields.build(schema, values, {e.path: e.message for e in errors}, _users, _refs, _scales)
+    fields = formfields.build(schema, values, {e.path: e.message for e in errors}, _users, _refs, _scales, _meanings)
     return fields, formfields.summary(fields, errors)
 
 
-def instructions_html(text: str | None, data: dict[str, Any]) -> Markup | None:
-    """The BPMN instructions, a Jinja template over the task data, rendered in a sandbox."""
+def instructions_html(text: str | None, data: dict[str, Any], schema: dict[str, Any] | None = None) -> Markup | None:
+    """The BPMN instructions, a Jinja template over the task data, rendered in a sandbox; a code the
+    task's form ``schema`` offers as a titled choice reads as its title."""
     if not text:
         return None
+    titles = instruction_text.code_titles(schema)
+    jinja = instruction_text.environment(titles) if titles else _JINJA
     try:
-        rendered = _JINJA.from_string(text).render(**{k: v for k, v in data.items() if isinstance(k, str)})
+        rendered = jinja.from_string(text).render(**{k: v for k, v in data.items() if isinstance(k, str)})
     except Exception:  # a broken template still shows its text
         rendered = str(escape(text))
     return Markup("<br>".join(Markup(rendered).split("\n")))
@@ -97,7 +104,8 @@ def _render(detail: worklist.TaskDetail, values: dict[str, Any] | None = None,
         decision_fields = {f.key: f for f in fields if f.key in keep}
         fields = [f for f in fields if f.key not in keep]
     return render_template("tasks/task.html", d=detail, fields=fields, decision_fields=decision_fields,
-                           problems=problems, instructions=instructions_html(detail.instructions, detail.data),
+                           problems=problems,
+                           instructions=instructions_html(detail.instructions, detail.data, detail.schema),
                            disabled=not detail.may_complete,
                            overdue=detail.task.state in OPEN_STATES and detail.task.due_at is not None
                            and detail.task.due_at < now()), status
@@ -186,7 +194,8 @@ def reassign(task_id: int) -> Any:
         with unit() as ctx:
             services.reassign_task(ctx, actor(), task_id, to, request.form.get("reason", ""),
                                    expected_version=seen_version(request.form.get("version")))
-        flash(f"Task {task_id} reassigned to {to}.", "success")
+            holder = directory.user_by_email(ctx.session, to)
+        flash(f"Task {task_id} reassigned to {holder.name or holder.email}.", "success")
     except (InvalidInput, ConflictError, SodViolation, NotFound) as exc:
         flash(exc.message, "danger")
     back = url_for(".team") if request.form.get("back") == "team" else url_for(".task", task_id=task_id)

@@ -59,6 +59,12 @@ class Record:
     updated_by: User | None
     history: list[AuditEvent] = field(default_factory=list)
     may_write: bool = False
+    #: people's names by e-mail, for the history's "who" and the people its changes name
+    names: dict[str, str] = field(default_factory=dict)
+
+    def named(self, value: Any) -> Any:
+        """``value`` with a person's e-mail address as their name; anything else as it is."""
+        return self.names.get(value, value) if isinstance(value, str) else value
 
 
 def spec_of(name: str) -> RegisterSpec:
@@ -123,9 +129,10 @@ def record(session: Session, user: User, name: str, ref: str) -> Record:
     spec = spec_of(name)
     row = _find(session, spec, ref)
     history = list(session.scalars(select(AuditEvent).where(AuditEvent.subject == ref).order_by(AuditEvent.seq)))
+    names = {u.email: u.name or u.email for u in session.scalars(select(User))} if history else {}
     return Record(spec, _row(spec, row), plain_values(session, spec, row), row.row_version, row.retired_at,
                   row.updated_at, session.get(User, row.updated_by_id) if row.updated_by_id else None,
-                  history, may_write(user, spec))
+                  history, may_write(user, spec), names)
 
 
 def defaults(spec: RegisterSpec) -> dict[str, Any]:
@@ -395,6 +402,15 @@ __all__ = ["REF_FIELD", "Checked", "Record", "RegisterRow", "audit_changes", "ch
            "plain_value", "record", "require_writer", "retire", "rows", "rules", "spec_of", "touched"]
 
 
+def person_label(user: User) -> str:
+    """A person as a picker offers them: "Name — their roles in words" ("Priya Raman — AIMS owner")."""
+    from engine.aims.roles import ROLES
+
+    held = sorted(ROLES[r] for r in user.roles if r in ROLES)
+    name = user.name or user.email
+    return f"{name} — {', '.join(held)}" if held else name
+
+
 def choices_for(session: Session, spec: RegisterSpec) -> dict[str, list[tuple[str, str]]]:
     """The options of the fields that pick a person or a row, by field key: (value, text)."""
     out: dict[str, list[tuple[str, str]]] = {}
@@ -402,7 +418,7 @@ def choices_for(session: Session, spec: RegisterSpec) -> dict[str, list[tuple[st
     for f in spec.editable_fields():
         if f.kind == "user":
             if people is None:
-                people = [(u.email, f"{u.name} ({u.email})") for u in
+                people = [(u.email, person_label(u)) for u in
                           session.scalars(select(User).where(User.active.is_(True)).order_by(User.name))]
             out[f.key] = people
         elif f.kind in ("ref", "refs") and f.target:

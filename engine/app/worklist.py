@@ -164,6 +164,16 @@ def scale_words(session: Session, name: str) -> dict[str, str]:
     return risk_criteria.scale_words(criteria, name)
 
 
+def scale_descriptions(session: Session, name: str) -> dict[str, str]:
+    """What each value of the organisation's scale ``name`` means, by value (the organisation page edits
+    them); the default criteria's without an organisation, nothing for an unknown scale."""
+    if name not in risk_criteria.SCALES:
+        return {}
+    org = roles.organisation(session)
+    criteria = (org.risk_criteria if org is not None else None) or risk_criteria.DEFAULT
+    return risk_criteria.descriptions(criteria, name)
+
+
 def humanize(name: str) -> str:
     """A code in words (``summary.humanize``): ``ai_system`` -> "AI system"."""
     return summary_humanize(name)

@@ -57,18 +57,24 @@ def holds_lane(user: User, task: HumanTask) -> bool:
     return task.role in user.roles
 
 
+def _role(code: str) -> str:
+    """A role as people read it ("Process owner"); its code when the domain does not name it."""
+    return domain.current().roles.get(code, code)
+
+
 def check_can_act(session: Session, user: User, task: HumanTask, data: dict[str, Any],
                   done: list[DoneTask]) -> None:
     """Raise Forbidden or SodViolation unless ``user`` may complete ``task`` now."""
     if not user.active:
         raise Forbidden(f"{user.email} is deactivated")
     if task.assignee_id is not None and task.assignee_id != user.id:
-        holder = directory.email_of(session, task.assignee_id)
-        raise Forbidden(f"task {task.id} '{task.name}' is assigned to {holder}; ask them or a manager to "
+        holder = session.get(User, task.assignee_id)
+        who = (holder.name or holder.email) if holder is not None else "someone else"
+        raise Forbidden(f"task {task.id} '{task.name}' is assigned to {who}; ask them or a manager to "
                         "release or reassign it")
     if not holds_lane(user, task):
-        raise Forbidden(f"task {task.id} '{task.name}' is for the role {task.role!r}, which {user.email} "
-                        "does not hold")
+        raise Forbidden(f"task {task.id} '{task.name}' is for the role {_role(task.role)}, which "
+                        f"{user.name or user.email} does not hold")
     violations = sod_violations(session, user, task, data, done)
     if violations:
         raise sod_error(user, task, violations)
@@ -105,10 +111,10 @@ def check_can_claim(session: Session, user: User, task: HumanTask) -> None:
     if not user.active:
         raise Forbidden(f"{user.email} is deactivated")
     if not holds_lane(user, task):
-        raise Forbidden(f"task {task.id} '{task.name}' is for the role {task.role!r}, which {user.email} "
-                        "does not hold")
+        raise Forbidden(f"task {task.id} '{task.name}' is for the role {_role(task.role)}, which "
+                        f"{user.name or user.email} does not hold")
     if user.id in (task.excluded_ids or []):
-        raise Forbidden(f"segregation of duties excludes {user.email} from task {task.id} '{task.name}' "
+        raise Forbidden(f"segregation of duties excludes {user.name or user.email} from task {task.id} '{task.name}' "
                         f"({task.sod_rules})")
 
 

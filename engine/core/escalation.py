@@ -159,7 +159,8 @@ def _context(task: HumanTask, people: People, **extra: Any) -> dict[str, Any]:
     return {"task_name": task.name, "subject": task.subject, "process_id": task.process_id,
             "instance_id": task.instance_id, "role": task.role, "due": _due_text(task.due_at),
             "due_at": task.due_at.isoformat() if task.due_at is not None else None,
-            "assignee": holder.email if holder is not None else None, **extra}
+            "assignee": f"{holder.name} ({holder.email})" if holder is not None and holder.name else
+            (holder.email if holder is not None else None), **extra}
 
 
 def _label(task: HumanTask) -> str:
@@ -183,7 +184,7 @@ def step_message(task: HumanTask, step: Step, people: People, now: datetime) -> 
                        context=_context(task, people), dedup=dedup)
     days = max(0, (now - task.due_at).days) if task.due_at else 0
     holder = people.get(task.assignee_id)
-    held = holder.email if holder is not None else f"nobody yet (role {task.role})"
+    held = (holder.name or holder.email) if holder is not None else f"nobody yet (role {task.role})"
     named = domain.current().recipients.get(step.to[0]) if len(step.to) == 1 else None
     if named is not None and named.report:
         return Message("report", f"For {named.report}: {_label(task)} is {days} day(s) overdue", task=task,

@@ -330,9 +330,10 @@ def reassign_task(ctx: Context, actor: User, task_id: int, to_email: str, reason
                         f"the person the task was escalated to, or someone with the role {managers}")
     target = directory.user_by_email(ctx.session, to_email)
     if not target.active:
-        raise InvalidInput(f"{target.email} is deactivated")
+        raise InvalidInput(f"{target.name or target.email} is deactivated")
     if task.role not in target.roles:
-        raise InvalidInput(f"{target.email} does not hold the role {task.role!r} this task needs")
+        role = domain.current().roles.get(task.role, task.role)
+        raise InvalidInput(f"{target.name or target.email} does not hold the role {role} this task needs")
     instance = get_instance(ctx, task.instance_id)
     loaded = runtime.restore(ctx, instance)
     spiff = task_guard.spiff_task(ctx.session, loaded.workflow, task)

@@ -39,9 +39,9 @@ def test_aims_owner_adds_an_ai_system_and_imports_a_csv_in_a_real_browser(live_s
     page.click("[data-testid=save]")
     page.wait_for_selector("text=Added AI system")
     body = page.inner_text("main")
-    assert "Claims triage assistant" in body and "Tomás Alvarez" in body  # people by name, not ids nor e-mails
-    assert "claimants; claims handlers" in body
-    assert "created" in page.inner_text("[data-testid=history]")
+    assert "Claims triage assistant" in body and "Tomás Alvarez" in body  # people by name
+    assert PROCESS_OWNER not in body and "claimants; claims handlers" in body
+    assert "created · Priya Raman" in page.inner_text("[data-testid=history]")
     ui.shot("added")
     ref = page.url.rsplit("/", 1)[-1]
 

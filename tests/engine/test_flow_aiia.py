@@ -604,7 +604,7 @@ def test_aiia_high_tier_needs_top_management_and_the_legal_review(aiia: Aiia) ->
     aiia.clear_reviews(instance)
     approval = aiia.task(instance, "ut_approve_aiia_high")
     assert approval.role == "top_management"
-    with pytest.raises(Forbidden, match="top_management"):
+    with pytest.raises(Forbidden, match="Top management"):
         aiia.approve(instance, "ingrid", spec="ut_approve_aiia_high")
     aiia.approve(instance, "jonas", spec="ut_approve_aiia_high")
 

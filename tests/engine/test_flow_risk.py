@@ -203,7 +203,7 @@ def test_qa_returning_a_fourth_time_records_the_dissent_and_goes_on(rf: RiskFlow
 def test_high_residual_needs_top_management_and_an_approver_cannot_take_it(rf: RiskFlow) -> None:
     to_acceptance(rf, likelihood=3, impact=4)  # 12: high
     assert rf.specs() == ["ut_accept_risk_top"]
-    with pytest.raises(Forbidden, match="role 'top_management'"):
+    with pytest.raises(Forbidden, match="role Top management"):
         rf.complete("ingrid", "ut_accept_risk_top", decision(valid_until="2027-03-01"))
     rf.complete("grace", "ut_accept_risk_top", decision(valid_until="2027-03-01"))
     acceptance = rf.acceptances()[0]

@@ -208,7 +208,7 @@ def test_users_create_assign_roles_and_deactivate(app: Flask, browser: Callable[
     admin = browser("admin")
     created = admin.post("/admin/users", {"email": "New.Person@lumenvale.example", "name": "New Person",
                                           "password": "pass1234", "roles": ["assessor"]}, follow_redirects=True)
-    assert "new.person@lumenvale.example can log in now" in text(created)
+    assert "New Person can log in now with new.person@lumenvale.example" in text(created)
     duplicate = admin.post("/admin/users", {"email": "new.person@lumenvale.example", "name": "Again",
                                             "password": "pass1234"}, follow_redirects=True)
     assert "already exists" in text(duplicate)
@@ -219,7 +219,7 @@ def test_users_create_assign_roles_and_deactivate(app: Flask, browser: Callable[
         assert person is not None
         person_id = person.id
     roles = admin.post(f"/admin/users/{person_id}/roles", {"roles": ["assessor", "reviewer"]}, follow_redirects=True)
-    assert "roles are now assessor, reviewer" in text(roles)
+    assert "roles are now Assessor, Specialist reviewer" in text(roles)
     unknown = admin.post(f"/admin/users/{person_id}/roles", {"roles": ["wizard"]}, follow_redirects=True)
     assert "unknown role(s) wizard" in text(unknown)
     admin.post(f"/admin/users/{person_id}/active", {"active": "0"})

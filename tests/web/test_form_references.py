@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from engine.aims.registers import Evidence
-from engine.app import accounts
+from engine.app import accounts, worklist
 from engine.core import directory, domain
 from engine.core.clock import FixedClock
 from engine.core.models import HumanTask, ProcessInstance
@@ -186,6 +186,18 @@ def test_plan_the_risk_treatment_unconfirmed_says_so(app: Flask, browser: Callab
     assert errors_on(body) == {"annex_a_compared": "Compared with Annex A so that no necessary control is missed "
                                                    "(6.1.3): please confirm this by ticking the box"}
     assert "True was expected" not in body
+
+
+def test_plan_the_risk_treatment_scales_say_what_each_value_means(
+        app: Flask, browser: Callable[[str], Browser]) -> None:
+    """The target likelihood and impact are the organisation's scales: each value named and described."""
+    with app.app_context():
+        meanings = worklist.scale_descriptions(db.session, "impact")
+    page = html.unescape(browser("process_owner").get(f"/tasks/{plan_task(app)}").get_data(as_text=True))
+    five = re.search(r'<input[^>]*id="f\.target_residual_impact-5"[^>]*>', page)
+    assert five is not None and 'aria-describedby="f.target_residual_impact-5-meaning"' in five.group(0)
+    assert f'id="f.target_residual_impact-5-meaning">{meanings["5"]}<' in page
+    assert re.search(r'for="f\.target_residual_likelihood-3">3 · \w', page)
 
 
 def test_start_refused_by_its_first_step_keeps_the_form(app: Flask, browser: Callable[[str], Browser]) -> None:

@@ -157,7 +157,7 @@ def test_mail_reminder_and_escalation_texts(app_cli: Cli, smtp: SmtpServer) -> N
     escalation = next(m for m in smtp.inbox.messages if m["To"] == "priya.raman@lumenvale.example")
     assert subject(escalation).startswith("[aimsflow] Escalated to you (level 1): 'Cert task'")
     text = body(escalation, "plain")
-    assert "held by tomas.alvarez@lumenvale.example" in text and "reassign" in text
+    assert "held by Tomás Alvarez (tomas.alvarez@lumenvale.example)" in text and "reassign" in text
     assert any(subject(m).startswith("[aimsflow] Overdue: 'Std task'") for m in smtp.inbox.messages)
 
 

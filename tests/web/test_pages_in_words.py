@@ -65,8 +65,11 @@ def test_task_page_summarises_the_work_in_peoples_words(app: Flask, browser: Cal
     said = words(summary)
     for label, value in (("Scope", "AI system"), ("Trigger", "Periodic"), ("Assessor", "Sofia Rossi"),
                          ("Risk owner", "Tomás Alvarez"), ("Risk source (ISO/IEC 42001 Annex C)", "Machine learning"),
-                         ("Annex C risk sources considered", "Considered relevant")):
+                         ("Annex C risk sources considered", "Considered relevant"),
+                         ("Lack of transparency and explainability", "Considered relevant"),
+                         ("System hardware issues", "Considered relevant")):
         assert label in said and value in said, (label, value)
+    assert "Lack of transparency explainability" not in said and "Hardware" not in said
     assert re.search(r"RSK-\d+ — Scoring drift", said), "the risk is named with its title"
     assert "@lumenvale.example" not in said
     for raw in INTERNAL:

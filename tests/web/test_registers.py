@@ -121,6 +121,28 @@ def test_registers_page_add_edit_audited_with_before_and_after(app: Flask, brows
     assert "<del>Fraud radar</del>" in page
 
 
+def test_registers_page_names_people_with_their_roles_and_the_history_by_name(
+        app: Flask, browser: Callable[[str], Browser]) -> None:
+    b = browser("aims_owner")
+    ref = add_system(b, name="People by name")
+    edit = b.get(f"/registers/ai_systems/{ref}/edit").get_data(as_text=True)
+    picker = edit[edit.index('name="system_owner"'):]
+    picker = picker[:picker.index("</select>")]
+    with app.app_context():
+        tomas, ingrid = user("process_owner"), user("approver")
+    assert re.search(rf'value="{re.escape(tomas.email)}" selected>Tomás Alvarez — [^<]*Process owner', picker)
+    assert "@" not in re.sub(r'value="[^"]*"', "", picker), "the picker shows people by name, not e-mail"
+    changed = b.post(f"/registers/ai_systems/{ref}/edit", {**SYSTEM, "name": "People by name",
+                                                            "system_owner": ingrid.email,
+                                                            "version": version_on(b, ref)})
+    assert changed.status_code == 303
+    page = text(b.get(f"/registers/ai_systems/{ref}"))
+    history = page[page.index('data-testid="history"'):]
+    assert "changed</strong> · Priya Raman ·" in history
+    assert "<del>Tomás Alvarez</del></td><td>Ingrid Larsen</td>" in history
+    assert "@lumenvale.example" not in history
+
+
 def test_registers_page_stale_edit_answers_409_and_keeps_the_typed_values(
         app: Flask, browser: Callable[[str], Browser]) -> None:
     priya, tomas = browser("aims_owner"), browser("process_owner")

@@ -169,3 +169,23 @@ def test_only_the_aims_owner_and_admins_change_the_criteria_and_only_admins_the_
         assert b.post(URL, {"impact.1.name": "Whatever", "appetite": "25"}).status_code == 403, role
     assert browser("aims_owner").post("/admin/organisation", {"name": "Taken over"}).status_code == 403
     assert _stored(app) == before
+
+
+SCALE_FORM = json.dumps({"type": "object", "properties": {"likelihood": {
+    "type": "integer", "minimum": 1, "maximum": 5, "x-scale": "likelihood", "title": "Likelihood"}}})
+
+
+def test_a_scale_field_says_what_each_value_means_as_the_organisation_describes_it(
+        app: Flask, browser: Callable[[str], Browser]) -> None:
+    """The forms editor's preview (the same fields a task page draws) puts each value's description
+    under it, tied to its radio button for screen readers; a new description shows at once."""
+    priya, oliver = browser("aims_owner"), browser("admin")
+    version = _version_on(priya.get("/admin/organisation").get_data(as_text=True))
+    saved = priya.post(URL, {"version": version, "likelihood.4.description": "Seen at two peers this year."})
+    assert saved.status_code == 303
+    preview = html.unescape(oliver.post("/admin/forms/preview", {"schema": SCALE_FORM}).get_data(as_text=True))
+    four = re.search(r'<input[^>]*id="f\.likelihood-4"[^>]*>', preview)
+    assert four is not None and 'aria-describedby="f.likelihood-4-meaning"' in four.group(0)
+    assert re.search(r'id="f\.likelihood-4-meaning">Seen at two peers this year\.<', preview)
+    assert re.search(r'id="f\.likelihood-1-meaning">[^<]*5 years', preview)  # the others keep theirs
+    assert 'role="radiogroup" aria-labelledby="f.likelihood-label"' in preview

@@ -3,6 +3,7 @@ the task data): each one is a valid template, and a returned action tells its ow
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,21 @@ def test_returned_action_says_why_it_came_back() -> None:
     assert first.startswith("Publish the form (for CERT-2026, due 2026-11-30)") and "Returned" not in first
     again = str(instructions_html(text, data | {"result": "returned", "comment": "the link is broken"}))
     assert again.startswith("Returned by the requester: the link is broken. Publish the form")
+
+
+def test_management_review_instructions_name_the_categories_by_their_titles() -> None:
+    """The input a person is asked for, and the inputs the system compiles, read as the forms title them."""
+    steps = instructions(ROOT / "processes" / "aims_management_review.bpmn")
+    provide = json.loads((ROOT / "forms" / "mr_provide_input.schema.json").read_text())
+    facts = {"context_changes": "2 context issues added"}
+    shown = str(instructions_html(steps["ut_mr_provide_input"], {
+        "input_request": {"category": "context_changes", "due": "2026-12-01"}, "review_ref": "MR-2026-02",
+        "system_inputs": {"register_facts": facts}}, provide))
+    assert shown.startswith("Provide the input “Changes of context” for MR-2026-02, due 2026-12-01.")
+    assert "From the registers: 2 context issues added" in shown and "context_changes" not in shown
+    schedule = json.loads((ROOT / "forms" / "mr_schedule.schema.json").read_text())
+    plan = str(instructions_html(steps["ut_mr_schedule"], {
+        "review_ref": "MR-2026-02", "opened": {"period_start": "2026-01-01",
+                                               "system_categories": ["prev_actions_status", "risk_status"]}},
+                                 schedule))
+    assert "Compiled by the system: Status of actions from previous reviews, " in plan and "_status" not in plan

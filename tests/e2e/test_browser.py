@@ -112,6 +112,7 @@ def test_assessor_approver_and_admin_in_a_real_browser(live_server: str, chromiu
     page.click("[data-add-row='f.mitigations']")
     page.fill("[name='f.mitigations.0.measure']", "Tone guidelines in the prompt")
     page.click("[id='f.mitigations.0.owner-ts-control']")  # a picker in an added row works too
+    page.wait_for_selector("[id='f.mitigations.0.owner-ts-dropdown'] .option")  # it opens a moment after the click
     assert page.locator("[id='f.mitigations.0.owner-ts-dropdown'] .option").count() > 1
     page.keyboard.press("Escape")
     page.set_input_files("[name='f.model_card']", files=[{"name": "model-card.txt", "mimeType": "text/plain",

@@ -48,7 +48,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.core import audit_trail, definitions, services
+from engine.core import audit_trail, definitions, directory, services
 from engine.core.clock import Clock, SystemClock
 from engine.core.db import make_engine
 from engine.core.models import Base, ProcessInstance, RoleAssignment, User
@@ -142,8 +142,7 @@ class ThroughEngine:
     def _call(self, use_case: Callable[[Context, User], services.Outcome]) -> tuple[int, list[tuple[int, str]]]:
         """One use case as a web request or CLI command runs it: new session, load the user, commit."""
         with self.sessions() as session, transaction(session, self.clock):
-            user = session.get(User, self.user_id)
-            assert user is not None
+            user = directory.user_by_id(session, self.user_id)
             outcome = use_case(Context(session, self.clock, self.settings), user)
             result = outcome.instance.id, [(t.id, t.task_spec) for t in outcome.new_tasks]
         return result

@@ -45,7 +45,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from engine.app import accounts, worklist
-from engine.core import services
+from engine.core import directory, services
 from engine.core.clock import SystemClock
 from engine.core.models import User
 from engine.core.runtime import Context
@@ -123,8 +123,7 @@ class EngineDriver:
     def _call(self, use_case: Callable[[Context, User], services.Outcome]) -> Next:
         s = self.setup
         with s.sessions() as session, transaction(session, s.clock):
-            user = session.get(User, s.user_id)
-            assert user is not None
+            user = directory.user_by_id(session, s.user_id)
             return _next(use_case(Context(session, s.clock, s.settings), user).new_tasks)
 
     def start(self) -> Next:

@@ -300,11 +300,14 @@ def session_user(session: Session, clock: Clock, token: str | None) -> User | No
     """The active user whose unexpired session ``token`` is, or None (logged out, expired, deactivated)."""
     if not token:
         return None
-    row = session.scalar(select(UserSession).where(UserSession.token_hash == _sha(token)))
-    if row is None or row.expires_at <= clock.now():
+    # one read: the session joined to its user and the user's roles
+    row = session.execute(
+        select(User, UserSession.expires_at).join(UserSession, UserSession.user_id == User.id)
+        .where(UserSession.token_hash == _sha(token)).options(joinedload(User.role_rows))).unique().first()
+    if row is None or row[1] <= clock.now():
         return None
-    user = session.get(User, row.user_id)
-    return user if user is not None and user.active else None
+    user = row[0]
+    return user if user.active else None
 
 
 def close_session(session: Session, clock: Clock, token: str | None) -> None:

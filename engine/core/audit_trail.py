@@ -2,7 +2,8 @@
 
 ``hash = sha256(prev_hash + canonical(event))`` where ``canonical`` is the event's sequence number,
 time, actor, action, instance, task, subject and data as sorted, compact JSON. Appends lock the single
-``audit_head`` row, so two writers never fork the chain; ``verify`` recomputes the chain and names the
+``audit_head`` row (moving it with a compare-and-set from the head the process wrote last, or reading it
+under the lock), so two writers never fork the chain; ``verify`` recomputes the chain and names the
 first altered or missing event, and, given a head kept elsewhere (``HASH:COUNT``), a cut-off tail.
 """
 
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Text, bindparam, func, insert, select, type_coerce, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from engine.core.clock import Clock, isoformat
@@ -66,45 +70,20 @@ _EVENTS: Any = AuditEvent.__table__
 _SELECT_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
 _INSERT_EVENT = insert(_EVENTS)
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+#: the head moves only if it is still the one the events were chained to (a compare-and-set)
+_MOVE_HEAD_FROM = (update(_HEAD).where(_HEAD.c.id == 1, _HEAD.c.seq == bindparam("old_seq"),
+                                       _HEAD.c.hash == bindparam("old_hash"))
+                   .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
+
+#: per database, the head this process moved the chain to last. Only a guess (another process, or a
+#: rolled-back transaction, may have moved it since): :func:`_write` chains to it and then moves the head
+#: with a compare-and-set, so a right guess saves the head read and a wrong one costs a read under the lock.
+_LAST_HEAD: weakref.WeakKeyDictionary[Engine, tuple[int, str]] = weakref.WeakKeyDictionary()
 
 
-def append(session: Session, clock: Clock, action: str, *, actor: User | str | None = None,
-           instance_id: int | None = None, task_id: int | None = None, subject: str | None = None,
-           data: dict[str, Any] | None = None) -> AuditEvent:
-    """Append one event in the caller's transaction (locks the head row until commit).
-
-    Three prepared Core statements (read-and-lock the head, insert, move the head): this runs in every
-    use case, so it skips the ORM unit of work. Returns the event (not attached to the session).
-    """
-    head = session.execute(_SELECT_HEAD).first()
-    if head is None:
-        ensure_head(session)
-        head = session.execute(_SELECT_HEAD).one()
-    seq, prev_hash = head[0] + 1, head[1]
-    actor_name = actor.email if isinstance(actor, User) else actor
-    at = clock.now()
-    plain = _plain(data)
-    digest = chain_hash(prev_hash, canonical(seq, isoformat(at), actor_name, action, instance_id, task_id,
-                                             subject, plain))
-    values: dict[str, Any] = dict(seq=seq, at=at, actor=actor_name, action=action, instance_id=instance_id,
-                                  task_id=task_id, subject=subject, data=plain, prev_hash=prev_hash, hash=digest)
-    session.execute(_INSERT_EVENT, values)
-    session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
-    return AuditEvent(**values)
-
-
-def append_many(session: Session, clock: Clock, events: list[dict[str, Any]]) -> int:
-    """Append several events (dicts of :func:`append`'s keyword arguments plus ``action``) in order,
-    with one head lock, one multi-row insert and one head move: the worker audits a batch of
-    escalations this way. Returns how many were appended."""
-    if not events:
-        return 0
-    head = session.execute(_SELECT_HEAD).first()
-    if head is None:
-        ensure_head(session)
-        head = session.execute(_SELECT_HEAD).one()
-    seq, prev_hash = head[0], head[1]
-    at = clock.now()
+def _chained(events: list[dict[str, Any]], at: datetime, seq: int, prev_hash: str) -> list[dict[str, Any]]:
+    """The rows for ``events`` (dicts of :func:`append`'s keyword arguments plus ``action``) chained in
+    order after the event ``seq`` whose hash is ``prev_hash``."""
     stamp = isoformat(at)
     rows = []
     for event in events:
@@ -118,9 +97,58 @@ def append_many(session: Session, clock: Clock, events: list[dict[str, Any]]) ->
                          instance_id=event.get("instance_id"), task_id=event.get("task_id"),
                          subject=event.get("subject"), data=plain, prev_hash=prev_hash, hash=digest))
         prev_hash = digest
+    return rows
+
+
+def _write(session: Session, clock: Clock, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chain ``events`` to the head and write them with the head's move, in the caller's transaction (the
+    head row stays locked until commit, so two writers never fork the chain).
+
+    Usually two statements: the head moved from the one this process wrote last by a compare-and-set
+    (which takes the row lock), then one insert. When the head is not the guessed one, it is read under
+    the lock instead and the events are chained to it: four statements."""
+    at = clock.now()
+    engine = session.get_bind().engine
+    guess = _LAST_HEAD.get(engine)
+    if guess is not None:
+        rows = _chained(events, at, *guess)
+        moved = session.execute(_MOVE_HEAD_FROM, {"old_seq": guess[0], "old_hash": guess[1],
+                                                  "new_seq": rows[-1]["seq"], "new_hash": rows[-1]["hash"]})
+        if moved.rowcount == 1:  # type: ignore[attr-defined]
+            session.execute(_INSERT_EVENT, rows)
+            _LAST_HEAD[engine] = (rows[-1]["seq"], rows[-1]["hash"])
+            return rows
+    head = session.execute(_SELECT_HEAD).first()
+    if head is None:
+        ensure_head(session)
+        head = session.execute(_SELECT_HEAD).one()
+    rows = _chained(events, at, head[0], head[1])
     session.execute(_INSERT_EVENT, rows)
-    session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": prev_hash})
-    return len(rows)
+    session.execute(_MOVE_HEAD, {"new_seq": rows[-1]["seq"], "new_hash": rows[-1]["hash"]})
+    _LAST_HEAD[engine] = (rows[-1]["seq"], rows[-1]["hash"])
+    return rows
+
+
+def append(session: Session, clock: Clock, action: str, *, actor: User | str | None = None,
+           instance_id: int | None = None, task_id: int | None = None, subject: str | None = None,
+           data: dict[str, Any] | None = None) -> AuditEvent:
+    """Append one event in the caller's transaction (locks the head row until commit).
+
+    Prepared Core statements (see :func:`_write`): this runs in every use case, so it skips the ORM unit
+    of work. Returns the event (not attached to the session).
+    """
+    row, = _write(session, clock, [dict(action=action, actor=actor, instance_id=instance_id, task_id=task_id,
+                                        subject=subject, data=data)])
+    return AuditEvent(**row)
+
+
+def append_many(session: Session, clock: Clock, events: list[dict[str, Any]]) -> int:
+    """Append several events (dicts of :func:`append`'s keyword arguments plus ``action``) in order,
+    with one head move and one multi-row insert: the worker audits a batch of escalations this way.
+    Returns how many were appended."""
+    if not events:
+        return 0
+    return len(_write(session, clock, events))
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.app import access, accounts, history, process_admin
-from engine.core import services, worker
+from engine.core import directory, services, worker
 from engine.core.clock import FixedClock
 from engine.core.errors import Forbidden, InvalidInput, NotFound
 from engine.core.models import LoginFailure, UserSession
@@ -132,6 +132,33 @@ def test_throttle_slows_an_ipv6_client_that_changes_address_within_its_network(s
         accounts.authenticate(session, clock, email("ingrid"), "x", ip="2001:db8:7:7:abcd::9", throttle=throttle)
     with pytest.raises(Forbidden, match="wrong e-mail or password"):  # the next /64 is another client
         accounts.authenticate(session, clock, email("ingrid"), "x", ip="2001:db8:7:8::1", throttle=throttle)
+
+
+def test_the_acting_user_and_their_roles_are_one_read(session: Session, clock: FixedClock) -> None:
+    """A request's session check, a CLI's --as and a use case's actor each load the user with their roles
+    in one statement (not the user, then the roles)."""
+    tomas = user(session, "tomas")
+    token = accounts.open_session(session, clock, tomas, timedelta(hours=1))
+    roles, user_id = tomas.roles, tomas.id
+    assert roles
+    sent: list[str] = []
+
+    def count(*args: object) -> None:
+        sent.append(str(args[2]))
+
+    bind = session.get_bind()
+    event.listen(bind, "before_cursor_execute", count)
+    try:
+        for load in (lambda: accounts.session_user(session, clock, token),
+                     lambda: directory.user_by_email(session, email("tomas")),
+                     lambda: directory.user_by_id(session, user_id)):
+            session.expunge_all()
+            sent.clear()
+            loaded = load()
+            assert loaded is not None and loaded.roles == roles
+            assert len(sent) == 1, sent
+    finally:
+        event.remove(bind, "before_cursor_execute", count)
 
 
 def test_sessions_end_on_logout_expiry_and_deactivation(session: Session, clock: FixedClock) -> None:

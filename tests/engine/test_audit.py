@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.core import audit_trail
 from engine.core.clock import FixedClock
+from engine.core.db import make_engine
 from engine.core.models import AuditEvent
 
 START = "2026-11-02T09:00:00+00:00"
@@ -205,3 +206,44 @@ def test_append_from_two_threads_never_forks_the_chain(fresh_db: sessionmaker[Se
     result = verify(fresh_db)
     assert result.ok, result.problem
     assert result.count == total
+
+
+def test_two_processes_and_a_rolled_back_append_keep_one_chain(fresh_db: sessionmaker[Session]) -> None:
+    """Each process chains to the head it wrote last, a guess the other process (or a rollback) makes
+    wrong; the head's compare-and-set catches it and the event is chained to the real head. A right
+    guess costs two statements: the head's move and the insert."""
+    first = fresh_db.kw["bind"]
+    second = make_engine(first.engine.url.render_as_string(hide_password=False))
+    other = sessionmaker(second, expire_on_commit=False)
+    sent: list[str] = []
+
+    def count(*args: object) -> None:
+        sent.append(str(args[2]))
+
+    clock = FixedClock(START)
+    start = current_head(fresh_db).count
+    try:
+        for i in range(3):
+            for factory in (fresh_db, other):
+                with factory() as s:
+                    audit_trail.append(s, clock, "note", actor="tester@lumenvale.example", data={"i": i})
+                    s.commit()
+            with fresh_db() as s:  # rolled back: the head this process remembers was never committed
+                audit_trail.append(s, clock, "note", actor="tester@lumenvale.example", data={"lost": i})
+                s.rollback()
+        with fresh_db() as s:
+            audit_trail.append(s, clock, "note", actor="tester@lumenvale.example", data={"i": "last"})
+            s.commit()
+        event.listen(first.engine, "before_cursor_execute", count)
+        with fresh_db() as s:
+            audit_trail.append(s, clock, "note", actor="tester@lumenvale.example", data={"i": "guessed"})
+            s.commit()
+        event.remove(first.engine, "before_cursor_execute", count)
+    finally:
+        second.dispose()
+    assert [q.split()[0] for q in sent if not q.startswith("BEGIN")] == ["UPDATE", "INSERT"], sent
+    result = verify(fresh_db)
+    assert result.ok, result.problem
+    assert result.count == start + 8
+    with fresh_db() as s:
+        assert "lost" not in str(list(s.scalars(select(AuditEvent.data))))

@@ -45,6 +45,13 @@ def index() -> Any:
                            specs=register_edit.SPECS, may_write=register_edit.may_write(actor(), spec))
 
 
+@bp.route("/registers/<name>")
+def register_list(name: str) -> Any:
+    """A register's own address (``/registers/risks``) opens its list; an unknown name is a 404 in words."""
+    register_edit.spec_of(name)
+    return redirect(url_for(".index", register=name), 302)
+
+
 def _form_values(spec: Any) -> dict[str, Any]:
     """The values a register form posts, by field key, as the browser sends them."""
     values: dict[str, Any] = {}

@@ -116,7 +116,7 @@ def test_pages_reflow_at_phone_tablet_and_laptop_widths(live_server: str, chromi
     theirs.n = 50  # the AIMS owner's screenshots after the assessor's
     theirs.login(AIMS_OWNER)
     visits = ((mine, "inbox", "/tasks?tab=all"), (mine, "instance", instance),
-              (mine, "register", "/registers/ai_systems"), (theirs, "team", "/team"), (theirs, "soa", "/soa"))
+              (mine, "register", "/registers?register=ai_systems"), (theirs, "team", "/team"), (theirs, "soa", "/soa"))
     for width in WIDTHS:
         for ui, name, path in visits:
             page = ui.page

@@ -480,3 +480,11 @@ def test_registers_json_values_never_name_columns(app: Flask) -> None:
     assert json.dumps(row.get_json()).count("system_owner_id") == 0
     with app.app_context():
         assert db.session.scalar(select(User).where(User.email == PEOPLE["process_owner"])) is not None
+
+
+def test_a_registers_own_address_opens_its_list(browser: Callable[[str], Browser]) -> None:
+    priya = browser("aims_owner")
+    response = priya.client.get("/registers/suppliers")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/registers?register=suppliers")
+    missing = priya.client.get("/registers/unicorns")
+    assert missing.status_code == 404 and "there is no register" in missing.get_data(as_text=True)

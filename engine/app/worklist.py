@@ -67,9 +67,11 @@ def inbox_page(session: Session, user: User, now: datetime, tab: str = "mine", q
         raise InvalidInput("the page must be 1 or more, with 1 to 500 rows per page")
     query = query[:SEARCH_CHARS]  # SQLite refuses a LIKE pattern past 50,000 bytes ("too complex")
     counts = queries.inbox_counts(session, user, now, process_id, query)
-    rows = queries.inbox_rows(session, user, now, tab, counts, process_id=process_id, query=query,
-                              offset=(page - 1) * per_page, limit=per_page)
     by_tab = counts.tabs()
+    offset = (page - 1) * per_page
+    # a page past the last is empty without asking the database (an offset past its integers is an error there)
+    rows = queries.inbox_rows(session, user, now, tab, counts, process_id=process_id, query=query,
+                              offset=offset, limit=per_page) if offset < by_tab[tab] else []
     names = queries.process_names(session, set(counts.processes) | {r.process_id for r in rows})
     return InboxPage(rows, by_tab, tab, query, process_id, counts.processes, page,
                      max(1, -(-by_tab[tab] // per_page)), per_page, names)

@@ -108,6 +108,8 @@ def test_inbox_pages_each_tab_in_order_without_gaps(loaded: tuple[Session, User,
     assert got == want
     assert first.pages == -(-len(want) // 200)
     assert worklist.inbox_page(session, tomas, now, tab, page=first.pages + 1, per_page=200).rows == []
+    far = worklist.inbox_page(session, tomas, now, tab, page=2**80, per_page=34)  # past any database integer
+    assert far.rows == [] and far.counts == first.counts
 
 
 def test_inbox_first_page_holds_the_page_size_and_overdue_first(loaded: tuple[Session, User, datetime]) -> None:

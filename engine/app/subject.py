@@ -18,10 +18,12 @@ from typing import Any
 from sqlalchemy import literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
+from engine.aims import catalogue
 from engine.aims.register_specs import SPECS, RegisterSpec
 from engine.aims.registers import DocumentVersion
 from engine.aims.registers.common import RegisterMixin
 from engine.app.summary import humanize
+from engine.core.durations import duration_words, is_duration
 from engine.core.models import Base, User
 
 #: what a record's reference looks like (RSK-003, DOC-POL-001, NC-2026-004, AIIA-003-v2, SOA-2026-1)
@@ -33,8 +35,6 @@ MOST_FACTS = 6
 SHORT_TEXT = 160
 #: a stored code (``minor``, ``action_planning``), said in words
 _CODE = re.compile(r"[a-z]+(?:_[a-z0-9]+)*")
-_PERIOD = re.compile(r"P(\d+)([YMWD])")
-_UNITS = {"Y": "year", "M": "month", "W": "week", "D": "day"}
 #: columns every register row has, which a record card does not list as key fields
 _COMMON = {"id", "ref", "status", "created_at", "updated_at", "row_version", "iso_refs", "retired_at",
            "created_by_id", "updated_by_id", "instance_id", "sha256", "details"}
@@ -204,13 +204,13 @@ def _plain(value: Any) -> str:
         return value.strftime("%-d %b %Y")
     if isinstance(value, date):
         return value.strftime("%-d %b %Y")
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
+    if isinstance(value, list):  # controls with their titles: "A.4.4 — Tooling resources"
+        return ", ".join(catalogue.control_label(str(v)) for v in value)
     text = str(value)
-    period = _PERIOD.fullmatch(text)
-    if period:  # an ISO 8601 period such as a review interval: P1Y -> "1 year"
-        n, unit = int(period.group(1)), _UNITS[period.group(2)]
-        return f"{n} {unit}{'s' if n != 1 else ''}"
+    if is_duration(text):  # an ISO 8601 period such as a review interval: P1Y -> "1 year"
+        return duration_words(text)
+    if text != catalogue.control_label(text):
+        return catalogue.control_label(text)
     return humanize(text) if _CODE.fullmatch(text) else _short(text)
 
 

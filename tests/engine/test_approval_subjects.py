@@ -182,6 +182,7 @@ def test_evidence_review_shows_the_evidence_item(ctx: Context) -> None:
     item = card(cards(ctx, task, who), "EVD-018")
     title = ctx.session.scalar(select(Evidence.title).where(Evidence.ref == "EVD-018"))
     assert item.title == title and item.register == "evidence" and item.status == "Submitted"
+    assert dict(item.facts)["Controls"] == "A.4.4 — Tooling resources"  # controls with their titles
 
 
 

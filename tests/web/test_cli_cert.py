@@ -53,7 +53,7 @@ def test_cli_soa_export_errors(demo_cli: Cli, args: list[str], code: int, messag
 def test_cli_audit_pack(demo_cli: Cli, tmp_path: Path) -> None:
     out = tmp_path / "pack.zip"
     result = demo_cli.ok("audit-pack", "-o", str(out))
-    files = 20 + 2 * len(SPECS)  # every register as CSV and XLSX
+    files = 21 + 2 * len(SPECS)  # every register as CSV and XLSX
     assert f"{files} files, sha256 " in result.output and "audit trail: ok, " in result.output
     with zipfile.ZipFile(out) as zf:
         verification = json.loads(zf.read("audit_trail/verification.json"))

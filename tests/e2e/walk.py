@@ -215,8 +215,8 @@ class Walk:
         self.page.wait_for_selector("[data-testid=start-form]")
         self._answer(data)
         self.ui.shot(f"start_{self.process_id}")
-        self.page.click("[data-testid=start]")
-        self.page.wait_for_load_state()
+        with self.page.expect_navigation():  # the POST's answer, not the form page still showing
+            self.page.click("[data-testid=start]")
         with self.app.app_context():
             row = db.session.scalar(select(ProcessInstance).where(
                 ProcessInstance.process_id == self.process_id, ProcessInstance.parent_instance_id.is_(None))
@@ -294,8 +294,8 @@ class Walk:
             self.page.wait_for_selector("[data-testid=task-form]")
         self._answer(data)
         self.ui.shot(f"{spec}_{key}")
-        self.page.click("[data-testid=submit]")
-        self.page.wait_for_load_state()
+        with self.page.expect_navigation():  # the POST's answer, not the form page still showing
+            self.page.click("[data-testid=submit]")
         with self.app.app_context():
             row = db.session.get(HumanTask, task.id)
             assert row is not None

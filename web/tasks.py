@@ -119,7 +119,7 @@ def task(task_id: int) -> Any:
 @bp.route("/tasks/<int:task_id>/claim", methods=["POST"])
 def claim(task_id: int) -> Any:
     with unit() as ctx:
-        worklist.task_detail(ctx, actor(), task_id)  # 404 for a task the user may not see
+        worklist.task_detail(ctx, actor(), task_id, page=False)  # 404 for a task the user may not see
         try:
             services.claim_task(ctx, actor(), task_id, expected_version=seen_version(request.form.get("version")))
         except (ConflictError, Forbidden) as exc:
@@ -132,7 +132,7 @@ def claim(task_id: int) -> Any:
 @bp.route("/tasks/<int:task_id>/release", methods=["POST"])
 def release(task_id: int) -> Any:
     with unit() as ctx:
-        worklist.task_detail(ctx, actor(), task_id)
+        worklist.task_detail(ctx, actor(), task_id, page=False)  # 404 for a task the user may not see
         try:
             services.release_task(ctx, actor(), task_id,
                                   expected_version=seen_version(request.form.get("version")))
@@ -146,12 +146,12 @@ def release(task_id: int) -> Any:
 @bp.route("/tasks/<int:task_id>/complete", methods=["POST"])
 def complete(task_id: int) -> Any:
     ctx = context()
-    detail = worklist.task_detail(ctx, actor(), task_id)
+    detail = worklist.task_detail(ctx, actor(), task_id, page=False)
     data, files = formfields.parse(detail.schema, request.form, request.files)
     incoming = [uploads.Incoming(f.path, f.file.filename or "", f.file.mimetype, f.file.read()) for f in files]
     refused = uploads.field_errors(ctx.settings, detail.schema, incoming)
     if refused:  # a kind not kept or too large: said next to its field, nothing stored
-        return _render(detail, data, refused, 422)
+        return _render(worklist.task_detail(ctx, actor(), task_id), data, refused, 422)
     try:
         for upload in incoming:  # each file is kept even if the form is sent back with errors
             with unit() as uctx:
@@ -188,7 +188,7 @@ def complete(task_id: int) -> Any:
 @bp.route("/tasks/<int:task_id>/reassign", methods=["POST"])
 def reassign(task_id: int) -> Any:
     """Managers hand a task to someone else with a reason. A role that may not reassign gets 403."""
-    worklist.task_detail(context(), actor(), task_id)  # 404 for a task the user may not see
+    worklist.task_detail(context(), actor(), task_id, page=False)  # 404 for a task the user may not see
     to = request.form.get("to", "")
     try:
         with unit() as ctx:

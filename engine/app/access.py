@@ -90,13 +90,19 @@ def visible_instance(session: Session, user: User, instance_id: int) -> ProcessI
 
 def visible_task(session: Session, user: User, task_id: int) -> HumanTask:
     """The task, if ``user`` may see its instance. Raises NotFound otherwise."""
+    return visible_task_and_instance(session, user, task_id)[0]
+
+
+def visible_task_and_instance(session: Session, user: User, task_id: int) -> tuple[HumanTask, ProcessInstance]:
+    """The task and its instance, if ``user`` may see the instance. Raises NotFound otherwise.
+    (The caller keeps the instance: the session holds loaded rows weakly, so one it dropped is read again.)"""
     task = session.get(HumanTask, task_id)
     if task is None:
         raise NotFound(f"no task {task_id}")
     instance = session.get(ProcessInstance, task.instance_id)
     if instance is None or not instance_visible(session, user, instance):
         raise NotFound(f"no task {task_id}")
-    return task
+    return task, instance
 
 
 def visible_instances_condition(user: User):  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import select, update
+from sqlalchemy import literal, select, union_all, update
 from sqlalchemy.orm import Session
 
 from engine.aims import catalogue
@@ -108,11 +108,16 @@ def rows(session: Session, user: User, name: str, retired: bool = False, limit: 
 
 def touched(session: Session, instance_id: int) -> list[RegisterRow]:
     """The register rows a process instance last touched."""
+    # one round trip to find which registers hold such rows, then only those are read
+    hits = {name for (name,) in session.execute(union_all(*(
+        select(literal(name).label("register")).where(spec.model.instance_id == instance_id).limit(1)
+        .subquery().select() for name, spec in SPECS.items())))}
     out: list[RegisterRow] = []
-    for spec in SPECS.values():
-        model = spec.model
-        out.extend(_row(spec, r) for r in session.scalars(select(model).where(model.instance_id == instance_id)
-                                                          .order_by(model.id)))
+    for name, spec in SPECS.items():
+        if name in hits:
+            model = spec.model
+            out.extend(_row(spec, r) for r in session.scalars(select(model).where(model.instance_id == instance_id)
+                                                              .order_by(model.id)))
     return out
 
 

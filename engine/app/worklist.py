@@ -212,11 +212,13 @@ class TaskDetail:
     subjects: list[Subject] = field(default_factory=list)
 
 
-def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
-    """Everything the task page shows. Raises NotFound when the user may not see the task."""
+def task_detail(ctx: Context, user: User, task_id: int, page: bool = True) -> TaskDetail:
+    """Everything the task page shows. Raises NotFound when the user may not see the task.
+
+    ``page=False`` leaves out what only the page shows (the summary, the records and their cards,
+    the history, the people it may go to): the API's task and the checks before an action."""
     session = ctx.session
-    task = access.visible_task(session, user, task_id)
-    instance = services.get_instance(ctx, task.instance_id)
+    task, instance = access.visible_task_and_instance(session, user, task_id)
     version = instance.process_version
     schema = definitions.form_schema(version, task.form)
     data: dict[str, Any] = {}
@@ -242,7 +244,7 @@ def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
                         decision_field_of(schema))
     if task.state in OPEN_STATES:
         detail.may_reassign = assignment.may_reassign(session, user, task)
-        if detail.may_reassign:
+        if detail.may_reassign and page:
             detail.candidates = [u for u in directory.users_with_role(session, task.role) if u.id != task.assignee_id]
         blocked = _why_blocked(ctx, user, task, data)
         # the one claim rule (the engine's): a task assigned to you is yours; an unassigned task of your
@@ -251,6 +253,8 @@ def task_detail(ctx: Context, user: User, task_id: int) -> TaskDetail:
         detail.may_complete = blocked is None and task.assignee_id in (None, user.id)
         detail.may_release = task.state == TaskState.CLAIMED and (task.assignee_id == user.id or detail.may_reassign)
     detail.blocked = blocked
+    if not page:
+        return detail
     steps = list(session.execute(select(HumanTask.task_spec, HumanTask.name, HumanTask.form)
                                  .where(HumanTask.instance_id == task.instance_id).order_by(HumanTask.id)))
     detail.summary = summarize(session, version, data, [s.form for s in steps if s.form])
@@ -415,8 +419,7 @@ def submit(ctx: Context, user: User, task_id: int, data: dict[str, Any], *,
     items (``evidence_intake``).
     Raises NotFound, ConflictError ("already completed by X"), Forbidden, SodViolation, ValidationError."""
     session = ctx.session
-    task = access.visible_task(session, user, task_id)
-    instance = services.get_instance(ctx, task.instance_id)
+    task, instance = access.visible_task_and_instance(session, user, task_id)
     schema = definitions.form_schema(instance.process_version, task.form)
     errors = _evidence_errors(session, task, schema, data) if isinstance(data, dict) else []
     decision = decision_field_of(schema)

@@ -21,7 +21,7 @@ from engine.core.clock import FixedClock
 from engine.core.models import ApiToken, User
 from web.extensions import db
 
-from .conftest import Browser, user
+from .conftest import Browser, Flows, user
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,19 @@ def test_api_token_check_is_one_read_of_token_user_and_roles(app: Flask, secret:
     with statements(app) as seen:
         assert get(app, secret) == 200  # the registers list itself reads nothing from the database
     assert [s for s in seen if not s.startswith("BEGIN")] == ["SELECT"], seen
+
+
+def test_api_reading_a_task_reads_the_task_its_instance_and_a_draft_not_every_register(
+        app: Flask, secret: str, flows: Flows) -> None:
+    """The API's task is what a script needs (form, data, may I act): the page's record cards, summary
+    and history are left out, so the read does not scan every register for rows the instance touched."""
+    task_id = flows.task(flows.start(), "ut_assess")
+    url = f"/api/v1/tasks/{task_id}"
+    assert get(app, secret, url) == 200
+    with statements(app) as seen:
+        assert get(app, secret, url) == 200
+    # token+user; the task; its instance (with version); the assessor's draft
+    assert [s for s in seen if not s.startswith("BEGIN")] == ["SELECT"] * 4, seen
 
 
 def test_api_token_of_a_deactivated_user_or_revoked_is_refused(app: Flask, secret: str) -> None:

@@ -92,7 +92,7 @@ def list_tasks(args: dict[str, Any]) -> Any:
 @_errors(tasks, 401, 404)
 def get_task(task_id: int) -> Any:
     """One task with its form schema and the data it sees."""
-    d = worklist.task_detail(context(), api_user(), task_id)
+    d = worklist.task_detail(context(), api_user(), task_id, page=False)
     return {**_task(d.task), "form_schema": d.schema, "data": d.data,
             "completed_by": d.completed_by.email if d.completed_by else None, "completed_at": d.task.completed_at,
             "may_claim": d.may_claim, "may_complete": d.may_complete, "blocked": d.blocked}, \
@@ -106,7 +106,7 @@ def get_task(task_id: int) -> Any:
 def claim_task(body: dict[str, Any], task_id: int) -> Any:
     """Claim a ready task. 409 says who took it, or what changed since the `version` you read."""
     with unit() as ctx:
-        worklist.task_detail(ctx, api_user(), task_id)
+        worklist.task_detail(ctx, api_user(), task_id, page=False)
         return _task(services.claim_task(ctx, api_user(), task_id, expected_version=_seen(body)))
 
 
@@ -117,7 +117,7 @@ def claim_task(body: dict[str, Any], task_id: int) -> Any:
 def release_task(body: dict[str, Any], task_id: int) -> Any:
     """Give a claimed task back. 409 says what changed since the `version` you read."""
     with unit() as ctx:
-        worklist.task_detail(ctx, api_user(), task_id)
+        worklist.task_detail(ctx, api_user(), task_id, page=False)
         return _task(services.release_task(ctx, api_user(), task_id, expected_version=_seen(body)))
 
 

@@ -46,7 +46,7 @@ from engine.aims.registers import (
 from engine.core import directory
 from engine.core.clock import Clock
 from engine.core.durations import add_duration
-from engine.core.models import OPEN_STATES, HumanTask, InstanceState, ProcessInstance, User
+from engine.core.models import OPEN_STATES, HumanTask, InstanceState, ProcessInstance, ProcessVersion, User
 
 OPEN_NC_STATES = ("reported", "triaged", "containment", "root_cause_analysis", "action_planning", "plan_approved",
                   "implementing", "effectiveness_review")
@@ -274,7 +274,8 @@ def _rc08(f: _Facts) -> Check:
         problems.append("no approved SoA")
     hard = f.statement.hard_gaps
     if hard:
-        problems.append("SoA gaps: " + ", ".join(f"{g.code} {g.control_id or g.risk_ref}" for g in hard))
+        problems.append("SoA gaps: " + "; ".join(f"{g.code} {g.control_id or g.risk_ref} {soa.GAP_TEXT[g.code]}"
+                                                 for g in hard))
     return _check("RC-08", "Approved SoA without G1-G6 gaps", "6.1.3", "hard", problems,
                   f"SoA {f.approved_soa.ref if f.approved_soa else ''} approved, no blocking gaps")
 
@@ -608,15 +609,16 @@ def dashboard(session: Session, clock: Clock) -> Dashboard:
         grades[nc.severity or "ungraded"] += 1
     by_flow: Counter[str] = Counter()
     by_owner: Counter[str] = Counter()
-    overdue = session.execute(
-        select(HumanTask.process_id, User.email, HumanTask.role)
+    overdue = session.execute(  # in people's words: the process's name, the holder's name or the lane's role
+        select(ProcessVersion.name, User.name, User.email, HumanTask.role)
         .join(ProcessInstance, HumanTask.instance_id == ProcessInstance.id)
+        .join(ProcessVersion, ProcessInstance.process_version_id == ProcessVersion.id)
         .outerjoin(User, HumanTask.assignee_id == User.id)
         .where(HumanTask.state.in_(OPEN_STATES), HumanTask.due_at < now,
                ProcessInstance.status == InstanceState.RUNNING))
-    for process_id, email, role in overdue:
-        by_flow[process_id] += 1
-        by_owner[email or f"role {role}"] += 1
+    for process, name, email, role in overdue:
+        by_flow[process] += 1
+        by_owner[name or email or f"{roles.ROLES.get(role, role)} (not yet claimed)"] += 1
     since = operating_since(session)
     return Dashboard(
         as_of=now, controls_by_status=statement.counts(),
@@ -628,4 +630,4 @@ def dashboard(session: Session, clock: Clock) -> Dashboard:
                            "ungraded": grades.get("ungraded", 0)},
         overdue_tasks_by_flow=dict(sorted(by_flow.items())), overdue_tasks_by_owner=dict(sorted(by_owner.items())),
         operating_since=since, days_operating=(today - since).days if since else None,
-        soa_gaps=dict(Counter(g.code for g in statement.gaps)))
+        soa_gaps=dict(Counter(soa.GAP_TEXT.get(g.code, g.code) for g in statement.gaps)))

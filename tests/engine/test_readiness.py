@@ -28,7 +28,7 @@ from engine.core import services
 from engine.core.clock import FixedClock
 from engine.core.runtime import Context
 
-from .helpers import email, grant, user
+from .helpers import grant, user
 from .risk_flow import RiskFlow
 
 pytestmark = pytest.mark.demo
@@ -44,7 +44,9 @@ def test_demo_readiness_finds_the_blockers_the_demo_plants(session: Session, clo
     assert [c.id for c in report.blockers] == ["RC-06", "RC-07", "RC-08", "RC-09", "RC-14", "RC-15", "RC-16"]
     assert [c.id for c in report.warnings] == ["RC-11", "RC-18", "RC-19"]
     checks = {c.id: c for c in report.checks}
-    assert checks["RC-08"].detail == "no approved SoA; SoA gaps: G4 A.4.4, G1 A.8.5, G6 RSK-006"
+    assert checks["RC-08"].detail == ("no approved SoA; SoA gaps: G4 A.4.4 implemented without accepted, unexpired "
+                                      "evidence; G1 A.8.5 missing justification; G6 RSK-006 open risk above Low "
+                                      "with neither a control nor a valid acceptance")
     assert checks["RC-09"].detail == "AIS-004 has no approved AIIA"
     assert checks["RC-16"].detail == "NC-2026-003 minor without an approved plan (root cause analysis)"
     assert checks["RC-17"].detail == "operating since 2025-11-16 (351 days)"
@@ -109,7 +111,8 @@ def test_dashboard_figures_on_the_demo(session: Session, clock: FixedClock) -> N
     assert board.controls_missing_evidence == ["A.4.4"]
     assert board.open_ncs_by_grade == {"major": 0, "minor": 2, "ungraded": 0}
     assert (board.operating_since, board.days_operating) == (date(2025, 11, 16), 351)
-    assert board.soa_gaps == {"G4": 1, "G1": 1, "G6": 1}
+    assert board.soa_gaps == {"implemented without accepted, unexpired evidence": 1, "missing justification": 1,
+                              "open risk above Low with neither a control nor a valid acceptance": 1}
     assert board.overdue_tasks_by_flow == {} and board.overdue_tasks_by_owner == {}
 
     clock.advance(timedelta(days=20))
@@ -132,8 +135,9 @@ def test_dashboard_counts_overdue_tasks_by_flow_and_owner(ctx: Context, clock: F
     assert readiness.dashboard(ctx.session, clock).overdue_tasks_by_flow == {}
     clock.advance(timedelta(days=11))
     board = readiness.dashboard(ctx.session, clock)
-    assert board.overdue_tasks_by_flow == {"aims_risk_assessment": 2}
-    assert board.overdue_tasks_by_owner == {email("sofia"): 1, "role assessor": 1}
+    # in people's words: the process's name, the holder's name, the lane's role for an unclaimed task
+    assert board.overdue_tasks_by_flow == {"Risk assessment and risk acceptance": 2}
+    assert board.overdue_tasks_by_owner == {user(ctx.session, "sofia").name: 1, "Assessor (not yet claimed)": 1}
 
 
 def by_ref(session: Session, model: type, ref: str) -> Any:

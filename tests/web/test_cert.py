@@ -123,8 +123,8 @@ def test_readiness_dashboard_shows_the_figures_and_carries_chart_data(
     finally:
         clock.advance(days=-30)
     data = json.loads(re.search(r'id="readiness-data">(.*?)</script>', later, re.S).group(1))  # type: ignore[union-attr]
-    assert dict(data["flows"]).get("web_assessment", 0) >= 1
-    assert "web_assessment" in later.split('data-testid="overdue-flows"')[1].split("</table>")[0]
+    assert dict(data["flows"]).get("Web assessment", 0) >= 1  # the process by its name, not its id
+    assert "Web assessment" in later.split('data-testid="overdue-flows"')[1].split("</table>")[0]
 
 
 @pytest.mark.parametrize("url", ["/soa", "/soa/export.xlsx", "/soa/export.pdf", "/audit-pack.zip", "/readiness"])

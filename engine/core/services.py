@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from SpiffWorkflow.util.task import TaskState as SpiffState
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import select
 
 from engine.core import (
     assignment,
@@ -259,12 +259,6 @@ def release_task(ctx: Context, actor: User, task_id: int, *, expected_version: i
     return task
 
 
-_TASK_AND_OPEN_SIBLINGS = select(HumanTask).where(
-    HumanTask.instance_id == select(HumanTask.instance_id).where(HumanTask.id == bindparam("task_id"))
-    .scalar_subquery(),
-    or_(HumanTask.state.in_(OPEN_STATES), HumanTask.id == bindparam("task_id")))
-
-
 def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any], *,
                   expected_version: int | None = None) -> Outcome:
     """Submit ``data`` for a task and run the process on until it waits again.
@@ -276,11 +270,9 @@ def complete_task(ctx: Context, actor: User, task_id: int, data: dict[str, Any],
     reassignment, a release, a cancellation, an escalation) one wins, the other gets ConflictError.
     """
     session = ctx.session
-    # the instance first, read once under its row lock (every use case locks in this order: the instance,
-    # then its task rows), then the task and the instance's other open tasks in one query (sync_tasks
-    # needs them afterwards): read under the lock, they are the instance's current ones
-    instance = task_guard.lock_instance_of_task(session, task_id)
-    rows = list(session.scalars(_TASK_AND_OPEN_SIBLINGS, {"task_id": task_id})) if instance is not None else []
+    # the instance read once under its row lock (every use case locks in this order: the instance, then its
+    # task rows), with the task and the instance's other open tasks (sync_tasks needs them afterwards)
+    instance, rows = task_guard.lock_task(session, task_id)
     task = next((r for r in rows if r.id == task_id), None)
     if instance is None or task is None:
         raise NotFound(f"no task {task_id}")

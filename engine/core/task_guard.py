@@ -23,14 +23,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.core import directory, runtime
 from engine.core.db import JSONText
 from engine.core.errors import ConflictError
-from engine.core.models import AuditEvent, HumanTask, InstanceState, ProcessInstance, TaskState, User
+from engine.core.models import OPEN_STATES, AuditEvent, HumanTask, InstanceState, ProcessInstance, TaskState, User
 
 #: the audit actions that change who holds a task, or escalate it
 _HOLDER_ACTIONS = ("claim", "release", "reassign", "escalate", "delegation_routed")
@@ -217,6 +217,37 @@ _LOCK_INSTANCE_OF_TASK = (select(ProcessInstance)
                                  .where(HumanTask.id == bindparam("task_id")).scalar_subquery())
                           .with_for_update(key_share=True, of=ProcessInstance)
                           .execution_options(populate_existing=True))
+
+
+_TASK_AND_OPEN_SIBLINGS = select(HumanTask).where(
+    HumanTask.instance_id == select(HumanTask.instance_id).where(HumanTask.id == bindparam("task_id"))
+    .scalar_subquery(),
+    or_(HumanTask.state.in_(OPEN_STATES), HumanTask.id == bindparam("task_id")))
+
+_SIBLING: Any = aliased(HumanTask)
+#: SQLite: the instance with the task and the instance's other open tasks, one row per task
+_INSTANCE_WITH_TASKS = (select(ProcessInstance, HumanTask).join(HumanTask, HumanTask.instance_id == ProcessInstance.id)
+                        .where(ProcessInstance.id == select(_SIBLING.instance_id)
+                               .where(_SIBLING.id == bindparam("task_id")).scalar_subquery(),
+                               or_(HumanTask.state.in_(OPEN_STATES), HumanTask.id == bindparam("task_id")))
+                        .execution_options(populate_existing=True))
+
+
+def lock_task(session: Session, task_id: int) -> tuple[ProcessInstance | None, list[HumanTask]]:
+    """The instance of task ``task_id``, locked and read as :func:`lock_instance_of_task` does, and its task rows
+    read under that lock: the task and the instance's other open tasks (None and [] when there is no such task).
+
+    On PostgreSQL these are two statements: one that waited for the row lock would see the task rows as they were
+    before it waited (READ COMMITTED re-reads only the locked row), not as the lock's holder left them. On SQLite the
+    transaction has held the database's write lock since its ``BEGIN IMMEDIATE``, so nothing can change meanwhile:
+    one statement reads them all."""
+    if session.get_bind().dialect.name == "sqlite":
+        pairs = session.execute(_INSTANCE_WITH_TASKS, {"task_id": task_id}).all()
+        return (pairs[0][0], [task for _, task in pairs]) if pairs else (None, [])
+    instance = lock_instance_of_task(session, task_id)
+    if instance is None:
+        return None, []
+    return instance, list(session.scalars(_TASK_AND_OPEN_SIBLINGS, {"task_id": task_id}))
 
 
 def lock_for_delivery(session: Session, instance_id: int, *, wait: bool) -> ProcessInstance | None:

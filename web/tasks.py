@@ -3,13 +3,14 @@ evidence downloads and the managers' team view with reassignment."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_login import login_required
 from markupsafe import Markup, escape
 
-from engine.aims import BUSINESS_ROLES, ROLES
+from engine.aims import BUSINESS_ROLES, ROLES, risk_criteria
 from engine.app import organisation_setup, uploads, worklist
 from engine.core import (
     OPEN_STATES,
@@ -64,19 +65,19 @@ def _refs(kind: str) -> list[tuple[str, str]]:
     return worklist.reference_options(db.session, kind)
 
 
-def _scales(name: str) -> dict[str, str]:
-    return worklist.scale_words(db.session, name)
-
-
-def _meanings(name: str) -> dict[str, str]:
-    return worklist.scale_descriptions(db.session, name)
-
-
 def build_form(schema: dict[str, Any] | None, values: dict[str, Any] | None,
                errors: list[Any] | None = None) -> tuple[list[formfields.Field], list[formfields.Problem]]:
     """A form's fields with the people and records its pickers offer, and the summary of ``errors``."""
     errors = errors or []
-    fields = formfields.build(schema, values, {e.path: e.message for e in errors}, _users, _refs, _scales, _meanings)
+    criteria = functools.cache(lambda: worklist.risk_criteria_in_force(db.session))  # read once, if a scale asks
+
+    def scales(name: str) -> dict[str, str]:
+        return risk_criteria.scale_words(criteria(), name)
+
+    def meanings(name: str) -> dict[str, str]:
+        return risk_criteria.descriptions(criteria(), name)
+
+    fields = formfields.build(schema, values, {e.path: e.message for e in errors}, _users, _refs, scales, meanings)
     return fields, formfields.summary(fields, errors)
 
 

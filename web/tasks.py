@@ -31,9 +31,6 @@ from .extensions import db
 bp = Blueprint("tasks", __name__)
 
 
-_JINJA = instruction_text.environment()
-
-
 @bp.before_request
 @login_required
 def _login() -> None:
@@ -86,10 +83,10 @@ def instructions_html(text: str | None, data: dict[str, Any], schema: dict[str, 
     task's form ``schema`` offers as a titled choice reads as its title."""
     if not text:
         return None
-    titles = instruction_text.code_titles(schema)
-    jinja = instruction_text.environment(titles) if titles else _JINJA
+    people = instruction_text.People()  # the e-mails it shows, named after with one lookup
+    jinja = instruction_text.environment(instruction_text.code_titles(schema), people)
     try:
-        rendered = jinja.from_string(text).render(**{k: v for k, v in data.items() if isinstance(k, str)})
+        rendered = people.named(jinja.from_string(text).render(**{k: v for k, v in data.items() if isinstance(k, str)}))
     except Exception:  # a broken template still shows its text
         rendered = str(escape(text))
     return Markup("<br>".join(Markup(rendered).split("\n")))

@@ -93,3 +93,34 @@ def test_a_records_people_read_by_name_and_durations_in_words(session: Session) 
     assert shown["measurement_frequency"] == "3 months"
     shown = {f.key: text for f, text in register_edit.display(SPECS["competence"], {"refresh_interval": "P1Y6M"})}
     assert shown["refresh_interval"] == "1 year 6 months"
+
+
+def test_a_records_people_are_looked_up_by_the_e_mails_it_shows_only(session: Session) -> None:
+    """However many people the organisation has, showing a record asks for the e-mails it holds: one
+    statement; an address no user has stays as typed."""
+    from sqlalchemy import event
+
+    from engine.aims.register_specs import SPECS
+    from engine.app import register_edit
+
+    when = datetime(2026, 1, 5, tzinfo=UTC)
+    for n in range(30):
+        add_user(session, f"person{n}@example.org", f"Person {n}", [], when)
+    add_user(session, "mei@example.org", "Mei Lin Chen", [], when)
+    sent: list[Any] = []
+
+    def count(conn: object, cursor: object, statement: str, parameters: Any, *args: object) -> None:
+        sent.append(parameters)
+
+    bind = session.get_bind()
+    event.listen(bind, "before_cursor_execute", count)
+    try:
+        known = {f.key: text for f, text in register_edit.display(
+            SPECS["objectives"], {"title": "Fewer incidents", "owner": "Mei@Example.org"}, session)}
+        unknown = {f.key: text for f, text in register_edit.display(
+            SPECS["objectives"], {"title": "Fewer incidents", "owner": "dpo@supplier.example"}, session)}
+    finally:
+        event.remove(bind, "before_cursor_execute", count)
+    assert known["owner"] == "Mei Lin Chen" and unknown["owner"] == "dpo@supplier.example"
+    assert [set(p.values() if isinstance(p, dict) else p) for p in sent] == [
+        {"mei@example.org"}, {"dpo@supplier.example"}]

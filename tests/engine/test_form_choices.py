@@ -124,3 +124,17 @@ def test_a_records_people_are_looked_up_by_the_e_mails_it_shows_only(session: Se
     assert known["owner"] == "Mei Lin Chen" and unknown["owner"] == "dpo@supplier.example"
     assert [set(p.values() if isinstance(p, dict) else p) for p in sent] == [
         {"mei@example.org"}, {"dpo@supplier.example"}]
+
+
+def test_every_kind_of_evidence_the_forms_name_has_the_words_the_register_shows() -> None:
+    """The evidence review's start form titles its kinds as the register words them, and every kind a
+    form files its proofs as (``x-evidence``) has words too."""
+    from engine.aims.register_specs import EVIDENCE_TYPES
+
+    words = dict(EVIDENCE_TYPES)
+    start = json.loads((ROOT / "forms" / "evidence_review_start.schema.json").read_text())
+    offered = {c["const"]: c["title"] for c in start["properties"]["evidence_type"]["oneOf"]}
+    assert offered == {code: words[code] for code in offered}
+    filed = {code for path in (ROOT / "forms").glob("*.schema.json")
+             for code in re.findall(r'"evidence_type":\s*"(\w+)"', path.read_text())}
+    assert filed and filed <= set(words)

@@ -182,6 +182,27 @@ def test_new_evidence_without_a_file_names_the_missing_file(app: Flask, browser:
     assert ">Forgot the file</textarea>" in page
 
 
+def test_the_review_and_the_register_name_the_kind_of_evidence_in_words(
+        app: Flask, browser: Callable[[str], Browser]) -> None:
+    """The reviewer's instructions say "(Meeting minutes)", as the evidence register does, not the code."""
+    minutes = Upload("ai-committee-minutes.pdf", b"%PDF-1.4 AI committee minutes\n", "application/pdf")
+    status, _, _ = start(browser(TOMAS), "aims_evidence_review", {
+        "file": minutes, "title": "AI committee minutes, October", "evidence_type": "minutes",
+        "linked_controls": ["A.3.2"]})
+    assert status == 303
+    with app.app_context():
+        row = db.session.scalar(select(Evidence).where(Evidence.sha256 == minutes.sha256))
+        assert row is not None
+        ref, task = row.ref, review_of(row.ref).id
+    priya = browser("aims_owner")
+    page = html.unescape(priya.get(f"/tasks/{task}").get_data(as_text=True))
+    instructions = page[page.index('class="card-body instructions"'):]
+    instructions = instructions[:instructions.index("</div>")]
+    assert f"{ref} AI committee minutes, October (Meeting minutes), submitted by " in instructions
+    record = html.unescape(priya.get(f"/registers/evidence/{ref}").get_data(as_text=True))
+    assert re.search(r"<th[^>]*>Type</th>\s*<td[^>]*>Meeting minutes</td>", record), record[:3000]
+
+
 def test_api_starts_the_evidence_submission_with_a_multipart_file(app: Flask) -> None:
     with app.app_context():
         _, secret = accounts.create_token(db.session, engine_ctx(app).clock, user(TOMAS), "ci")

@@ -397,7 +397,7 @@ EVIDENCE = _flow_owned(
     Field("status", "Status"), Field("linked_controls", "Controls", "lines"),
     Field("linked_clauses", "Clauses", "lines"),
     Field("valid_until", "Valid until", "date"), Field("owner", "Owner", "user", attr="owner_id"),
-    Field("revision", "Revision", "integer"), Field("sha256", "SHA-256"))
+    Field("revision", "Revision", "integer", zero="no file yet"), Field("sha256", "SHA-256"))
 
 
 

@@ -263,6 +263,8 @@ def audit_changes(spec: RegisterSpec, changes: dict[str, tuple[Any, Any]]) -> di
 
 
 def _shown(f: Field, value: Any) -> str:
+    if f.zero is not None and value == 0 and not isinstance(value, bool):
+        return f.zero
     if f.kind == "choice" and value:
         return f.choice_label(value)
     if f.kind == "choices":

@@ -167,6 +167,8 @@ def _spec_facts(session: Session, spec: RegisterSpec, row: Any, names: _People,
             target = SPECS[f.target or ""].model
             ids = stored if isinstance(stored, list) else [stored]
             text = ", ".join(r.ref for r in (session.get(target, i) for i in ids) if r is not None)
+        elif f.zero is not None and stored == 0:
+            text = f.zero
         elif f.choices:
             words = dict(f.choices)
             text = ", ".join(words.get(v, humanize(str(v))) for v in (stored if isinstance(stored, list) else [stored]))

@@ -23,12 +23,13 @@ evidence in ``keep.<path>`` so a form re-shown after an error does not lose it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from werkzeug.datastructures import FileStorage, MultiDict
 
@@ -41,6 +42,9 @@ LONG_TEXT = re.compile(r"(comment|comments|rationale|description|note|notes|summ
 #: an array of choices with more options than this is a searchable multi picker instead of checkboxes
 MANY_CHOICES = 12
 
+T = TypeVar("T")
+
+#: the people a user picker offers, by the roles it asks for, as (e-mail, label)
 UserOptions = Callable[[list[str]], list[tuple[str, str]]]
 #: the records of a kind of reference as (reference, label)
 RefOptions = Callable[[str], list[tuple[str, str]]]
@@ -177,9 +181,20 @@ def build(schema: dict[str, Any] | None, values: dict[str, Any] | None, errors: 
     scale's options are worded by ``scales`` and described by ``meanings`` (both by scale name)."""
     if not schema:
         return []
-    options = Options(users or (lambda roles: []), refs or (lambda kind: []), scales or (lambda name: {}),
-                      meanings or (lambda name: {}))
+    options = Options(_once_per_roles(users or (lambda roles: [])), _once(refs or (lambda kind: [])),
+                      _once(scales or (lambda name: {})), _once(meanings or (lambda name: {})))
     return _fields(forms.expanded(schema), values or {}, errors or {}, options, "", "f")
+
+
+def _once(ask: Callable[[str], T]) -> Callable[[str], T]:
+    """``ask`` asked once per argument for one form build: a picker in each row of a group (and in the
+    row template) is offered what the first one was, without asking the database again."""
+    return functools.cache(ask)
+
+
+def _once_per_roles(ask: UserOptions) -> UserOptions:
+    remembered = functools.cache(lambda roles: ask(list(roles)))
+    return lambda roles: remembered(tuple(roles))
 
 
 def _fields(schema: dict[str, Any], values: Any, errors: dict[str, str], pick: Options, path: str,

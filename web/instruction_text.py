@@ -9,14 +9,15 @@ titled choice by its title (``context_changes`` -> "Changes of context").
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import g, has_request_context
+from flask import has_request_context
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import select
+from markupsafe import escape
 
-from engine.core import User, zone
+from engine.core import directory, zone
 
 NOTHING = "none"
 MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?")
@@ -30,24 +31,51 @@ def label(key: Any) -> str:
     return words.replace("Ai ", "AI ").replace(" ai ", " AI ")
 
 
-def plain(value: Any) -> Any:
-    """``value`` as people read it; strings and numbers as they are."""
+class People:
+    """The e-mail addresses one rendering of instructions shows. ``plain`` writes each as a mark;
+    ``named`` then looks them all up at once (those addresses only) and puts each person's name, or the
+    address as typed when no user has it, in place of its mark."""
+
+    def __init__(self) -> None:
+        self.emails: list[str] = []
+        self._nonce = secrets.token_hex(4)  # the data cannot forge a mark
+
+    def mark(self, email: str) -> str:
+        self.emails.append(email)
+        return f"\x00{self._nonce}:{len(self.emails) - 1}\x00"
+
+    def named(self, rendered: str) -> str:
+        """``rendered`` (escaped HTML) with every mark as the person's name, escaped."""
+        if not self.emails:
+            return rendered
+        names = _names(self.emails)
+
+        def name(match: re.Match[str]) -> str:
+            typed = self.emails[int(match.group(1))]
+            return str(escape(names.get(directory.normalise_email(typed), typed)))
+
+        return re.sub(f"\x00{self._nonce}:(\\d+)\x00", name, rendered)
+
+
+def plain(value: Any, people: People | None = None) -> Any:
+    """``value`` as people read it; strings and numbers as they are; an e-mail address as ``people``'s
+    mark for it (as typed without ``people``)."""
     if value is None:
         return NOTHING
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, dict):
-        pairs = [f"{label(k)}: {_inner(v)}" for k, v in value.items() if v not in (None, "", [], {})]
+        pairs = [f"{label(k)}: {_inner(v, people)}" for k, v in value.items() if v not in (None, "", [], {})]
         return "; ".join(pairs) or NOTHING
     if isinstance(value, list | tuple | set):
-        items = [_record(v) if isinstance(v, dict) else _inner(v) for v in value]
+        items = [_record(v, people) if isinstance(v, dict) else _inner(v, people) for v in value]
         if not items:
             return NOTHING
         return "; ".join(items) if any(isinstance(v, dict) for v in value) else ", ".join(items)
     if isinstance(value, str) and MOMENT.fullmatch(value):
         return moment(value)
-    if isinstance(value, str) and EMAIL.fullmatch(value):
-        return _names().get(value.lower(), value)
+    if isinstance(value, str) and people is not None and EMAIL.fullmatch(value):
+        return people.mark(value)
     return value
 
 
@@ -69,29 +97,27 @@ def _reader_zone() -> str | None:
     return my_zone()
 
 
-def _names() -> dict[str, str]:
-    """E-mail -> name of the organisation's people, read once per request (outside one: none)."""
+def _names(emails: list[str]) -> dict[str, str]:
+    """The names of the users among ``emails`` by normalised address, in one query (outside a request:
+    none)."""
     if not has_request_context():
         return {}
-    if "instruction_names" not in g:
-        from .extensions import db
+    from .extensions import db
 
-        g.instruction_names = {email: name for email, name in db.session.execute(select(User.email, User.name))
-                               if name}
-    return dict(g.instruction_names)
+    return directory.names_by_email(db.session, emails)
 
 
-def _inner(value: Any) -> str:
+def _inner(value: Any, people: People | None) -> str:
     if isinstance(value, list | tuple | set):
-        return ", ".join(_inner(v) for v in value) or NOTHING
+        return ", ".join(_inner(v, people) for v in value) or NOTHING
     if isinstance(value, dict):
-        return _record(value)
-    return str(plain(value))
+        return _record(value, people)
+    return str(plain(value, people))
 
 
-def _record(row: dict[Any, Any]) -> str:
+def _record(row: dict[Any, Any], people: People | None) -> str:
     """A record inside a list (a checklist item, a finding): its filled values, dash-separated."""
-    return " — ".join(_inner(v) for v in row.values() if v not in (None, "", [], {})) or NOTHING
+    return " — ".join(_inner(v, people) for v in row.values() if v not in (None, "", [], {})) or NOTHING
 
 
 def code_titles(schema: Any) -> dict[str, str]:
@@ -125,10 +151,8 @@ def titled(value: Any, titles: dict[str, str]) -> Any:
     return value
 
 
-def environment(titles: dict[str, str] | None = None) -> SandboxedEnvironment:
-    """The sandbox the instructions render in, every ``{{ value }}`` through ``plain`` (its codes among
-    ``titles`` first read as their titles)."""
-    if not titles:
-        return SandboxedEnvironment(autoescape=True, finalize=plain)
-    known = dict(titles)
-    return SandboxedEnvironment(autoescape=True, finalize=lambda value: plain(titled(value, known)))
+def environment(titles: dict[str, str] | None = None, people: People | None = None) -> SandboxedEnvironment:
+    """The sandbox one rendering of instructions runs in, every ``{{ value }}`` through ``plain`` (its
+    codes among ``titles`` first read as their titles, its e-mail addresses marked for ``people``)."""
+    known = dict(titles or {})
+    return SandboxedEnvironment(autoescape=True, finalize=lambda value: plain(titled(value, known), people))

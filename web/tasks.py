@@ -3,13 +3,14 @@ evidence downloads and the managers' team view with reassignment."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_login import login_required
 from markupsafe import Markup, escape
 
-from engine.aims import BUSINESS_ROLES, ROLES
+from engine.aims import BUSINESS_ROLES, ROLES, risk_criteria
 from engine.app import organisation_setup, uploads, worklist
 from engine.core import (
     OPEN_STATES,
@@ -28,9 +29,6 @@ from .common import actor, context, now, seen_version, unit
 from .extensions import db
 
 bp = Blueprint("tasks", __name__)
-
-
-_JINJA = instruction_text.environment()
 
 
 @bp.before_request
@@ -64,19 +62,19 @@ def _refs(kind: str) -> list[tuple[str, str]]:
     return worklist.reference_options(db.session, kind)
 
 
-def _scales(name: str) -> dict[str, str]:
-    return worklist.scale_words(db.session, name)
-
-
-def _meanings(name: str) -> dict[str, str]:
-    return worklist.scale_descriptions(db.session, name)
-
-
 def build_form(schema: dict[str, Any] | None, values: dict[str, Any] | None,
                errors: list[Any] | None = None) -> tuple[list[formfields.Field], list[formfields.Problem]]:
     """A form's fields with the people and records its pickers offer, and the summary of ``errors``."""
     errors = errors or []
-    fields = formfields.build(schema, values, {e.path: e.message for e in errors}, _users, _refs, _scales, _meanings)
+    criteria = functools.cache(lambda: worklist.risk_criteria_in_force(db.session))  # read once, if a scale asks
+
+    def scales(name: str) -> dict[str, str]:
+        return risk_criteria.scale_words(criteria(), name)
+
+    def meanings(name: str) -> dict[str, str]:
+        return risk_criteria.descriptions(criteria(), name)
+
+    fields = formfields.build(schema, values, {e.path: e.message for e in errors}, _users, _refs, scales, meanings)
     return fields, formfields.summary(fields, errors)
 
 
@@ -85,10 +83,10 @@ def instructions_html(text: str | None, data: dict[str, Any], schema: dict[str, 
     task's form ``schema`` offers as a titled choice reads as its title."""
     if not text:
         return None
-    titles = instruction_text.code_titles(schema)
-    jinja = instruction_text.environment(titles) if titles else _JINJA
+    people = instruction_text.People()  # the e-mails it shows, named after with one lookup
+    jinja = instruction_text.environment(instruction_text.code_titles(schema), people)
     try:
-        rendered = jinja.from_string(text).render(**{k: v for k, v in data.items() if isinstance(k, str)})
+        rendered = people.named(jinja.from_string(text).render(**{k: v for k, v in data.items() if isinstance(k, str)}))
     except Exception:  # a broken template still shows its text
         rendered = str(escape(text))
     return Markup("<br>".join(Markup(rendered).split("\n")))

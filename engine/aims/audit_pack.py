@@ -84,6 +84,28 @@ RISK_COLUMNS = ("ref", "title", "status", "source_category", "owner_id", "inhere
                 "treatment_option", "planned_controls", "existing_controls", "residual_score", "residual_level",
                 "next_review_at")
 
+#: the files every pack holds, whatever the registers hold; besides them, every register as a table
+#: (``register_files``) and, with an evidence folder, the files uploaded as evidence
+FIXED_FILES = (
+    "soa/statement_of_applicability.xlsx", "soa/statement_of_applicability.pdf", "soa/statement_of_applicability.json",
+    "soa/versions.json", "scope/scope_statement.json", "objectives/objectives.json", "policy/ai_policy.json",
+    "risk/impact_assessments.json", "risk/risk_register.json", "risk/risk_register.csv",
+    "risk/risk_acceptances.json", "audit/internal_audits.json", "nonconformities/nonconformities.json",
+    "management_review/minutes.json", "certification/certification.json", "evidence/evidence_index.csv",
+    "evidence/evidence_revisions.csv", "audit_trail/events.jsonl", "audit_trail/verification.json", "README.txt",
+    "manifest.json",
+)
+
+
+def register_files() -> list[tuple[str, str, str]]:
+    """Every register's tables in the pack: (path, register name, format), ``registers/risks.csv`` ..."""
+    return [(f"registers/{name}.{fmt}", name, fmt) for name in SPECS for fmt in register_tables.FORMATS]
+
+
+def files_every_pack_holds() -> list[str]:
+    """The paths of the files in every pack, sorted: ``FIXED_FILES`` and ``register_files``."""
+    return sorted([*FIXED_FILES, *(path for path, _, _ in register_files())])
+
 
 @dataclass
 class AuditPack:
@@ -199,9 +221,8 @@ def build(session: Session, clock: Clock, since: datetime | None = None,
                 ExternalFinding, ExternalFinding.external_audit_id == a.id)]}
                 for a in rows.all(ExternalAudit, ExternalAudit.cycle_id == c.id)]}
         for c in rows.all(CertificationCycle)])
-    for name, spec in SPECS.items():
-        for fmt in register_tables.FORMATS:
-            files[f"registers/{name}.{fmt}"] = register_tables.as_file(session, spec, fmt)[0]
+    for path, name, fmt in register_files():
+        files[path] = register_tables.as_file(session, SPECS[name], fmt)[0]
     stored = _evidence_files(session, rows, evidence_dir) if evidence_dir is not None else {}
     current = {path: (ref, content) for path, (ref, number, content) in stored.items() if number is None}
     files["evidence/evidence_index.csv"] = _csv(EVIDENCE_COLUMNS, _evidence_index(rows, now.date(), current))

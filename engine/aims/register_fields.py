@@ -36,7 +36,9 @@ class Field:
     and the heading of export columns. ``attr`` is the model attribute (default: ``key``). ``editable``
     False: shown and exported, set by the flows (an import leaves it alone). ``choices`` are
     ``(code, label)``; ``target`` names the register a ``ref``/``refs`` field points at. ``past_only``: a
-    date that cannot be in the future (what was measured or done)."""
+    date that cannot be in the future (what was measured or done). ``zero``: what a stored 0 means, in
+    the words pages show instead of the number (an evidence item's revision 0: "no file yet"); exports
+    and the API keep the 0."""
 
     key: str
     label: str
@@ -51,6 +53,7 @@ class Field:
     minimum: float | None = None
     maximum: float | None = None
     past_only: bool = False
+    zero: str | None = None
 
     @property
     def column(self) -> str:

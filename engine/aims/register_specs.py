@@ -383,12 +383,28 @@ NONCONFORMITIES = _flow_owned(
     Field("requirement_ref", "Requirement"), Field("severity", "Grade"), Field("status", "Status"),
     Field("owner", "Owner", "user", attr="owner_id"), Field("effectiveness_result", "Effectiveness"))
 
+#: the kinds of evidence in words: those the evidence review's start form offers (with its titles) and
+#: those the flows file proofs as (``x-evidence`` marks, the training certificate)
+EVIDENCE_TYPES = (
+    ("record", "Record"), ("document", "Document"), ("report", "Report"), ("certificate", "Certificate"),
+    ("screenshot", "Screenshot"), ("log", "Log extract"), ("minutes", "Meeting minutes"), ("other", "Other"),
+    *_codes("assessment", "configuration_export", "contract", "dataset_card", "test_result", "training_record"),
+)
+
 EVIDENCE = _flow_owned(
     "evidence", "Evidence", "evidence item", Evidence, "title", Flow("aims_evidence_review", "Evidence review"),
-    Field("title", "Title"), Field("evidence_type", "Type"), Field("status", "Status"),
-    Field("linked_controls", "Controls", "lines"), Field("linked_clauses", "Clauses", "lines"),
+    Field("title", "Title"), Field("evidence_type", "Type", "choice", choices=EVIDENCE_TYPES),
+    Field("status", "Status"), Field("linked_controls", "Controls", "lines"),
+    Field("linked_clauses", "Clauses", "lines"),
     Field("valid_until", "Valid until", "date"), Field("owner", "Owner", "user", attr="owner_id"),
-    Field("revision", "Revision", "integer"), Field("sha256", "SHA-256"))
+    Field("revision", "Revision", "integer", zero="no file yet"), Field("sha256", "SHA-256"))
+
+
+
+def evidence_type_words(code: str | None) -> str:
+    """A kind of evidence in words, as the evidence register shows it ("minutes" -> "Meeting minutes")."""
+    return EVIDENCE.field("evidence_type").choice_label(code) if code else ""
+
 
 #: every register, in the order the pages list them
 SPECS: dict[str, RegisterSpec] = {s.name: s for s in (

@@ -85,7 +85,10 @@ def scale_words(criteria: dict[str, Any], name: str) -> dict[str, str]:
 
 
 def descriptions(criteria: dict[str, Any], name: str) -> dict[str, str]:
-    """What each value of scale ``name`` means by value; the defaults' for criteria stored without them."""
+    """What each value of scale ``name`` means by value; the defaults' for criteria stored without them,
+    nothing for an unknown scale."""
+    if name not in SCALES:
+        return {}
     stored = criteria.get(f"{name}_descriptions")
     chosen = stored if isinstance(stored, dict) else DEFAULT.get(f"{name}_descriptions") or {}
     return {str(k): str(v) for k, v in chosen.items()}

@@ -13,8 +13,8 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.app import access, register_edit
-from engine.app.register_edit import RegisterRow
+from engine.app import access, subject
+from engine.app.subject import Subject
 from engine.app.summary import Item, summarize
 from engine.core import runtime, services
 from engine.core.models import OPEN_STATES, AuditEvent, HumanTask, ProcessInstance, ProcessVersion, User
@@ -31,7 +31,8 @@ class InstanceView:
     timeline: list[AuditEvent] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     tasks: list[HumanTask] = field(default_factory=list)
-    registers: list[RegisterRow] = field(default_factory=list)
+    #: the records the instance last touched, as the approval pages' cards
+    records: list[Subject] = field(default_factory=list)
     started_by: User | None = None
     #: the users the tasks name (holders and completers), by id
     people: dict[int, User] = field(default_factory=dict)
@@ -99,7 +100,7 @@ def instance_view(ctx: Context, user: User, instance_id: int) -> InstanceView:
     view.failure = last_failure(view.timeline)
     view.data = services.instance_data(ctx, instance.id)
     view.summary = summarize(session, view.version, view.data, [t.form for t in view.tasks if t.form])
-    view.registers = touched_registers(session, instance.id)
+    view.records = subject.touched(session, instance.id)
     view.started_by = session.get(User, instance.started_by_id) if instance.started_by_id else None
     ids = {i for t in view.tasks for i in (t.assignee_id, t.completed_by_id) if i is not None}
     if ids:
@@ -152,11 +153,6 @@ def last_failure(events: list[AuditEvent]) -> AuditEvent | None:
         if event.action == "timer_failed":
             return event
     return None
-
-
-def touched_registers(session: Session, instance_id: int) -> list[RegisterRow]:
-    """The register rows the instance last touched."""
-    return register_edit.touched(session, instance_id)
 
 
 def instances(session: Session, user: User, limit: int = 200, process_id: str | None = None) -> list[ProcessInstance]:

@@ -24,7 +24,7 @@ from engine.aims.register_fields import LIST_SEPARATOR, Field, rule, same, schem
 from engine.aims.register_specs import SPECS, RegisterSpec, plain_value, plain_values, stored_value
 from engine.aims.register_tables import REF_FIELD
 from engine.app import access
-from engine.core import audit_trail, refs
+from engine.core import audit_trail, directory, refs
 from engine.core.clock import isoformat
 from engine.core.durations import duration_words, is_duration
 from engine.core.errors import ConflictError, FieldError, Forbidden, NotFound, ValidationError
@@ -134,10 +134,21 @@ def record(session: Session, user: User, name: str, ref: str) -> Record:
     spec = spec_of(name)
     row = _find(session, spec, ref)
     history = list(session.scalars(select(AuditEvent).where(AuditEvent.subject == ref).order_by(AuditEvent.seq)))
-    names = {u.email: u.name or u.email for u in session.scalars(select(User))} if history else {}
+    names = directory.names_by_email(session, _people_in(history))
     return Record(spec, _row(spec, row), plain_values(session, spec, row), row.row_version, row.retired_at,
                   row.updated_at, session.get(User, row.updated_by_id) if row.updated_by_id else None,
                   history, may_write(user, spec), names)
+
+
+def _people_in(history: list[AuditEvent]) -> set[str]:
+    """Who acted in ``history`` and the values its changes name (an e-mail among them is a person)."""
+    found = {e.actor for e in history if e.actor}
+    for e in history:
+        changes = e.data.get("changes") if isinstance(e.data, dict) else None
+        for change in changes.values() if isinstance(changes, dict) else ():
+            if isinstance(change, dict):
+                found |= {v for v in (change.get("before"), change.get("after")) if isinstance(v, str)}
+    return found
 
 
 def defaults(spec: RegisterSpec) -> dict[str, Any]:
@@ -257,6 +268,8 @@ def audit_changes(spec: RegisterSpec, changes: dict[str, tuple[Any, Any]]) -> di
 
 
 def _shown(f: Field, value: Any) -> str:
+    if f.zero is not None and value == 0 and not isinstance(value, bool):
+        return f.zero
     if f.kind == "choice" and value:
         return f.choice_label(value)
     if f.kind == "choices":
@@ -387,13 +400,14 @@ def retire(ctx: Context, user: User, name: str, ref: str, reason: str, seen: int
 def display(spec: RegisterSpec, values: dict[str, Any], session: Session | None = None) -> list[tuple[Field, str]]:
     """The values as a page shows them: people by name (given a session to look them up), choice labels,
     yes/no, durations in words, lists joined."""
-    names: dict[str, str] = {}
-    if session is not None and any(f.kind == "user" and values.get(f.key) for f in spec.fields):
-        names = {u.email: u.name or u.email for u in session.scalars(select(User))}
+    people = [values.get(f.key) for f in spec.fields if f.kind == "user"]
+    names = directory.names_by_email(session, people) if session is not None else {}
 
     def shown(f: Field) -> str:
         value = values.get(f.key)
-        return names[value] if f.kind == "user" and value in names else _shown(f, value)
+        if f.kind == "user" and isinstance(value, str) and directory.normalise_email(value) in names:
+            return names[directory.normalise_email(value)]
+        return _shown(f, value)
 
     return [(f, shown(f)) for f in spec.fields]
 

@@ -90,24 +90,40 @@ def subjects(session: Session, instance_id: int, subject: str | None, data: dict
     """The records the step of ``instance_id`` is about: the one its subject names first, then those the
     instance touched, then those its data refers to; at most ``MOST_RECORDS``, each once."""
     wanted = list(dict.fromkeys([*([subject] if subject else []), *_refs_in(data)]))[:20]
-    models = {m.__tablename__: m for m in _models()}
-    # one round trip: (table, id, ref, touched by this instance) of every row touched or named
-    parts = []
-    for name, model in models.items():
-        match = model.instance_id == instance_id
-        if wanted:
-            match = or_(match, model.ref.in_(wanted))
-        parts.append(select(literal(name).label("tab"), model.id, model.ref,
-                            (model.instance_id == instance_id).label("mine")).where(match))
-    rows = list(session.execute(union_all(*parts))) if parts else []
 
     def rank(row: Any) -> tuple[int, int, str, int]:
         named = wanted.index(row.ref) if row.ref in wanted else len(wanted)
         first = 0 if row.ref == subject else 1 if row.mine else 2
         return first, named, row.tab, row.id
 
-    picked = sorted(rows, key=rank)[:MOST_RECORDS]
-    return [_card(session, session.get(models[r.tab], r.id)) for r in picked]
+    return _cards(session, sorted(_located(session, instance_id, wanted), key=rank)[:MOST_RECORDS])
+
+
+def touched(session: Session, instance_id: int) -> list[Subject]:
+    """Every record the instance last touched (wrote), as cards: register by register, oldest first."""
+    return _cards(session, sorted(_located(session, instance_id, []), key=lambda r: (r.tab, r.id)))
+
+
+def _located(session: Session, instance_id: int, wanted: list[str]) -> list[Any]:
+    """(tab, id, ref, mine) of every register row the instance touched or ``wanted`` names, in one round
+    trip; ``mine``: touched by the instance."""
+    parts = []
+    for name, model in _tables().items():
+        match = model.instance_id == instance_id
+        if wanted:
+            match = or_(match, model.ref.in_(wanted))
+        parts.append(select(literal(name).label("tab"), model.id, model.ref,
+                            (model.instance_id == instance_id).label("mine")).where(match))
+    return list(session.execute(union_all(*parts))) if parts else []
+
+
+def _tables() -> dict[str, Any]:
+    return {m.__tablename__: m for m in _models()}
+
+
+def _cards(session: Session, located: list[Any]) -> list[Subject]:
+    tables = _tables()
+    return [_card(session, session.get(tables[r.tab], r.id)) for r in located]
 
 
 def _card(session: Session, row: Any) -> Subject:
@@ -167,6 +183,8 @@ def _spec_facts(session: Session, spec: RegisterSpec, row: Any, names: _People,
             target = SPECS[f.target or ""].model
             ids = stored if isinstance(stored, list) else [stored]
             text = ", ".join(r.ref for r in (session.get(target, i) for i in ids) if r is not None)
+        elif f.zero is not None and stored == 0:
+            text = f.zero
         elif f.choices:
             words = dict(f.choices)
             text = ", ".join(words.get(v, humanize(str(v))) for v in (stored if isinstance(stored, list) else [stored]))

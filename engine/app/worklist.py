@@ -158,22 +158,12 @@ def reference_options(session: Session, kind: str) -> list[tuple[str, str]]:
     return reference.options(session) if reference is not None else []
 
 
-def scale_words(session: Session, name: str) -> dict[str, str]:
-    """The words of the organisation's scale ``name`` (``"x-scale"``: likelihood, impact) by value, e.g.
-    {"3": "Possible"}; the default criteria's without an organisation, nothing for an unknown scale."""
+def risk_criteria_in_force(session: Session) -> dict[str, Any]:
+    """The organisation's risk criteria, the default ones without an organisation or before it set any.
+    A form build reads them once and words every scale field from them with ``risk_criteria.scale_words``
+    and ``risk_criteria.descriptions``."""
     org = roles.organisation(session)
-    criteria = (org.risk_criteria if org is not None else None) or risk_criteria.DEFAULT
-    return risk_criteria.scale_words(criteria, name)
-
-
-def scale_descriptions(session: Session, name: str) -> dict[str, str]:
-    """What each value of the organisation's scale ``name`` means, by value (the organisation page edits
-    them); the default criteria's without an organisation, nothing for an unknown scale."""
-    if name not in risk_criteria.SCALES:
-        return {}
-    org = roles.organisation(session)
-    criteria = (org.risk_criteria if org is not None else None) or risk_criteria.DEFAULT
-    return risk_criteria.descriptions(criteria, name)
+    return (org.risk_criteria if org is not None else None) or risk_criteria.DEFAULT
 
 
 def humanize(name: str) -> str:

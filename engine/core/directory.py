@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.util import identity_key
@@ -57,6 +60,23 @@ def users_with_role(session: Session, role: str) -> list[User]:
         select(User).join(RoleAssignment).where(RoleAssignment.role == role, User.active.is_(True))
         .order_by(User.email)
     ))
+
+
+#: addresses asked per statement: well under the bound parameters every database accepts
+_IN_BATCH = 500
+
+
+def names_by_email(session: Session, emails: Iterable[Any]) -> dict[str, str]:
+    """The names of the users among ``emails``, by normalised address (``normalise_email``): one query
+    for those addresses only (none when there is none), so a page naming a few people never reads the
+    whole directory. Users without a name, and text that is not an address, are left out."""
+    wanted = sorted({normalise_email(e) for e in emails if isinstance(e, str) and "@" in e and "\x00" not in e})
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), _IN_BATCH):
+        batch = wanted[start:start + _IN_BATCH]
+        found.update({e: n for e, n in session.execute(select(User.email, User.name).where(User.email.in_(batch)))
+                      if n})
+    return found
 
 
 def email_of(session: Session, user_id: int | None) -> str | None:

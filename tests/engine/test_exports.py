@@ -91,17 +91,7 @@ def test_pdf_text_keeps_latin1_and_replaces_the_rest() -> None:
 
 # --------------------------------------------------------------------------- audit pack
 
-PACK_FILES = [
-    "README.txt", "audit/internal_audits.json", "audit_trail/events.jsonl", "audit_trail/verification.json",
-    "certification/certification.json", "evidence/evidence_index.csv", "evidence/evidence_revisions.csv",
-    "management_review/minutes.json",
-    "manifest.json", "nonconformities/nonconformities.json", "objectives/objectives.json",
-    "policy/ai_policy.json", "risk/impact_assessments.json", "risk/risk_acceptances.json", "risk/risk_register.csv",
-    "risk/risk_register.json", "scope/scope_statement.json", "soa/statement_of_applicability.json",
-    "soa/statement_of_applicability.pdf", "soa/statement_of_applicability.xlsx", "soa/versions.json",
-    *(f"registers/{name}.{fmt}" for name in SPECS for fmt in ("csv", "xlsx")),
-]
-PACK_FILES.sort()
+PACK_FILES = audit_pack.files_every_pack_holds()
 
 
 def read_pack(data: bytes) -> dict[str, bytes]:

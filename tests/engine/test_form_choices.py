@@ -93,3 +93,48 @@ def test_a_records_people_read_by_name_and_durations_in_words(session: Session) 
     assert shown["measurement_frequency"] == "3 months"
     shown = {f.key: text for f, text in register_edit.display(SPECS["competence"], {"refresh_interval": "P1Y6M"})}
     assert shown["refresh_interval"] == "1 year 6 months"
+
+
+def test_a_records_people_are_looked_up_by_the_e_mails_it_shows_only(session: Session) -> None:
+    """However many people the organisation has, showing a record asks for the e-mails it holds: one
+    statement; an address no user has stays as typed."""
+    from sqlalchemy import event
+
+    from engine.aims.register_specs import SPECS
+    from engine.app import register_edit
+
+    when = datetime(2026, 1, 5, tzinfo=UTC)
+    for n in range(30):
+        add_user(session, f"person{n}@example.org", f"Person {n}", [], when)
+    add_user(session, "mei@example.org", "Mei Lin Chen", [], when)
+    sent: list[Any] = []
+
+    def count(conn: object, cursor: object, statement: str, parameters: Any, *args: object) -> None:
+        sent.append(parameters)
+
+    bind = session.get_bind()
+    event.listen(bind, "before_cursor_execute", count)
+    try:
+        known = {f.key: text for f, text in register_edit.display(
+            SPECS["objectives"], {"title": "Fewer incidents", "owner": "Mei@Example.org"}, session)}
+        unknown = {f.key: text for f, text in register_edit.display(
+            SPECS["objectives"], {"title": "Fewer incidents", "owner": "dpo@supplier.example"}, session)}
+    finally:
+        event.remove(bind, "before_cursor_execute", count)
+    assert known["owner"] == "Mei Lin Chen" and unknown["owner"] == "dpo@supplier.example"
+    assert [set(p.values() if isinstance(p, dict) else p) for p in sent] == [
+        {"mei@example.org"}, {"dpo@supplier.example"}]
+
+
+def test_every_kind_of_evidence_the_forms_name_has_the_words_the_register_shows() -> None:
+    """The evidence review's start form titles its kinds as the register words them, and every kind a
+    form files its proofs as (``x-evidence``) has words too."""
+    from engine.aims.register_specs import EVIDENCE_TYPES
+
+    words = dict(EVIDENCE_TYPES)
+    start = json.loads((ROOT / "forms" / "evidence_review_start.schema.json").read_text())
+    offered = {c["const"]: c["title"] for c in start["properties"]["evidence_type"]["oneOf"]}
+    assert offered == {code: words[code] for code in offered}
+    filed = {code for path in (ROOT / "forms").glob("*.schema.json")
+             for code in re.findall(r'"evidence_type":\s*"(\w+)"', path.read_text())}
+    assert filed and filed <= set(words)

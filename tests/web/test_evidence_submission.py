@@ -32,7 +32,7 @@ from werkzeug.datastructures import MultiDict
 
 from engine.aims import audit_pack, readiness
 from engine.aims.registers import Evidence, EvidenceRevision, TrainingRecord
-from engine.app import accounts, uploads
+from engine.app import accounts, subject, uploads
 from engine.core import services
 from engine.core.clock import FixedClock
 from engine.core.errors import ConflictError, InvalidInput
@@ -180,6 +180,49 @@ def test_new_evidence_without_a_file_names_the_missing_file(app: Flask, browser:
     assert status == 422
     assert "file" in errors_on(page)
     assert ">Forgot the file</textarea>" in page
+
+
+def test_the_review_and_the_register_name_the_kind_of_evidence_in_words(
+        app: Flask, browser: Callable[[str], Browser]) -> None:
+    """The reviewer's instructions say "(Meeting minutes)", as the evidence register does, not the code."""
+    minutes = Upload("ai-committee-minutes.pdf", b"%PDF-1.4 AI committee minutes\n", "application/pdf")
+    status, _, _ = start(browser(TOMAS), "aims_evidence_review", {
+        "file": minutes, "title": "AI committee minutes, October", "evidence_type": "minutes",
+        "linked_controls": ["A.3.2"]})
+    assert status == 303
+    with app.app_context():
+        row = db.session.scalar(select(Evidence).where(Evidence.sha256 == minutes.sha256))
+        assert row is not None
+        ref, task = row.ref, review_of(row.ref).id
+    priya = browser("aims_owner")
+    page = html.unescape(priya.get(f"/tasks/{task}").get_data(as_text=True))
+    instructions = page[page.index('class="card-body instructions"'):]
+    instructions = instructions[:instructions.index("</div>")]
+    assert f"{ref} AI committee minutes, October (Meeting minutes), submitted by " in instructions
+    record = html.unescape(priya.get(f"/registers/evidence/{ref}").get_data(as_text=True))
+    assert re.search(r"<th[^>]*>Type</th>\s*<td[^>]*>Meeting minutes</td>", record), record[:3000]
+
+
+def test_evidence_without_a_file_reads_as_no_file_yet_not_revision_0(
+        app: Flask, browser: Callable[[str], Browser]) -> None:
+    """The demo's evidence holds no file: its page and its review's record card say so; the API keeps
+    the stored counter (0: no file revision yet)."""
+    with app.app_context():
+        row = db.session.scalar(select(Evidence).where(Evidence.revision == 0).order_by(Evidence.id))
+        assert row is not None
+        ref = row.ref
+    priya = browser("aims_owner")
+    record = html.unescape(priya.get(f"/registers/evidence/{ref}").get_data(as_text=True))
+    assert re.search(r"<th[^>]*>Revision</th>\s*<td[^>]*>no file yet</td>", record), record[:3000]
+    with app.app_context():
+        [card] = [c for c in subject.subjects(db.session, -1, ref, {}) if c.ref == ref]
+    assert dict(card.facts).get("Revision") == "no file yet"
+    api = app.test_client()
+    with app.app_context():
+        _, secret = accounts.create_token(db.session, engine_ctx(app).clock, user("aims_owner"), "read")
+        db.session.commit()
+    body = api.get(f"/api/v1/registers/evidence/{ref}", headers={"Authorization": f"Bearer {secret}"}).get_json()
+    assert body["values"]["revision"] == 0
 
 
 def test_api_starts_the_evidence_submission_with_a_multipart_file(app: Flask) -> None:

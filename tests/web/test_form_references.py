@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
+from engine.aims import risk_criteria
 from engine.aims.registers import Evidence
 from engine.app import accounts, worklist
 from engine.core import directory, domain
@@ -192,7 +193,7 @@ def test_plan_the_risk_treatment_scales_say_what_each_value_means(
         app: Flask, browser: Callable[[str], Browser]) -> None:
     """The target likelihood and impact are the organisation's scales: each value named and described."""
     with app.app_context():
-        meanings = worklist.scale_descriptions(db.session, "impact")
+        meanings = risk_criteria.descriptions(worklist.risk_criteria_in_force(db.session), "impact")
     page = html.unescape(browser("process_owner").get(f"/tasks/{plan_task(app)}").get_data(as_text=True))
     five = re.search(r'<input[^>]*id="f\.target_residual_impact-5"[^>]*>', page)
     assert five is not None and 'aria-describedby="f.target_residual_impact-5-meaning"' in five.group(0)

@@ -3,10 +3,18 @@ never shows in Python's notation."""
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
+import pytest
+from flask import Flask
+from sqlalchemy import event, select
+
+from engine.core import User
 from web import instruction_text
+from web.extensions import db
 from web.tasks import instructions_html
+
+from .conftest import PEOPLE
 
 SCOPE = {"clauses": ["8.1", "8.2"], "controls": ["A.8.2"], "ai_systems": ["AIS-002"], "processes": []}
 CHECKLIST = [{"item_ref": "8.1", "question": "Is 8.1 implemented?"}, {"item_ref": "A.8.2", "question": "<b>?"}]
@@ -35,9 +43,27 @@ def test_instruction_date_times_are_in_the_readers_time_zone(monkeypatch: pytest
     assert html == "Meeting 2026-12-15 19:00 JST, from 2027-03-15"
 
 
-def test_people_in_instructions_read_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(instruction_text, "_names", lambda: {"meilin.chen@lumenvale.example": "Mei Lin Chen"})
-    html = str(instructions_html("Submitted by {{ by }}; reviewers {{ r }}; contact {{ other }}",
-                                 {"by": "meilin.chen@lumenvale.example", "r": ["meilin.chen@lumenvale.example"],
-                                  "other": "dpo@supplier.example"}))
-    assert html == "Submitted by Mei Lin Chen; reviewers Mei Lin Chen; contact dpo@supplier.example"
+def test_people_in_instructions_read_by_name_asking_only_for_the_e_mails_shown(app: Flask) -> None:
+    """The instructions name the people they show by e-mail with one question for those e-mails only
+    (not for others in the data, nor for every user); an e-mail no user has stays as typed."""
+    reviewer, assessor = PEOPLE["reviewer"], PEOPLE["assessor"]
+    sent: list[Any] = []
+
+    def count(conn: object, cursor: object, statement: str, parameters: Any, *args: object) -> None:
+        sent.append(parameters)
+
+    with app.test_request_context():
+        db.session.scalar(select(1))
+        names = {u.email: u.name for u in db.session.scalars(select(User).where(User.email.in_([reviewer, assessor])))}
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            html = str(instructions_html(
+                "Submitted by {{ by }}; reviewers {{ r }}; contact {{ other }}; note {{ note }}",
+                {"by": assessor.upper(), "r": [reviewer, assessor], "other": "dpo@supplier.example",
+                 "note": "no address here", "unused": PEOPLE["admin"]}))
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+    assert html == (f"Submitted by {names[assessor]}; reviewers {names[reviewer]}, {names[assessor]}; "
+                    "contact dpo@supplier.example; note no address here")
+    assert [set(p.values() if isinstance(p, dict) else p) for p in sent] == [
+        {reviewer, assessor, "dpo@supplier.example"}]

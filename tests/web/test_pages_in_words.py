@@ -129,6 +129,18 @@ def test_instance_page_timeline_names_steps_and_people(app: Flask, browser: Call
     assert "Plan the risk treatment ready Tomás Alvarez due in 10 days" in tasks
 
 
+def test_instance_page_shows_the_records_it_touched_as_cards(app: Flask, browser: Callable[[str], Browser]) -> None:
+    """The records a flow wrote read as on the approval pages: reference and title, status in words,
+    the owner by name, linked to the register."""
+    task = plan_task(app)
+    page = browser("process_owner").get(f"/instances/{instance_of(app, task)}").get_data(as_text=True)
+    records = section(page, "records")
+    card = words(records)
+    assert re.search(r"Risk RSK-\d+ — Scoring drift \d+ Status Analysed Risk owner Tomás Alvarez", card), card
+    assert 'data-testid="subject"' in records and 'href="/registers/risks/RSK-' in records
+    assert "(analysed)" not in card and "@lumenvale.example" not in card
+
+
 def test_completing_a_step_says_what_happens_next_and_who_holds_it(app: Flask,
                                                                    browser: Callable[[str], Browser]) -> None:
     task = identify_task(app)

@@ -3,18 +3,23 @@ systems filled in is a normal submission (it used to answer 500 with the SQL of 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from engine.aims.registers import AISystem, Risk
 from engine.core import services
 from engine.core.clock import FixedClock
 from engine.core.models import HumanTask
+from engine.core.settings import PROJECT_ROOT
 from web.extensions import db
+from web.tasks import build_form
 
 from .conftest import PEOPLE, Browser, engine_ctx, shipped_app, user
 
@@ -64,3 +69,52 @@ def test_risk_identify_post_with_ai_systems_creates_the_risk(app: Flask, browser
         assert risk is not None and risk.status == "identified"
         refs = set(db.session.scalars(select(AISystem.ref).where(AISystem.id.in_(risk.ai_system_ids))))
         assert refs == {"AIS-001", "AIS-002"}
+
+
+@contextmanager
+def _statements(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements the app's database is sent inside the block."""
+    seen: list[str] = []
+
+    def before(conn: object, cursor: object, statement: str, *args: object) -> None:
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def _built(app: Flask, schema: dict[str, Any], values: dict[str, Any]) -> list[str]:
+    """The statements building the task page's form of ``schema`` filled with ``values`` sends."""
+    with app.test_request_context():
+        db.session.scalar(select(1))  # the transaction is open before counting
+        with _statements(app) as seen:
+            fields, _ = build_form(schema, values)
+        assert fields
+    return seen
+
+
+def _shipped(form: str) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads((PROJECT_ROOT / "forms" / f"{form}.schema.json").read_text())
+    return schema
+
+
+def test_risk_analysis_form_reads_the_risk_criteria_once_for_all_its_scales(app: Flask) -> None:
+    """Seven scale fields (likelihood and six impacts) word their values from one read of the criteria."""
+    schema = _shipped("risk_analyse")
+    scales = [key for key, sub in schema["properties"].items() if "x-scale" in sub]
+    assert len(scales) == 7
+    one = {**schema, "properties": {scales[0]: schema["properties"][scales[0]]}, "required": []}
+    assert len(_built(app, schema, {})) == len(_built(app, one, {})) == 1
+
+
+def test_risk_identification_form_asks_for_people_and_systems_once_however_many_rows(app: Flask) -> None:
+    """Each row of "Identify risks" has an owner and AI system picker: six rows cost what one does."""
+    schema = _shipped("risk_identify")
+    row = {"title": "Drift", "owner_id": PEOPLE["process_owner"], "ai_system_ids": ["AIS-001"]}
+    once = _built(app, schema, {"risks": [row]})
+    assert len(_built(app, schema, {"risks": [row] * 6})) == len(once)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from engine.aims import evidence_intake
 from engine.aims.operators.common import actor_id, as_date, email, plus, today, touch, user_id
+from engine.aims.register_specs import evidence_type_words
 from engine.aims.registers import Evidence
 from engine.core.errors import Forbidden, InvalidInput, NotFound
 from engine.core.models import EvidenceFile, User
@@ -75,7 +76,8 @@ def open_review(ctx: OperatorContext, evidence_ref: str) -> dict[str, Any]:
     touch(ctx, row, "submitted")
     ctx.set_subject(row.ref)
     ctx.audit("evidence_review_opened", subject=row.ref, previous_status=previous)
-    return {"title": row.title, "evidence_type": row.evidence_type, "linked_controls": list(row.linked_controls),
+    return {"title": row.title, "evidence_type": row.evidence_type, "kind": evidence_type_words(row.evidence_type),
+            "linked_controls": list(row.linked_controls),
             "collected_by_id": email(ctx, row.collected_by_id), "previous_status": previous,
             "previous_valid_until": row.valid_until.isoformat() if row.valid_until else None,
             "default_valid_until": (proposed or plus(ctx, DEFAULT_VALIDITY)).isoformat()}

@@ -402,14 +402,16 @@ def display(spec: RegisterSpec, values: dict[str, Any], session: Session | None 
     yes/no, durations in words, lists joined."""
     people = [values.get(f.key) for f in spec.fields if f.kind == "user"]
     names = directory.names_by_email(session, people) if session is not None else {}
+    return [(f, in_words(f, values.get(f.key), names)) for f in spec.fields]
 
-    def shown(f: Field) -> str:
-        value = values.get(f.key)
-        if f.kind == "user" and isinstance(value, str) and directory.normalise_email(value) in names:
-            return names[directory.normalise_email(value)]
-        return _shown(f, value)
 
-    return [(f, shown(f)) for f in spec.fields]
+def in_words(f: Field, value: Any, names: dict[str, str]) -> str:
+    """A plain value of field ``f`` as pages show it: a person by name (``names``, by normalised e-mail,
+    from ``directory.names_by_email``; an address no user has as typed), a choice by its label, controls
+    with their titles, yes/no, durations in words, lists joined."""
+    if f.kind == "user" and isinstance(value, str):
+        return names.get(directory.normalise_email(value), value)
+    return _shown(f, value)
 
 
 def plain(session: Session, spec: RegisterSpec, row: Any) -> dict[str, Any]:
@@ -417,7 +419,7 @@ def plain(session: Session, spec: RegisterSpec, row: Any) -> dict[str, Any]:
 
 
 __all__ = ["REF_FIELD", "Checked", "Record", "RegisterRow", "audit_changes", "changed_since", "check", "choices_for",
-           "create", "defaults", "display", "edit", "guarded_update", "insert_row", "may_write", "plain",
+           "create", "defaults", "display", "edit", "guarded_update", "in_words", "insert_row", "may_write", "plain",
            "plain_value", "record", "require_writer", "retire", "rows", "rules", "spec_of", "touched"]
 
 

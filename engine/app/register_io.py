@@ -37,12 +37,13 @@ from engine.app.register_edit import (
     check,
     check_ref,
     guarded_update,
+    in_words,
     insert_row,
     require_writer,
     rules,
     spec_of,
 )
-from engine.core import audit_trail
+from engine.core import audit_trail, directory
 from engine.core.clock import Clock
 from engine.core.errors import ConflictError, FieldError, InvalidInput, ValidationError
 from engine.core.models import User
@@ -141,6 +142,10 @@ class PlannedRow:
     changes: dict[str, tuple[str, str]] = field(default_factory=dict)
     version: int = 0
     given: dict[str, str] = field(default_factory=dict)
+    #: label -> (before, after) as the preview page shows them: people by name, choices by their labels
+    shown: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: field key -> (before, after) as plain values
+    plain: dict[str, tuple[Any, Any]] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -222,7 +227,18 @@ def plan(session: Session, user: User, name: str, filename: str, data: bytes, *,
         if ref:
             seen_refs[ref] = number
         _plan_row(session, spec, result, number, ref, retired, given, labels, clock.now().date())
+    _word(session, result)
     return result
+
+
+def _word(session: Session, result: Plan) -> None:
+    """Each row's changes as the preview shows them, the people of every row looked up in one query."""
+    spec = result.spec
+    people = {v for r in result.rows for k, pair in r.plain.items() if spec.field(k).kind == "user" for v in pair}
+    names = directory.names_by_email(session, people)
+    for r in result.rows:
+        r.shown = {spec.field(k).label: (in_words(spec.field(k), b, names), in_words(spec.field(k), a, names))
+                   for k, (b, a) in r.plain.items()}
 
 
 def _plan_row(session: Session, spec: RegisterSpec, result: Plan, number: int, ref: str | None,
@@ -250,7 +266,8 @@ def _plan_row(session: Session, spec: RegisterSpec, result: Plan, number: int, r
     changes = {spec.field(k).label: (to_text(spec.field(k), b), to_text(spec.field(k), a))
                for k, (b, a) in checked.changes.items()}
     action = "added" if row is None else ("changed" if checked.changes else "unchanged")
-    result.rows.append(PlannedRow(number, ref, action, changes, row.row_version if row is not None else 0, given))
+    result.rows.append(PlannedRow(number, ref, action, changes, row.row_version if row is not None else 0, given,
+                                  plain=dict(checked.changes)))
 
 
 def apply(ctx: Context, user: User, name: str, filename: str, data: bytes,

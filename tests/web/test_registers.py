@@ -433,6 +433,34 @@ def test_registers_page_import_preview_then_apply(app: Flask, browser: Callable[
         assert db.session.scalar(select(TrainingRecord).where(TrainingRecord.ref == "TRN-501")) is not None
 
 
+def test_registers_page_import_preview_names_people(app: Flask, browser: Callable[[str], Browser]) -> None:
+    """People in the preview read by name, before and after; an address no user has is named in the
+    problem as typed."""
+    b = browser("aims_owner")
+    with app.app_context():
+        row = db.session.scalar(select(TrainingRecord).where(TrainingRecord.user_id.is_not(None))
+                                .order_by(TrainingRecord.id))
+        assert row is not None
+        ref, before = row.ref, db.session.get(User, row.user_id)
+        assert before is not None
+        was = before.name
+        other = next(k for k in ("process_owner", "assessor") if PEOPLE[k] != before.email)
+        names = {k: user(k).name for k in (other, "reviewer")}
+    data = ("Reference,Course,Person,Status\r\n"
+            f"{ref},{row.course},{PEOPLE[other]},{row.status}\r\n"
+            f"TRN-502,Red-teaming basics,{PEOPLE['reviewer']},assigned\r\n").encode()
+    preview = upload(b, "training", "training.csv", data)
+    assert preview.status_code == 200, text(preview)[:2000]
+    table = text(preview)[text(preview).index('data-testid="preview-table"'):]
+    table = re.sub(r"<[^>]+>", " ", table[:table.index("</table>")])
+    assert re.search(rf"Person\s*:\s*{re.escape(was)}\s*→\s*{re.escape(names[other])}", table), table
+    assert re.search(rf"Person\s*:\s*{re.escape(names['reviewer'])}", table), table
+    assert "@" not in table
+    unknown = upload(b, "training", "training.csv",
+                     b"Reference,Course,Person,Status\r\nTRN-503,Red-teaming,someone@elsewhere.example,assigned\r\n")
+    assert unknown.status_code == 422 and "someone@elsewhere.example" in text(unknown)
+
+
 def test_registers_page_import_refused_when_a_row_changed_since_the_preview(
         app: Flask, browser: Callable[[str], Browser]) -> None:
     b, other = browser("aims_owner"), browser("process_owner")

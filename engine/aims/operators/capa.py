@@ -42,6 +42,13 @@ def nc_of(ctx: OperatorContext, nc_ref: str | None = None) -> Nonconformity:
     return row
 
 
+def root_cause_words(row: Nonconformity) -> list[str]:
+    """The NC's root causes in their words, in the order the analysis gave them (an action names one
+    by its index)."""
+    return [str(c.get("cause") or f"root cause {i + 1}") if isinstance(c, dict) else str(c)
+            for i, c in enumerate(row.root_causes or [])]
+
+
 def _end_of_day(day: date) -> datetime:
     return datetime.combine(day, time(23, 59, 59), UTC)
 
@@ -219,14 +226,16 @@ def record_plan(ctx: OperatorContext, ca_required: str, aims_change_required: li
     if ca_required == "no_correction_sufficient" and level != "minor":
         raise InvalidInput("ca_required: 'no_correction_sufficient' is allowed only for a minor nonconformity")
     if ca_required == "yes":
-        causes = len(row.root_causes or [])
+        causes = root_cause_words(row)
         for index, item in enumerate(actions):
-            if not 0 <= int(item["addresses_root_cause"]) < causes:
-                raise InvalidInput(f"actions/{index}/addresses_root_cause: there are {causes} root causes "
-                                   f"(0 to {causes - 1})")
-        uncovered = sorted(set(range(causes)) - {int(a["addresses_root_cause"]) for a in actions})
+            if not 0 <= int(item["addresses_root_cause"]) < len(causes):
+                raise InvalidInput(f"actions/{index}/addresses_root_cause: choose one of the root causes found "
+                                   "in the analysis")
+        uncovered = [causes[i] for i in range(len(causes))
+                     if i not in {int(a["addresses_root_cause"]) for a in actions}]
         if uncovered:
-            raise InvalidInput(f"actions: root cause(s) {', '.join(str(i) for i in uncovered)} have no action")
+            raise InvalidInput("actions: " + "; ".join(f"no action addresses the root cause “{c}”" for c in uncovered)
+                               + (": add an action for it" if len(uncovered) == 1 else ": add an action for each"))
         limit = row.external_due_date or plus(ctx, DEADLINES[level]["action_horizon"])
         for index, item in enumerate(actions):
             due = as_date(item["due_date"], f"actions/{index}/due_date")

@@ -87,6 +87,16 @@ class CorrectiveAction(RegisterMixin, Base):
 
     nc: Mapped[Nonconformity] = relationship(back_populates="actions")
 
+    @property
+    def root_cause(self) -> str | None:
+        """The words of the root cause it addresses (its NC's ``root_causes``); None when there is none."""
+        index = self.addresses_root_cause
+        causes = self.nc.root_causes or [] if self.nc is not None else []
+        if index is None or not 0 <= index < len(causes):
+            return None
+        cause = causes[index]
+        return str(cause.get("cause") or "") or None if isinstance(cause, dict) else str(cause)
+
 
 class ActionItem(RegisterMixin, Base):
     """A generic action (FLOWS.md S1 ``aims_action``) whose source has no action register of its own:

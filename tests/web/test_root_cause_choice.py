@@ -179,3 +179,19 @@ def test_forms_editor_preview_says_where_the_choices_come_from_and_shows_example
     assert options(page, NEW_ROW) == {"0": "Nobody else could run the report", "1": "No alert"}
     broken = admin.post("/admin/forms/preview", {"schema": text, "task_data": "{root"}).get_data(as_text=True)
     assert "The example task data is not valid JSON" in html.unescape(broken)
+
+
+def test_nonconformity_record_lists_each_root_cause_with_the_actions_that_address_it(
+        browser: Callable[[str], Browser]) -> None:
+    """The demo's NC-2026-002: two causes, the backup owner for the first, the scheduled pipeline for
+    the second."""
+    page = browser("aims_owner").get("/registers/nonconformities/NC-2026-002").get_data(as_text=True)
+    section = re.search(r'data-testid="root-causes">(.*?)</ol>', page, re.S)
+    assert section, "no root causes on the record"
+    causes = []
+    for item in re.findall(r'data-testid="root-cause">(.*?)</li>\s*(?=<li|$)', section.group(1) + "<li", re.S):
+        words = html.unescape(re.sub(r"<[^>]+>", "", re.search(r'fw-semibold">(.*?)</div>', item, re.S).group(1)))
+        refs = re.findall(r'data-testid="corrective-action" data-ref="([^"]+)"', item)
+        causes.append((" ".join(words.split()), refs))
+    assert causes == [("Report built manually by one analyst; no backup during leave (People)", ["CA-004"]),
+                      ("No scheduled job or deadline alert (Technology)", ["CA-003"])]

@@ -42,13 +42,6 @@ def nc_of(ctx: OperatorContext, nc_ref: str | None = None) -> Nonconformity:
     return row
 
 
-def root_cause_words(row: Nonconformity) -> list[str]:
-    """The NC's root causes in their words, in the order the analysis gave them (an action names one
-    by its index)."""
-    return [str(c.get("cause") or f"root cause {i + 1}") if isinstance(c, dict) else str(c)
-            for i, c in enumerate(row.root_causes or [])]
-
-
 def _end_of_day(day: date) -> datetime:
     return datetime.combine(day, time(23, 59, 59), UTC)
 
@@ -226,7 +219,7 @@ def record_plan(ctx: OperatorContext, ca_required: str, aims_change_required: li
     if ca_required == "no_correction_sufficient" and level != "minor":
         raise InvalidInput("ca_required: 'no_correction_sufficient' is allowed only for a minor nonconformity")
     if ca_required == "yes":
-        causes = root_cause_words(row)
+        causes = row.cause_words
         for index, item in enumerate(actions):
             if not 0 <= int(item["addresses_root_cause"]) < len(causes):
                 raise InvalidInput(f"actions/{index}/addresses_root_cause: choose one of the root causes found "

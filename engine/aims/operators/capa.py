@@ -226,9 +226,11 @@ def record_plan(ctx: OperatorContext, ca_required: str, aims_change_required: li
                                    "in the analysis")
         uncovered = [causes[i] for i in range(len(causes))
                      if i not in {int(a["addresses_root_cause"]) for a in actions}]
+        if len(uncovered) == 1:
+            raise InvalidInput(f"actions: no action addresses the root cause “{uncovered[0]}”: add an action for it")
         if uncovered:
-            raise InvalidInput("actions: " + "; ".join(f"no action addresses the root cause “{c}”" for c in uncovered)
-                               + (": add an action for it" if len(uncovered) == 1 else ": add an action for each"))
+            named = ", ".join(f"“{c}”" for c in uncovered[:-1]) + f" and “{uncovered[-1]}”"
+            raise InvalidInput(f"actions: no action addresses the root causes {named}: add an action for each")
         limit = row.external_due_date or plus(ctx, DEADLINES[level]["action_horizon"])
         for index, item in enumerate(actions):
             due = as_date(item["due_date"], f"actions/{index}/due_date")

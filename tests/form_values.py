@@ -1,7 +1,8 @@
 """Hypothesis strategies for the answers a person can give in a form built from a JSON Schema
 (``forms/*.schema.json``), valid under that schema: every type, enum, const, nested object and
 repeating group, dates and date-times, user fields (real users holding the field's roles), reference
-fields (real records) and files (real uploads).
+fields (real records), choices among the task data's items (``x-choices-from``: an index of the
+example task data's list, ``example_task_data``) and files (real uploads).
 
 Only answers a form can express are drawn: text without spaces around it and not blank (the form
 trims text and drops an empty field), one-line text for text inputs, booleans always present (a
@@ -29,6 +30,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from engine.core.forms import _FORMATS, expanded
+from engine.core.properties import lookup_path
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Pools:
     users_by_role: dict[str, list[str]] = field(default_factory=dict)
     all_users: list[str] = field(default_factory=list)
     refs: dict[str, list[str]] = field(default_factory=dict)
+    #: the task's data, whose lists ``x-choices-from`` fields choose among (``example_task_data``)
+    task_data: dict[str, Any] = field(default_factory=dict)
 
     def users(self, roles: list[str]) -> list[str]:
         if not roles:
@@ -125,6 +129,10 @@ def value_for(draw: st.DrawFn, schema: dict[str, Any], pools: Pools, key: str = 
         return draw(st.builds(Upload, st.from_regex(r"[a-z]{1,10}\.txt", fullmatch=True),
                               st.binary(min_size=1, max_size=200)))
     kind = schema.get("type")
+    if isinstance(schema.get("x-choices-from"), dict):  # one of the task data's items, by its index
+        items = lookup_path(pools.task_data, str(schema["x-choices-from"].get("items")))
+        assume(isinstance(items, list) and items)
+        return draw(st.integers(0, len(items) - 1))
     if kind == "boolean":
         return draw(st.booleans())
     if kind in ("integer", "number"):
@@ -251,6 +259,32 @@ def _always_sent(schema: dict[str, Any]) -> bool:
     if schema.get("type") == "object" and not schema.get("x-file"):
         return any(isinstance(sub, dict) and _always_sent(sub) for sub in (schema.get("properties") or {}).values())
     return False
+
+
+def example_task_data(schema: Any, count: int = 3) -> dict[str, Any]:
+    """Task data holding ``count`` items for each list a field of ``schema`` chooses among
+    (``x-choices-from``), each item with its words under the field's ``label``."""
+    data: dict[str, Any] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for sub in node:
+                walk(sub)
+        elif isinstance(node, dict):
+            spec = node.get("x-choices-from")
+            if isinstance(spec, dict) and isinstance(spec.get("items"), str):
+                *parents, last = spec["items"].split(".")
+                target = data
+                for part in parents:
+                    target = target.setdefault(part, {})
+                label = spec.get("label")
+                target[last] = [{label: f"Example {last} {i + 1}: the words a person reads"} if label
+                                else f"Example {last} {i + 1}" for i in range(count)]
+            for sub in node.values():
+                walk(sub)
+
+    walk(schema)
+    return data
 
 
 def form_values(schema: dict[str, Any], pools: Pools) -> st.SearchStrategy[dict[str, Any]]:

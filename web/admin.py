@@ -215,16 +215,20 @@ def form_editor(version_id: int, name: str) -> Any:
 
 
 def _preview(text: str, values: dict[str, Any] | None = None, errors: list[Any] | None = None,
-             data: dict[str, Any] | None = None) -> dict[str, Any]:
+             data: dict[str, Any] | None = None, task_text: str = "") -> dict[str, Any]:
     schema, problems = process_admin.parse_form(text)
-    fields, summary = build_form(schema, values or {}, errors) if schema else ([], [])
-    return {"fields": fields, "summary": summary, "problems": problems, "text": text, "data": data}
+    task_data, task_problem = process_admin.parse_task_data(task_text)
+    fields, summary = build_form(schema, values or {}, errors, task_data) if schema else ([], [])
+    return {"fields": fields, "summary": summary, "problems": problems, "text": text, "data": data,
+            "task_text": task_text, "task_problem": task_problem}
 
 
 @bp.route("/forms/preview", methods=["POST"])
 def form_preview() -> Any:
-    """The live preview (htmx): the posted schema rendered as the form users will see, or its problems."""
-    return render_template("admin/_preview.html", preview=_preview(request.form.get("schema", "")))
+    """The live preview (htmx): the posted schema rendered as the form users will see (with the example
+    task data's items in its choices among items), or its problems."""
+    return render_template("admin/_preview.html", preview=_preview(request.form.get("schema", ""),
+                                                                   task_text=request.form.get("task_data", "")))
 
 
 @bp.route("/forms/try", methods=["POST"])
@@ -232,18 +236,20 @@ def form_try() -> Any:
     """The preview's "Check the answers": the answers typed into the preview, read the way a task's
     completion reads them and checked against the form (people and references included); the preview
     again, with the errors or with the data a task would receive. Files are described, not stored."""
-    text = request.form.get("schema", "")
+    text, task_text = request.form.get("schema", ""), request.form.get("task_data", "")
     schema, _problems = process_admin.parse_form(text)
     if schema is None:
-        return render_template("admin/_preview.html", preview=_preview(text))
+        return render_template("admin/_preview.html", preview=_preview(text, task_text=task_text))
     data, uploads = formfields.parse(schema, request.form, request.files)
     for upload in uploads:
         formfields.put(data, upload.path, formfields.describe_upload(upload))
+    task_data, _problem = process_admin.parse_task_data(task_text)
     try:
-        process_admin.check_form(context(), schema, data)
+        process_admin.check_form(context(), schema, data, task_data=task_data)
     except ValidationError as exc:
-        return render_template("admin/_preview.html", preview=_preview(text, data, exc.errors)), 422
-    return render_template("admin/_preview.html", preview=_preview(text, data, data=data))
+        preview = _preview(text, data, exc.errors, task_text=task_text)
+        return render_template("admin/_preview.html", preview=preview), 422
+    return render_template("admin/_preview.html", preview=_preview(text, data, data=data, task_text=task_text))
 
 
 # --------------------------------------------------------------------------- users

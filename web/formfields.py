@@ -9,7 +9,9 @@ date-times, user pickers (``"format": "email"`` with ``"x-user-roles"``), refere
 (``"x-ref": "<kind>"``: a searchable picker of that kind's records; an array of them, a multi picker), lists of text
 (one per line), scales (an integer with ``"x-scale": "likelihood"`` or ``"impact"``: its values as
 choices with the words of the organisation's risk criteria, "3 · Possible", each with what it means
-under it), nested objects (a fieldset),
+under it), choices among the items of the task data (an integer with ``"x-choices-from": {"items":
+"root_causes", "label": "cause"}``: each item offered by its words, radios up to ``FEW_ITEMS`` items, else a
+searchable picker; the value is the item's index), nested objects (a fieldset),
 repeating groups (arrays of objects), file uploads
 (``"x-file": true``, or an array of them), ``"const": true`` as a confirmation checkbox ("I confirm
 ...") and any other ``const`` as a fixed value. Local ``$ref`` (``#/$defs/...``) are inlined first.
@@ -41,6 +43,8 @@ LONG_TEXT = re.compile(r"(comment|comments|rationale|description|note|notes|summ
 
 #: an array of choices with more options than this is a searchable multi picker instead of checkboxes
 MANY_CHOICES = 12
+#: a choice among the task data's items (``x-choices-from``) with more items than this is a searchable picker
+FEW_ITEMS = 4
 
 T = TypeVar("T")
 
@@ -76,15 +80,25 @@ class Field:
     fixed: Any = None
     #: what an option means, by value (a scale's descriptions from the organisation's risk criteria)
     meanings: dict[str, str] = field(default_factory=dict)
+    #: a choice among the task data's items shown without task data (the forms editor's preview): where
+    #: its options will come from
+    source: str | None = None
 
     @property
     def anchor(self) -> str:
         """The id of the control a link to this field focuses (the field's box when it has none)."""
-        if self.kind in ("radio", "checkboxes"):
+        if self.kind in ("radio", "checkboxes") or self.as_radios:
             return f"{self.name}-1" if self.options else f"field-{self.name}"
+        if self.kind == "item" and not self.options:
+            return f"field-{self.name}"
         if self.kind in ("object", "group", "fixed"):
             return f"field-{self.name}"
         return self.name
+
+    @property
+    def as_radios(self) -> bool:
+        """A choice among a few items of the task data is drawn as radios, one item a line."""
+        return self.kind == "item" and 0 < len(self.options) <= FEW_ITEMS
 
     @property
     def fixed_text(self) -> str:
@@ -147,6 +161,8 @@ def _kind(key: str, schema: dict[str, Any]) -> str:
         return "checkbox"
     if kind == "integer" and schema.get("x-scale"):
         return "scale"
+    if kind == "integer" and isinstance(schema.get("x-choices-from"), dict):
+        return "item"  # one of the items of a list in the task data, by its words; the value is its index
     if kind in ("integer", "number"):
         return kind
     if schema.get("x-ref"):
@@ -172,17 +188,21 @@ class Options:
     refs: RefOptions = lambda kind: []
     scales: ScaleWords = lambda name: {}
     meanings: ScaleWords = lambda name: {}
+    #: the task's data, whose lists ``x-choices-from`` fields offer (None: no task, the forms editor's preview)
+    task_data: dict[str, Any] | None = None
 
 
 def build(schema: dict[str, Any] | None, values: dict[str, Any] | None, errors: dict[str, str] | None = None,
           users: UserOptions | None = None, refs: RefOptions | None = None,
-          scales: ScaleWords | None = None, meanings: ScaleWords | None = None) -> list[Field]:
+          scales: ScaleWords | None = None, meanings: ScaleWords | None = None,
+          task_data: dict[str, Any] | None = None) -> list[Field]:
     """The fields of ``schema`` (an object schema) filled with ``values`` and ``errors`` by path; a
-    scale's options are worded by ``scales`` and described by ``meanings`` (both by scale name)."""
+    scale's options are worded by ``scales`` and described by ``meanings`` (both by scale name); a
+    choice among items (``x-choices-from``) offers those of ``task_data``."""
     if not schema:
         return []
     options = Options(_once_per_roles(users or (lambda roles: [])), _once(refs or (lambda kind: [])),
-                      _once(scales or (lambda name: {})), _once(meanings or (lambda name: {})))
+                      _once(scales or (lambda name: {})), _once(meanings or (lambda name: {})), task_data)
     return _fields(forms.expanded(schema), values or {}, errors or {}, options, "", "f")
 
 
@@ -220,6 +240,14 @@ def _fields(schema: dict[str, Any], values: Any, errors: dict[str, str], pick: O
             f.meanings = {value: meanings[value] for value, _ in f.options if meanings.get(value)}
         elif f.kind in ("checkboxes", "choices"):
             f.options = enum_options(sub["items"])
+        elif f.kind == "item":
+            words = forms.choice_items(sub, pick.task_data)
+            f.options = [(str(i), text) for i, text in enumerate(words or [])]
+            if words is None:
+                spec = sub["x-choices-from"]
+                f.source = (f"The items of “{spec.get('items')}” in the task's data"
+                            + (f", each shown by its “{spec['label']}”" if spec.get("label") else "")
+                            + ". Give example task data to see them here.")
         elif f.kind == "user":
             f.options = pick.users(list(sub.get("x-user-roles") or []))
         elif f.kind == "ref":
@@ -292,20 +320,33 @@ def summary(fields: list[Field], errors: list[Any]) -> list[Problem]:
     return [p for _, p in sorted(problems, key=lambda item: item[0])]
 
 
-_FIELD_FIRST = re.compile(r"^([a-z][a-z0-9_]*): (.+)$", re.S)
+_FIELD_FIRST = re.compile(r"^([a-z][a-z0-9_]*(?:/(?:\d+|[a-z][a-z0-9_]*))*): (.+)$", re.S)
 
 
 def refusal(schema: dict[str, Any] | None, message: str) -> FieldError:
     """A step's refusal of the answers (``effective_from: 2026-11-02 is in the past``) as an error of
     the field it names, in the form's words ("Effective from: 2 November 2026 is in the past"), linked
-    from the summary; a refusal that names no field of the form is the form's own."""
+    from the summary; a field of a row (``actions/0/due_date: ...``) is named with its row ("Due date
+    (Actions, row 1): ..."). A refusal that names no field of the form is the form's own."""
     match = _FIELD_FIRST.match(message)
-    properties = (schema or {}).get("properties") or {}
-    if match and match.group(1) in properties:
-        key, text = match.groups()
-        text = re.sub(r"\b\d{4}-\d{2}-\d{2}(T[0-9:.+Z-]+)?\b", lambda m: human_date(m.group(0)), text)
-        return FieldError(key, f"{title_at(schema or {}, [key])}: {text}")
+    root = forms.expanded(schema) if schema else {}
+    if match:
+        path, text = match.groups()
+        parts: list[Any] = [int(p) if p.isdigit() else p for p in path.split("/")]
+        if _names_field(root, parts):
+            text = re.sub(r"\b\d{4}-\d{2}-\d{2}(T[0-9:.+Z-]+)?\b", lambda m: human_date(m.group(0)), text)
+            return FieldError(path, f"{title_at(root, parts)}: {text}")
     return FieldError("", message[:1].upper() + message[1:])
+
+
+def _names_field(root: dict[str, Any], parts: list[Any]) -> bool:
+    """Whether ``parts`` (property names and row numbers) lead to a field of the form."""
+    here: Any = root
+    for part in parts:
+        if not isinstance(here, dict):
+            return False
+        here = here.get("items") if isinstance(part, int) else (here.get("properties") or {}).get(part)
+    return isinstance(here, dict)
 
 
 # --------------------------------------------------------------------------- parsing a post
@@ -335,7 +376,7 @@ def scale_options(schema: dict[str, Any], words: dict[str, str]) -> list[tuple[s
 
 def _convert(kind: str, sub: dict[str, Any], raw: str) -> Any:
     raw = raw.replace("\r\n", "\n").strip()
-    if kind in ("integer", "scale"):
+    if kind in ("integer", "scale", "item"):
         return int(raw) if re.fullmatch(r"[-+]?\d+", raw.strip()) else raw
     if kind == "number":
         try:

@@ -12,7 +12,15 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from engine.app import evidence_files, objective_results, process_admin, register_edit, register_io, scope
+from engine.app import (
+    corrective_actions,
+    evidence_files,
+    objective_results,
+    process_admin,
+    register_edit,
+    register_io,
+    scope,
+)
 from engine.core import ConflictError, InvalidInput, ValidationError
 
 from .common import actor, context, now, seen_version, unit
@@ -113,15 +121,17 @@ def record(name: str, ref: str) -> Any:
 def _record_page(name: str, ref: str, typed: dict[str, Any] | None = None, errors: list[Any] | None = None,
                  status: int = 200) -> Any:
     """A record's page; an objective's shows its results, a chart and the form to record one (with what
-    was typed and the problems when a measurement was refused)."""
+    was typed and the problems when a measurement was refused); a nonconformity's, its root causes with
+    the corrective actions that address each."""
     rec = register_edit.record(db.session, actor(), name, ref)
     files = evidence_files.revisions(db.session, actor(), ref) if name == "evidence" else []
     results = objective_results.results(db.session, now().date(), actor(), ref) if name == "objectives" else None
+    causes = corrective_actions.by_root_cause(db.session, ref) if name == "nonconformities" else []
     shown = register_edit.display(rec.spec, rec.values, db.session)
     # a new file for the item starts its evidence review: offered to those who may start one
     may_revise = bool(files) and process_admin.may_start(db.session, actor(), "aims_evidence_review")
     return render_template("registers/record.html", rec=rec, spec=rec.spec, shown=shown, results=results,
-                           revisions=files, may_revise=may_revise,
+                           revisions=files, may_revise=may_revise, causes=causes,
                            typed=typed or {}, errors={e.path: e.message for e in errors or []}), status
 
 

@@ -63,8 +63,10 @@ def _refs(kind: str) -> list[tuple[str, str]]:
 
 
 def build_form(schema: dict[str, Any] | None, values: dict[str, Any] | None,
-               errors: list[Any] | None = None) -> tuple[list[formfields.Field], list[formfields.Problem]]:
-    """A form's fields with the people and records its pickers offer, and the summary of ``errors``."""
+               errors: list[Any] | None = None, task_data: dict[str, Any] | None = None
+               ) -> tuple[list[formfields.Field], list[formfields.Problem]]:
+    """A form's fields with the people and records its pickers offer (and the items of ``task_data``
+    its choices among items offer), and the summary of ``errors``."""
     errors = errors or []
     criteria = functools.cache(lambda: worklist.risk_criteria_in_force(db.session))  # read once, if a scale asks
 
@@ -74,7 +76,8 @@ def build_form(schema: dict[str, Any] | None, values: dict[str, Any] | None,
     def meanings(name: str) -> dict[str, str]:
         return risk_criteria.descriptions(criteria(), name)
 
-    fields = formfields.build(schema, values, {e.path: e.message for e in errors}, _users, _refs, scales, meanings)
+    fields = formfields.build(schema, values, {e.path: e.message for e in errors}, _users, _refs, scales, meanings,
+                              task_data)
     return fields, formfields.summary(fields, errors)
 
 
@@ -95,7 +98,7 @@ def instructions_html(text: str | None, data: dict[str, Any], schema: dict[str, 
 def _render(detail: worklist.TaskDetail, values: dict[str, Any] | None = None,
             errors: list[Any] | None = None, status: int = 200) -> Any:
     fields, problems = build_form(detail.schema, values if values is not None else (detail.draft or detail.data),
-                                  errors)
+                                  errors, detail.choices_data)
     decision_fields: dict[str, Any] = {}
     if detail.decision is not None:
         keep = {detail.decision.name, detail.decision.comment_field}

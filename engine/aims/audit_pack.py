@@ -206,8 +206,9 @@ def build(session: Session, clock: Clock, since: datetime | None = None,
                                                                                   AuditFinding.audit_id == a.id)]}
                    for a in rows.all(Audit)]})
     files["nonconformities/nonconformities.json"] = _json([
-        rows.plain(n) | {"corrective_actions": [rows.plain(a) for a in rows.all(CorrectiveAction,
-                                                                                CorrectiveAction.nc_id == n.id)]}
+        rows.plain(n) | {"corrective_actions": [  # the root cause by its words beside its index
+            rows.plain(a) | {"root_cause": a.root_cause}
+            for a in rows.all(CorrectiveAction, CorrectiveAction.nc_id == n.id)]}
         for n in rows.all(Nonconformity)])
     files["management_review/minutes.json"] = _json([
         rows.plain(m) | {"decisions": [{"code": d.code, "type": d.type, "description": d.description,

@@ -453,7 +453,7 @@ class _Loader:
             for a in n.get("actions", []):
                 self.upsert(CorrectiveAction, a["ref"], nc_id=nc.id, description=a["description"], status=a["status"],
                             owner_id=self.uid(a.get("owner_id")), due_date=_date(a.get("due_date")),
-                            iso_refs=["10.2"])
+                            addresses_root_cause=a.get("addresses_root_cause"), iso_refs=["10.2"])
         year_counts: dict[str, int] = {}
         for ref in self.ncs:
             prefix = ref.rsplit("-", 1)[0]

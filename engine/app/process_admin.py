@@ -497,10 +497,26 @@ def form_of(session: Session, version_id: int, name: str) -> dict[str, Any]:
     return dict(schema)
 
 
-def check_form(ctx: Context, schema: dict[str, Any], data: dict[str, Any], name: str = "form") -> None:
+def check_form(ctx: Context, schema: dict[str, Any], data: dict[str, Any], name: str = "form",
+               task_data: dict[str, Any] | None = None) -> None:
     """Check answers against a form as a start or a completion would (user and reference fields
-    included; no task data, so no ``x-max-from`` bounds). Raises ValidationError; changes nothing."""
-    services.validate_form(ctx, schema, data, name)
+    included; ``x-max-from`` bounds and ``x-choices-from`` items only given example ``task_data``).
+    Raises ValidationError; changes nothing."""
+    services.validate_form(ctx, schema, data, name, task_data)
+
+
+def parse_task_data(text: str) -> tuple[dict[str, Any] | None, str | None]:
+    """Example task data typed by an admin for the forms editor's preview: (data, problem); (None, None)
+    when none is given."""
+    if not text.strip():
+        return None, None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"the example task data is not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+    if not isinstance(data, dict):
+        return None, "the example task data must be a JSON object ({\"name\": value, ...})"
+    return data, None
 
 
 def parse_form(text: str) -> tuple[dict[str, Any] | None, list[str]]:

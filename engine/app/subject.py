@@ -45,6 +45,9 @@ _OWNERS = ("owner_id", "system_owner_id", "chair_id", "lead_auditor_id", "assess
 _OPEN_VERSIONS = ("draft", "in_review", "pending_approval", "approved")
 #: the column that titles a row of a register without a spec, in order of preference
 _TITLES = ("title", "name", "description", "period", "version", "level", "trigger")
+#: columns that hold an index into a list of the row's parent, said by the attribute holding the item's
+#: words: (label, attribute, what to say when it names no item) — a corrective action's root cause
+_WORDED = {"addresses_root_cause": ("Root cause it addresses", "root_cause", "no longer among the root causes")}
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,11 @@ def _column_facts(model: Any, row: Any, names: _People, skip: set[str | None]) -
             continue
         stored = getattr(row, key, None)
         if stored is None or stored == "" or isinstance(stored, list | dict):
+            continue
+        if key in _WORDED:
+            label, attribute, missing = _WORDED[key]
+            words = getattr(row, attribute, None)
+            out.append((label, _short(str(words)) if words else missing))
             continue
         if key.endswith("_id"):
             if not any(fk.column.table.name == "user_account" for fk in column.foreign_keys):

@@ -58,16 +58,19 @@ class Item:
 
 
 def summarize(session: Session, version: ProcessVersion, data: dict[str, Any] | None,
-              form_order: Sequence[str] = ()) -> list[Item]:
+              form_order: Sequence[str] = (), items_from: dict[str, Any] | None = None) -> list[Item]:
     """The fields of ``data`` that the forms of ``version`` name, labelled and formatted, in the order
     of the forms (start forms, then ``form_order``: the forms of the instance's steps as they came,
-    then the others) and of their fields. Empty values and keys no form names are left out."""
+    then the others) and of their fields. Empty values and keys no form names are left out. A choice
+    among items (``x-choices-from``: the index of a root cause) reads as the item's words, found in
+    ``items_from`` (default ``data``)."""
     if not data:
         return []
     schemas = dict(version.forms or {})
     names = list(dict.fromkeys(sorted(n for n in schemas if n.endswith("_start"))
                                + [n for n in form_order if n in schemas] + sorted(schemas)))
-    return _Writer(session, [schemas[n] for n in names]).items(data, None)
+    return _Writer(session, [schemas[n] for n in names], items_from if items_from is not None else data
+                   ).items(data, None)
 
 
 #: words a code spells in small letters that people write otherwise
@@ -100,8 +103,9 @@ def _empty(value: Any) -> bool:
 class _Writer:
     """Formats values by their schema, looking people and records up once each."""
 
-    def __init__(self, session: Session, schemas: Iterable[dict[str, Any]]):
+    def __init__(self, session: Session, schemas: Iterable[dict[str, Any]], items_from: dict[str, Any]):
         self.session = session
+        self.items_from = items_from
         self.top: dict[str, dict[str, Any]] = {}
         #: a field's schema wherever a form names it: labels the keys a step adds to a record (a score)
         self.anywhere: dict[str, dict[str, Any]] = {}
@@ -154,6 +158,10 @@ class _Writer:
             return Value("", "record", records=(tuple(self.items(value, schema)),))
         if isinstance(value, bool):
             return Value("Yes" if value else "No")
+        if isinstance(schema.get("x-choices-from"), dict) and isinstance(value, int):
+            words = forms.choice_words(schema, value, self.items_from)
+            return Value(words if words is not None else f"no longer listed (item {value + 1})",
+                         "long" if words is not None and len(words) > LONG_TEXT else "text")
         choices = _choices(schema)
         if value in choices:
             return Value(choices[value])

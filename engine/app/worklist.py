@@ -23,7 +23,7 @@ from engine.app.subject import Subject, subjects
 from engine.app.summary import Item, summarize
 from engine.app.summary import humanize as summary_humanize
 from engine.app.uploads import file_values
-from engine.core import assignment, decisions, definitions, directory, domain, runtime, services
+from engine.core import assignment, decisions, definitions, directory, domain, forms, runtime, services
 from engine.core.errors import ConflictError, FieldError, Forbidden, InvalidInput, NotFound, ValidationError
 from engine.core.form_messages import title_at
 from engine.core.models import OPEN_STATES, EvidenceFile, HumanTask, ProcessInstance, TaskDraft, TaskState, User
@@ -200,6 +200,9 @@ class TaskDetail:
     records: list[RegisterRow] = field(default_factory=list)
     #: the records this step is about, as record cards (``engine.app.subject``)
     subjects: list[Subject] = field(default_factory=list)
+    #: the data the form's choices among items (``x-choices-from``) read their items from: the task's
+    #: data; for a task already done, what its instance holds now (its answers keep only the index)
+    choices_data: dict[str, Any] | None = None
 
 
 def task_detail(ctx: Context, user: User, task_id: int, page: bool = True) -> TaskDetail:
@@ -243,11 +246,17 @@ def task_detail(ctx: Context, user: User, task_id: int, page: bool = True) -> Ta
         detail.may_complete = blocked is None and task.assignee_id in (None, user.id)
         detail.may_release = task.state == TaskState.CLAIMED and (task.assignee_id == user.id or detail.may_reassign)
     detail.blocked = blocked
+    detail.choices_data = data
     if not page:
         return detail
+    if task.state not in OPEN_STATES and forms.has_choices(schema):
+        try:
+            detail.choices_data = {**services.instance_data(ctx, instance.id), **data}
+        except NotFound:
+            pass
     steps = list(session.execute(select(HumanTask.task_spec, HumanTask.name, HumanTask.form)
                                  .where(HumanTask.instance_id == task.instance_id).order_by(HumanTask.id)))
-    detail.summary = summarize(session, version, data, [s.form for s in steps if s.form])
+    detail.summary = summarize(session, version, data, [s.form for s in steps if s.form], detail.choices_data)
     detail.records = register_edit.touched(session, task.instance_id)
     detail.subjects = subjects(session, task.instance_id, instance.subject, data)
     if detail.decision is not None:

@@ -9,6 +9,10 @@ not exceed the number or ISO date found at that dotted path in the task's data (
 higher than the inherent one, an acceptance no longer than its level allows). A field with
 ``"x-ref": "<kind>"`` names a record by its reference (``EVD-014``); ``ref_check`` says when there is
 no such record, so a bad reference is an error next to its field, before anything runs.
+An integer field with ``"x-choices-from": {"items": "root_causes", "label": "cause"}`` is a choice among
+the items of that list in the task's data, each offered by its ``label`` (the item itself when it is
+text); the value kept is the item's index. An index with no item is refused in words: "choose one of"
+the keyword's ``"what"`` ("the root causes found in the analysis"; default "the options listed").
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from jsonschema.exceptions import SchemaError
 
 from engine.core.durations import is_duration
 from engine.core.errors import FieldError, ValidationError
-from engine.core.form_messages import human_date, inline_refs, plain, title_at
+from engine.core.form_messages import human_date, inline_refs, plain, subschema, title_at
 from engine.core.properties import lookup_path
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -88,7 +92,67 @@ def _schema_problems(schema: dict[str, Any]) -> list[str]:
         problems.append(f"not a valid JSON Schema at {where}: {exc.message}")
     if schema.get("type") not in (None, "object"):
         problems.append("a form schema must describe an object (type: object)")
+    problems.extend(_choices_problems(schema, ()))
     return problems
+
+
+def _choices_problems(schema: Any, path: tuple[str, ...]) -> Iterator[str]:
+    """``x-choices-from`` must say where the items are and sit on an integer field (the value is an index)."""
+    if isinstance(schema, list):
+        for sub in schema:
+            yield from _choices_problems(sub, path)
+        return
+    if not isinstance(schema, dict):
+        return
+    if "x-choices-from" in schema:
+        where = "/".join(path) or "(root)"
+        spec = schema["x-choices-from"]
+        if not isinstance(spec, dict) or not isinstance(spec.get("items"), str) or not spec["items"]:
+            yield (f"x-choices-from at {where} must be an object naming the list in the task data: "
+                   '{"items": "root_causes", "label": "cause"}')
+        elif any(k in spec and not isinstance(spec[k], str) for k in ("label", "what")):
+            yield f"x-choices-from at {where}: label and what must be text"
+        if schema.get("type") != "integer":
+            yield f"x-choices-from at {where} needs \"type\": \"integer\" (the value kept is the item's index)"
+    for key, sub in schema.items():
+        if key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(sub, dict):
+            for name, inner in sub.items():
+                yield from _choices_problems(inner, path + (str(name),))
+        elif key in ("items", "allOf", "anyOf", "oneOf", "then", "else", "if", "not"):
+            yield from _choices_problems(sub, path)
+
+
+def has_choices(schema: Any) -> bool:
+    """Whether a form has a field that chooses among the task data's items (``x-choices-from``)."""
+    return isinstance(schema, dict) and '"x-choices-from"' in json.dumps(schema)
+
+
+def choice_items(field: dict[str, Any], task_data: dict[str, Any] | None) -> list[str] | None:
+    """The words of each item an ``x-choices-from`` field offers, in order (the index is the value), read
+    from ``task_data``; None without task data (the forms editor's preview), [] when it holds no such list."""
+    spec = field.get("x-choices-from")
+    if not isinstance(spec, dict) or task_data is None:
+        return None
+    items = lookup_path(task_data, str(spec.get("items") or ""))
+    if not isinstance(items, list):
+        return []
+    label = spec.get("label")
+    return [_item_words(item, label, index) for index, item in enumerate(items)]
+
+
+def _item_words(item: Any, label: Any, index: int) -> str:
+    if isinstance(item, dict):
+        text = item.get(label) if isinstance(label, str) else None
+        return str(text) if text not in (None, "") else f"Item {index + 1}"
+    return str(item)
+
+
+def choice_words(field: dict[str, Any], value: Any, task_data: dict[str, Any] | None) -> str | None:
+    """The words of the item an ``x-choices-from`` value names (None when there is no such item)."""
+    words = choice_items(field, task_data)
+    if words is None or not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < len(words):
+        return None
+    return words[value]
 
 
 def load_form(path: Path, max_bytes: int = 500_000) -> dict[str, Any]:
@@ -120,8 +184,8 @@ def validate(schema: dict[str, Any], data: Any, user_check: UserCheck | None = N
     """Validate ``data`` against ``schema``; return it unchanged when it fits.
 
     ``user_check`` and ``ref_check`` name user and reference fields whose value names nobody or no
-    record; ``task_data`` resolves ``x-max-from`` bounds. Raises ValidationError with one FieldError per
-    failing field, its message "Title: what is wanted".
+    record; ``task_data`` resolves ``x-max-from`` bounds and ``x-choices-from`` items. Raises
+    ValidationError with one FieldError per failing field, its message "Title: what is wanted".
     """
     if not isinstance(data, dict):
         raise ValidationError(f"{form}: the submission must be a JSON object",
@@ -144,6 +208,7 @@ def validate(schema: dict[str, Any], data: Any, user_check: UserCheck | None = N
                 errors.append(FieldError(_path(path), f"{title_at(root, list(path))}: {message}"))
     if task_data is not None:
         errors.extend(e for e in _bound_errors(root, data, task_data) if e.path not in failing)
+        errors.extend(e for e in _choice_errors(root, data, task_data) if e.path not in failing)
     if errors:
         raise ValidationError(f"{form}: the submission does not fit the form", _unique(errors))
     return data
@@ -192,6 +257,17 @@ def _bound_errors(schema: dict[str, Any], data: dict[str, Any], task_data: dict[
     return errors
 
 
+def _choice_errors(schema: dict[str, Any], data: dict[str, Any], task_data: dict[str, Any]) -> list[FieldError]:
+    """``x-choices-from`` anywhere in the form: the index must name an item of the task data's list."""
+    errors = []
+    for path, value, spec in _marked_fields(schema, data, (), "x-choices-from", (int,)):
+        words = choice_items(subschema(schema, list(path)), task_data) or []
+        if isinstance(value, bool) or not 0 <= value < len(words):
+            what = spec.get("what") if isinstance(spec, dict) and spec.get("what") else "the options listed"
+            errors.append(FieldError(_path(path), f"{title_at(schema, list(path))}: choose one of {what}"))
+    return errors
+
+
 _VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
 
 
@@ -209,19 +285,20 @@ def _path(parts: Any) -> str:
     return "/".join(str(p) for p in parts)
 
 
-def _marked_fields(schema: Any, data: Any, path: tuple[Any, ...],
-                   mark: str) -> Iterator[tuple[tuple[Any, ...], str, Any]]:
-    """(path, value, the mark's value) for every string in ``data`` whose schema carries ``mark``
-    (``x-user-roles`` for user pickers, ``x-ref`` for references)."""
+def _marked_fields(schema: Any, data: Any, path: tuple[Any, ...], mark: str,
+                   types: tuple[type, ...] = (str,)) -> Iterator[tuple[tuple[Any, ...], Any, Any]]:
+    """(path, value, the mark's value) for every value of ``types`` in ``data`` whose schema carries
+    ``mark`` (``x-user-roles`` for user pickers, ``x-ref`` for references, ``x-choices-from`` for
+    choices among the task data's items)."""
     if not isinstance(schema, dict):
         return
-    if mark in schema and isinstance(data, str):
+    if mark in schema and isinstance(data, types):
         yield path, data, schema.get(mark)
         return
     if isinstance(data, dict):
         for key, sub in (schema.get("properties") or {}).items():
             if key in data:
-                yield from _marked_fields(sub, data[key], path + (key,), mark)
+                yield from _marked_fields(sub, data[key], path + (key,), mark, types)
     elif isinstance(data, list) and isinstance(schema.get("items"), dict):
         for index, item in enumerate(data):
-            yield from _marked_fields(schema["items"], item, path + (index,), mark)
+            yield from _marked_fields(schema["items"], item, path + (index,), mark, types)

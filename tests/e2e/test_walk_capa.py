@@ -44,9 +44,15 @@ def act_and_verify(w: Walk, owners: tuple[str, ...]) -> None:
     w.finish("completed", "E_CLOSED")
 
 
+def chosen_causes(w: Walk) -> list[str]:
+    """The root causes the plan's actions were given, as the page offered them: their words."""
+    return [words for name, words in sorted(w.form.picked.items()) if name.endswith(".addresses_root_cause")]
+
+
 def test_capa_reported_triaged_corrected_and_closed_as_effective(capa: Walk) -> None:
     to_plan(capa)
-    capa.do("ravi", "ut_plan_ca", plan(("lucas", "elena")))
+    capa.do("ravi", "ut_plan_ca", plan(("lucas", "elena")))  # action i addresses root cause i % 2
+    assert chosen_causes(capa) == [c["cause"] for c in RCA["root_causes"]]
     capa.do("ingrid", "ut_approve_ca_plan", {"decision": "approve"})
     assert capa.specs() == ["ut_complete_action", "ut_complete_action"]
     act_and_verify(capa, ("lucas", "elena"))

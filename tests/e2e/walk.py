@@ -40,6 +40,9 @@ class BrowserForm:
 
     def __init__(self, page: Any, files: Path):
         self.page, self.files = page, files
+        #: the options chosen among radios, by control name: the words of each option's label (a root
+        #: cause given by its index in the answers is picked as the option of that index, read by its words)
+        self.picked: dict[str, str] = {}
 
     def _named(self, name: str) -> Any:
         return self.page.locator(f'[name="{name}"]')
@@ -76,6 +79,9 @@ class BrowserForm:
                 box = controls.nth(i)
                 if box.get_attribute("value") in wanted:
                     self._tick(box, True)
+                    if kind == "radio":
+                        label = self.page.locator(f'label[for="{box.get_attribute("id")}"]')
+                        self.picked[prefix] = label.first.inner_text().strip() if label.count() else ""
                 elif kind == "checkbox":
                     self._tick(box, False)
         elif tag == "select":

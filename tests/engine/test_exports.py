@@ -126,6 +126,12 @@ def test_audit_pack_holds_what_an_auditor_asks_for(session: Session, clock: Fixe
     ncs = json.loads(files["nonconformities/nonconformities.json"])
     assert [n["ref"] for n in ncs] == ["NC-2026-001", "NC-2026-002", "NC-2026-003"]
     assert any(n["corrective_actions"] for n in ncs)
+    for nc in ncs:  # an auditor reads the root cause an action addresses in its words, not only its index
+        causes = [c["cause"] for c in nc["root_causes"]]
+        for action in nc["corrective_actions"]:
+            assert action["root_cause"] == (causes[action["addresses_root_cause"]]
+                                            if action["addresses_root_cause"] is not None else None)
+    assert any(a["root_cause"] for n in ncs for a in n["corrective_actions"])
     reviews = json.loads(files["management_review/minutes.json"])
     assert reviews[0]["decisions"] and reviews[0]["conclusions"] is not None
     [scope] = json.loads(files["scope/scope_statement.json"])

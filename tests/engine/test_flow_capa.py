@@ -182,6 +182,29 @@ def test_capa_no_corrective_action_is_refused_for_a_major_nc(capa: CapaFlow) -> 
         capa.plan(NO_CA)
 
 
+def test_capa_plan_names_by_its_words_a_root_cause_no_action_addresses_and_refuses_one_not_found(
+        capa: CapaFlow) -> None:
+    from engine.core.errors import ValidationError
+    capa.to_plan()
+    both_first = plan()
+    for action in both_first["actions"]:
+        action["addresses_root_cause"] = 0
+    with pytest.raises(InvalidInput) as refused:
+        capa.plan(both_first)
+    assert refused.value.message == ("actions: no action addresses the root cause “No scheduled job or alert”: "
+                                     "add an action for it")
+    third = plan()
+    third["actions"][1]["addresses_root_cause"] = 2
+    with pytest.raises(ValidationError) as invalid:
+        capa.plan(third)
+    assert [(e.path, e.message) for e in invalid.value.errors] == [(
+        "actions/1/addresses_root_cause",
+        "Root cause it addresses (Actions, row 2): choose one of the root causes found in the analysis")]
+    assert capa.actions() == [] and capa.specs() == ["ut_plan_ca"]
+    capa.plan()
+    assert [a.root_cause for a in capa.actions()] == ["Single analyst, no backup", "No scheduled job or alert"]
+
+
 def test_capa_blocked_action_sends_the_owner_back_to_planning(capa: CapaFlow) -> None:
     capa.to_plan()
     capa.plan()

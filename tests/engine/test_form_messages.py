@@ -143,3 +143,33 @@ def test_form_refs_are_inlined_and_dates_read_in_words() -> None:
     assert human_date("2027-06-05") == "5 June 2027"
     assert human_date("2027-06-05T14:30:00+00:00") == "5 June 2027, 14:30"
     assert human_date("soon") == "soon"
+
+
+def test_form_choice_among_the_task_datas_items_refuses_an_index_with_no_item_in_words() -> None:
+    schema = {"type": "object", "properties": {"actions": {"type": "array", "title": "Actions", "items": {
+        "type": "object", "properties": {"cause": {
+            "type": "integer", "title": "Root cause it addresses",
+            "x-choices-from": {"items": "root_causes", "label": "cause",
+                               "what": "the root causes found in the analysis"}}}}}}}
+    task_data = {"root_causes": [{"cause": "No backup"}, {"cause": "No alert"}]}
+    data = {"actions": [{"cause": 1}, {"cause": 2}]}
+    with pytest.raises(ValidationError) as info:
+        forms.validate(schema, data, task_data=task_data)
+    assert [(e.path, e.message) for e in info.value.errors] == [
+        ("actions/1/cause",
+         "Root cause it addresses (Actions, row 2): choose one of the root causes found in the analysis")]
+    assert forms.validate(schema, {"actions": [{"cause": 1}]}, task_data=task_data)
+    assert forms.validate(schema, data)  # no task data (the forms editor's preview without an example): not checked
+    field = schema["properties"]["actions"]["items"]["properties"]["cause"]
+    assert forms.choice_items(field, task_data) == ["No backup", "No alert"]
+    assert forms.choice_words(field, 1, task_data) == "No alert" and forms.choice_words(field, 2, task_data) is None
+    assert forms.schema_problems(schema) == []
+
+
+def test_form_choice_among_items_must_say_where_they_are_and_keep_an_index() -> None:
+    def problems(choice: dict[str, Any]) -> list[str]:
+        return forms.schema_problems({"type": "object", "properties": {"c": choice}})
+
+    assert problems({"type": "string", "x-choices-from": {"items": "causes"}}) == [
+        'x-choices-from at c needs "type": "integer" (the value kept is the item\'s index)']
+    assert "must be an object naming the list" in problems({"type": "integer", "x-choices-from": "causes"})[0]

@@ -3,7 +3,8 @@
 For each ``forms/*.schema.json`` (and the test forms of ``tests/data/forms``): the forms editor's preview
 draws it with the real form builder; Hypothesis draws answers valid under the schema (every type,
 enum, const, nested object and repeating group, dates, real users holding the field's roles, real
-references of the demo organisation, real uploads: ``tests/form_values.py``); the answers are given
+references of the demo organisation, real uploads, for a choice among items an item of the example task
+data the preview is given: ``tests/form_values.py``); the answers are given
 with the controls the page shows (``html_form.py``: a control or option the page lacks fails the
 test) and posted as multipart form data to the preview's "Check the answers" (``POST /admin/forms/try``),
 which reads them with the same parser and checks them with the same validation as a task's completion.
@@ -18,6 +19,7 @@ import html
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ from engine.core import directory, domain
 from engine.core.forms import _FORMATS
 from web.extensions import db
 
-from ..form_values import Pools, as_received, form_values
+from ..form_values import Pools, as_received, example_task_data, form_values
 from .conftest import Browser
 from .html_form import HtmlForm
 
@@ -63,8 +65,8 @@ def admin(app: Flask) -> Browser:
     return b
 
 
-def preview(admin: Browser, text: str) -> str:
-    response = admin.post("/admin/forms/preview", {"schema": text})
+def preview(admin: Browser, text: str, task_data: dict[str, Any] | None = None) -> str:
+    response = admin.post("/admin/forms/preview", {"schema": text, "task_data": json.dumps(task_data or {})})
     assert response.status_code == 200
     return response.get_data(as_text=True)
 
@@ -88,7 +90,9 @@ def errors_on(page: str) -> list[str]:
 def test_form_filled_in_the_browser_comes_back_as_filled(path: Path, admin: Browser, pools: Pools) -> None:
     text = path.read_text()
     schema = json.loads(text)
-    page = preview(admin, text)
+    task_data = example_task_data(schema)  # what the earlier steps collected: the items choices offer
+    pools = replace(pools, task_data=task_data)
+    page = preview(admin, text, task_data)
     validator = Draft202012Validator(schema, format_checker=_FORMATS)
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,

@@ -145,3 +145,44 @@ def test_a_long_list_of_choices_is_a_multi_picker_with_titles(app: Any) -> None:
     assert 'type="checkbox"' not in html
     data, _ = formfields.parse(schema, MultiDict([("f.linked_controls", "A.6.2.5"), ("f.linked_controls", "A.7.4")]))
     assert data["linked_controls"] == ["A.6.2.5", "A.7.4"]
+
+
+CHOICE = {"type": "object", "properties": {"cause": {
+    "type": "integer", "title": "Root cause it addresses",
+    "x-choices-from": {"items": "analysis.causes", "label": "cause"}}}}
+
+
+def test_a_choice_among_many_items_of_the_task_data_is_a_picker_of_their_words(app: Any) -> None:
+    """More than a few items: a searchable picker, each item by its words, the value its index (parsed
+    back as a number)."""
+    causes = [{"cause": f"Cause number {n}"} for n in range(1, 7)]
+    field = formfields.build(CHOICE, {"cause": 4}, task_data={"analysis": {"causes": causes}})[0]
+    assert field.kind == "item" and not field.as_radios
+    assert field.options == [(str(i), f"Cause number {i + 1}") for i in range(6)]
+    with app.test_request_context():
+        html = render_template_string('{% from "_fields.html" import field %}{{ field(f) }}', f=field)
+    assert 'name="f.cause" data-picker' in html and '<option value="4" selected>Cause number 5</option>' in html
+    assert 'type="number"' not in html
+    assert formfields.parse(CHOICE, MultiDict([("f.cause", "4")]))[0] == {"cause": 4}
+
+
+def test_a_choice_among_items_with_none_to_offer_says_so(app: Any) -> None:
+    """Task data without the list: nothing to choose from yet; no task data (the forms editor's
+    preview): where the items will come from."""
+    empty = formfields.build(CHOICE, {}, task_data={})[0]
+    preview = formfields.build(CHOICE, {})[0]
+    with app.test_request_context():
+        page = '{% from "_fields.html" import field %}{{ field(f) }}'
+        assert "There is nothing to choose from yet." in render_template_string(page, f=empty)
+        said = render_template_string(page, f=preview)
+    assert "analysis.causes" in said and "cause" in said and "example task data" in said.lower()
+    assert preview.anchor == "field-f.cause"
+
+
+def test_a_refusal_naming_a_field_of_a_row_lands_on_it_in_words() -> None:
+    schema = {"type": "object", "properties": {"actions": {"type": "array", "title": "Actions", "items": {
+        "type": "object", "properties": {"due_date": {"type": "string", "format": "date", "title": "Due date"}}}}}}
+    error = formfields.refusal(schema, "actions/1/due_date: 2026-10-01 must be between today and 2027-01-31")
+    assert (error.path, error.message) == (
+        "actions/1/due_date", "Due date (Actions, row 2): 1 October 2026 must be between today and 31 January 2027")
+    assert formfields.refusal(schema, "actions/0/nothing: no").path == ""

@@ -219,14 +219,18 @@ def record_plan(ctx: OperatorContext, ca_required: str, aims_change_required: li
     if ca_required == "no_correction_sufficient" and level != "minor":
         raise InvalidInput("ca_required: 'no_correction_sufficient' is allowed only for a minor nonconformity")
     if ca_required == "yes":
-        causes = len(row.root_causes or [])
+        causes = row.cause_words
         for index, item in enumerate(actions):
-            if not 0 <= int(item["addresses_root_cause"]) < causes:
-                raise InvalidInput(f"actions/{index}/addresses_root_cause: there are {causes} root causes "
-                                   f"(0 to {causes - 1})")
-        uncovered = sorted(set(range(causes)) - {int(a["addresses_root_cause"]) for a in actions})
+            if not 0 <= int(item["addresses_root_cause"]) < len(causes):
+                raise InvalidInput(f"actions/{index}/addresses_root_cause: choose one of the root causes found "
+                                   "in the analysis")
+        uncovered = [causes[i] for i in range(len(causes))
+                     if i not in {int(a["addresses_root_cause"]) for a in actions}]
+        if len(uncovered) == 1:
+            raise InvalidInput(f"actions: no action addresses the root cause “{uncovered[0]}”: add an action for it")
         if uncovered:
-            raise InvalidInput(f"actions: root cause(s) {', '.join(str(i) for i in uncovered)} have no action")
+            named = ", ".join(f"“{c}”" for c in uncovered[:-1]) + f" and “{uncovered[-1]}”"
+            raise InvalidInput(f"actions: no action addresses the root causes {named}: add an action for each")
         limit = row.external_due_date or plus(ctx, DEADLINES[level]["action_horizon"])
         for index, item in enumerate(actions):
             due = as_date(item["due_date"], f"actions/{index}/due_date")

@@ -66,6 +66,13 @@ class Nonconformity(RegisterMixin, Base):
 
     actions: Mapped[list[CorrectiveAction]] = relationship(back_populates="nc", order_by="CorrectiveAction.id")
 
+    @property
+    def cause_words(self) -> list[str]:
+        """The root causes in their words, in the order the analysis gave them (an action names one by
+        its index)."""
+        return [str(c.get("cause") or f"root cause {i + 1}") if isinstance(c, dict) else str(c)
+                for i, c in enumerate(self.root_causes or [])]
+
 
 class CorrectiveAction(RegisterMixin, Base):
     """One action of a corrective-action plan (DOMAIN.md 4.11; 10.2 c). ``action_instance_id`` is
@@ -86,6 +93,13 @@ class CorrectiveAction(RegisterMixin, Base):
     action_instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
 
     nc: Mapped[Nonconformity] = relationship(back_populates="actions")
+
+    @property
+    def root_cause(self) -> str | None:
+        """The words of the root cause it addresses (its NC's ``root_causes``); None when there is none."""
+        index = self.addresses_root_cause
+        causes = self.nc.cause_words if self.nc is not None else []
+        return causes[index] if index is not None and 0 <= index < len(causes) else None
 
 
 class ActionItem(RegisterMixin, Base):

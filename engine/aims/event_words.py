@@ -9,7 +9,7 @@ any other field is the event's data field of that name (people by name, lists jo
 picks the phrase by the value of one data field (an approval or a rejection).
 
 ``engine.app.event_words`` words the engine's and the application's own events and reads both tables;
-``tests/test_event_words.py`` fails for an action written anywhere in ``engine/`` that has no words.
+``tests/engine/test_event_words.py`` fails for an action written anywhere in ``engine/`` that has no words.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ process versions, accounts, registers, the scope and the SoA), the domain's from
 
 A phrase reads after the actor's name ("Sofia Rossi *completed Assess the AI system*", "aimsflow *fired a
 timer*"); its square brackets hold what is said only when the event has it (``engine.aims.event_words``).
-``tests/test_event_words.py`` fails for an action written anywhere in ``engine/`` that has no words.
+``tests/engine/test_event_words.py`` fails for an action written anywhere in ``engine/`` that has no words.
 """
 
 from __future__ import annotations

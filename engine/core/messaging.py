@@ -251,7 +251,7 @@ def deliver_messages(ctx: Context, instance_id: int, actor: User | None = None, 
 
     def audit() -> None:
         for message in delivered:
-            # the action spelled out, so the words for every action can be checked (tests/test_event_words.py)
+            # the action spelled out, so the words for every action can be checked (tests/engine/test_event_words.py)
             action = "signal_delivered" if message.kind == SIGNAL else "message_delivered"
             audit_trail.append(ctx.session, ctx.clock, action, actor=actor,
                                instance_id=instance.id, subject=instance.subject,

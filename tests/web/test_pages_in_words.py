@@ -220,3 +220,7 @@ def test_instance_page_timeline_says_what_the_flow_did_in_words(app: Flask, brow
     assert "Priya Raman triaged the nonconformity as major" in timeline
     assert "nc reported" not in timeline and "nc triaged" not in timeline and "_" not in timeline
     assert ref and ref.startswith("NC-") and ref not in timeline, "the page is about the NC: it is not named again"
+    record = browser("process_owner").get(f"/registers/nonconformities/{ref}").get_data(as_text=True)
+    history = words(section(record, "history"))
+    assert "Priya Raman triaged the nonconformity as major ·" in history
+    assert "Tomás Alvarez reported the nonconformity ·" in history and "nc reported" not in history

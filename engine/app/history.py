@@ -49,7 +49,8 @@ class InstanceView:
 @dataclass(frozen=True)
 class Moment:
     """One audit event as people read it: ``who`` (a name, or "aimsflow" for the engine) ``what``
-    ("completed Approve the plan: approve"), and ``note``: the comment or reason, if any."""
+    ("completed Approve the plan", "triaged the nonconformity as major": ``event_words``), and ``note``: what a
+    person wrote beside it (comment, reason, rationale) or why it failed, if any."""
 
     at: datetime
     who: str
@@ -124,7 +125,8 @@ def described(session: Session, events: list[AuditEvent], names: dict[str, str],
         values = {k: shown(v, people) for k, v in data.items()}
         spec = data.get("task_spec")
         values["step"] = (names.get(spec) or _humanize(str(spec))) if spec else ""
-        values["subject"] = shown(e.subject, people) if e.subject and e.subject != own_subject else ""
+        # a reference as it is written (AIS-001, aims_policy_review v2); an account by its person's name
+        values["subject"] = people.get(e.subject, e.subject) if e.subject and e.subject != own_subject else ""
         what = phrase(e.action, data, values)
         notes = [str(data[k]) for k in NOTES if data.get(k) and isinstance(data[k], str)]
         if isinstance(data.get("reasons"), list):

@@ -29,7 +29,9 @@ ENGINE_WORDS: dict[str, Phrase] = {
     "cancel": "cancelled the process",
     "timer": "fired a timer",
     "timer_failed": "could not run the process on",
-    "sod_violation_blocked": "was stopped by segregation of duties[ at {step}]",
+    "sod_violation_blocked": Choice("at", {  # the engine kept a task from the person the data named for it
+        "candidate_building": "did not give[ {step}] to[ {user},] as segregation of duties forbids it"},
+        "was stopped by segregation of duties[ at {step}]"),
     "delegation_created": "named[ {deputy} as] the deputy[ of {user}][ from {from}][ until {until}]",
     "delegation_revoked": "ended the deputy arrangement[ of {user}]",
     "delegation_routed": "routed[ {step}] to a deputy[, {deputy},][ standing in for {user}]",

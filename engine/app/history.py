@@ -5,6 +5,7 @@ The registers themselves are ``register_edit``'s."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -115,7 +116,7 @@ def described(session: Session, events: list[AuditEvent], names: dict[str, str],
         for value in (e.data.values() if isinstance(e.data, dict) else ()):
             for item in value if isinstance(value, list) else [value]:
                 if isinstance(item, str) and "@" in item:
-                    emails.add(item)
+                    emails.update(_EMAIL.findall(item))
     people: dict[str, str] = ({e: n for e, n in session.execute(select(User.email, User.name)
                                                                   .where(User.email.in_(emails))) if n}
                               if emails else {})
@@ -127,13 +128,20 @@ def described(session: Session, events: list[AuditEvent], names: dict[str, str],
         values["step"] = (names.get(spec) or _humanize(str(spec))) if spec else ""
         # a reference as it is written (AIS-001, aims_policy_review v2); an account by its person's name
         values["subject"] = people.get(e.subject, e.subject) if e.subject and e.subject != own_subject else ""
+        who = (people.get(e.actor) or e.actor) if e.actor else "aimsflow"
+        if values.get("by") == who:  # "recorded the acceptance of the risk" by the one who accepted it
+            values["by"] = ""
         what = phrase(e.action, data, values)
-        notes = [str(data[k]) for k in NOTES if data.get(k) and isinstance(data[k], str)]
+        notes = [data[k] for k in NOTES if data.get(k) and isinstance(data[k], str)]
         if isinstance(data.get("reasons"), list):
             notes += [str(r) for r in data["reasons"]]
-        out.append(Moment(e.at, (people.get(e.actor) or e.actor) if e.actor else "aimsflow", what,
-                          ": ".join(notes) or None, e))
+        said = [_EMAIL.sub(lambda m: people.get(m.group(0), m.group(0)), shown(n, people)) for n in notes]
+        out.append(Moment(e.at, who, what, ": ".join(said) or None, e))
     return out
+
+
+#: an e-mail address inside a text (a note naming a person)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 #: data fields that carry what a person wrote or why something failed: shown beside the sentence

@@ -5,6 +5,7 @@ The registers themselves are ``register_edit``'s."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.app import access, subject
+from engine.app.event_words import phrase, shown
 from engine.app.subject import Subject
 from engine.app.summary import Item, summarize
 from engine.core import runtime, services
@@ -48,23 +50,14 @@ class InstanceView:
 @dataclass(frozen=True)
 class Moment:
     """One audit event as people read it: ``who`` (a name, or "aimsflow" for the engine) ``what``
-    ("completed Approve the plan: approve"), and ``note``: the comment or reason, if any."""
+    ("completed Approve the plan", "triaged the nonconformity as major": ``event_words``), and ``note``: what a
+    person wrote beside it (comment, reason, rationale) or why it failed, if any."""
 
     at: datetime
     who: str
     what: str
     note: str | None
     event: AuditEvent
-
-
-#: what an action reads as; a step's name follows the verbs of actions on a task
-VERBS = {
-    "start": "started the process", "claim": "claimed", "complete": "completed", "release": "released",
-    "reassign": "reassigned", "escalate": "escalated", "cancel": "cancelled", "reject": "sent back",
-    "refuse": "refused", "timer": "a timer fired", "timer_failed": "could not run the process on",
-    "draft_save": "saved a draft of", "sod_violation_blocked": "was stopped by segregation of duties at",
-    "delegation_routed": "routed to a deputy", "message_posted": "posted a message", "signal_sent": "sent a signal",
-}
 
 
 def instance_view(ctx: Context, user: User, instance_id: int) -> InstanceView:
@@ -96,7 +89,7 @@ def instance_view(ctx: Context, user: User, instance_id: int) -> InstanceView:
         bpmn_id, name = getattr(task.task_spec, "bpmn_id", None), getattr(task.task_spec, "bpmn_name", None)
         if bpmn_id and name:
             names.setdefault(bpmn_id, name)
-    view.moments = described(session, view.timeline, names)
+    view.moments = described(session, view.timeline, names, instance.subject)
     view.failure = last_failure(view.timeline)
     view.data = services.instance_data(ctx, instance.id)
     view.summary = summarize(session, view.version, view.data, [t.form for t in view.tasks if t.form])
@@ -113,31 +106,46 @@ def timeline(session: Session, instance_id: int) -> list[AuditEvent]:
                                 .order_by(AuditEvent.seq)))
 
 
-def described(session: Session, events: list[AuditEvent], names: dict[str, str]) -> list[Moment]:
-    """``events`` in words: actors by name (e-mails looked up once), steps by ``names`` (BPMN id -> name),
-    actions by ``VERBS``."""
-    emails = {e.actor for e in events if e.actor} | {str(e.data.get(k)) for e in events for k in ("to", "from")
-                                                      if isinstance(e.data, dict) and e.data.get(k)}
+def described(session: Session, events: list[AuditEvent], names: dict[str, str],
+              own_subject: str | None = None) -> list[Moment]:
+    """``events`` in words (``event_words``): actors and the people the data names by name (e-mails looked
+    up once), steps by ``names`` (BPMN id -> name). A record the page is about already (``own_subject``,
+    e.g. the instance's subject) is not named again in each sentence."""
+    emails = {e.actor for e in events if e.actor} | {e.subject for e in events if e.subject and "@" in e.subject}
+    for e in events:
+        for value in (e.data.values() if isinstance(e.data, dict) else ()):
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str) and "@" in item:
+                    emails.update(_EMAIL.findall(item))
     people: dict[str, str] = ({e: n for e, n in session.execute(select(User.email, User.name)
-                                                                  .where(User.email.in_(emails)))} if emails else {})
+                                                                  .where(User.email.in_(emails))) if n}
+                              if emails else {})
     out = []
     for e in events:
         data = e.data if isinstance(e.data, dict) else {}
-        verb = VERBS.get(e.action, e.action.replace("_", " "))
+        values = {k: shown(v, people) for k, v in data.items()}
         spec = data.get("task_spec")
-        what = f"{verb} {names.get(spec) or _humanize(str(spec))}" if spec else verb
-        if e.action == "reassign" and data.get("to"):
-            what += f" to {people.get(data['to']) or data['to']}"
-        if data.get("decision"):
-            what += f": {_humanize(str(data['decision'])).lower()}"
-        notes = [str(data[k]) for k in ("comment", "reason") if data.get(k)]
+        values["step"] = (names.get(spec) or _humanize(str(spec))) if spec else ""
+        # a reference as it is written (AIS-001, aims_policy_review v2); an account by its person's name
+        values["subject"] = people.get(e.subject, e.subject) if e.subject and e.subject != own_subject else ""
+        who = (people.get(e.actor) or e.actor) if e.actor else "aimsflow"
+        if values.get("by") == who:  # "recorded the acceptance of the risk" by the one who accepted it
+            values["by"] = ""
+        what = phrase(e.action, data, values)
+        notes = [data[k] for k in NOTES if data.get(k) and isinstance(data[k], str)]
         if isinstance(data.get("reasons"), list):
             notes += [str(r) for r in data["reasons"]]
-        if data.get("error"):
-            notes.append(str(data["error"]))
-        out.append(Moment(e.at, (people.get(e.actor) or e.actor) if e.actor else "aimsflow", what,
-                          ": ".join(notes) or None, e))
+        said = [_EMAIL.sub(lambda m: people.get(m.group(0), m.group(0)), shown(n, people)) for n in notes]
+        out.append(Moment(e.at, who, what, ": ".join(said) or None, e))
     return out
+
+
+#: an e-mail address inside a text (a note naming a person)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+#: data fields that carry what a person wrote or why something failed: shown beside the sentence
+NOTES = ("comment", "reason", "rationale", "question", "dissent", "blocker", "error")
 
 
 def _humanize(name: str) -> str:

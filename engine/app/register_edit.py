@@ -24,11 +24,12 @@ from engine.aims.register_fields import LIST_SEPARATOR, Field, rule, same, schem
 from engine.aims.register_specs import SPECS, RegisterSpec, plain_value, plain_values, stored_value
 from engine.aims.register_tables import REF_FIELD
 from engine.app import access
+from engine.app.history import Moment, described
 from engine.core import audit_trail, directory, refs
 from engine.core.clock import isoformat
 from engine.core.durations import duration_words, is_duration
 from engine.core.errors import ConflictError, FieldError, Forbidden, NotFound, ValidationError
-from engine.core.models import AuditEvent, User
+from engine.core.models import AuditEvent, HumanTask, User
 from engine.core.runtime import Context
 
 REF_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
@@ -61,6 +62,8 @@ class Record:
     may_write: bool = False
     #: people's names by e-mail, for the history's "who" and the people its changes name
     names: dict[str, str] = field(default_factory=dict)
+    #: the history in words (who did what), oldest first
+    moments: list[Moment] = field(default_factory=list)
 
     def named(self, value: Any) -> Any:
         """``value`` with a person's e-mail address as their name; anything else as it is."""
@@ -135,9 +138,13 @@ def record(session: Session, user: User, name: str, ref: str) -> Record:
     row = _find(session, spec, ref)
     history = list(session.scalars(select(AuditEvent).where(AuditEvent.subject == ref).order_by(AuditEvent.seq)))
     names = directory.names_by_email(session, _people_in(history))
+    instances = {e.instance_id for e in history if e.instance_id is not None}
+    steps = ({spec_id: step for spec_id, step in session.execute(
+        select(HumanTask.task_spec, HumanTask.name).where(HumanTask.instance_id.in_(instances)))}
+        if instances else {})
     return Record(spec, _row(spec, row), plain_values(session, spec, row), row.row_version, row.retired_at,
                   row.updated_at, session.get(User, row.updated_by_id) if row.updated_by_id else None,
-                  history, may_write(user, spec), names)
+                  history, may_write(user, spec), names, described(session, history, steps, ref))
 
 
 def _people_in(history: list[AuditEvent]) -> set[str]:

@@ -263,7 +263,7 @@ def task_detail(ctx: Context, user: User, task_id: int, page: bool = True) -> Ta
         from engine.app.history import described, timeline
 
         detail.history = described(session, timeline(session, task.instance_id),
-                                   {s.task_spec: s.name for s in steps})
+                                   {s.task_spec: s.name for s in steps}, instance.subject)
     return detail
 
 

@@ -251,7 +251,9 @@ def deliver_messages(ctx: Context, instance_id: int, actor: User | None = None, 
 
     def audit() -> None:
         for message in delivered:
-            audit_trail.append(ctx.session, ctx.clock, f"{message.kind}_delivered", actor=actor,
+            # the action spelled out, so the words for every action can be checked (tests/engine/test_event_words.py)
+            action = "signal_delivered" if message.kind == SIGNAL else "message_delivered"
+            audit_trail.append(ctx.session, ctx.clock, action, actor=actor,
                                instance_id=instance.id, subject=instance.subject,
                                data={message.kind: message.name, "id": message.id,
                                      "from_instance": message.source_instance_id,

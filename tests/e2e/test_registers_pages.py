@@ -41,7 +41,7 @@ def test_aims_owner_adds_an_ai_system_and_imports_a_csv_in_a_real_browser(live_s
     body = page.inner_text("main")
     assert "Claims triage assistant" in body and "Tomás Alvarez" in body  # people by name
     assert PROCESS_OWNER not in body and "claimants; claims handlers" in body
-    assert "created · Priya Raman" in page.inner_text("[data-testid=history]")
+    assert "Priya Raman created the record ·" in page.inner_text("[data-testid=history]")
     ui.shot("added")
     ref = page.url.rsplit("/", 1)[-1]
 

@@ -80,7 +80,7 @@ def test_a_training_recorded_with_its_certificate_completes_the_record_and_the_c
     assert "Status\tCompleted" in shown and "Completed on\t2026-10-30" in shown and COURSE in shown
     assert f"Certificate\t{evidence_ref}" in shown, shown
     history = page.locator("[data-testid=history]").inner_text()
-    assert "training completed" in history and "Status\tIn progress\tCompleted" in history, history
+    assert "recorded the training as completed" in history and "Status\tIn progress\tCompleted" in history, history
     page.goto(f"{training.base}/registers/evidence/{evidence_ref}")
     assert "llm-risks-certificate.pdf" in page.locator("[data-testid=revisions]").inner_text()
     training.ui.shot("certificate_evidence")

@@ -17,13 +17,15 @@ from lxml import etree
 from sqlalchemy import select
 
 from engine.app.worklist import NextStep, WhatNext, what_next
+from engine.core import services
 from engine.core.clock import FixedClock
 from engine.core.models import HumanTask
 from engine.core.settings import PROJECT_ROOT
 from web.extensions import db
 from web.pages import relative
 
-from .conftest import PEOPLE, Browser, shipped_app
+from ..engine import capa_flow
+from .conftest import PEOPLE, Browser, engine_ctx, shipped_app, user
 from .risk_pages import identify_task, plan_task
 
 pytestmark = pytest.mark.demo
@@ -119,6 +121,8 @@ def test_instance_page_timeline_names_steps_and_people(app: Flask, browser: Call
     assert "Priya Raman started the process" in timeline
     assert "Sofia Rossi completed Identify risks" in timeline
     assert "Sofia Rossi claimed Analyse and evaluate the risk" in timeline
+    assert "Priya Raman opened the risk assessment" in timeline and "Sofia Rossi analysed the risks" in timeline
+    assert "risk assessment opened" not in timeline and "risks analysed" not in timeline
     assert "ut_" not in timeline and "@lumenvale.example" not in timeline
     said = words(section(page, "summary"))
     assert "Assessor Sofia Rossi" in said and "Scope reference AIS-001" in said
@@ -197,3 +201,26 @@ def test_what_next_lists_the_open_tasks_of_the_instance(app: Flask) -> None:
         assert [s.name for s in after.steps] == list(db.session.scalars(select(HumanTask.name).where(
             HumanTask.instance_id == instance, HumanTask.state.in_(("ready", "claimed")))))
         assert after.steps[0].holder == "Tomás Alvarez" and after.status == "running"
+
+
+def test_instance_page_timeline_says_what_the_flow_did_in_words(app: Flask, browser: Callable[[str], Browser]) -> None:
+    """The nonconformity's own events (written by its operators) read as sentences, not as their codes."""
+    with app.app_context():
+        ctx = engine_ctx(app)
+        instance = services.start_process(ctx, user("process_owner"), "aims_nc_capa", capa_flow.report()).instance
+        triage = db.session.scalars(select(HumanTask.id).where(HumanTask.instance_id == instance.id,
+                                                               HumanTask.task_spec == "ut_triage_nc")).one()
+        services.complete_task(ctx, user("aims_owner"), triage, capa_flow.triage(severity="major"))
+        db.session.commit()
+        instance_id, ref = instance.id, instance.subject
+    page = browser("process_owner").get(f"/instances/{instance_id}").get_data(as_text=True)
+    timeline = words(section(page, "timeline"))
+    assert "Tomás Alvarez reported the nonconformity" in timeline
+    assert "Priya Raman completed Triage" in timeline
+    assert "Priya Raman triaged the nonconformity as major" in timeline
+    assert "nc reported" not in timeline and "nc triaged" not in timeline and "_" not in timeline
+    assert ref and ref.startswith("NC-") and ref not in timeline, "the page is about the NC: it is not named again"
+    record = browser("process_owner").get(f"/registers/nonconformities/{ref}").get_data(as_text=True)
+    history = words(section(record, "history"))
+    assert "Priya Raman triaged the nonconformity as major ·" in history
+    assert "Tomás Alvarez reported the nonconformity ·" in history and "nc reported" not in history

@@ -138,7 +138,7 @@ def test_registers_page_names_people_with_their_roles_and_the_history_by_name(
     assert changed.status_code == 303
     page = text(b.get(f"/registers/ai_systems/{ref}"))
     history = page[page.index('data-testid="history"'):]
-    assert "changed</strong> · Priya Raman ·" in history
+    assert "<strong>Priya Raman</strong> changed the record ·" in history
     assert "<del>Tomás Alvarez</del></td><td>Ingrid Larsen</td>" in history
     assert "@lumenvale.example" not in history
 

@@ -139,15 +139,15 @@ def _write(session: Session, clock: Clock, events: list[dict[str, Any]]) -> list
 
 def append(session: Session, clock: Clock, action: str, *, actor: User | str | None = None,
            instance_id: int | None = None, task_id: int | None = None, subject: str | None = None,
-           data: dict[str, Any] | None = None) -> AuditEvent:
+           data: dict[str, Any] | None = None) -> int:
     """Append one event in the caller's transaction (locks the head row until commit).
 
     Prepared Core statements (see :func:`_write`): this runs in every use case, so it skips the ORM unit
-    of work. Returns the event (not attached to the session).
+    of work. Returns the event's sequence number.
     """
     row, = _write(session, clock, [dict(action=action, actor=actor, instance_id=instance_id, task_id=task_id,
                                         subject=subject, data=data)])
-    return AuditEvent(**row)
+    return int(row["seq"])
 
 
 def append_many(session: Session, clock: Clock, events: list[dict[str, Any]]) -> int:

@@ -23,9 +23,8 @@ def append_events(factory: sessionmaker[Session], n: int, action: str = "note") 
     with factory() as s:
         for i in range(n):
             clock.advance(minutes=1)
-            event = audit_trail.append(s, clock, action, actor="tester@lumenvale.example", subject=f"event {i}",
-                                       data={"i": i, "text": "naïve ünïcode", "when": clock.now()})
-            seqs.append(event.seq)
+            seqs.append(audit_trail.append(s, clock, action, actor="tester@lumenvale.example", subject=f"event {i}",
+                                           data={"i": i, "text": "naïve ünïcode", "when": clock.now()}))
         s.commit()
     return seqs
 

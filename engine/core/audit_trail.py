@@ -2,9 +2,9 @@
 
 ``hash = sha256(prev_hash + canonical(event))`` where ``canonical`` is the event's sequence number,
 time, actor, action, instance, task, subject and data as sorted, compact JSON. Appends lock the single
-``audit_head`` row (moving it with a compare-and-set from the head the process wrote last, or reading it
-under the lock), so two writers never fork the chain; ``verify`` recomputes the chain and names the
-first altered or missing event, and, given a head kept elsewhere (``HASH:COUNT``), a cut-off tail.
+``audit_head`` row (an event is inserted only if it extends the head, which a trigger then moves to it; or
+the head is read under the lock first), so two writers never fork the chain; ``verify`` recomputes the chain
+and names the first altered or missing event, and, given a head kept elsewhere (``HASH:COUNT``), a cut-off tail.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Text, bindparam, func, insert, select, type_coerce, update
+from sqlalchemy import Text, bindparam, exists, func, insert, select, type_coerce
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -68,16 +68,19 @@ _HEAD: Any = AuditHead.__table__
 _EVENTS: Any = AuditEvent.__table__
 # built once: executing a prepared statement with parameters skips building and coercing per call
 _SELECT_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
-_INSERT_EVENT = insert(_EVENTS)
-_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
-#: the head moves only if it is still the one the events were chained to (a compare-and-set)
-_MOVE_HEAD_FROM = (update(_HEAD).where(_HEAD.c.id == 1, _HEAD.c.seq == bindparam("old_seq"),
-                                       _HEAD.c.hash == bindparam("old_hash"))
-                   .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")))
+_INSERT_EVENTS = insert(_EVENTS)
+_EVENT_VALUES = {column.key: bindparam(column.key, type_=column.type) for column in _EVENTS.c}
+#: the event, inserted only if it extends the head (a compare-and-set), which it then locks until commit; the
+#: trigger ``audit_head_follows`` (``models.audit_trail``) moves the head to it in the same statement
+_EXTEND = insert(_EVENTS).from_select(
+    list(_EVENT_VALUES), select(*_EVENT_VALUES.values()).where(exists(
+        select(_HEAD.c.id).where(_HEAD.c.id == 1, _HEAD.c.seq + 1 == _EVENT_VALUES["seq"],
+                                 _HEAD.c.hash == _EVENT_VALUES["prev_hash"]).with_for_update())),
+).execution_options(preserve_rowcount=True)  # an INSERT's row count is read only when asked for (psycopg)
 
 #: per database, the head this process moved the chain to last. Only a guess (another process, or a
-#: rolled-back transaction, may have moved it since): :func:`_write` chains to it and then moves the head
-#: with a compare-and-set, so a right guess saves the head read and a wrong one costs a read under the lock.
+#: rolled-back transaction, may have moved it since): :func:`_write` chains to it and inserts only if the head
+#: is still there, so a right guess saves the head read and a wrong one costs a read under the lock.
 _LAST_HEAD: weakref.WeakKeyDictionary[Engine, tuple[int, str]] = weakref.WeakKeyDictionary()
 
 
@@ -100,51 +103,56 @@ def _chained(events: list[dict[str, Any]], at: datetime, seq: int, prev_hash: st
     return rows
 
 
-def _write(session: Session, clock: Clock, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Chain ``events`` to the head and write them with the head's move, in the caller's transaction (the
-    head row stays locked until commit, so two writers never fork the chain).
+def _extend(session: Session, rows: list[dict[str, Any]]) -> bool:
+    """Insert ``rows`` if the first extends the head (each following one extends the one before); False,
+    inserting nothing, when the head has moved elsewhere."""
+    if session.execute(_EXTEND, rows[0]).rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    if len(rows) > 1:  # the head is locked now, and the trigger moves it along these
+        session.execute(_INSERT_EVENTS, rows[1:])
+    return True
 
-    Usually two statements: the head moved from the one this process wrote last by a compare-and-set
-    (which takes the row lock), then one insert. When the head is not the guessed one, it is read under
-    the lock instead and the events are chained to it: four statements."""
+
+def _write(session: Session, clock: Clock, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chain ``events`` to the head and insert them, in the caller's transaction (the head row stays locked
+    until commit, so two writers never fork the chain).
+
+    Usually one statement: the events chained to the head this process wrote last, inserted only if the head
+    is still there (:data:`_EXTEND`; the head moves with them; a second statement inserts the rest of a
+    batch). When it is not, the head is read under the lock and the events are chained to it."""
     at = clock.now()
     engine = session.get_bind().engine
     guess = _LAST_HEAD.get(engine)
-    if guess is not None:
-        rows = _chained(events, at, *guess)
-        moved = session.execute(_MOVE_HEAD_FROM, {"old_seq": guess[0], "old_hash": guess[1],
-                                                  "new_seq": rows[-1]["seq"], "new_hash": rows[-1]["hash"]})
-        if moved.rowcount == 1:  # type: ignore[attr-defined]
-            session.execute(_INSERT_EVENT, rows)
-            _LAST_HEAD[engine] = (rows[-1]["seq"], rows[-1]["hash"])
-            return rows
-    head = session.execute(_SELECT_HEAD).first()
-    if head is None:
-        ensure_head(session)
-        head = session.execute(_SELECT_HEAD).one()
-    rows = _chained(events, at, head[0], head[1])
-    session.execute(_INSERT_EVENT, rows)
-    session.execute(_MOVE_HEAD, {"new_seq": rows[-1]["seq"], "new_hash": rows[-1]["hash"]})
+    rows = _chained(events, at, *guess) if guess is not None else []
+    if not rows or not _extend(session, rows):
+        head = session.execute(_SELECT_HEAD).first()
+        if head is None:
+            ensure_head(session)
+            head = session.execute(_SELECT_HEAD).one()
+        rows = _chained(events, at, head[0], head[1])
+        if not _extend(session, rows):
+            raise RuntimeError("the audit chain's head did not follow its events: is the trigger "
+                               "audit_head_follows missing (run the database migrations)?")
     _LAST_HEAD[engine] = (rows[-1]["seq"], rows[-1]["hash"])
     return rows
 
 
 def append(session: Session, clock: Clock, action: str, *, actor: User | str | None = None,
            instance_id: int | None = None, task_id: int | None = None, subject: str | None = None,
-           data: dict[str, Any] | None = None) -> AuditEvent:
+           data: dict[str, Any] | None = None) -> int:
     """Append one event in the caller's transaction (locks the head row until commit).
 
     Prepared Core statements (see :func:`_write`): this runs in every use case, so it skips the ORM unit
-    of work. Returns the event (not attached to the session).
+    of work. Returns the event's sequence number.
     """
     row, = _write(session, clock, [dict(action=action, actor=actor, instance_id=instance_id, task_id=task_id,
                                         subject=subject, data=data)])
-    return AuditEvent(**row)
+    return int(row["seq"])
 
 
 def append_many(session: Session, clock: Clock, events: list[dict[str, Any]]) -> int:
     """Append several events (dicts of :func:`append`'s keyword arguments plus ``action``) in order,
-    with one head move and one multi-row insert: the worker audits a batch of escalations this way.
+    with one (multi-row) insert: the worker audits a batch of escalations this way.
     Returns how many were appended."""
     if not events:
         return 0

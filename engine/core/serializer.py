@@ -140,9 +140,11 @@ def prune(workflow: BpmnWorkflow, keep: int = KEEP_FINISHED) -> int:
     our own tables (human tasks, audit trail), not in the tree. A finished workflow, and one whose process
     has a completion condition (it reads the root's branches), is left as it is.
     """
-    if getattr(workflow.spec, "completion_condition", None):
-        return 0
     tasks = workflow.tasks
+    # a cut needs the common ancestor at least ``keep + 2`` tasks down the path: a tree with fewer tasks has
+    # nothing to cut (most flows; this runs at every save)
+    if len(tasks) < keep + 3 or getattr(workflow.spec, "completion_condition", None):
+        return 0
     unfinished = [t for t in tasks.values() if not t.has_state(TaskState.FINISHED_MASK)]
     if not unfinished:
         return 0

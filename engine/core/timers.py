@@ -16,6 +16,7 @@ on its start timer: :func:`prime_start_timer` marks it fired before the first en
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -244,7 +245,22 @@ def waiting_timers(workflow: Any) -> list[tuple[Any, datetime]]:
     return [(task, when) for task, _, when in _armed(workflow)]
 
 
+#: per parsed process spec (immutable: parsed once per process version): whether any element catches a timer
+_HAS_TIMERS: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def _has_timers(spec: Any) -> bool:
+    found = _HAS_TIMERS.get(spec)
+    if found is None:
+        found = _HAS_TIMERS[spec] = any(_timers_of(getattr(task_spec, "event_definition", None))
+                                        for task_spec in spec.task_specs.values())
+    return found
+
+
 def _armed(workflow: Any) -> Iterator[tuple[Any, str, datetime]]:
+    # every save asks: a workflow whose diagrams have no timer is not walked for waiting ones
+    if not any(_has_timers(spec) for spec in (workflow.spec, *workflow.subprocess_specs.values())):
+        return
     for task in workflow.get_tasks(state=TaskState.WAITING):
         definition = getattr(task.task_spec, "event_definition", None)
         for index, slot, _ in _timers_of(definition):

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.aims.event_words import Choice
@@ -17,6 +18,7 @@ from engine.app.event_words import WORDS, phrase, shown
 from engine.app.history import described
 from engine.core import audit_trail
 from engine.core.clock import FixedClock
+from engine.core.models import AuditEvent
 
 from .helpers import email, user
 
@@ -156,7 +158,7 @@ def test_shown_values_name_people_and_say_codes_in_words() -> None:
 def test_described_events_name_people_and_leave_out_the_pages_own_record(session: Session,
                                                                           clock: FixedClock) -> None:
     priya, ravi = user(session, "priya"), user(session, "ravi")
-    events = [audit_trail.append(session, clock, "nc_triaged", actor=priya, subject="NC-2026-005",
+    seqs = [audit_trail.append(session, clock, "nc_triaged", actor=priya, subject="NC-2026-005",
                                  data={"severity": "minor", "owner": email("ravi")}),
               audit_trail.append(session, clock, "nc_owner_reassigned", actor=priya, subject="NC-2026-005",
                                  data={"previous": email("ravi"), "new": email("priya")}),
@@ -170,6 +172,7 @@ def test_described_events_name_people_and_leave_out_the_pages_own_record(session
               audit_trail.append(session, clock, "sod_violation_blocked", subject="NC-2026-005",
                                  data={"task_spec": "ut_approve", "user": email("priya"), "at": "candidate_building",
                                        "reasons": [f"{email('priya')} triaged it"]})]
+    events = list(session.scalars(select(AuditEvent).where(AuditEvent.seq.in_(seqs)).order_by(AuditEvent.seq)))
     said = [(m.who, m.what, m.note) for m in described(session, events, {"ut_approve": "Approve the plan"},
                                                          "NC-2026-005")]
     assert said == [

@@ -27,7 +27,7 @@ ENGINE_WORDS: dict[str, Phrase] = {
     "reassign": "reassigned[ {step}][ to {to}]",
     "escalate": "escalated[ {step}][ to {to}]",
     "cancel": "cancelled the process",
-    "timer": "fired a timer",
+    "timer": "fired the timer[ {fired}]",
     "timer_failed": "could not run the process on",
     "sod_violation_blocked": Choice("at", {  # the engine kept a task from the person the data named for it
         "candidate_building": "did not give[ {step}] to[ {user},] as segregation of duties forbids it"},

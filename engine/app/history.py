@@ -126,6 +126,10 @@ def described(session: Session, events: list[AuditEvent], names: dict[str, str],
         values = {k: shown(v, people) for k, v in data.items()}
         spec = data.get("task_spec")
         values["step"] = (names.get(spec) or _humanize(str(spec))) if spec else ""
+        raw = data.get("fired")
+        fired = [str(t) for t in raw] if isinstance(raw, list) else []
+        # timers by their names in the diagram ("Stage 1 minus 30 days"), when every one has a name
+        values["fired"] = ", ".join(f"“{names[t]}”" for t in fired) if all(t in names for t in fired) else ""
         # a reference as it is written (AIS-001, aims_policy_review v2); an account by its person's name
         values["subject"] = people.get(e.subject, e.subject) if e.subject and e.subject != own_subject else ""
         who = (people.get(e.actor) or e.actor) if e.actor else "aimsflow"

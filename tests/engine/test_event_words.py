@@ -159,26 +159,29 @@ def test_described_events_name_people_and_leave_out_the_pages_own_record(session
                                                                           clock: FixedClock) -> None:
     priya, ravi = user(session, "priya"), user(session, "ravi")
     seqs = [audit_trail.append(session, clock, "nc_triaged", actor=priya, subject="NC-2026-005",
-                                 data={"severity": "minor", "owner": email("ravi")}),
-              audit_trail.append(session, clock, "nc_owner_reassigned", actor=priya, subject="NC-2026-005",
-                                 data={"previous": email("ravi"), "new": email("priya")}),
-              audit_trail.append(session, clock, "risk_raised", actor=ravi, subject="RSK-042",
-                                 data={"origin_ref": "AIIA-003"}),
-              audit_trail.append(session, clock, "timer_failed", data={"error": "the script ran too long"}),
-              audit_trail.append(session, clock, "risk_accepted", actor=ravi, subject="RSK-042",
-                                 data={"by": email("ravi")}),
-              audit_trail.append(session, clock, "risk_dissent_recorded", actor=ravi,
-                                 data={"reason": "qa_rework_limit"}),
-              audit_trail.append(session, clock, "sod_violation_blocked", subject="NC-2026-005",
-                                 data={"task_spec": "ut_approve", "user": email("priya"), "at": "candidate_building",
-                                       "reasons": [f"{email('priya')} triaged it"]})]
+                               data={"severity": "minor", "owner": email("ravi")}),
+            audit_trail.append(session, clock, "nc_owner_reassigned", actor=priya, subject="NC-2026-005",
+                               data={"previous": email("ravi"), "new": email("priya")}),
+            audit_trail.append(session, clock, "risk_raised", actor=ravi, subject="RSK-042",
+                               data={"origin_ref": "AIIA-003"}),
+            audit_trail.append(session, clock, "timer", data={"fired": ["bt_stage1"], "status": "running"}),
+            audit_trail.append(session, clock, "timer_failed", data={"error": "the script ran too long"}),
+            audit_trail.append(session, clock, "risk_accepted", actor=ravi, subject="RSK-042",
+                               data={"by": email("ravi")}),
+            audit_trail.append(session, clock, "risk_dissent_recorded", actor=ravi,
+                               data={"reason": "qa_rework_limit"}),
+            audit_trail.append(session, clock, "sod_violation_blocked", subject="NC-2026-005",
+                               data={"task_spec": "ut_approve", "user": email("priya"), "at": "candidate_building",
+                                     "reasons": [f"{email('priya')} triaged it"]})]
     events = list(session.scalars(select(AuditEvent).where(AuditEvent.seq.in_(seqs)).order_by(AuditEvent.seq)))
-    said = [(m.who, m.what, m.note) for m in described(session, events, {"ut_approve": "Approve the plan"},
+    said = [(m.who, m.what, m.note) for m in described(session, events, {"ut_approve": "Approve the plan",
+                                                                   "bt_stage1": "Stage 1 minus 30 days"},
                                                          "NC-2026-005")]
     assert said == [
         (priya.name, "triaged the nonconformity as minor", None),
         (priya.name, f"gave the nonconformity to a new owner, {priya.name}", None),
         (ravi.name, "raised the risk RSK-042 from the impact assessment AIIA-003", None),
+        ("aimsflow", "fired the timer “Stage 1 minus 30 days”", None),
         ("aimsflow", "could not run the process on", "the script ran too long"),
         (ravi.name, "recorded the acceptance of the risk RSK-042", None),
         (ravi.name, "recorded an unresolved objection in the risk assessment", "QA rework limit"),

@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import literal, select, union_all, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.aims import catalogue
@@ -44,6 +44,11 @@ class RegisterRow:
     status: str
     instance_id: int | None
     retired: bool = False
+
+    @property
+    def status_words(self) -> str:
+        """The status as pages say it (its label in the register's declaration); ``status`` keeps the code."""
+        return SPECS[self.register].status_words(self.status)
 
 
 @dataclass
@@ -107,21 +112,6 @@ def rows(session: Session, user: User, name: str, retired: bool = False, limit: 
     if not retired:
         stmt = stmt.where(spec.model.retired_at.is_(None))
     return [_row(spec, r) for r in session.scalars(stmt.order_by(spec.model.ref).limit(limit))]
-
-
-def touched(session: Session, instance_id: int) -> list[RegisterRow]:
-    """The register rows a process instance last touched."""
-    # one round trip to find which registers hold such rows, then only those are read
-    hits = {name for (name,) in session.execute(union_all(*(
-        select(literal(name).label("register")).where(spec.model.instance_id == instance_id).limit(1)
-        .subquery().select() for name, spec in SPECS.items())))}
-    out: list[RegisterRow] = []
-    for name, spec in SPECS.items():
-        if name in hits:
-            model = spec.model
-            out.extend(_row(spec, r) for r in session.scalars(select(model).where(model.instance_id == instance_id)
-                                                              .order_by(model.id)))
-    return out
 
 
 def _find(session: Session, spec: RegisterSpec, ref: str) -> Any:
@@ -427,7 +417,7 @@ def plain(session: Session, spec: RegisterSpec, row: Any) -> dict[str, Any]:
 
 __all__ = ["REF_FIELD", "Checked", "Record", "RegisterRow", "audit_changes", "changed_since", "check", "choices_for",
            "create", "defaults", "display", "edit", "guarded_update", "in_words", "insert_row", "may_write", "plain",
-           "plain_value", "record", "require_writer", "retire", "rows", "rules", "spec_of", "touched"]
+           "plain_value", "record", "require_writer", "retire", "rows", "rules", "spec_of"]
 
 
 def person_label(user: User) -> str:

@@ -150,7 +150,8 @@ def _card(session: Session, row: Any) -> Subject:
         noun = humanize(model.__tablename__)
     if model.__tablename__ == "document":
         facts = _open_version(session, row, names) + facts
-    return Subject(noun, row.ref, _plain(title) if title else "", humanize(str(row.status or "")), owner,
+    status = spec.status_words(row.status) if spec is not None else humanize(str(row.status or ""))
+    return Subject(noun, row.ref, _plain(title) if title else "", status, owner,
                    tuple(facts[:MOST_FACTS]), spec.name if spec is not None else None,
                    soa=model.__tablename__ == "soa_version", owner_label=owner_label)
 
@@ -188,9 +189,8 @@ def _spec_facts(session: Session, spec: RegisterSpec, row: Any, names: _People,
             text = ", ".join(r.ref for r in (session.get(target, i) for i in ids) if r is not None)
         elif f.zero is not None and stored == 0:
             text = f.zero
-        elif f.choices:
-            words = dict(f.choices)
-            text = ", ".join(words.get(v, humanize(str(v))) for v in (stored if isinstance(stored, list) else [stored]))
+        elif f.kind in ("choice", "choices"):
+            text = ", ".join(f.choice_label(v) for v in (stored if isinstance(stored, list) else [stored]))
         else:
             text = _plain(stored)
         if text:

@@ -16,10 +16,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.aims import evidence_intake, risk_criteria, roles
-from engine.app import access, queries, register_edit, uploads
+from engine.app import access, queries, uploads
 from engine.app.queries import TaskRow
-from engine.app.register_edit import RegisterRow
-from engine.app.subject import Subject, subjects
+from engine.app.subject import Subject, subjects, touched
 from engine.app.summary import Item, summarize
 from engine.app.summary import humanize as summary_humanize
 from engine.app.uploads import file_values
@@ -196,8 +195,8 @@ class TaskDetail:
     history: list[Any] = field(default_factory=list)
     #: ``data`` in people's words: the fields the process's forms name, labelled and formatted
     summary: list[Item] = field(default_factory=list)
-    #: the register rows the instance touched (the records this work is about)
-    records: list[RegisterRow] = field(default_factory=list)
+    #: the records the instance touched, as record cards (what a finished step's page lists)
+    records: list[Subject] = field(default_factory=list)
     #: the records this step is about, as record cards (``engine.app.subject``)
     subjects: list[Subject] = field(default_factory=list)
     #: the data the form's choices among items (``x-choices-from``) read their items from: the task's
@@ -257,7 +256,7 @@ def task_detail(ctx: Context, user: User, task_id: int, page: bool = True) -> Ta
     steps = list(session.execute(select(HumanTask.task_spec, HumanTask.name, HumanTask.form)
                                  .where(HumanTask.instance_id == task.instance_id).order_by(HumanTask.id)))
     detail.summary = summarize(session, version, data, [s.form for s in steps if s.form], detail.choices_data)
-    detail.records = register_edit.touched(session, task.instance_id)
+    detail.records = touched(session, task.instance_id)
     detail.subjects = subjects(session, task.instance_id, instance.subject, data)
     if detail.decision is not None:
         from engine.app.history import described, timeline

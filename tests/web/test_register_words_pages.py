@@ -1,0 +1,107 @@
+"""On the demo (its history played, as ``aimsflow demo load`` does), register lists, record pages and the
+record cards of a finished step's page say stored statuses and choices in words (their labels in the
+register's declaration), while the CSV export keeps the codes scripts rely on."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import lxml.html
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from engine.aims import demo_work
+from engine.aims.register_specs import SPECS, RegisterSpec
+from engine.aims.registers import Nonconformity
+from engine.core.clock import FixedClock
+from engine.core.models import HumanTask, TaskState
+from web.extensions import db
+
+from ..engine.test_register_words import CODE, coded
+from .conftest import Browser, engine_ctx, shipped_app
+
+pytestmark = pytest.mark.demo
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory, clock: FixedClock) -> Iterator[Flask]:
+    for app in shipped_app(tmp_path_factory.mktemp("register_words"), clock):
+        with app.app_context():
+            ctx = engine_ctx(app)
+            assert demo_work.prepare(ctx).history
+            assert all(p.error is None for p in demo_work.start_open_work(ctx))
+            db.session.commit()
+        yield app
+
+
+def cells(page: str, label: str) -> list[str]:
+    """The text of the list's cells in the column ``label``."""
+    return [" ".join(td.text_content().split()) for td in
+            lxml.html.fromstring(page).xpath(f'//table//td[@data-label="{label}"]')]
+
+
+def values(page: str) -> dict[str, str]:
+    """A record page's values: label -> the text shown."""
+    return {" ".join(tr.xpath("th")[0].text_content().split()): " ".join(tr.xpath("td")[0].text_content().split())
+            for tr in lxml.html.fromstring(page).xpath("//table/tbody/tr[th and td]")}
+
+
+def test_evidence_register_says_statuses_in_words_and_its_export_keeps_the_codes(
+        browser: Callable[[str], Browser]) -> None:
+    owner = browser("aims_owner")
+    statuses = cells(owner.get("/registers?register=evidence").get_data(as_text=True), "Status")
+    assert "Submitted" in statuses and "Accepted" in statuses, statuses
+    assert not {"submitted", "accepted"} & set(statuses)
+    exported = list(csv.DictReader(io.StringIO(owner.get("/registers/evidence/export.csv").get_data(as_text=True))))
+    assert {"submitted", "accepted"} <= {row["Status"] for row in exported}
+
+
+def test_nonconformity_list_and_record_say_status_source_and_grade_in_words(
+        browser: Callable[[str], Browser]) -> None:
+    owner = browser("aims_owner")
+    statuses = cells(owner.get("/registers?register=nonconformities").get_data(as_text=True), "Status")
+    assert "Action planning" in statuses and "Root cause analysis" in statuses, statuses
+    assert not [s for s in statuses if "_" in s or s[:1].islower()], statuses
+    record = values(owner.get("/registers/nonconformities/NC-2026-004").get_data(as_text=True))
+    assert (record["Source"], record["Grade"], record["Status"]) == ("Monitoring", "Minor", "Action planning"), record
+
+
+def test_finished_step_lists_the_records_of_its_process_as_cards_in_words(
+        app: Flask, browser: Callable[[str], Browser]) -> None:
+    """The triage of NC-2026-004 is done: its page shows the nonconformity as the instance page's card."""
+    with app.app_context():
+        nc = db.session.scalar(select(Nonconformity).where(Nonconformity.ref == "NC-2026-004"))
+        assert nc is not None and nc.instance_id is not None
+        triage = db.session.scalar(select(HumanTask.id).where(
+            HumanTask.instance_id == nc.instance_id, HumanTask.state == TaskState.COMPLETED,
+            HumanTask.name == "Triage the nonconformity"))
+    page = browser("aims_owner").get(f"/tasks/{triage}").get_data(as_text=True)
+    assert "Records of this process" in page
+    cards = lxml.html.fromstring(page).xpath('//*[@data-testid="subject"][@data-ref="NC-2026-004"]')
+    assert cards, "the nonconformity has no record card"
+    facts = {" ".join(dt.text_content().split()): " ".join(dt.getnext().text_content().split())
+             for dt in cards[0].xpath(".//dt")}
+    assert (facts["Status"], facts["Source"], facts["Grade"]) == ("Action planning", "Monitoring", "Minor"), facts
+    assert facts["Owner"] == "Kwame Mensah"
+
+
+@pytest.mark.parametrize("spec", list(SPECS.values()), ids=list(SPECS))
+def test_every_value_the_demo_and_its_flows_stored_has_a_label(app: Flask, spec: RegisterSpec) -> None:
+    """The rows the demo loaded and the flows of its history wrote hold only codes their register
+    declares with a label, and no text field (shown as it is) holds a code."""
+    undeclared: set[tuple[str, Any]] = set()
+    with app.app_context():
+        rows = list(db.session.scalars(select(spec.model)))
+        assert rows, f"the demo has no {spec.label.lower()}"
+        for row in rows:
+            for f in coded(spec):
+                stored = getattr(row, f.column)
+                undeclared |= {(f.key, v) for v in (stored if isinstance(stored, list) else [stored])
+                               if v not in (None, "") and v not in dict(f.choices)}
+            undeclared |= {(f.key, getattr(row, f.column)) for f in spec.fields if f.kind == "text"
+                           and isinstance(getattr(row, f.column), str) and CODE.fullmatch(getattr(row, f.column))}
+    assert not undeclared, f"{spec.name}: values without a label: {sorted(undeclared)}"

@@ -53,9 +53,12 @@ def values(page: str) -> dict[str, str]:
 def test_evidence_register_says_statuses_in_words_and_its_export_keeps_the_codes(
         browser: Callable[[str], Browser]) -> None:
     owner = browser("aims_owner")
-    statuses = cells(owner.get("/registers?register=evidence").get_data(as_text=True), "Status")
+    page = owner.get("/registers?register=evidence").get_data(as_text=True)
+    statuses = cells(page, "Status")
     assert "Submitted" in statuses and "Accepted" in statuses, statuses
     assert not {"submitted", "accepted"} & set(statuses)
+    processes = {p for p in cells(page, "Process") if p}
+    assert processes and all(p.startswith("Evidence review") for p in processes), processes  # not its number
     exported = list(csv.DictReader(io.StringIO(owner.get("/registers/evidence/export.csv").get_data(as_text=True))))
     assert {"submitted", "accepted"} <= {row["Status"] for row in exported}
 
@@ -68,6 +71,15 @@ def test_nonconformity_list_and_record_say_status_source_and_grade_in_words(
     assert not [s for s in statuses if "_" in s or s[:1].islower()], statuses
     record = values(owner.get("/registers/nonconformities/NC-2026-004").get_data(as_text=True))
     assert (record["Source"], record["Grade"], record["Status"]) == ("Monitoring", "Minor", "Action planning"), record
+
+
+def test_record_page_names_the_records_it_refers_to_and_lists_say_a_choice_title_in_words(
+        browser: Callable[[str], Browser]) -> None:
+    owner = browser("aims_owner")
+    training = values(owner.get("/registers/training/TRN-001").get_data(as_text=True))
+    assert training["Competence requirement"] == "iso42001_internal_auditor — ISO/IEC 42001 internal auditing"
+    triggers = cells(owner.get("/registers?register=impact_assessments").get_data(as_text=True), "Trigger")
+    assert "New system" in triggers and not [t for t in triggers if "_" in t], triggers  # a choice titling rows
 
 
 def test_finished_step_lists_the_records_of_its_process_as_cards_in_words(
@@ -92,7 +104,7 @@ def test_finished_step_lists_the_records_of_its_process_as_cards_in_words(
 @pytest.mark.parametrize("spec", list(SPECS.values()), ids=list(SPECS))
 def test_every_value_the_demo_and_its_flows_stored_has_a_label(app: Flask, spec: RegisterSpec) -> None:
     """The rows the demo loaded and the flows of its history wrote hold only codes their register
-    declares with a label, and no text field (shown as it is) holds a code."""
+    declares with a label, and no text (shown as it is) is a code."""
     undeclared: set[tuple[str, Any]] = set()
     with app.app_context():
         rows = list(db.session.scalars(select(spec.model)))
@@ -102,6 +114,9 @@ def test_every_value_the_demo_and_its_flows_stored_has_a_label(app: Flask, spec:
                 stored = getattr(row, f.column)
                 undeclared |= {(f.key, v) for v in (stored if isinstance(stored, list) else [stored])
                                if v not in (None, "") and v not in dict(f.choices)}
-            undeclared |= {(f.key, getattr(row, f.column)) for f in spec.fields if f.kind == "text"
-                           and isinstance(getattr(row, f.column), str) and CODE.fullmatch(getattr(row, f.column))}
+            for f in spec.fields:
+                if f.kind in ("text", "lines"):
+                    stored = getattr(row, f.column)
+                    undeclared |= {(f.key, v) for v in (stored if isinstance(stored, list) else [stored])
+                                   if isinstance(v, str) and CODE.fullmatch(v)}
     assert not undeclared, f"{spec.name}: values without a label: {sorted(undeclared)}"

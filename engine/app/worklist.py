@@ -202,6 +202,11 @@ class TaskDetail:
     #: the data the form's choices among items (``x-choices-from``) read their items from: the task's
     #: data; for a task already done, what its instance holds now (its answers keep only the index)
     choices_data: dict[str, Any] | None = None
+    #: the data the instructions read: the task's; for a task already done, what its instance holds now
+    #: with the task's answers (its submitted data alone lacks what the instructions name)
+    instruction_data: dict[str, Any] = field(default_factory=dict)
+    #: the other forms of the process (the page says a code one of them offers by its title)
+    process_forms: list[dict[str, Any]] = field(default_factory=list)
 
 
 def task_detail(ctx: Context, user: User, task_id: int, page: bool = True) -> TaskDetail:
@@ -248,11 +253,15 @@ def task_detail(ctx: Context, user: User, task_id: int, page: bool = True) -> Ta
     detail.choices_data = data
     if not page:
         return detail
-    if task.state not in OPEN_STATES and forms.has_choices(schema):
+    detail.instruction_data = data
+    if task.state not in OPEN_STATES:
         try:
-            detail.choices_data = {**services.instance_data(ctx, instance.id), **data}
+            detail.instruction_data = {**services.instance_data(ctx, instance.id), **data}
         except NotFound:
             pass
+        if forms.has_choices(schema):
+            detail.choices_data = detail.instruction_data
+    detail.process_forms = [f for name, f in sorted(definitions.forms_of(version).items()) if name != task.form]
     steps = list(session.execute(select(HumanTask.task_spec, HumanTask.name, HumanTask.form)
                                  .where(HumanTask.instance_id == task.instance_id).order_by(HumanTask.id)))
     detail.summary = summarize(session, version, data, [s.form for s in steps if s.form], detail.choices_data)

@@ -120,3 +120,26 @@ def test_every_value_the_demo_and_its_flows_stored_has_a_label(app: Flask, spec:
                     undeclared |= {(f.key, v) for v in (stored if isinstance(stored, list) else [stored])
                                    if isinstance(v, str) and CODE.fullmatch(v)}
     assert not undeclared, f"{spec.name}: values without a label: {sorted(undeclared)}"
+
+
+def instructions_of(page: str) -> str:
+    found = lxml.html.fromstring(page).xpath('//*[contains(@class, "instructions")]')
+    assert found, "the page shows no instructions"
+    return " ".join(found[0].text_content().split())
+
+
+def test_task_instructions_say_codes_other_forms_collected_in_words_and_a_done_step_keeps_its_context(
+        app: Flask, browser: Callable[[str], Browser]) -> None:
+    """The open triage of NC-2026-006 names the source its report form collected by that form's title;
+    the finished triage of NC-2026-004 still reads its instructions with the process's data."""
+    with app.app_context():
+        triages = {ref: db.session.scalar(select(HumanTask.id).join(Nonconformity, Nonconformity.instance_id
+                                                                    == HumanTask.instance_id).where(
+            Nonconformity.ref == ref, HumanTask.name == "Triage the nonconformity")) for ref in ("NC-2026-004",
+                                                                                               "NC-2026-006")}
+    owner = browser("aims_owner")
+    open_one = instructions_of(owner.get(f"/tasks/{triages['NC-2026-006']}").get_data(as_text=True))
+    assert "source Self-identified" in open_one and "self_identified" not in open_one, open_one
+    done = instructions_of(owner.get(f"/tasks/{triages['NC-2026-004']}").get_data(as_text=True))
+    assert done.startswith("NC-2026-004 FraudGuard alert threshold") and "source Monitoring" in done, done
+    assert "{{" not in done and "(against , source )" not in done

@@ -33,6 +33,9 @@ from engine.core.models import AuditEvent, HumanTask, ProcessInstance, ProcessVe
 from engine.core.runtime import Context
 
 REF_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+#: how a register change was made (the audit event's ``source``), in words
+SOURCES = {"web": "on the site", "web import": "imported from a spreadsheet on the site", "api": "through the API",
+           "command line": "from the command line"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,11 @@ class Record:
     names: dict[str, str] = field(default_factory=dict)
     #: the history in words (who did what), oldest first
     moments: list[Moment] = field(default_factory=list)
+
+    @staticmethod
+    def by_way_of(source: Any) -> str:
+        """How a change was made, in words ("web import" -> "imported from a spreadsheet on the site")."""
+        return SOURCES.get(str(source), str(source))
 
     def named(self, value: Any) -> Any:
         """``value`` with a person's e-mail address as their name; anything else as it is."""

@@ -143,3 +143,14 @@ def test_task_instructions_say_codes_other_forms_collected_in_words_and_a_done_s
     done = instructions_of(owner.get(f"/tasks/{triages['NC-2026-004']}").get_data(as_text=True))
     assert done.startswith("NC-2026-004 FraudGuard alert threshold") and "source Monitoring" in done, done
     assert "{{" not in done and "(against , source )" not in done
+
+
+def test_record_history_says_how_a_change_was_made_in_words(browser: Callable[[str], Browser]) -> None:
+    owner = browser("aims_owner")
+    added = owner.post("/registers/context_issues/new", {"description": "A new AI law applies to hiring",
+                                                         "kind": "external", "status": "open"})
+    assert added.status_code == 303, added.get_data(as_text=True)[:1000]
+    page = owner.get(added.headers["Location"]).get_data(as_text=True)
+    history = " ".join(lxml.html.fromstring(page).xpath('//*[@data-testid="history"]')[0].text_content().split())
+    assert "(on the site)" in history and "(web)" not in history, history
+    assert values(page)["Internal or external"] == "External" and values(page)["Status"] == "Open"

@@ -5,12 +5,15 @@ imports and the API keep the code."""
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import pytest
 
 from engine.aims.register_fields import Field
 from engine.aims.register_specs import SPECS, RegisterSpec
+from engine.core.settings import PROJECT_ROOT
 
 #: what a stored code looks like (``action_planning``, ``rejected_not_nc``)
 CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
@@ -50,3 +53,38 @@ def test_an_undeclared_code_still_reads_in_words() -> None:
     assert SPECS["nonconformities"].status_words("awaiting_cb_review") == "Awaiting cb review"
     assert SPECS["evidence"].status_words("submitted") == "Submitted"
     assert SPECS["competence"].status_words("active") == "Active"
+
+
+#: (register, field, the shipped form that collects the value, its property there): the register says
+#: a code with the words the form offered it in
+COLLECTED = [("nonconformities", "source", "nc_report", "source"),
+             ("nonconformities", "severity", "nc_triage", "severity"),
+             ("risks", "source_category", "risk_identify", "source_category"),
+             ("risks", "treatment_option", "risk_plan_treatment", "treatment_option"),
+             ("impact_assessments", "trigger", "aiia_start", "trigger"),
+             ("impact_assessments", "overall_conclusion", "aiia_impact_analysis", "proposed_conclusion"),
+             ("evidence", "evidence_type", "evidence_review_start", "evidence_type")]
+
+
+def _offered(node: Any, key: str) -> dict[str, str]:
+    """The titled choices a form offers for the property ``key``, anywhere in it."""
+    if isinstance(node, list):
+        return {k: v for item in node for k, v in _offered(item, key).items()}
+    if not isinstance(node, dict):
+        return {}
+    found: dict[str, str] = {}
+    own = (node.get("properties") or {}).get(key)
+    if isinstance(own, dict):
+        choices = own.get("oneOf") or (own.get("items") or {}).get("oneOf") or []
+        found |= {c["const"]: c["title"] for c in choices if isinstance(c, dict) and "title" in c}
+    for value in node.values():
+        found |= _offered(value, key)
+    return found
+
+
+@pytest.mark.parametrize(("register", "key", "form", "prop"), COLLECTED, ids=[f"{r}.{k}" for r, k, _, _ in COLLECTED])
+def test_register_says_a_collected_code_as_its_form_offered_it(register: str, key: str, form: str, prop: str) -> None:
+    offered = _offered(json.loads((PROJECT_ROOT / "forms" / f"{form}.schema.json").read_text()), prop)
+    assert offered, f"{form} offers no titled {prop}"
+    declared = dict(SPECS[register].field(key).choices)
+    assert {code: declared.get(code) for code in offered} == offered

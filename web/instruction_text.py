@@ -122,7 +122,8 @@ def _record(row: dict[Any, Any], people: People | None) -> str:
 
 def code_titles(schema: Any) -> dict[str, str]:
     """The title of every code a form offers as a titled choice (``oneOf``/``anyOf`` of ``const`` with a
-    ``title``), anywhere in ``schema``: {"context_changes": "Changes of context"}."""
+    ``title``), anywhere in ``schema`` (a form, or a list of forms: a code two offer has the first's title):
+    {"context_changes": "Changes of context"}."""
     titles: dict[str, str] = {}
 
     def walk(node: Any) -> None:

@@ -81,13 +81,15 @@ def build_form(schema: dict[str, Any] | None, values: dict[str, Any] | None,
     return fields, formfields.summary(fields, errors)
 
 
-def instructions_html(text: str | None, data: dict[str, Any], schema: dict[str, Any] | None = None) -> Markup | None:
+def instructions_html(text: str | None, data: dict[str, Any], schema: dict[str, Any] | None = None,
+                      others: list[dict[str, Any]] | None = None) -> Markup | None:
     """The BPMN instructions, a Jinja template over the task data, rendered in a sandbox; a code the
-    task's form ``schema`` offers as a titled choice reads as its title."""
+    task's form ``schema`` offers as a titled choice reads as its title, and one only the process's
+    ``others`` forms offer (the form that collected it) as theirs."""
     if not text:
         return None
     people = instruction_text.People()  # the e-mails it shows, named after with one lookup
-    jinja = instruction_text.environment(instruction_text.code_titles(schema), people)
+    jinja = instruction_text.environment(instruction_text.code_titles([schema, *(others or [])]), people)
     try:
         rendered = people.named(jinja.from_string(text).render(**{k: v for k, v in data.items() if isinstance(k, str)}))
     except Exception:  # a broken template still shows its text
@@ -106,7 +108,8 @@ def _render(detail: worklist.TaskDetail, values: dict[str, Any] | None = None,
         fields = [f for f in fields if f.key not in keep]
     return render_template("tasks/task.html", d=detail, fields=fields, decision_fields=decision_fields,
                            problems=problems,
-                           instructions=instructions_html(detail.instructions, detail.data, detail.schema),
+                           instructions=instructions_html(detail.instructions, detail.instruction_data,
+                                                          detail.schema, detail.process_forms),
                            disabled=not detail.may_complete,
                            overdue=detail.task.state in OPEN_STATES and detail.task.due_at is not None
                            and detail.task.due_at < now()), status

@@ -58,6 +58,11 @@ class Record:
     title: str
     status: str
 
+    @property
+    def status_words(self) -> str:
+        """The status as pages say it; ``status`` keeps the code."""
+        return SPECS[self.register].status_words(self.status)
+
 
 @dataclass
 class Linked:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.aims.register_fields import Field
+from engine.aims.register_fields import Field, code_words
 from engine.aims.registers import (
     AIObjective,
     AISystem,
@@ -41,16 +41,10 @@ from engine.aims.registers import (
 from engine.aims.roles import ROLES
 from engine.core.models import User
 
-#: words that keep their capitals in a label
-_WORDS = {"ai": "AI", "ml": "ML", "llm": "LLM", "aims": "AIMS"}
-
 
 def _codes(*codes: str) -> tuple[tuple[str, str], ...]:
     """Choices whose label is the code in words (``special_category`` -> ``Special category``)."""
-    def label(code: str) -> str:
-        words = [_WORDS.get(w, w) for w in code.split("_")]
-        return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
-    return tuple((c, label(c)) for c in codes)
+    return tuple((c, code_words(c)) for c in codes)
 
 
 @dataclass(frozen=True)
@@ -79,10 +73,22 @@ class RegisterSpec:
     writers: frozenset[str] = frozenset()
     flow: Flow | None = None
     description: str = ""
+    #: the statuses of a register that declares no ``status`` field (its rows still have one)
+    statuses: tuple[tuple[str, str], ...] = ()
 
     @property
     def editable(self) -> bool:
         return self.flow is None and bool(self.writers)
+
+    @property
+    def status_field(self) -> Field:
+        """The field that says a row's status: the declared one, or one over ``statuses``."""
+        declared = next((f for f in self.fields if f.key == "status"), None)
+        return declared or Field("status", "Status", "choice", choices=self.statuses, editable=False)
+
+    def status_words(self, code: str | None) -> str:
+        """A row's status as pages say it ("submitted" -> "Submitted"); the API and exports keep the code."""
+        return self.status_field.choice_label(code)
 
     def field(self, key: str) -> Field:
         for f in self.fields:
@@ -139,7 +145,7 @@ AI_SYSTEMS = RegisterSpec(
 
 DOCUMENTS = RegisterSpec(
     "documents", "Documents", "document", Document, "title", prefix="DOC", iso_refs=("7.5.1", "7.5.2", "7.5.3"),
-    writers=frozenset({"aims_owner"}),
+    writers=frozenset({"aims_owner"}), statuses=_codes("draft", "active", "withdrawn", "retired", "archived"),
     description="Controlled documents: their owner, classification and review dates. Their versions are "
                 "reviewed and published through the policy review flow.",
     fields=(
@@ -188,6 +194,7 @@ MEASUREMENT_WRITERS = frozenset({"aims_owner", "top_management"})
 MEASUREMENTS = RegisterSpec(
     "objective_measurements", "Objective measurements", "measurement", ObjectiveMeasurement, "measured_on",
     prefix="MEAS", ref_width=4, initial_status="recorded", iso_refs=("6.2", "9.1"), writers=MEASUREMENT_WRITERS,
+    statuses=_codes("recorded"),
     description="The results of the objectives' metrics over time (6.2 e, 9.1). An objective's owner records "
                 "them on the objective's page; a wrong one is retired, not deleted.",
     fields=(
@@ -200,7 +207,7 @@ MEASUREMENTS = RegisterSpec(
 
 COMPETENCE = RegisterSpec(
     "competence", "Competence requirements", "competence requirement", CompetenceRequirement, "competence",
-    iso_refs=("7.2",), writers=frozenset({"aims_owner"}),
+    iso_refs=("7.2",), writers=frozenset({"aims_owner"}), statuses=_codes("active", "retired"),
     description="The competences roles and AI systems need (7.2, A.4.6). The reference is a short code.",
     fields=(
         Field("competence", "Competence", required=True, max_length=300),
@@ -341,25 +348,69 @@ def _flow_owned(name: str, label: str, noun: str, model: Any, title: str, flow: 
 
 
 AIIA_FLOW = Flow("aims_aiia", "AI system impact assessment")
+
+#: the codes the flows write, in words (the flows' forms say the same: ``forms/*.schema.json``)
+LEVELS = _codes("low", "medium", "high", "critical")
+AIIA_STATUSES = _codes("draft", "screening", "low_tier_recorded", "in_progress", "in_review", "changes_requested",
+                       "pending_approval", "approved", "approved_with_conditions", "rejected", "superseded",
+                       "cancelled")
+AIIA_TRIGGERS = _codes("new_system", "significant_change", "periodic", "incident", "regulatory_change",
+                       "supplier_change")
+AIIA_CONCLUSIONS = _codes("proceed", "proceed_with_conditions", "do_not_proceed")
+RISK_STATUSES = _codes("identified", "analysed", "treatment_planned", "pending_acceptance", "in_treatment",
+                       "monitoring", "closed")
+RISK_SOURCES = (
+    ("complexity_of_environment", "Complexity of the environment"),
+    ("lack_of_transparency_explainability", "Lack of transparency or explainability"),
+    ("level_of_automation", "Level of automation"), ("machine_learning", "Machine learning"),
+    ("hardware", "Hardware"), ("life_cycle_issues", "Life cycle issues"),
+    ("technology_readiness", "Technology readiness"), ("third_party_supplier", "Third party or supplier"),
+    ("security", "Security"), ("privacy", "Privacy"), ("legal_regulatory", "Legal and regulatory"),
+    ("misuse", "Misuse"))
+TREATMENTS = _codes("modify", "avoid", "share", "retain")
+ACTION_STATUSES = _codes("planned", "in_progress", "done", "blocked", "verified", "cancelled")
+ACCEPTANCE_STATUSES = _codes("requested", "granted", "refused", "escalated", "expired", "revoked", "superseded")
+AUTHORITIES = _codes("risk_owner", "approver", "top_management", "ceo")
+ACCEPTANCE_DECISIONS = (("accept", "Accepted"), ("refuse", "Refused"))
+NC_SOURCES = (
+    ("manual", "Manual"), ("internal_audit", "Internal audit"), ("external_audit_stage1", "External audit, stage 1"),
+    ("external_audit_stage2", "External audit, stage 2"), ("surveillance", "Surveillance"),
+    ("recertification", "Recertification"), ("concern_report", "Concern report"), ("monitoring", "Monitoring"),
+    ("incident", "Incident"), ("complaint", "Complaint"), ("management_review", "Management review"),
+    ("self_identified", "Self-identified"))
+NC_GRADES = _codes("major", "minor")
+NC_STATUSES = (
+    ("reported", "Reported"), ("rejected_not_nc", "Not a nonconformity"), ("duplicate", "Duplicate"),
+    ("containment", "Containment"), ("root_cause_analysis", "Root cause analysis"),
+    ("action_planning", "Action planning"), ("plan_approved", "Plan approved"), ("implementing", "Implementing"),
+    ("effectiveness_review", "Effectiveness review"), ("closed", "Closed"))
+EFFECTIVENESS = _codes("effective", "not_effective")
+EVIDENCE_STATUSES = _codes("draft", "submitted", "accepted", "rejected", "expired", "archived")
 RISK_FLOW = Flow("aims_risk_assessment", "Risk assessment and acceptance")
 
 IMPACT_ASSESSMENTS = _flow_owned(
     "impact_assessments", "Impact assessments", "impact assessment", ImpactAssessment, "trigger", AIIA_FLOW,
     Field("ai_system", "AI system", "ref", attr="ai_system_id", target="ai_systems"),
-    Field("version", "Version", "integer"), Field("trigger", "Trigger"), Field("status", "Status"),
-    Field("impact_tier", "Impact tier", "choice", choices=TIERS), Field("overall_conclusion", "Conclusion"),
+    Field("version", "Version", "integer"), Field("trigger", "Trigger", "choice", choices=AIIA_TRIGGERS),
+    Field("status", "Status", "choice", choices=AIIA_STATUSES),
+    Field("impact_tier", "Impact tier", "choice", choices=TIERS),
+    Field("overall_conclusion", "Conclusion", "choice", choices=AIIA_CONCLUSIONS),
     Field("assessor", "Assessor", "user", attr="assessor_id"),
     Field("approver", "Approver", "user", attr="approver_id"),
     Field("next_review_due", "Next review due", "date"))
 
 RISKS = _flow_owned(
     "risks", "Risks", "risk", Risk, "title", RISK_FLOW,
-    Field("title", "Title"), Field("description", "Description", "longtext"), Field("status", "Status"),
-    Field("source_category", "Risk source"),
+    Field("title", "Title"), Field("description", "Description", "longtext"),
+    Field("status", "Status", "choice", choices=RISK_STATUSES),
+    Field("source_category", "Risk source", "choice", choices=RISK_SOURCES),
     Field("ai_systems", "AI systems", "refs", attr="ai_system_ids", target="ai_systems"),
-    Field("inherent_score", "Inherent score", "integer"), Field("inherent_level", "Inherent level"),
-    Field("treatment_option", "Treatment"), Field("planned_controls", "Planned controls", "lines"),
-    Field("residual_score", "Residual score", "integer"), Field("residual_level", "Residual level"),
+    Field("inherent_score", "Inherent score", "integer"),
+    Field("inherent_level", "Inherent level", "choice", choices=LEVELS),
+    Field("treatment_option", "Treatment", "choice", choices=TREATMENTS),
+    Field("planned_controls", "Planned controls", "lines"),
+    Field("residual_score", "Residual score", "integer"),
+    Field("residual_level", "Residual level", "choice", choices=LEVELS),
     Field("owner", "Risk owner", "user", attr="owner_id"), Field("next_review_at", "Next review", "date"))
 
 RISK_TREATMENT_ACTIONS = _flow_owned(
@@ -367,21 +418,25 @@ RISK_TREATMENT_ACTIONS = _flow_owned(
     RISK_FLOW,
     Field("risk", "Risk", "ref", attr="risk_id", target="risks"), Field("description", "Description", "longtext"),
     Field("control_ref", "Control"), Field("owner", "Owner", "user", attr="owner_id"),
-    Field("due_date", "Due date", "date"), Field("completed_at", "Completed on", "date"), Field("status", "Status"))
+    Field("due_date", "Due date", "date"), Field("completed_at", "Completed on", "date"),
+    Field("status", "Status", "choice", choices=ACTION_STATUSES))
 
 RISK_ACCEPTANCES = _flow_owned(
     "risk_acceptances", "Risk acceptances", "risk acceptance", RiskAcceptance, "level", RISK_FLOW,
-    Field("risk", "Risk", "ref", attr="risk_id", target="risks"), Field("level", "Level"),
-    Field("required_authority", "Required authority"), Field("decision", "Decision"),
+    Field("risk", "Risk", "ref", attr="risk_id", target="risks"), Field("level", "Level", "choice", choices=LEVELS),
+    Field("required_authority", "Required authority", "choice", choices=AUTHORITIES),
+    Field("decision", "Decision", "choice", choices=ACCEPTANCE_DECISIONS),
     Field("acceptor", "Accepted by", "user", attr="acceptor_id"), Field("valid_from", "Valid from", "date"),
-    Field("valid_until", "Valid until", "date"), Field("status", "Status"))
+    Field("valid_until", "Valid until", "date"), Field("status", "Status", "choice", choices=ACCEPTANCE_STATUSES))
 
 NONCONFORMITIES = _flow_owned(
     "nonconformities", "Nonconformities", "nonconformity", Nonconformity, "title",
     Flow("aims_nc_capa", "Nonconformity and corrective action"),
-    Field("title", "Title"), Field("source", "Source"), Field("source_ref", "Source reference"),
-    Field("requirement_ref", "Requirement"), Field("severity", "Grade"), Field("status", "Status"),
-    Field("owner", "Owner", "user", attr="owner_id"), Field("effectiveness_result", "Effectiveness"))
+    Field("title", "Title"), Field("source", "Source", "choice", choices=NC_SOURCES),
+    Field("source_ref", "Source reference"), Field("requirement_ref", "Requirement"),
+    Field("severity", "Grade", "choice", choices=NC_GRADES), Field("status", "Status", "choice", choices=NC_STATUSES),
+    Field("owner", "Owner", "user", attr="owner_id"),
+    Field("effectiveness_result", "Effectiveness", "choice", choices=EFFECTIVENESS))
 
 #: the kinds of evidence in words: those the evidence review's start form offers (with its titles) and
 #: those the flows file proofs as (``x-evidence`` marks, the training certificate)
@@ -394,7 +449,7 @@ EVIDENCE_TYPES = (
 EVIDENCE = _flow_owned(
     "evidence", "Evidence", "evidence item", Evidence, "title", Flow("aims_evidence_review", "Evidence review"),
     Field("title", "Title"), Field("evidence_type", "Type", "choice", choices=EVIDENCE_TYPES),
-    Field("status", "Status"), Field("linked_controls", "Controls", "lines"),
+    Field("status", "Status", "choice", choices=EVIDENCE_STATUSES), Field("linked_controls", "Controls", "lines"),
     Field("linked_clauses", "Clauses", "lines"),
     Field("valid_until", "Valid until", "date"), Field("owner", "Owner", "user", attr="owner_id"),
     Field("revision", "Revision", "integer", zero="no file yet"), Field("sha256", "SHA-256"))

@@ -11,12 +11,12 @@ Nothing here commits: the caller does.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import literal, select, union_all, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.aims import catalogue
@@ -29,10 +29,13 @@ from engine.core import audit_trail, directory, refs
 from engine.core.clock import isoformat
 from engine.core.durations import duration_words, is_duration
 from engine.core.errors import ConflictError, FieldError, Forbidden, NotFound, ValidationError
-from engine.core.models import AuditEvent, HumanTask, User
+from engine.core.models import AuditEvent, HumanTask, ProcessInstance, ProcessVersion, User
 from engine.core.runtime import Context
 
 REF_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+#: how a register change was made (the audit event's ``source``), in words
+SOURCES = {"web": "on the site", "web import": "imported from a spreadsheet on the site", "api": "through the API",
+           "command line": "from the command line"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,20 @@ class RegisterRow:
     status: str
     instance_id: int | None
     retired: bool = False
+    #: the name of the process that last changed the row (``rows`` fills it in), for pages
+    process: str | None = None
+
+    @property
+    def status_words(self) -> str:
+        """The status as pages say it (its label in the register's declaration); ``status`` keeps the code."""
+        return SPECS[self.register].status_words(self.status)
+
+    @property
+    def title_words(self) -> str:
+        """The title as pages say it: a register titled by a choice (an impact assessment's trigger) says
+        its label; ``title`` keeps what is stored."""
+        field = SPECS[self.register].field(SPECS[self.register].title)
+        return field.choice_label(self.title) if field.kind == "choice" else self.title
 
 
 @dataclass
@@ -64,6 +81,11 @@ class Record:
     names: dict[str, str] = field(default_factory=dict)
     #: the history in words (who did what), oldest first
     moments: list[Moment] = field(default_factory=list)
+
+    @staticmethod
+    def by_way_of(source: Any) -> str:
+        """How a change was made, in words ("web import" -> "imported from a spreadsheet on the site")."""
+        return SOURCES.get(str(source), str(source))
 
     def named(self, value: Any) -> Any:
         """``value`` with a person's e-mail address as their name; anything else as it is."""
@@ -106,22 +128,19 @@ def rows(session: Session, user: User, name: str, retired: bool = False, limit: 
     stmt = select(spec.model)
     if not retired:
         stmt = stmt.where(spec.model.retired_at.is_(None))
-    return [_row(spec, r) for r in session.scalars(stmt.order_by(spec.model.ref).limit(limit))]
+    found = list(session.scalars(stmt.order_by(spec.model.ref).limit(limit)))
+    names = _process_names(session, {r.instance_id for r in found if r.instance_id is not None})
+    return [replace(_row(spec, r), process=names.get(r.instance_id)) for r in found]
 
 
-def touched(session: Session, instance_id: int) -> list[RegisterRow]:
-    """The register rows a process instance last touched."""
-    # one round trip to find which registers hold such rows, then only those are read
-    hits = {name for (name,) in session.execute(union_all(*(
-        select(literal(name).label("register")).where(spec.model.instance_id == instance_id).limit(1)
-        .subquery().select() for name, spec in SPECS.items())))}
-    out: list[RegisterRow] = []
-    for name, spec in SPECS.items():
-        if name in hits:
-            model = spec.model
-            out.extend(_row(spec, r) for r in session.scalars(select(model).where(model.instance_id == instance_id)
-                                                              .order_by(model.id)))
-    return out
+def _process_names(session: Session, instance_ids: set[int]) -> dict[int, str]:
+    """Instance id -> the name of its process ("Evidence review"), in one query."""
+    if not instance_ids:
+        return {}
+    return {i: name for i, name in session.execute(
+        select(ProcessInstance.id, ProcessVersion.name)
+        .join(ProcessVersion, ProcessInstance.process_version_id == ProcessVersion.id)
+        .where(ProcessInstance.id.in_(instance_ids)))}
 
 
 def _find(session: Session, spec: RegisterSpec, ref: str) -> Any:
@@ -405,11 +424,24 @@ def retire(ctx: Context, user: User, name: str, ref: str, reason: str, seen: int
 
 
 def display(spec: RegisterSpec, values: dict[str, Any], session: Session | None = None) -> list[tuple[Field, str]]:
-    """The values as a page shows them: people by name (given a session to look them up), choice labels,
-    yes/no, durations in words, lists joined."""
+    """The values as a page shows them: people by name and references with their rows' titles (given a
+    session to look them up), choice labels, yes/no, durations in words, lists joined."""
     people = [values.get(f.key) for f in spec.fields if f.kind == "user"]
     names = directory.names_by_email(session, people) if session is not None else {}
-    return [(f, in_words(f, values.get(f.key), names)) for f in spec.fields]
+    return [(f, _titled(session, f, values.get(f.key)) if session is not None and f.kind in ("ref", "refs")
+             else in_words(f, values.get(f.key), names)) for f in spec.fields]
+
+
+def _titled(session: Session, f: Field, value: Any) -> str:
+    """References with their rows' titles: "RSK-003 — Scoring drift" (a reference no row has: as it is)."""
+    target = SPECS[f.target or ""]
+    wanted = [str(v) for v in (value if isinstance(value, list) else [value]) if v]
+    if not wanted:
+        return ""
+    title = target.field(target.title)
+    titles = {ref: title.choice_label(t) if title.kind == "choice" else to_text(title, t) for ref, t in session.execute(
+        select(target.model.ref, getattr(target.model, title.column)).where(target.model.ref.in_(wanted)))}
+    return LIST_SEPARATOR.join(f"{ref} — {titles[ref]}" if titles.get(ref) else ref for ref in wanted)
 
 
 def in_words(f: Field, value: Any, names: dict[str, str]) -> str:
@@ -427,7 +459,7 @@ def plain(session: Session, spec: RegisterSpec, row: Any) -> dict[str, Any]:
 
 __all__ = ["REF_FIELD", "Checked", "Record", "RegisterRow", "audit_changes", "changed_since", "check", "choices_for",
            "create", "defaults", "display", "edit", "guarded_update", "in_words", "insert_row", "may_write", "plain",
-           "plain_value", "record", "require_writer", "retire", "rows", "rules", "spec_of", "touched"]
+           "plain_value", "record", "require_writer", "retire", "rows", "rules", "spec_of"]
 
 
 def person_label(user: User) -> str:

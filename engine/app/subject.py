@@ -140,7 +140,10 @@ def _card(session: Session, row: Any) -> Subject:
     if spec is not None and owner_column:
         owner_label = next((f.label for f in spec.fields if f.column == owner_column), owner_label)
     if spec is not None:
-        title = getattr(row, spec.field(spec.title).column)
+        title_field = spec.field(spec.title)
+        title = getattr(row, title_field.column)
+        if title_field.kind == "choice":  # an impact assessment titled by its trigger
+            title = title_field.choice_label(title)
         facts = _spec_facts(session, spec, row, names, skip={spec.title, "status", "owner", owner_column})
         noun = spec.noun[:1].upper() + spec.noun[1:]
     else:
@@ -150,7 +153,8 @@ def _card(session: Session, row: Any) -> Subject:
         noun = humanize(model.__tablename__)
     if model.__tablename__ == "document":
         facts = _open_version(session, row, names) + facts
-    return Subject(noun, row.ref, _plain(title) if title else "", humanize(str(row.status or "")), owner,
+    status = spec.status_words(row.status) if spec is not None else humanize(str(row.status or ""))
+    return Subject(noun, row.ref, _plain(title) if title else "", status, owner,
                    tuple(facts[:MOST_FACTS]), spec.name if spec is not None else None,
                    soa=model.__tablename__ == "soa_version", owner_label=owner_label)
 
@@ -188,9 +192,8 @@ def _spec_facts(session: Session, spec: RegisterSpec, row: Any, names: _People,
             text = ", ".join(r.ref for r in (session.get(target, i) for i in ids) if r is not None)
         elif f.zero is not None and stored == 0:
             text = f.zero
-        elif f.choices:
-            words = dict(f.choices)
-            text = ", ".join(words.get(v, humanize(str(v))) for v in (stored if isinstance(stored, list) else [stored]))
+        elif f.kind in ("choice", "choices"):
+            text = ", ".join(f.choice_label(v) for v in (stored if isinstance(stored, list) else [stored]))
         else:
             text = _plain(stored)
         if text:

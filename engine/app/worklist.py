@@ -16,10 +16,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, aliased
 
 from engine.aims import evidence_intake, risk_criteria, roles
-from engine.app import access, queries, register_edit, uploads
+from engine.app import access, queries, uploads
 from engine.app.queries import TaskRow
-from engine.app.register_edit import RegisterRow
-from engine.app.subject import Subject, subjects
+from engine.app.subject import Subject, subjects, touched
 from engine.app.summary import Item, summarize
 from engine.app.summary import humanize as summary_humanize
 from engine.app.uploads import file_values
@@ -196,13 +195,18 @@ class TaskDetail:
     history: list[Any] = field(default_factory=list)
     #: ``data`` in people's words: the fields the process's forms name, labelled and formatted
     summary: list[Item] = field(default_factory=list)
-    #: the register rows the instance touched (the records this work is about)
-    records: list[RegisterRow] = field(default_factory=list)
+    #: the records the instance touched, as record cards (what a finished step's page lists)
+    records: list[Subject] = field(default_factory=list)
     #: the records this step is about, as record cards (``engine.app.subject``)
     subjects: list[Subject] = field(default_factory=list)
     #: the data the form's choices among items (``x-choices-from``) read their items from: the task's
     #: data; for a task already done, what its instance holds now (its answers keep only the index)
     choices_data: dict[str, Any] | None = None
+    #: the data the instructions read: the task's; for a task already done, what its instance holds now
+    #: with the task's answers (its submitted data alone lacks what the instructions name)
+    instruction_data: dict[str, Any] = field(default_factory=dict)
+    #: the other forms of the process (the page says a code one of them offers by its title)
+    process_forms: list[dict[str, Any]] = field(default_factory=list)
 
 
 def task_detail(ctx: Context, user: User, task_id: int, page: bool = True) -> TaskDetail:
@@ -249,15 +253,19 @@ def task_detail(ctx: Context, user: User, task_id: int, page: bool = True) -> Ta
     detail.choices_data = data
     if not page:
         return detail
-    if task.state not in OPEN_STATES and forms.has_choices(schema):
+    detail.instruction_data = data
+    if task.state not in OPEN_STATES:
         try:
-            detail.choices_data = {**services.instance_data(ctx, instance.id), **data}
+            detail.instruction_data = {**services.instance_data(ctx, instance.id), **data}
         except NotFound:
             pass
+        if forms.has_choices(schema):
+            detail.choices_data = detail.instruction_data
+    detail.process_forms = [f for name, f in sorted(definitions.forms_of(version).items()) if name != task.form]
     steps = list(session.execute(select(HumanTask.task_spec, HumanTask.name, HumanTask.form)
                                  .where(HumanTask.instance_id == task.instance_id).order_by(HumanTask.id)))
     detail.summary = summarize(session, version, data, [s.form for s in steps if s.form], detail.choices_data)
-    detail.records = register_edit.touched(session, task.instance_id)
+    detail.records = touched(session, task.instance_id)
     detail.subjects = subjects(session, task.instance_id, instance.subject, data)
     if detail.decision is not None:
         from engine.app.history import described, timeline

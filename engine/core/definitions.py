@@ -544,10 +544,15 @@ def form_schema(version: ProcessVersion, name: str | None) -> dict[str, Any] | N
     """The JSON Schema of form ``name`` as deployed with ``version`` (cached per version)."""
     if not name:
         return None
-    forms_of = _FORMS_CACHE.get(version.sha256)
-    if forms_of is None:
-        forms_of = _FORMS_CACHE[version.sha256] = dict(version.forms or {})
-    return forms_of.get(name)
+    return forms_of(version).get(name)
+
+
+def forms_of(version: ProcessVersion) -> dict[str, Any]:
+    """Every form deployed with ``version``, by name (cached per version; do not change it)."""
+    forms = _FORMS_CACHE.get(version.sha256)
+    if forms is None:
+        forms = _FORMS_CACHE[version.sha256] = dict(version.forms or {})
+    return forms
 
 
 def specs_for(session: Session, version: ProcessVersion, default_lane_role: str = "") -> Specs:

@@ -66,7 +66,8 @@ def test_aims_owner_adds_an_ai_system_and_imports_a_csv_in_a_real_browser(live_s
     ui.shot("imported")
     page.click(f"text={ref}")
     history = page.inner_text("[data-testid=history]")
-    assert "web import" in history and "Claims triage assistant v2" in history and "In development" in history
+    assert "(imported from a spreadsheet on the site)" in history
+    assert "Claims triage assistant v2" in history and "In development" in history
     ui.shot("history")
     assert not ui.errors, ui.errors
 

@@ -40,7 +40,7 @@ def instance(instance_id: int) -> Any:
 @bp.route("/instances/<int:instance_id>/diagram.xml")
 def diagram(instance_id: int) -> Any:
     view = history.instance_view(context(), actor(), instance_id)
-    return Response(view.version.bpmn_xml, mimetype="application/xml")
+    return Response(history.diagram_in_words(view.version.bpmn_xml), mimetype="application/xml")
 
 
 @bp.route("/start")

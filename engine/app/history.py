@@ -10,15 +10,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from lxml import etree
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.aims import roles
 from engine.app import access, subject
 from engine.app.event_words import phrase, shown
 from engine.app.subject import Subject
 from engine.app.summary import Item, summarize
 from engine.core import runtime, services
+from engine.core.bpmn_source import BPMN_NS
 from engine.core.models import OPEN_STATES, AuditEvent, HumanTask, ProcessInstance, ProcessVersion, User
 from engine.core.runtime import Context
 
@@ -173,3 +176,22 @@ def instances(session: Session, user: User, limit: int = 200, process_id: str | 
     if process_id:
         stmt = stmt.where(ProcessInstance.process_id == process_id)
     return list(session.scalars(stmt.order_by(ProcessInstance.id.desc()).limit(limit)))
+
+
+#: what the lane that holds only the engine's own steps (scripts, timers, messages) is called for people
+SYSTEM_LANE = "aimsflow (automatic steps)"
+
+
+def diagram_in_words(xml: str) -> str:
+    """The process's BPMN as the instance page draws it: lanes named by role code (``aims_owner``, as the
+    engine reads them) are labelled with the role's words ("AIMS owner"); nothing else changes."""
+    root = etree.fromstring(xml.encode(), etree.XMLParser(resolve_entities=False, no_network=True,
+                                                          load_dtd=False, huge_tree=False))
+    changed = False
+    for lane in root.iter(f"{{{BPMN_NS}}}lane"):
+        code = (lane.get("name") or "").strip()
+        words = SYSTEM_LANE if code == "system" else roles.ROLES.get(code)
+        if words:
+            lane.set("name", words)
+            changed = True
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode() if changed else xml

@@ -89,6 +89,7 @@ def test_assessor_approver_and_admin_in_a_real_browser(live_server: str, chromiu
     page.fill("[name='f.topic']", "Chatbot tone of voice")
     page.press("[name='f.topic']", "Tab")  # the keyboard reaches the searchable picker next
     page.keyboard.type("002")  # part of the words narrows the list
+    page.wait_for_selector("[id='f.ai_system_ref-ts-dropdown'] .option.active")  # the match is offered
     page.keyboard.press("Enter")  # and Enter chooses the match
     assert page.input_value("[name='f.ai_system_ref']") == "AIS-002"
     ui.shot("start_form")
@@ -106,6 +107,7 @@ def test_assessor_approver_and_admin_in_a_real_browser(live_server: str, chromiu
     page.fill("[name='f.review_by']", "2026-12-15")
     page.click("[id='f.reviewer-ts-control']")
     page.keyboard.type("fatima")
+    page.wait_for_selector("[id='f.reviewer-ts-dropdown'] .option.active")
     page.keyboard.press("Enter")
     page.keyboard.press("Tab")  # on to the next field: the picker closes
     page.wait_for_selector("[id='f.reviewer-ts-dropdown']", state="hidden")

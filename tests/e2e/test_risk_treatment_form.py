@@ -68,6 +68,7 @@ def test_risk_owner_plans_the_treatment_in_a_real_browser(shipped_server: tuple[
     links.nth(1).click()
     assert page.evaluate("document.activeElement.id") == "f.actions.0.owner_id-ts-control", "the link opens the picker"
     page.keyboard.type("elena")
+    page.wait_for_selector("[id='f.actions.0.owner_id-ts-dropdown'] .option.active")
     page.keyboard.press("Enter")
     page.keyboard.press("Tab")
     assert page.input_value("[name='f.actions.0.owner_id']") == ACTION_OWNER

@@ -197,7 +197,7 @@ class TaskDetail:
     summary: list[Item] = field(default_factory=list)
     #: the records the instance touched, as record cards (what a finished step's page lists)
     records: list[Subject] = field(default_factory=list)
-    #: the records this step is about, as record cards (``engine.app.subject``)
+    #: for an open step: the records it is about, as record cards (``engine.app.subject``)
     subjects: list[Subject] = field(default_factory=list)
     #: the data the form's choices among items (``x-choices-from``) read their items from: the task's
     #: data; for a task already done, what its instance holds now (its answers keep only the index)
@@ -265,8 +265,10 @@ def task_detail(ctx: Context, user: User, task_id: int, page: bool = True) -> Ta
     steps = list(session.execute(select(HumanTask.task_spec, HumanTask.name, HumanTask.form)
                                  .where(HumanTask.instance_id == task.instance_id).order_by(HumanTask.id)))
     detail.summary = summarize(session, version, data, [s.form for s in steps if s.form], detail.choices_data)
-    detail.records = touched(session, task.instance_id)
-    detail.subjects = subjects(session, task.instance_id, instance.subject, data)
+    if task.state in OPEN_STATES:  # the page shows what the open step is about, or a done step's records
+        detail.subjects = subjects(session, task.instance_id, instance.subject, data)
+    else:
+        detail.records = touched(session, task.instance_id)
     if detail.decision is not None:
         from engine.app.history import described, timeline
 

@@ -49,7 +49,8 @@ def test_risk_owner_plans_the_treatment_in_a_real_browser(shipped_server: tuple[
     page.check("[name='f.target_residual_impact'][value='3']")
     page.fill("[name='f.rationale']", "Monitoring and a fairness review bring the residual within appetite")
     ui.shot("plan_filled")
-    page.click("[data-testid=submit]")
+    with page.expect_navigation():  # the answer loaded and its script run (it moves the focus on DOMContentLoaded)
+        page.click("[data-testid=submit]")
 
     summary = page.locator("[data-error-summary]")
     summary.wait_for()

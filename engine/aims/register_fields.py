@@ -20,23 +20,14 @@ from typing import Any
 
 import marshmallow as ma
 
+from engine.core.words import humanize
+
 #: what separates the items of a list in one cell or one form line
 LIST_SEPARATOR = "; "
 _SPLIT = re.compile(r"[;\n]")
 _YES = {"yes", "y", "true", "1", "x", "on"}
 _NO = {"no", "n", "false", "0", "off", ""}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-#: words that keep their capitals in a label
-_WORDS = {"ai": "AI", "ml": "ML", "llm": "LLM", "aims": "AIMS", "aiia": "AIIA", "ceo": "CEO", "nc": "NC",
-          "stage1": "stage 1", "stage2": "stage 2"}
-
-
-def code_words(code: str) -> str:
-    """A stored code in words (``special_category`` -> "Special category", ``ai_provider`` -> "AI provider")."""
-    words = [_WORDS.get(w, w) for w in code.split("_") if w]
-    if not words:
-        return code
-    return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
 
 
 @dataclass(frozen=True)
@@ -79,7 +70,7 @@ class Field:
         say this; exports, imports and the API keep the code."""
         if code is None or code == "":
             return ""
-        return dict(self.choices).get(code) or code_words(str(code))
+        return dict(self.choices).get(code) or humanize(str(code))
 
 
 MANY_KINDS = frozenset({"choices", "refs", "lines"})

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.aims.register_fields import Field, code_words
+from engine.aims.register_fields import Field
 from engine.aims.registers import (
     AIObjective,
     AISystem,
@@ -40,11 +40,12 @@ from engine.aims.registers import (
 )
 from engine.aims.roles import ROLES
 from engine.core.models import User
+from engine.core.words import humanize
 
 
 def _codes(*codes: str) -> tuple[tuple[str, str], ...]:
     """Choices whose label is the code in words (``special_category`` -> ``Special category``)."""
-    return tuple((c, code_words(c)) for c in codes)
+    return tuple((c, humanize(c)) for c in codes)
 
 
 @dataclass(frozen=True)

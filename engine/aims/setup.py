@@ -25,6 +25,13 @@ REJECTIONS = frozenset({
     "reject_require_further_treatment", "return_to_assessor", "returned", "reject_revision", "no_go",
 })
 
+#: words of the domain's codes said otherwise than in lower case (``engine.core.words.humanize``)
+WORDS = {
+    "aims": "AIMS", "aiia": "AIIA", "soa": "SoA", "ceo": "CEO", "nc": "NC", "ca": "corrective action",
+    "cb": "certification body", "capa": "CAPA", "dpia": "DPIA", "42001": "ISO/IEC 42001",
+    "stage1": "stage 1", "stage2": "stage 2",
+}
+
 #: escalation-ladder recipients that name the organisation's people (README "Escalation profiles")
 RECIPIENTS = {
     "aims_owner": NamedRecipient("the organisation's AIMS owner", "aims_owner"),
@@ -79,4 +86,5 @@ DOMAIN = Domain(
     worker_phases=(WorkerPhase("due", _due, _no_due),),
     operator_modules=("engine.aims.operators",),
     references=references.REFERENCES,
+    words=WORDS,
 )

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.aims.registers import CorrectiveAction, Nonconformity
-from engine.app.summary import humanize
 from engine.core.models import User
+from engine.core.words import humanize
 
 
 @dataclass(frozen=True)

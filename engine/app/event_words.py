@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.aims.event_words import WORDS as DOMAIN_WORDS
 from engine.aims.event_words import Choice, Phrase
-from engine.app.summary import humanize
+from engine.core.words import humanize
 
 #: the engine's own actions (``engine.core``): tasks, instances, timers, messages, delegation, definitions
 ENGINE_WORDS: dict[str, Phrase] = {

@@ -24,6 +24,7 @@ from engine.core import runtime, services
 from engine.core.bpmn_source import BPMN_NS
 from engine.core.models import OPEN_STATES, AuditEvent, HumanTask, ProcessInstance, ProcessVersion, User
 from engine.core.runtime import Context
+from engine.core.words import humanize
 
 
 @dataclass
@@ -128,7 +129,7 @@ def described(session: Session, events: list[AuditEvent], names: dict[str, str],
         data = e.data if isinstance(e.data, dict) else {}
         values = {k: shown(v, people) for k, v in data.items()}
         spec = data.get("task_spec")
-        values["step"] = (names.get(spec) or _humanize(str(spec))) if spec else ""
+        values["step"] = (names.get(spec) or humanize(str(spec))) if spec else ""
         raw = data.get("fired")
         fired = [str(t) for t in raw] if isinstance(raw, list) else []
         # timers by their names in the diagram ("Stage 1 minus 30 days"), when every one has a name
@@ -153,11 +154,6 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 #: data fields that carry what a person wrote or why something failed: shown beside the sentence
 NOTES = ("comment", "reason", "rationale", "question", "dissent", "blocker", "error")
-
-
-def _humanize(name: str) -> str:
-    text = name.replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
 
 
 def last_failure(events: list[AuditEvent]) -> AuditEvent | None:

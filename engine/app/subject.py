@@ -22,9 +22,9 @@ from engine.aims import catalogue
 from engine.aims.register_specs import SPECS, RegisterSpec
 from engine.aims.registers import DocumentVersion
 from engine.aims.registers.common import RegisterMixin
-from engine.app.summary import humanize
 from engine.core.durations import duration_words, is_duration
 from engine.core.models import Base, User
+from engine.core.words import humanize
 
 #: what a record's reference looks like (RSK-003, DOC-POL-001, NC-2026-004, AIIA-003-v2, SOA-2026-1)
 REFERENCE = re.compile(r"^[A-Z]{2,5}(?:-[A-Za-z0-9]{1,12}){1,3}$")

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from engine.core import domain, forms
 from engine.core.models import ProcessVersion, User
+from engine.core.words import choices, humanize
 
 #: a text longer than this reads as a paragraph (kept on its lines, wrapped)
 LONG_TEXT = 120
@@ -74,26 +75,8 @@ def summarize(session: Session, version: ProcessVersion, data: dict[str, Any] | 
 
 
 #: words a code spells in small letters that people write otherwise
-ACRONYMS = {"ai": "AI", "aims": "AIMS", "aiia": "AIIA", "soa": "SoA", "ca": "corrective action", "nc": "NC",
-            "ceo": "CEO", "iso": "ISO", "iec": "IEC", "capa": "CAPA", "kpi": "KPI", "gdpr": "GDPR", "qa": "QA",
-            "stage1": "stage 1", "stage2": "stage 2"}
-
-
-def humanize(name: str) -> str:
-    """A code in words: ``ai_system`` -> "AI system", ``considered_relevant`` -> "Considered relevant"."""
-    words = [ACRONYMS.get(w, w) for w in name.removesuffix("_ids").removesuffix("_id").split("_") if w]
-    text = " ".join(words)
-    return text[:1].upper() + text[1:]
-
-
 def _choices(schema: dict[str, Any]) -> dict[Any, str]:
-    if isinstance(schema.get("enum"), list):
-        return {v: humanize(str(v)) for v in schema["enum"] if isinstance(v, str | int | bool)}
-    one_of = schema.get("oneOf") or schema.get("anyOf")
-    if isinstance(one_of, list) and all(isinstance(o, dict) and "const" in o for o in one_of):
-        return {o["const"]: str(o.get("title") or humanize(str(o["const"]))) for o in one_of
-                if isinstance(o["const"], str | int | bool)}
-    return {}
+    return {v: words for v, words in choices(schema) if isinstance(v, str | int | bool)}
 
 
 def _empty(value: Any) -> bool:

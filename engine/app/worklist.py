@@ -20,7 +20,6 @@ from engine.app import access, queries, uploads
 from engine.app.queries import TaskRow
 from engine.app.subject import Subject, subjects, touched
 from engine.app.summary import Item, summarize
-from engine.app.summary import humanize as summary_humanize
 from engine.app.uploads import file_values
 from engine.core import assignment, decisions, definitions, directory, domain, forms, runtime, services
 from engine.core.errors import ConflictError, FieldError, Forbidden, InvalidInput, NotFound, ValidationError
@@ -28,6 +27,7 @@ from engine.core.form_messages import title_at
 from engine.core.models import OPEN_STATES, EvidenceFile, HumanTask, ProcessInstance, TaskDraft, TaskState, User
 from engine.core.properties import read_properties
 from engine.core.runtime import Context
+from engine.core.words import choices, humanize  # noqa: F401 (engine.app offers humanize)
 
 TABS = ("mine", "claimable", "overdue", "all")
 #: the inbox search reads at most this many characters
@@ -140,14 +140,9 @@ def decision_field_of(schema: dict[str, Any] | None) -> DecisionField | None:
     return DecisionField(decisions.DECISION_FIELD, options, decisions.comment_field(props))
 
 
-def enum_options(schema: dict[str, Any]) -> list[tuple[str, str]]:
+def enum_options(schema: dict[str, Any]) -> list[tuple[Any, str]]:
     """(value, label) pairs of an ``enum`` or a ``oneOf`` of ``const`` with ``title``."""
-    if isinstance(schema.get("enum"), list):
-        return [(v, humanize(str(v))) for v in schema["enum"]]
-    one_of = schema.get("oneOf") or schema.get("anyOf")
-    if isinstance(one_of, list) and all(isinstance(o, dict) and "const" in o for o in one_of):
-        return [(o["const"], o.get("title") or humanize(str(o["const"]))) for o in one_of]
-    return []
+    return choices(schema)
 
 
 def reference_options(session: Session, kind: str) -> list[tuple[str, str]]:
@@ -163,11 +158,6 @@ def risk_criteria_in_force(session: Session) -> dict[str, Any]:
     and ``risk_criteria.descriptions``."""
     org = roles.organisation(session)
     return (org.risk_criteria if org is not None else None) or risk_criteria.DEFAULT
-
-
-def humanize(name: str) -> str:
-    """A code in words (``summary.humanize``): ``ai_system`` -> "AI system"."""
-    return summary_humanize(name)
 
 
 @dataclass

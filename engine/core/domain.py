@@ -121,6 +121,9 @@ class Domain:
     worker_phases: Sequence[WorkerPhase] = ()
     #: the kinds of record a form field may name with ``"x-ref"``
     references: Mapping[str, Reference] = field(default_factory=dict)
+    #: words of codes the domain says otherwise than in lower case (``"hr": "HR"``): pages read codes
+    #: nothing gave a title with these and the core's (``engine.core.words``)
+    words: Mapping[str, str] = field(default_factory=dict)
     #: modules whose ``@operator`` functions service tasks may call (imported on first use)
     operator_modules: Sequence[str] = ()
 

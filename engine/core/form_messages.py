@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any
 
+from engine.core.words import choices, humanize
+
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")
 
@@ -42,11 +44,6 @@ def inline_refs(schema: Any, root: dict[str, Any] | None = None, depth: int = 0)
         else:
             out[key] = inline_refs(value, root, depth + 1)
     return out
-
-
-def humanize(name: str) -> str:
-    text = re.sub(r"_id$", "", name).replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
 
 
 def subschema(root: dict[str, Any], parts: list[Any]) -> dict[str, Any]:
@@ -98,10 +95,7 @@ def human_date(value: str) -> str:
 
 
 def _options(schema: dict[str, Any]) -> list[str]:
-    if isinstance(schema.get("enum"), list):
-        return [humanize(str(v)) for v in schema["enum"]]
-    branches = schema.get("oneOf") or schema.get("anyOf") or []
-    return [str(b.get("title") or humanize(str(b["const"]))) for b in branches if isinstance(b, dict) and "const" in b]
+    return [words for _value, words in choices(schema)]
 
 
 def _in_words(items: list[str], word: str = "or") -> str:

@@ -50,7 +50,7 @@ def test_register_choice_has_a_label_in_words(spec: RegisterSpec, field: Field, 
 
 def test_an_undeclared_code_still_reads_in_words() -> None:
     """A code a flow writes before its register declares it reads in words, not as the code."""
-    assert SPECS["nonconformities"].status_words("awaiting_cb_review") == "Awaiting cb review"
+    assert SPECS["nonconformities"].status_words("awaiting_cb_review") == "Awaiting certification body review"
     assert SPECS["evidence"].status_words("submitted") == "Submitted"
     assert SPECS["competence"].status_words("active") == "Active"
 

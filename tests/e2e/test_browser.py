@@ -44,6 +44,9 @@ class Pages:
     def shot(self, name: str) -> None:
         self.n += 1
         self.page.screenshot(path=str(self.shots / f"{self.n:02d}_{name}.png"), full_page=True)
+        # a full-page shot stretches the viewport to the page and back: let the page lay out at its own size
+        # again before the test clicks at a place on it
+        self.page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
         self.accessible()
 
     def accessible(self) -> None:

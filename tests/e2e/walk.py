@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
@@ -32,6 +33,10 @@ from ..engine.helpers import email, user
 from .test_browser import Pages
 
 PERSON = re.compile(r"^[a-z]+$")
+#: how long a POST and the page it answers with may take (CI runs two browsers on two cores)
+SEND_TIMEOUT_MS = 60_000
+#: how long a click has to start the form's request before it counts as not taken
+CLICK_TAKEN_MS = 10_000
 
 
 class BrowserForm:
@@ -212,6 +217,22 @@ class Walk:
         alerts = self.page.locator(".alert-danger, .alert-warning")
         return " / ".join(alerts.all_inner_texts())
 
+    def _send(self, button: str) -> None:
+        """Click the form's ``button`` and wait for the page the POST answers with (not the form page still
+        showing while the answer is on its way). Now and then chromium takes a click and sends nothing (the
+        button is focused, no request leaves); as a person who sees nothing happen, click once more when no
+        request has left after a while. A request that left is never sent twice."""
+        with self.page.expect_navigation(timeout=SEND_TIMEOUT_MS):
+            for attempt in (1, 2):
+                try:
+                    with self.page.expect_request(lambda r: r.method == "POST" and r.is_navigation_request(),
+                                                  timeout=CLICK_TAKEN_MS):
+                        self.page.click(button)
+                    return
+                except PlaywrightTimeoutError:
+                    if attempt == 2:
+                        raise
+
     def start(self, key: str, data: dict[str, Any]) -> int:
         """``key`` starts the process from "Start a process" with the start form's answers."""
         self.as_(key)
@@ -221,8 +242,7 @@ class Walk:
         self.page.wait_for_selector("[data-testid=start-form]")
         self._answer(data)
         self.ui.shot(f"start_{self.process_id}")
-        with self.page.expect_navigation():  # the POST's answer, not the form page still showing
-            self.page.click("[data-testid=start]")
+        self._send("[data-testid=start]")
         with self.app.app_context():
             row = db.session.scalar(select(ProcessInstance).where(
                 ProcessInstance.process_id == self.process_id, ProcessInstance.parent_instance_id.is_(None))
@@ -300,8 +320,7 @@ class Walk:
             self.page.wait_for_selector("[data-testid=task-form]")
         self._answer(data)
         self.ui.shot(f"{spec}_{key}")
-        with self.page.expect_navigation():  # the POST's answer, not the form page still showing
-            self.page.click("[data-testid=submit]")
+        self._send("[data-testid=submit]")
         with self.app.app_context():
             row = db.session.get(HumanTask, task.id)
             assert row is not None

@@ -74,7 +74,6 @@ def summarize(session: Session, version: ProcessVersion, data: dict[str, Any] | 
                    ).items(data, None)
 
 
-#: words a code spells in small letters that people write otherwise
 def _choices(schema: dict[str, Any]) -> dict[Any, str]:
     return {v: words for v, words in choices(schema) if isinstance(v, str | int | bool)}
 

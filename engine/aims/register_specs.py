@@ -39,13 +39,14 @@ from engine.aims.registers import (
     TrainingRecord,
 )
 from engine.aims.roles import ROLES
+from engine.aims.words import WORDS
 from engine.core.models import User
 from engine.core.words import humanize
 
 
 def _codes(*codes: str) -> tuple[tuple[str, str], ...]:
     """Choices whose label is the code in words (``special_category`` -> ``Special category``)."""
-    return tuple((c, humanize(c)) for c in codes)
+    return tuple((c, humanize(c, WORDS)) for c in codes)
 
 
 @dataclass(frozen=True)

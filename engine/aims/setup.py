@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from engine.aims import references, roles, sod_rules
+from engine.aims.words import WORDS
 from engine.core.domain import Domain, NamedRecipient, OrganisationPeople, PhaseResult, WorkerPhase
 
 if TYPE_CHECKING:
@@ -24,13 +25,6 @@ REJECTIONS = frozenset({
     "reject", "return_for_rework", "request_changes", "require_full_assessment", "changes_required",
     "reject_require_further_treatment", "return_to_assessor", "returned", "reject_revision", "no_go",
 })
-
-#: words of the domain's codes said otherwise than in lower case (``engine.core.words.humanize``)
-WORDS = {
-    "aims": "AIMS", "aiia": "AIIA", "soa": "SoA", "ceo": "CEO", "nc": "NC", "ca": "corrective action",
-    "cb": "certification body", "capa": "CAPA", "dpia": "DPIA", "42001": "ISO/IEC 42001",
-    "stage1": "stage 1", "stage2": "stage 2",
-}
 
 #: escalation-ladder recipients that name the organisation's people (README "Escalation profiles")
 RECIPIENTS = {

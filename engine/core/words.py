@@ -30,11 +30,12 @@ def _words() -> Mapping[str, str]:
     return _merged[1]
 
 
-def humanize(code: str) -> str:
+def humanize(code: str, domain_words: Mapping[str, str] | None = None) -> str:
     """``code`` in words: a reference to a person or record (``_id``, ``_ids``) by what it names, each
-    word of the code as the word lists say it, the first letter capitalised. A code of no words comes
-    back as it is."""
-    known = _words()
+    word of the code as the word lists say it (the installed domain's, or ``domain_words`` for words
+    wanted before a domain is installed), the first letter capitalised. A code of no words comes back
+    as it is."""
+    known = _words() if domain_words is None else {**WORDS, **domain_words}
     words = [known.get(w.lower(), w) for w in code.removesuffix("_ids").removesuffix("_id").split("_") if w]
     if not words:
         return code

@@ -3,6 +3,10 @@ page, in every form message and register."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from jsonschema import Draft202012Validator
 
@@ -10,6 +14,8 @@ from engine.aims.register_fields import Field
 from engine.app.summary import _choices
 from engine.core import form_messages
 from engine.core.words import choices, humanize
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(("code", "words"), [
@@ -45,3 +51,15 @@ def test_a_register_a_form_message_and_a_page_say_a_code_alike() -> None:
         "Recommend after corrective action")
     assert _choices(schema["properties"]["decision"])["recommend_after_ca"] == "Recommend after corrective action"
 
+
+
+def test_register_choices_read_the_domains_words_before_it_is_installed() -> None:
+    """The register specs word their choices when they are imported, which may come before start-up
+    installs the domain: "SoA" and "CEO" still, not "Soa" and "Ceo"."""
+    script = ("from engine.core import domain\n"
+              "import engine.aims.register_specs as r\n"
+              "assert domain._installed is None, 'the domain was installed on import'\n"
+              "print(r.SPECS['documents'].field('doc_type').choice_label('soa'),"
+              " r.SPECS['risk_acceptances'].field('required_authority').choice_label('ceo'), sep='|')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.strip() == "SoA|CEO"

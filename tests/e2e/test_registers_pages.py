@@ -98,7 +98,9 @@ def test_objective_owner_sees_the_chart_and_records_a_measurement_in_a_real_brow
     page.wait_for_selector("text=Recorded measurement")
     assert "target met" in page.inner_text("[data-testid=results-summary]")
     assert "Q3 shortlist audit" in page.inner_text("[data-testid=measurements]")
-    page.wait_for_function("() => Chart.getChart('objective-chart').data.datasets[0].data.length === 5")
+    # the page after the POST shows its text before its scripts have run: wait for the chart it draws
+    page.wait_for_function("() => Boolean(window.Chart && Chart.getChart('objective-chart')"
+                           " && Chart.getChart('objective-chart').data.datasets[0].data.length === 5)")
     ui.shot("measurement_recorded")
     page.goto(f"{live_server}/registers/scope")
     page.wait_for_selector("[data-testid=scope-in-force]")

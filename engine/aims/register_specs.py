@@ -92,6 +92,12 @@ class RegisterSpec:
         """A row's status as pages say it ("submitted" -> "Submitted"); the API and exports keep the code."""
         return self.status_field.choice_label(code)
 
+    def title_words(self, title: Any) -> Any:
+        """A row's title as pages say it: a register titled by a choice (an impact assessment by its
+        trigger) says the choice's label; any other title as it is stored (a date for the page to word)."""
+        field = self.field(self.title)
+        return field.choice_label(title) if field.kind == "choice" else title
+
     def field(self, key: str) -> Field:
         for f in self.fields:
             if f.key == key:

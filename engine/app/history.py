@@ -20,7 +20,7 @@ from engine.app import access, subject
 from engine.app.event_words import phrase, shown
 from engine.app.subject import Subject
 from engine.app.summary import Item, summarize
-from engine.core import runtime, services
+from engine.core import definitions, runtime, services
 from engine.core.bpmn_source import BPMN_NS
 from engine.core.models import OPEN_STATES, AuditEvent, HumanTask, ProcessInstance, ProcessVersion, User
 from engine.core.runtime import Context
@@ -174,6 +174,8 @@ def instances(session: Session, user: User, limit: int = 200, process_id: str | 
     return list(session.scalars(stmt.order_by(ProcessInstance.id.desc()).limit(limit)))
 
 
+#: the largest stored diagram the instance page relabels (as other readers of stored versions allow)
+MAX_DIAGRAM_BYTES = 50_000_000
 #: what the lane that holds only the engine's own steps (scripts, timers, messages) is called for people
 SYSTEM_LANE = "aimsflow (automatic steps)"
 
@@ -181,8 +183,7 @@ SYSTEM_LANE = "aimsflow (automatic steps)"
 def diagram_in_words(xml: str) -> str:
     """The process's BPMN as the instance page draws it: lanes named by role code (``aims_owner``, as the
     engine reads them) are labelled with the role's words ("AIMS owner"); nothing else changes."""
-    root = etree.fromstring(xml.encode(), etree.XMLParser(resolve_entities=False, no_network=True,
-                                                          load_dtd=False, huge_tree=False))
+    root = definitions.safe_parse(definitions.SourceFile.from_text("diagram.bpmn", xml), MAX_DIAGRAM_BYTES)
     changed = False
     for lane in root.iter(f"{{{BPMN_NS}}}lane"):
         code = (lane.get("name") or "").strip()

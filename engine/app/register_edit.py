@@ -59,8 +59,7 @@ class RegisterRow:
     def title_words(self) -> str:
         """The title as pages say it: a register titled by a choice (an impact assessment's trigger) says
         its label; ``title`` keeps what is stored."""
-        field = SPECS[self.register].field(SPECS[self.register].title)
-        return field.choice_label(self.title) if field.kind == "choice" else self.title
+        return SPECS[self.register].title_words(self.title)
 
 
 @dataclass
@@ -439,7 +438,7 @@ def _titled(session: Session, f: Field, value: Any) -> str:
     if not wanted:
         return ""
     title = target.field(target.title)
-    titles = {ref: title.choice_label(t) if title.kind == "choice" else to_text(title, t) for ref, t in session.execute(
+    titles = {ref: to_text(title, target.title_words(t)) for ref, t in session.execute(
         select(target.model.ref, getattr(target.model, title.column)).where(target.model.ref.in_(wanted)))}
     return LIST_SEPARATOR.join(f"{ref} — {titles[ref]}" if titles.get(ref) else ref for ref in wanted)
 

@@ -140,10 +140,7 @@ def _card(session: Session, row: Any) -> Subject:
     if spec is not None and owner_column:
         owner_label = next((f.label for f in spec.fields if f.column == owner_column), owner_label)
     if spec is not None:
-        title_field = spec.field(spec.title)
-        title = getattr(row, title_field.column)
-        if title_field.kind == "choice":  # an impact assessment titled by its trigger
-            title = title_field.choice_label(title)
+        title = spec.title_words(getattr(row, spec.field(spec.title).column))
         facts = _spec_facts(session, spec, row, names, skip={spec.title, "status", "owner", owner_column})
         noun = spec.noun[:1].upper() + spec.noun[1:]
     else:

@@ -148,10 +148,13 @@ class BrowserForm:
         if box.is_checked() == on:
             return
         label = self.page.locator(f'label[for="{box.get_attribute("id")}"]')
-        if label.count():
-            label.first.click()
-        else:
-            box.set_checked(on)
+        for _ in range(2):  # a click chromium now and then takes without effect (see _send): once more
+            if label.count():
+                label.first.click()
+            else:
+                box.set_checked(on)
+            if box.is_checked() == on:
+                break
         assert box.is_checked() == on, f"{box.get_attribute('name')} could not be {'ticked' if on else 'cleared'}"
 
     def _rows(self, prefix: str, rows: list[Any], add: Any) -> None:
@@ -240,6 +243,7 @@ class Walk:
         self.page.wait_for_selector("[data-testid=startable]")
         self.page.locator(f'[data-testid=startable] a[href$="/start/{self.process_id}"]').click()
         self.page.wait_for_selector("[data-testid=start-form]")
+        self.page.wait_for_load_state("load")  # the pickers drawn (DOMContentLoaded) before anything is clicked
         self._answer(data)
         self.ui.shot(f"start_{self.process_id}")
         self._send("[data-testid=start]")
@@ -315,6 +319,7 @@ class Walk:
         else:  # a lane task not on the first tab: the page it links to from the instance
             self.page.goto(f"{self.base}/tasks/{task.id}")
         self.page.wait_for_selector("[data-testid=task-name]")
+        self.page.wait_for_load_state("load")  # the pickers drawn (DOMContentLoaded) before anything is clicked
         if self.page.locator("[data-testid=claim]").count():
             self.page.click("[data-testid=claim]")
             self.page.wait_for_selector("[data-testid=task-form]")

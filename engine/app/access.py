@@ -96,13 +96,19 @@ def visible_task(session: Session, user: User, task_id: int) -> HumanTask:
 def visible_task_and_instance(session: Session, user: User, task_id: int) -> tuple[HumanTask, ProcessInstance]:
     """The task and its instance, if ``user`` may see the instance. Raises NotFound otherwise.
     (The caller keeps the instance: the session holds loaded rows weakly, so one it dropped is read again.)"""
-    task = session.get(HumanTask, task_id)
-    if task is None:
+    pair = session.execute(_TASK_AND_INSTANCE, {"task_id": task_id}).first()
+    if pair is None:
         raise NotFound(f"no task {task_id}")
-    instance = session.get(ProcessInstance, task.instance_id)
-    if instance is None or not instance_visible(session, user, instance):
+    task, instance = pair
+    if not instance_visible(session, user, instance):
         raise NotFound(f"no task {task_id}")
     return task, instance
+
+
+#: the task and its instance in one read (two ``session.get`` were two statements on every task page and action)
+_TASK_AND_INSTANCE = (select(HumanTask, ProcessInstance)
+                      .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                      .where(HumanTask.id == bindparam("task_id")))
 
 
 def visible_instances_condition(user: User):  # type: ignore[no-untyped-def]

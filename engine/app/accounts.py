@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import bindparam, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session, joinedload
 
 from engine.aims.roles import ROLES
@@ -344,6 +344,15 @@ def create_token(session: Session, clock: Clock, user: User, name: str) -> tuple
 TOKEN_TOUCH_INTERVAL = timedelta(seconds=60)
 
 
+#: built once: every API request runs it (building the statement and its cache key per call cost as much
+#: as the read)
+_TOKEN_USER = (select(User, ApiToken.id, ApiToken.last_used_at)
+               .join(ApiToken, ApiToken.user_id == User.id)
+               .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None),
+                      User.active.is_(True))
+               .options(joinedload(User.role_rows)))
+
+
 @dataclass(frozen=True)
 class TokenCheck:
     """A valid token: its user (roles loaded), its id, and whether its last use is due to be written."""
@@ -359,11 +368,7 @@ def check_token(session: Session, clock: Clock, secret: str | None) -> TokenChec
     ``touch_due`` says so."""
     if not secret:
         return None
-    row = session.execute(
-        select(User, ApiToken.id, ApiToken.last_used_at)
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == _sha(secret), ApiToken.revoked_at.is_(None), User.active.is_(True))
-        .options(joinedload(User.role_rows))).unique().first()
+    row = session.execute(_TOKEN_USER, {"token_hash": _sha(secret)}).unique().first()
     if row is None:
         return None
     user, token_id, last_used = row

@@ -111,18 +111,19 @@ def check_version(session: Session, task: HumanTask, expected_version: int | Non
 
 
 _TASK_TABLE = cast(Table, HumanTask.__table__)
-#: write's prepared compare-and-set statements, by the columns they set
+#: write's prepared compare-and-set statements, by the columns they set and the states they accept
 _WRITES: dict[tuple[str, ...], Any] = {}
 
 
-def _write_statement(names: tuple[str, ...]) -> Any:
-    statement = _WRITES.get(names)
+def _write_statement(names: tuple[str, ...], states: tuple[str, ...]) -> Any:
+    statement = _WRITES.get((*names, "|", *states))
     if statement is None:
         table = _TASK_TABLE
-        statement = _WRITES[names] = (
+        # the states as plain equalities: an expanding IN is rewritten on every execution
+        statement = _WRITES[(*names, "|", *states)] = (
             update(table)
             .where(table.c.id == bindparam("w_id"), table.c.row_version == bindparam("w_version"),
-                   table.c.state.in_(bindparam("w_states", expanding=True)))
+                   or_(*(table.c.state == state for state in states)))
             .values({**{name: bindparam(name, type_=table.c[name].type) for name in names},
                      "row_version": table.c.row_version + 1}))
     return statement
@@ -136,7 +137,7 @@ def write(session: Session, task: HumanTask, states: tuple[str, ...], **values: 
     since we waited for it)."""
     names = tuple(sorted(values))
     result = session.connection().execute(
-        _write_statement(names), {**values, "w_id": task.id, "w_version": task.row_version, "w_states": list(states)})
+        _write_statement(names, states), {**values, "w_id": task.id, "w_version": task.row_version})
     if result.rowcount != 1:
         session.refresh(task)
         raise changed_error(session, task)
@@ -229,7 +230,8 @@ _SIBLING: Any = aliased(HumanTask)
 _INSTANCE_WITH_TASKS = (select(ProcessInstance, HumanTask).join(HumanTask, HumanTask.instance_id == ProcessInstance.id)
                         .where(ProcessInstance.id == select(_SIBLING.instance_id)
                                .where(_SIBLING.id == bindparam("task_id")).scalar_subquery(),
-                               or_(HumanTask.state.in_(OPEN_STATES), HumanTask.id == bindparam("task_id")))
+                               or_(*(HumanTask.state == state for state in OPEN_STATES),
+                                   HumanTask.id == bindparam("task_id")))
                         .execution_options(populate_existing=True))
 
 

@@ -135,6 +135,36 @@ def test_cli_db_upgrade_builds_the_schema_of_the_models(bare: Cli) -> None:
 ON_POSTGRES = os.environ.get("AIMSFLOW_TEST_DATABASE_URL", "").startswith("postgresql")
 
 
+def audit_triggers(cli: Cli) -> int:
+    """How many ``audit_head_follows`` triggers the app's database (its own schema on PostgreSQL) has."""
+    sql = ("SELECT count(*) FROM information_schema.triggers WHERE trigger_name = 'audit_head_follows' "
+           "AND event_object_schema = current_schema()" if ON_POSTGRES else
+           "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'audit_head_follows'")
+    with cli.app.app_context():
+        return int(db.session.execute(text(sql)).scalar_one())
+
+
+def test_cli_db_downgrade_and_upgrade_again_keep_the_audit_chain_moving(own_cli: Cli) -> None:
+    """Migration 0027's trigger (an audit append is one insert; the head follows it) goes with a downgrade
+    and comes back with the upgrade, on SQLite and PostgreSQL; the chain written before, between and after
+    verifies, and the head is the last event."""
+    submit_task(own_cli)
+    assert audit_triggers(own_cli) == 1
+    own_cli.ok("db", "downgrade", "0026")
+    assert audit_triggers(own_cli) == 0
+    upgrade(own_cli)
+    assert audit_triggers(own_cli) == 1
+    task_id = submit_task(own_cli)
+    own_cli.ok("complete", str(task_id), "--as", OWNER, "--data", '{"amount": 5}')
+    verified = own_cli.ok("audit", "verify").output
+    events = count_rows(own_cli, "audit_event")
+    assert verified.startswith(f"ok: {events} events"), verified
+    with own_cli.app.app_context():
+        head = db.session.execute(text("SELECT seq FROM audit_head WHERE id = 1")).scalar_one()
+        last = db.session.execute(text("SELECT action FROM audit_event WHERE seq = :s"), {"s": events}).scalar_one()
+    assert head == events and last == "complete"
+
+
 def test_cli_db_upgrade_creates_the_use_alter_foreign_keys(bare: Cli) -> None:
     upgrade(bare)
     assert [d for d in schema_differences(bare) if d[0] == "add_fk"] == []

@@ -58,6 +58,11 @@ class Pages:
             return
         self.checked.add(kind)
         assert AXE.exists(), "axe-core is missing: run make install"
+        # the colours a person reads are the settled ones: a button under the mouse where the last page was
+        # clicked fades to its hover colours (Bootstrap's 0.15 s transition), and axe measured it half-way
+        # ("color-contrast ... #1372fd on #f9fcff" for the modeler's Validate)
+        self.page.wait_for_function("""() => document.getAnimations().every(
+            a => !(a instanceof CSSTransition) || a.playState !== 'running')""", timeout=5000)
         if not self.page.evaluate("() => typeof window.axe !== 'undefined'"):
             self.page.evaluate(AXE.read_text())  # evaluated, not a script tag: the CSP forbids inline scripts
         found = self.page.evaluate(

@@ -146,8 +146,8 @@ def audit_triggers(cli: Cli) -> int:
 
 def test_cli_db_downgrade_and_upgrade_again_keep_the_audit_chain_moving(own_cli: Cli) -> None:
     """Migration 0027's trigger (an audit append is one insert; the head follows it) goes with a downgrade
-    and comes back with the upgrade, on SQLite and PostgreSQL; the chain written before, between and after
-    verifies, and the head is the last event."""
+    and comes back with the upgrade, on SQLite and PostgreSQL; the chain written before and after verifies,
+    and the head is the last event."""
     submit_task(own_cli)
     assert audit_triggers(own_cli) == 1
     own_cli.ok("db", "downgrade", "0026")

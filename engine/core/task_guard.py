@@ -112,15 +112,15 @@ def check_version(session: Session, task: HumanTask, expected_version: int | Non
 
 _TASK_TABLE = cast(Table, HumanTask.__table__)
 #: write's prepared compare-and-set statements, by the columns they set and the states they accept
-_WRITES: dict[tuple[str, ...], Any] = {}
+_WRITES: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
 
 
 def _write_statement(names: tuple[str, ...], states: tuple[str, ...]) -> Any:
-    statement = _WRITES.get((*names, "|", *states))
+    statement = _WRITES.get((names, states))
     if statement is None:
         table = _TASK_TABLE
         # the states as plain equalities: an expanding IN is rewritten on every execution
-        statement = _WRITES[(*names, "|", *states)] = (
+        statement = _WRITES[names, states] = (
             update(table)
             .where(table.c.id == bindparam("w_id"), table.c.row_version == bindparam("w_version"),
                    or_(*(table.c.state == state for state in states)))

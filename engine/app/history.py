@@ -174,8 +174,6 @@ def instances(session: Session, user: User, limit: int = 200, process_id: str | 
     return list(session.scalars(stmt.order_by(ProcessInstance.id.desc()).limit(limit)))
 
 
-#: the largest stored diagram the instance page relabels (as other readers of stored versions allow)
-MAX_DIAGRAM_BYTES = 50_000_000
 #: what the lane that holds only the engine's own steps (scripts, timers, messages) is called for people
 SYSTEM_LANE = "aimsflow (automatic steps)"
 
@@ -183,7 +181,7 @@ SYSTEM_LANE = "aimsflow (automatic steps)"
 def diagram_in_words(xml: str) -> str:
     """The process's BPMN as the instance page draws it: lanes named by role code (``aims_owner``, as the
     engine reads them) are labelled with the role's words ("AIMS owner"); nothing else changes."""
-    root = definitions.safe_parse(definitions.SourceFile.from_text("diagram.bpmn", xml), MAX_DIAGRAM_BYTES)
+    root = definitions.parse_text("diagram.bpmn", xml)
     changed = False
     for lane in root.iter(f"{{{BPMN_NS}}}lane"):
         code = (lane.get("name") or "").strip()

@@ -369,7 +369,7 @@ class ElementInfo:
 
 def elements(xml: str) -> list[ElementInfo]:
     """Tasks and events of the diagram with their ``spiffworkflow:properties``, in document order."""
-    root = definitions.safe_parse(definitions.SourceFile("x.bpmn", xml.encode()), 50_000_000)
+    root = definitions.parse_text("x.bpmn", xml)
     lanes = {}
     for lane in root.iter(f"{{{BPMN}}}lane"):
         for ref in lane.iterfind("bpmn:flowNodeRef", definitions.NS):
@@ -395,7 +395,7 @@ def patch_properties(xml: str, element_id: str, values: dict[str, str], name: st
     unknown = sorted(set(values) - set(EDITABLE_PROPERTIES) - {"start_roles"})
     if unknown:
         raise InvalidInput(f"unknown task propert{'ies' if len(unknown) > 1 else 'y'} {', '.join(unknown)}")
-    root = definitions.safe_parse(definitions.SourceFile("x.bpmn", xml.encode()), 50_000_000)
+    root = definitions.parse_text("x.bpmn", xml)
     node = next((n for n in root.iter() if isinstance(n.tag, str) and n.get("id") == element_id
                  and etree.QName(n).namespace == BPMN), None)
     if node is None:
@@ -439,8 +439,8 @@ def restore_references(xml: str, base_xml: str) -> str:
     SpiffWorkflow names a process variable there (``risks``), not the id of a BPMN element; bpmn-js cannot
     resolve such a reference and drops it when it saves, which would silently break the diagram. Raises
     DefinitionError when ``xml`` is not BPMN."""
-    root = definitions.safe_parse(definitions.SourceFile("x.bpmn", xml.encode()), 50_000_000)
-    base = definitions.safe_parse(definitions.SourceFile("base.bpmn", base_xml.encode()), 50_000_000)
+    root = definitions.parse_text("x.bpmn", xml)
+    base = definitions.parse_text("base.bpmn", base_xml)
     tag = f"{{{BPMN}}}multiInstanceLoopCharacteristics"
     kept = {}
     for mi in base.iter(tag):

@@ -98,6 +98,18 @@ def safe_parse(source: SourceFile, max_bytes: int) -> Any:
     return root
 
 
+#: the bound on XML the engine reads from text it holds (a stored version, a diagram on its way from the
+#: modeler) to look at or compare: where a file comes in (deploy, save, publish), ``max_definition_bytes``
+#: applies; this only keeps such a read finite
+TEXT_MAX_BYTES = 50_000_000
+
+
+def parse_text(name: str, xml: str) -> Any:
+    """``xml`` (text) parsed as :func:`safe_parse` does, up to :data:`TEXT_MAX_BYTES`; ``name`` for its problems.
+    Raises DefinitionError."""
+    return safe_parse(SourceFile.from_text(name, xml), TEXT_MAX_BYTES)
+
+
 def _doctype_problem(name: str) -> Problem:
     return Problem(name, "", "DOCTYPE and entity declarations are not allowed in BPMN files",
                    "remove the <!DOCTYPE ...> block", rule="xml")

@@ -33,6 +33,7 @@ from engine.core.bpmn_source import (
     SourceFile,
     content_sha,
     load,
+    parse_text,
     safe_parse,
     sha256_of,
 )
@@ -59,7 +60,7 @@ __all__ = ["BPMN_NS", "NS", "SPIFF_NS", "DeployResult", "ParsedDefinition", "Pro
            "clear_spec_cache", "connect_loop_tasks", "deploy", "deploy_directory", "deployed_library",
            "folder_library",
            "form_schema", "latest_version", "latest_versions", "load_escalation_profiles", "parse_and_lint",
-           "safe_parse", "sha256_of", "specs_for", "start_event_properties"]
+           "parse_text", "safe_parse", "sha256_of", "specs_for", "start_event_properties"]
 
 Specs = tuple[Any, dict[str, Any]]  # (BpmnProcessSpec, {process_id: BpmnProcessSpec})
 
@@ -569,7 +570,7 @@ def specs_for(session: Session, version: ProcessVersion, default_lane_role: str 
         files.append((dep.filename, dep.bpmn_xml))
     roots = []
     for filename, xml in files:
-        roots.append(safe_parse(SourceFile.from_text(filename, xml), 50_000_000))
+        roots.append(parse_text(filename, xml))
         parser.add_bpmn_xml(roots[-1], filename=filename)
     specs = (parser.get_spec(version.process_id), parser.get_subprocess_specs(version.process_id))
     timers.prepare(specs)

@@ -123,7 +123,7 @@ def test_layering_core_speaks_no_domain_word(path: Path) -> None:
     ("from ...app import history", "engine.aims.operators.cert"),
     ("from engine.app import worklist", "engine.aims.readiness"),
     ("from engine.core.services import start_process", "web.tasks"),
-    ("from engine.app.worklist import humanize", "web.tasks"),
+    ("from engine.core.words import humanize", "web.tasks"),
 ], ids=["core-flask", "app-flask", "aims-flask-ext", "core-werkzeug", "core-web", "nested", "import-module",
         "dunder-import", "core-aims", "core-app", "core-relative-aims", "aims-relative-app", "aims-app",
         "web-behind-face", "web-behind-app-face"])
@@ -140,7 +140,7 @@ def test_layering_check_catches_forbidden_import(source: str, module: str) -> No
     ("import flasky_thing", "engine.core.worker"),
     ("from sqlalchemy import select", "engine.core.services"),
     ("from engine.core import services", "web.tasks"),
-    ("from engine.app import humanize", "web.tasks"),
+    ("from engine.core import humanize", "web.tasks"),
     ("from flask import Flask", "web"),
 ], ids=["relative", "aims-core", "app-aims", "app-core-models", "webbrowser", "flask-prefix-word", "sqlalchemy",
         "web-core-face", "web-app-face", "web-flask"])

@@ -35,8 +35,7 @@ from typing import Any, TypeVar
 
 from werkzeug.datastructures import FileStorage, MultiDict
 
-from engine.app import enum_options, humanize
-from engine.core import FieldError, forms, human_date, title_at
+from engine.core import FieldError, choices, forms, human_date, humanize, title_at
 
 LONG_TEXT = re.compile(r"(comment|comments|rationale|description|note|notes|summary|justification|details|"
                        r"explanation|reason|narrative|conclusion|impact|impacts)$")
@@ -146,15 +145,15 @@ def _kind(key: str, schema: dict[str, Any]) -> str:
             return "files"
         if items.get("x-ref"):
             return "refs"
-        if enum_options(items):  # a long list (controls, clauses) is a multi picker, a short one checkboxes
-            return "checkboxes" if len(enum_options(items)) <= MANY_CHOICES else "choices"
+        if choices(items):  # a long list (controls, clauses) is a multi picker, a short one checkboxes
+            return "checkboxes" if len(choices(items)) <= MANY_CHOICES else "choices"
         if items.get("type") == "object":
             return "group"
         return "lines"
-    if enum_options(schema):
+    if choices(schema):
         if widget in ("radio", "select"):
             return str(widget)
-        return "radio" if len(enum_options(schema)) <= 4 else "select"
+        return "radio" if len(choices(schema)) <= 4 else "select"
     if kind == "object" or (kind is None and isinstance(schema.get("properties"), dict)):
         return "object"
     if kind == "boolean":
@@ -233,13 +232,13 @@ def _fields(schema: dict[str, Any], values: Any, errors: dict[str, str], pick: O
         if f.kind in ("integer", "number"):
             f.step = "1" if f.kind == "integer" else "any"
         if f.kind in ("radio", "select"):
-            f.options = enum_options(sub)
+            f.options = choices(sub)
         elif f.kind == "scale":
             f.options = scale_options(sub, pick.scales(str(sub["x-scale"])))
             meanings = pick.meanings(str(sub["x-scale"]))
             f.meanings = {value: meanings[value] for value, _ in f.options if meanings.get(value)}
         elif f.kind in ("checkboxes", "choices"):
-            f.options = enum_options(sub["items"])
+            f.options = choices(sub["items"])
         elif f.kind == "item":
             words = forms.choice_items(sub, pick.task_data)
             f.options = [(str(i), text) for i, text in enumerate(words or [])]
@@ -385,7 +384,7 @@ def _convert(kind: str, sub: dict[str, Any], raw: str) -> Any:
             return raw
         return int(number) if number.is_integer() and "." not in raw else number
     if kind in ("radio", "select"):
-        for value, _ in enum_options(sub):
+        for value, _ in choices(sub):
             if str(value) == raw:
                 return value
     return raw
@@ -414,7 +413,7 @@ def _parse_object(schema: dict[str, Any], form: MultiDict[str, str], files: Mult
                 data[key] = picked
         elif kind in ("checkboxes", "choices"):
             chosen = form.getlist(n)
-            options = enum_options(sub["items"])
+            options = choices(sub["items"])
             picked = [v for v, _ in options if str(v) in chosen]
             if picked:
                 data[key] = picked

@@ -11,8 +11,8 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from engine.aims import ROLES
-from engine.app import access, humanize, register_edit
-from engine.core import as_utc, local_text, notifications, zone
+from engine.app import access, register_edit
+from engine.core import as_utc, humanize, local_text, notifications, zone
 
 from .extensions import db
 

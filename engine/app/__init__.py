@@ -12,5 +12,4 @@ __all__, __getattr__ = face(__name__, modules=(
     "register_edit", "register_io", "soa_edit", "worklist",
 ), names={
     "queries": ("TaskRow",),
-    "worklist": ("enum_options", "humanize"),
 })

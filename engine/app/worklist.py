@@ -27,7 +27,7 @@ from engine.core.form_messages import title_at
 from engine.core.models import OPEN_STATES, EvidenceFile, HumanTask, ProcessInstance, TaskDraft, TaskState, User
 from engine.core.properties import read_properties
 from engine.core.runtime import Context
-from engine.core.words import choices, humanize  # noqa: F401 (engine.app offers humanize)
+from engine.core.words import choices
 
 TABS = ("mine", "claimable", "overdue", "all")
 #: the inbox search reads at most this many characters
@@ -134,15 +134,10 @@ def decision_field_of(schema: dict[str, Any] | None) -> DecisionField | None:
     decision = props.get(decisions.DECISION_FIELD)
     if not isinstance(decision, dict):
         return None
-    options = enum_options(decision)
+    options = choices(decision)
     if not options:
         return None
     return DecisionField(decisions.DECISION_FIELD, options, decisions.comment_field(props))
-
-
-def enum_options(schema: dict[str, Any]) -> list[tuple[Any, str]]:
-    """(value, label) pairs of an ``enum`` or a ``oneOf`` of ``const`` with ``title``."""
-    return choices(schema)
 
 
 def reference_options(session: Session, kind: str) -> list[tuple[str, str]]:

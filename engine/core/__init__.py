@@ -22,4 +22,5 @@ __all__, __getattr__ = face(__name__, modules=(
     "form_messages": ("human_date", "title_at"),
     "settings": ("EngineSettings",),
     "uow": ("transaction",),
+    "words": ("choices", "humanize"),
 })

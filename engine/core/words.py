@@ -22,11 +22,11 @@ def _words() -> Mapping[str, str]:
     """The core's words and the installed domain's (merged once per domain)."""
     global _merged
     try:
-        installed: object = domain.current()
+        installed = domain.current()
     except RuntimeError:  # no domain yet: the core's words alone
         return WORDS
     if _merged[0] is not installed:
-        _merged = (installed, {**WORDS, **domain.current().words})
+        _merged = (installed, {**WORDS, **installed.words})
     return _merged[1]
 
 

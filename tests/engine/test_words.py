@@ -52,7 +52,6 @@ def test_a_register_a_form_message_and_a_page_say_a_code_alike() -> None:
     assert _choices(schema["properties"]["decision"])["recommend_after_ca"] == "Recommend after corrective action"
 
 
-
 def test_register_choices_read_the_domains_words_before_it_is_installed() -> None:
     """The register specs word their choices when they are imported, which may come before start-up
     installs the domain: "SoA" and "CEO" still, not "Soa" and "Ceo"."""

@@ -100,6 +100,10 @@ def test_assessor_approver_and_admin_in_a_real_browser(live_server: str, chromiu
     page.wait_for_selector("[id='f.ai_system_ref-ts-dropdown'] .option.active")  # the match is offered
     page.keyboard.press("Enter")  # and Enter chooses the match
     assert page.input_value("[name='f.ai_system_ref']") == "AIS-002"
+    # on to the Start button, as with the reviewer's picker below: left focused, the picker was now and then
+    # (2 runs in 8 on PostgreSQL) open again by the full-page screenshot, all its options listed over Start
+    page.keyboard.press("Tab")
+    page.wait_for_selector("[id='f.ai_system_ref-ts-dropdown']", state="hidden")
     ui.shot("start_form")
     page.click("[data-testid=start]")
     page.wait_for_selector("#diagram[data-rendered=true]")

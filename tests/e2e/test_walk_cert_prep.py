@@ -9,12 +9,15 @@ Screenshots under test-output/e2e/<test name>/."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
+from engine.aims.registers import CertificationCycle
 from web.extensions import db
 
 from ..engine import cert_flow as cf
@@ -95,3 +98,38 @@ def test_cert_prep_soa_sent_back_and_no_go_before_remediation(cert: Walk) -> Non
                                                "known_risks": "A.8.3 form goes live in January"})
     assert "ut_record_audit_schedule" in cert.specs()  # stage 1 (and daniel's remediation action) open
     cert.finish("running")
+
+
+def test_the_project_form_starts_from_what_the_register_holds(cert: Walk) -> None:
+    """The organisation typed its certification body, the point of contact and the target dates into the
+    register: the AIMS owner finds them in the project form, adds only what the register lacks, and the
+    cycle keeps them."""
+    with cert.app.app_context():
+        cycle = db.session.scalar(select(CertificationCycle).where(CertificationCycle.ref == "CERT-2026"))
+        assert cycle is not None
+        cycle.certification_body, cycle.cb_contact = "Northgate Assurance Ltd", "audits@northgate.example"
+        cycle.target_stage1_date, cycle.target_stage2_date = date(2027, 4, 12), date(2027, 5, 24)
+        db.session.commit()
+    cert.start("priya", {"cycle_ref": "CERT-2026"})
+    task, = cert.open_tasks("ut_define_cert_project")
+    cert.as_("priya")
+    cert.page.goto(f"{cert.base}/tasks/{task.id}")
+    cert.page.wait_for_selector("[data-testid=task-form]")
+    shown = {name: cert.page.locator(f'[name="f.project.{name}"]').first.input_value()
+             for name in ("certification_body", "cb_contact", "accreditation_body", "scope_ref",
+                          "internal_point_of_contact_id", "target_stage1_date", "target_stage2_date")}
+    assert shown == {"certification_body": "Northgate Assurance Ltd", "cb_contact": "audits@northgate.example",
+                     "accreditation_body": "National accreditation body (IAF MLA signatory)",
+                     "scope_ref": "DOC-SCOPE-001 v1.0", "internal_point_of_contact_id": email("priya"),
+                     "target_stage1_date": "2027-04-12", "target_stage2_date": "2027-05-24"}
+    assert cert.page.locator('[name="f.project.cb_accredited_for_42001"]').first.is_checked()
+    cert.ui.shot("project_form_from_the_register")
+    cert.do("priya", "ut_define_cert_project", {"project": {
+        "ai_system_ids": ["AIS-001", "AIS-002"], "sites": ["London"], "headcount_in_scope": 640}})
+    with cert.app.app_context():
+        cycle = db.session.scalar(select(CertificationCycle).where(CertificationCycle.ref == "CERT-2026"))
+        assert cycle is not None
+        assert (cycle.certification_body, cycle.cb_contact, cycle.target_stage1_date) == (
+            "Northgate Assurance Ltd", "audits@northgate.example", date(2027, 4, 12))
+        assert cycle.details["project"]["ai_system_ids"] == ["AIS-001", "AIS-002"]
+    assert cert.specs() == ["ut_complete_soa_entry", "ut_complete_soa_entry"]

@@ -104,10 +104,35 @@ def open_cycle(ctx: OperatorContext, cycle_ref: str | None = None) -> dict[str, 
     touch(ctx, row)
     ctx.set_subject(row.ref)
     owner = aims_owner(ctx)
+    project = project_so_far(ctx, row)
     return {"cycle_ref": row.ref, "aims_owner_id": owner, "prepared_by_id": owner,
-            "certification_body": None if row.certification_body == "(to be named)" else row.certification_body,
-            "target_stage1_date": row.target_stage1_date.isoformat() if row.target_stage1_date else None,
-            "target_stage2_date": row.target_stage2_date.isoformat() if row.target_stage2_date else None}
+            "certification_body": project.get("certification_body"),
+            "target_stage1_date": project.get("target_stage1_date"),
+            "target_stage2_date": project.get("target_stage2_date"), "project": project}
+
+
+def project_so_far(ctx: OperatorContext, cycle: CertificationCycle) -> dict[str, Any]:
+    """What the register already holds of the cycle's project, as the project form's values: the
+    certification body, its contact and accreditation, the point of contact and the dates the
+    organisation typed into the register (or an earlier run of this step recorded), so the AIMS owner
+    checks them rather than typing them again. Fields the register leaves empty are left out."""
+    details = cycle.details or {}
+    values: dict[str, Any] = {"scope_ref": details["scope_ref"]} if isinstance(details.get("scope_ref"), str) else {}
+    if isinstance(details.get("project"), dict):
+        values.update(details["project"])
+    body = cycle.certification_body
+    named = {
+        "certification_body": None if body == "(to be named)" else body,
+        "cb_accredited_for_42001": cycle.cb_accredited_for_42001 if body != "(to be named)" else None,
+        "accreditation_body": cycle.accreditation_body, "cb_contact": cycle.cb_contact,
+        "internal_point_of_contact_id": email(ctx, cycle.internal_point_of_contact_id),
+        "aims_operating_since": cycle.aims_operating_since, "target_stage1_date": cycle.target_stage1_date,
+        "target_stage2_date": cycle.target_stage2_date,
+    }
+    for name, value in named.items():
+        if value not in (None, ""):
+            values[name] = value.isoformat() if isinstance(value, date) else value
+    return values
 
 
 def _deadlines(cycle: CertificationCycle) -> dict[str, Any]:

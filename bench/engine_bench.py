@@ -17,6 +17,12 @@ two rounds that is 12 user-task completions per instance, each with a 3-key dict
 Both are warmed up, then timed with ``time.perf_counter`` over several repeats; medians are reported.
 After the timings, one more untimed engine instance counts the SQL statements sent (SQLAlchemy's
 ``before_cursor_execute``, ``BEGIN`` included): ``SQL statements per use case`` (a start or a completion).
+(f) the floor of this design: that instance's statements and commits, recorded as SQLAlchemy hands them to
+    ``sqlite3`` (parameters already converted), replayed with ``sqlite3`` alone on a copy of the database as it
+    was before the instance (same pragmas, fresh copy per repeat): what the storage costs with no Python of
+    ours or SQLAlchemy's around it; then again on a copy without the indexes of the tables it writes that
+    its own reads do not use (what fewer indexes could save at most: the inbox, the worker and the pages need
+    them). ``ratio floor (bare + SQL alone)/bare`` is the best ``ratio engine/bare`` these statements allow.
 The last line is ``ratio engine/bare: X.XX`` (time per instance, engine divided by (a)); the line before
 it gives the same ratio against (a+r).
 DESIGN.md's target: at most 2.0.
@@ -30,10 +36,13 @@ import gc
 import io
 import platform
 import pstats
+import shutil
+import sqlite3
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,7 +142,8 @@ class ThroughEngine:
     def __init__(self, folder: Path) -> None:
         self.settings = EngineSettings(processes_dir=DATA, forms_dir=DATA / "forms")
         self.clock = SystemClock()
-        self.db = make_engine(f"sqlite:///{folder / 'bench.db'}")
+        self.path = folder / "bench.db"
+        self.db = make_engine(f"sqlite:///{self.path}")
         self.sessions = sessionmaker(self.db)
         self.user_id = seed(self.db, self.settings, self.clock, EMAIL, "Bench Owner")
         self.size = 0
@@ -174,6 +184,62 @@ class ThroughEngine:
             event.remove(self.db, "before_cursor_execute", counter)
         return count / (1 + USER_TASKS)
 
+    def sql_floor(self, repeats: int) -> Floor:
+        """(f): one more instance's SQL recorded, then replayed with ``sqlite3`` alone on copies of the database
+        as it was before (median of ``repeats``), as is and without the indexes of :data:`_SECONDARY_INDEXES`.
+        Raises RuntimeError when a replay does not leave the database as the engine did."""
+        self.db.dispose()  # the pool's connections closed: the last one checkpoints the log into the file
+        snapshot = self.path.with_name("floor-snapshot.db")
+        shutil.copy(self.path, snapshot)
+        recorded: list[tuple[str, Any, bool]] = []
+
+        def statement(_conn: Any, _cursor: Any, sql: str, params: Any, _ctx: Any, many: bool) -> None:
+            recorded.append((sql, params, many))
+
+        def commit(_conn: Any) -> None:
+            recorded.append(("COMMIT", (), False))
+
+        event.listen(self.db, "before_cursor_execute", statement)
+        event.listen(self.db, "commit", commit)
+        try:
+            self.run_instance()
+        finally:
+            event.remove(self.db, "before_cursor_execute", statement)
+            event.remove(self.db, "commit", commit)
+        with self.db.connect() as conn:
+            engine_made = _fingerprint(conn.connection.driver_connection)
+        timed = self._replay(snapshot, recorded, repeats, engine_made)
+        with closing(sqlite3.connect(snapshot, isolation_level=None)) as conn:
+            for (name,) in conn.execute(_SECONDARY_INDEXES).fetchall():
+                conn.execute(f'DROP INDEX "{name}"')
+            conn.execute("VACUUM")
+        commits = sum(1 for sql, _, _ in recorded if sql == "COMMIT")
+        return Floor(timed, self._replay(snapshot, recorded, repeats, engine_made), len(recorded) - commits, commits)
+
+    def _replay(self, snapshot: Path, recorded: list[tuple[str, Any, bool]], repeats: int,
+                engine_made: tuple[Any, ...]) -> float:
+        copy = self.path.with_name("floor-replay.db")
+        seconds = []
+        for _ in range(repeats):
+            for leftover in (copy, copy.with_name(copy.name + "-wal"), copy.with_name(copy.name + "-shm")):
+                leftover.unlink(missing_ok=True)
+            shutil.copy(snapshot, copy)
+            with closing(sqlite3.connect(copy, isolation_level=None)) as conn:
+                for pragma in ("busy_timeout = 30000", "journal_mode = WAL", "synchronous = NORMAL",
+                               "foreign_keys = ON"):
+                    conn.execute(f"PRAGMA {pragma}")
+                t0 = time.perf_counter()
+                for sql, params, many in recorded:
+                    if many:
+                        conn.executemany(sql, params)
+                    else:
+                        conn.execute(sql, params).fetchall()
+                seconds.append(time.perf_counter() - t0)
+                replayed = _fingerprint(conn)
+            if replayed != engine_made:  # the replay must have done the engine's work, not less of it
+                raise RuntimeError(f"the replay left {replayed}, the engine {engine_made}")
+        return statistics.median(seconds)
+
     def finished_state_size(self) -> int:
         with self.sessions() as session:
             instance = session.get(ProcessInstance, self.last_instance_id)
@@ -182,6 +248,32 @@ class ThroughEngine:
 
     def close(self) -> None:
         self.db.dispose()
+
+
+@dataclass
+class Floor:
+    """(f): seconds per instance to replay the engine's SQL with ``sqlite3`` alone, as is and without the
+    indexes its reads do not use; statements (``BEGIN`` included) and commits per instance."""
+    seconds: float
+    without_indexes: float
+    statements: int
+    commits: int
+
+
+#: the indexes a use case keeps up to date besides the tables' own keys (primary and unique), but for the one its
+#: reads use (an instance's task rows); the inbox, the worker and the pages need them, the use case does not
+_SECONDARY_INDEXES = ("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN "
+                      "('process_instance', 'human_task', 'notification', 'outbox_message', 'audit_event') "
+                      "AND name != 'ix_human_task_instance_id'")
+
+
+def _fingerprint(conn: Any) -> tuple[Any, ...]:
+    """What a run leaves in the database: the audit chain's head, the task rows by state, the outbox and
+    the instances' versions."""
+    return (conn.execute("SELECT seq, hash FROM audit_head").fetchall(),
+            conn.execute("SELECT state, count(*) FROM human_task GROUP BY state ORDER BY state").fetchall(),
+            conn.execute("SELECT count(*) FROM outbox_message").fetchall(),
+            conn.execute("SELECT sum(version), count(*) FROM process_instance").fetchall())
 
 
 # --------------------------------------------------------------------------- timing
@@ -279,8 +371,15 @@ def main(argv: list[str] | None = None) -> int:
             b = measure(engine.run_instance, args.instances, args.repeats, args.warmup)
             print(b.line("(b)   engine on SQLite         ", engine.finished_state_size()), flush=True)
             print(f"SQL statements per use case: {engine.statements_per_use_case():.1f}", flush=True)
+            floor = engine.sql_floor(max(args.repeats, 10))
+            print(f"(f)   the same SQL, sqlite3 alone: {floor.seconds * 1000:7.2f} ms/instance ({floor.statements} "
+                  f"statements and {floor.commits} commits); without the indexes it does not read: "
+                  f"{floor.without_indexes * 1000:.2f} ms", flush=True)
         finally:
             engine.close()
+    bare = a.per_instance
+    print(f"ratio floor (bare + SQL alone)/bare: {(bare + floor.seconds) / bare:.2f} "
+          f"(without those indexes {(bare + floor.without_indexes) / bare:.2f})")
     print(f"ratio engine/bare (serialize + restore): {b.per_instance / art.per_instance:.2f}")
     print(f"ratio engine/bare: {b.per_instance / a.per_instance:.2f}")
     return 0

@@ -155,6 +155,22 @@ def choice_words(field: dict[str, Any], value: Any, task_data: dict[str, Any] | 
     return words[value]
 
 
+def with_choice_words(schema: Any, task_data: dict[str, Any] | None) -> Any:
+    """``schema`` with every ``x-choices-from`` field also offering its items the standard JSON Schema way,
+    ``"oneOf": [{"const": index, "title": words}, ...]`` read from ``task_data``: what an API client or a
+    generic form renderer shows (the keyword itself names a list in the task data only this engine reads).
+    A field with no items to offer is left as it is; ``schema`` itself is not changed."""
+    if isinstance(schema, list):
+        return [with_choice_words(item, task_data) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: with_choice_words(value, task_data) for key, value in schema.items()}
+    words = choice_items(schema, task_data)
+    if words:
+        out["oneOf"] = [{"const": index, "title": text} for index, text in enumerate(words)]
+    return out
+
+
 def load_form(path: Path, max_bytes: int = 500_000) -> dict[str, Any]:
     """Read one ``forms/<name>.schema.json``. Raises ValueError naming the file and the problem."""
     if not path.is_file():

@@ -16,6 +16,8 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from engine.aims.registers import CorrectiveAction
+from engine.app import accounts
+from engine.core import directory
 from engine.core.clock import FixedClock
 from engine.core.models import ProcessInstance
 from web.extensions import db
@@ -195,3 +197,26 @@ def test_nonconformity_record_lists_each_root_cause_with_the_actions_that_addres
         causes.append((" ".join(words.split()), refs))
     assert causes == [("Report built manually by one analyst; no backup during leave (People)", ["CA-004"]),
                       ("No scheduled job or deadline alert (Technology)", ["CA-003"])]
+
+
+def test_the_api_offers_the_causes_by_their_words_and_takes_the_index(app: Flask, clock: FixedClock) -> None:
+    """An API client reads the plan step's form with each cause as a standard choice (``oneOf`` of the index
+    and the cause's words), completes it with indexes, and the actions name the causes chosen."""
+    instance, task = to_plan(app, clock)
+    with app.app_context():
+        _, secret = accounts.create_token(db.session, clock, directory.user_by_email(db.session, email("ravi")),
+                                          "plan client")
+        db.session.commit()
+    client, auth = app.test_client(), {"Authorization": f"Bearer {secret}"}
+    read = client.get(f"/api/v1/tasks/{task}", headers=auth)
+    assert read.status_code == 200
+    field = read.get_json()["form_schema"]["properties"]["actions"]["items"]["properties"]["addresses_root_cause"]
+    assert field["oneOf"] == [{"const": 0, "title": FIRST}, {"const": 1, "title": SECOND}]
+    answers = plan()
+    answers["actions"][0]["addresses_root_cause"], answers["actions"][1]["addresses_root_cause"] = 1, 0
+    done = client.post(f"/api/v1/tasks/{task}/complete", json={"data": answers}, headers=auth)
+    assert done.status_code == 200, done.get_json()
+    with app.app_context():
+        nc = flow_of(app, clock, instance).nc()
+        assert [a.root_cause for a in db.session.scalars(select(CorrectiveAction).where(
+            CorrectiveAction.nc_id == nc.id).order_by(CorrectiveAction.id))] == [SECOND, FIRST]

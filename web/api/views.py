@@ -21,7 +21,7 @@ from engine.app import (
     uploads,
     worklist,
 )
-from engine.core import OPEN_STATES, DefinitionError, HumanTask, ProcessInstance, definitions, services
+from engine.core import OPEN_STATES, DefinitionError, HumanTask, ProcessInstance, definitions, forms, services
 
 from ..common import context, now, seen_version, unit
 from ..extensions import db
@@ -93,7 +93,7 @@ def list_tasks(args: dict[str, Any]) -> Any:
 def get_task(task_id: int) -> Any:
     """One task with its form schema and the data it sees."""
     d = worklist.task_detail(context(), api_user(), task_id, page=False)
-    return {**_task(d.task), "form_schema": d.schema, "data": d.data,
+    return {**_task(d.task), "form_schema": forms.with_choice_words(d.schema, d.choices_data), "data": d.data,
             "completed_by": d.completed_by.email if d.completed_by else None, "completed_at": d.task.completed_at,
             "may_claim": d.may_claim, "may_complete": d.may_complete, "blocked": d.blocked}, \
         200, {"ETag": f'"{d.task.row_version}"'}

@@ -101,9 +101,10 @@ def test_cert_prep_soa_sent_back_and_no_go_before_remediation(cert: Walk) -> Non
 
 
 def test_the_project_form_starts_from_what_the_register_holds(cert: Walk) -> None:
-    """The organisation typed its certification body, the point of contact and the target dates into the
-    register: the AIMS owner finds them in the project form, adds only what the register lacks, and the
-    cycle keeps them."""
+    """The register holds the cycle's certification body, contact, point of contact and target dates (as an
+    import leaves them): the AIMS owner finds them in the project form, adds only what the register lacks, and
+    the cycle keeps them. When that preparation is cancelled and started again for the same cycle, the form
+    shows everything typed the first time."""
     with cert.app.app_context():
         cycle = db.session.scalar(select(CertificationCycle).where(CertificationCycle.ref == "CERT-2026"))
         assert cycle is not None
@@ -133,3 +134,19 @@ def test_the_project_form_starts_from_what_the_register_holds(cert: Walk) -> Non
             "Northgate Assurance Ltd", "audits@northgate.example", date(2027, 4, 12))
         assert cycle.details["project"]["ai_system_ids"] == ["AIS-001", "AIS-002"]
     assert cert.specs() == ["ut_complete_soa_entry", "ut_complete_soa_entry"]
+    # the preparation is cancelled and started again for the same cycle: what was typed is there again
+    first = cert.instance_id
+    result = cert.app.test_cli_runner().invoke(args=["cancel", str(first), "--as", email("oliver"),
+                                                     "--reason", "restarted with the new scope"])
+    assert result.exit_code == 0, result.output
+    cert.start("priya", {"cycle_ref": "CERT-2026"})
+    assert cert.instance_id != first
+    task, = cert.open_tasks("ut_define_cert_project")
+    cert.page.goto(f"{cert.base}/tasks/{task.id}")
+    cert.page.wait_for_selector("[data-testid=task-form]")
+    cert.page.wait_for_load_state("load")
+    assert cert.page.locator('[name="f.project.headcount_in_scope"]').input_value() == "640"
+    assert cert.page.locator('[name="f.project.sites"]').input_value() == "London"
+    assert cert.page.locator('[name="f.project.ai_system_ids"]').evaluate(
+        "s => Array.from(s.selectedOptions).map(o => o.value)") == ["AIS-001", "AIS-002"]
+    cert.ui.shot("project_form_as_typed_before")

@@ -14,12 +14,15 @@ two rounds that is 12 user-task completions per instance, each with a 3-key dict
     ``services.complete_task`` as the CLI and the web call them: a fresh session, the acting user loaded,
     one transaction per use case, committed. The next task id comes from ``Outcome.new_tasks``.
 
-Both are warmed up, then timed with ``time.perf_counter`` over several repeats; medians are reported.
+Both are warmed up, then timed with ``time.perf_counter`` over several repeats; medians are reported. The modes
+take turns within each repeat ((a), (a+r), (b), then again), so a machine whose speed drifts during the run
+(a shared virtual machine does) slows them alike and the ratios compare like with like.
 After the timings, one more untimed engine instance counts the SQL statements sent (SQLAlchemy's
 ``before_cursor_execute``, ``BEGIN`` included): ``SQL statements per use case`` (a start or a completion).
 (f) the floor of this design: that instance's statements and commits, recorded as SQLAlchemy hands them to
     ``sqlite3`` (parameters already converted), replayed with ``sqlite3`` alone on a copy of the database as it
-    was before the instance (same pragmas, fresh copy per repeat): what the storage costs with no Python of
+    was before the instance (same pragmas, fresh copy per repeat; each replay in turn with one (a) instance,
+    whose median is the floor ratio's bare): what the storage costs with no Python of
     ours or SQLAlchemy's around it; then again on a copy without the indexes of the tables it writes that
     its own reads do not use (what fewer indexes could save at most: the inbox, the worker and the pages need
     them). ``ratio floor (bare + SQL alone)/bare`` is the best ``ratio engine/bare`` these statements allow.
@@ -184,10 +187,11 @@ class ThroughEngine:
             event.remove(self.db, "before_cursor_execute", counter)
         return count / (1 + USER_TASKS)
 
-    def sql_floor(self, repeats: int) -> Floor:
+    def sql_floor(self, repeats: int, bare: Callable[[], None]) -> Floor:
         """(f): one more instance's SQL recorded, then replayed with ``sqlite3`` alone on copies of the database
-        as it was before (median of ``repeats``), as is and without the indexes of :data:`_SECONDARY_INDEXES`.
-        Raises RuntimeError when a replay does not leave the database as the engine did."""
+        as it was before (median of ``repeats``), as is and without the indexes of :data:`_SECONDARY_INDEXES`;
+        each replay in turn with one ``bare`` instance, timed too. Raises RuntimeError when a replay does not
+        leave the database as the engine did."""
         self.db.dispose()  # the pool's connections closed: the last one checkpoints the log into the file
         snapshot = self.path.with_name("floor-snapshot.db")
         shutil.copy(self.path, snapshot)
@@ -208,19 +212,28 @@ class ThroughEngine:
             event.remove(self.db, "commit", commit)
         with self.db.connect() as conn:
             engine_made = _fingerprint(conn.connection.driver_connection)
-        timed = self._replay(snapshot, recorded, repeats, engine_made)
+        bare_seconds: list[float] = []
+
+        def one_bare() -> None:
+            t0 = time.perf_counter()
+            bare()
+            bare_seconds.append(time.perf_counter() - t0)
+
+        timed = self._replay(snapshot, recorded, repeats, engine_made, one_bare)
         with closing(sqlite3.connect(snapshot, isolation_level=None)) as conn:
             for (name,) in conn.execute(_SECONDARY_INDEXES).fetchall():
                 conn.execute(f'DROP INDEX "{name}"')
             conn.execute("VACUUM")
         commits = sum(1 for sql, _, _ in recorded if sql == "COMMIT")
-        return Floor(timed, self._replay(snapshot, recorded, repeats, engine_made), len(recorded) - commits, commits)
+        without = self._replay(snapshot, recorded, repeats, engine_made, one_bare)
+        return Floor(timed, without, statistics.median(bare_seconds), len(recorded) - commits, commits)
 
     def _replay(self, snapshot: Path, recorded: list[tuple[str, Any, bool]], repeats: int,
-                engine_made: tuple[Any, ...]) -> float:
+                engine_made: tuple[Any, ...], between: Callable[[], None]) -> float:
         copy = self.path.with_name("floor-replay.db")
         seconds = []
         for _ in range(repeats):
+            between()
             for leftover in (copy, copy.with_name(copy.name + "-wal"), copy.with_name(copy.name + "-shm")):
                 leftover.unlink(missing_ok=True)
             shutil.copy(snapshot, copy)
@@ -256,6 +269,7 @@ class Floor:
     indexes its reads do not use; statements (``BEGIN`` included) and commits per instance."""
     seconds: float
     without_indexes: float
+    bare: float  # seconds per (a) instance, timed in turn with the replays
     statements: int
     commits: int
 
@@ -297,18 +311,21 @@ class Result:
                 f"finished state {size} B")
 
 
-def measure(run_instance: Callable[[], None], instances: int, repeats: int, warmup: int) -> Result:
-    for _ in range(warmup):
-        run_instance()
-    seconds, cpu = [], []
-    for _ in range(repeats):
-        gc.collect()
-        t0, c0 = time.perf_counter(), time.process_time()
-        for _ in range(instances):
+def measure(runs: list[Callable[[], None]], instances: int, repeats: int, warmup: int) -> list[Result]:
+    """Each of ``runs`` warmed up, then timed ``repeats`` times, taking turns within each repeat."""
+    for run_instance in runs:
+        for _ in range(warmup):
             run_instance()
-        seconds.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return Result(seconds, cpu, instances)
+    results = [Result([], [], instances) for _ in runs]
+    for _ in range(repeats):
+        for run_instance, result in zip(runs, results, strict=True):
+            gc.collect()
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(instances):
+                run_instance()
+            result.seconds.append(time.perf_counter() - t0)
+            result.cpu.append(time.process_time() - c0)
+    return results
 
 
 def profile(engine: ThroughEngine, instances: int, limit: int) -> str:
@@ -362,24 +379,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"SpiffWorkflow {spiff_version}, Python {platform.python_version()}, SQLite file (WAL); "
                   f"{args.instances} instances x {args.repeats} repeats, {USER_TASKS} user tasks per instance",
                   flush=True)
-            bare = Bare(round_trip=False)
-            a = measure(bare.run_instance, args.instances, args.repeats, args.warmup)
+            bare, bare_rt = Bare(round_trip=False), Bare(round_trip=True)
+            a, art, b = measure([bare.run_instance, bare_rt.run_instance, engine.run_instance], args.instances,
+                                args.repeats, args.warmup)
             print(a.line("(a)   bare, serialize          ", bare.size), flush=True)
-            bare_rt = Bare(round_trip=True)
-            art = measure(bare_rt.run_instance, args.instances, args.repeats, args.warmup)
             print(art.line("(a+r) bare, serialize + restore", bare_rt.size), flush=True)
-            b = measure(engine.run_instance, args.instances, args.repeats, args.warmup)
             print(b.line("(b)   engine on SQLite         ", engine.finished_state_size()), flush=True)
             print(f"SQL statements per use case: {engine.statements_per_use_case():.1f}", flush=True)
-            floor = engine.sql_floor(max(args.repeats, 10))
+            floor = engine.sql_floor(max(args.repeats, 10), bare.run_instance)
             print(f"(f)   the same SQL, sqlite3 alone: {floor.seconds * 1000:7.2f} ms/instance ({floor.statements} "
                   f"statements and {floor.commits} commits); without the indexes it does not read: "
-                  f"{floor.without_indexes * 1000:.2f} ms", flush=True)
+                  f"{floor.without_indexes * 1000:.2f} ms; (a) in turn with them: {floor.bare * 1000:.2f} ms",
+                  flush=True)
         finally:
             engine.close()
-    bare = a.per_instance
-    print(f"ratio floor (bare + SQL alone)/bare: {(bare + floor.seconds) / bare:.2f} "
-          f"(without those indexes {(bare + floor.without_indexes) / bare:.2f})")
+    print(f"ratio floor (bare + SQL alone)/bare: {(floor.bare + floor.seconds) / floor.bare:.2f} "
+          f"(without those indexes {(floor.bare + floor.without_indexes) / floor.bare:.2f})")
     print(f"ratio engine/bare (serialize + restore): {b.per_instance / art.per_instance:.2f}")
     print(f"ratio engine/bare: {b.per_instance / a.per_instance:.2f}")
     return 0

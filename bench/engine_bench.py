@@ -17,7 +17,7 @@ two rounds that is 12 user-task completions per instance, each with a 3-key dict
 Both are warmed up, then timed with ``time.perf_counter`` over several repeats; medians are reported. The modes
 take turns within each repeat ((a), (a+r), (b), then again), so a machine whose speed drifts during the run
 (a shared virtual machine does) slows them alike and the ratios compare like with like.
-After the timings, one more untimed engine instance counts the SQL statements sent (SQLAlchemy's
+After the timings, one more untimed engine instance records the SQL statements sent (SQLAlchemy's
 ``before_cursor_execute``, ``BEGIN`` included): ``SQL statements per use case`` (a start or a completion).
 (f) the floor of this design: that instance's statements and commits, recorded as SQLAlchemy hands them to
     ``sqlite3`` (parameters already converted), replayed with ``sqlite3`` alone on a copy of the database as it
@@ -172,25 +172,11 @@ class ThroughEngine:
         assert completed == USER_TASKS, completed
         self.last_instance_id = instance_id
 
-    def statements_per_use_case(self) -> float:
-        """Run one more instance counting the SQL statements it sends; per use case (start or completion)."""
-        count = 0
-
-        def counter(*_: Any) -> None:
-            nonlocal count
-            count += 1
-
-        event.listen(self.db, "before_cursor_execute", counter)
-        try:
-            self.run_instance()
-        finally:
-            event.remove(self.db, "before_cursor_execute", counter)
-        return count / (1 + USER_TASKS)
-
     def sql_floor(self, repeats: int, bare: Callable[[], None]) -> Floor:
-        """(f): one more instance's SQL recorded, then replayed with ``sqlite3`` alone on copies of the database
-        as it was before (median of ``repeats``), as is and without the indexes of :data:`_SECONDARY_INDEXES`;
-        each replay in turn with one ``bare`` instance, timed too. Raises RuntimeError when a replay does not
+        """(f): one more instance's SQL recorded (its statements, ``BEGIN`` included, are the bench's count),
+        then replayed with ``sqlite3`` alone on copies of the database as it was before (median of ``repeats``),
+        as is and without the indexes of :data:`_SECONDARY_INDEXES`; each replay in turn with one ``bare``
+        instance, timed too. Raises RuntimeError when a replay does not
         leave the database as the engine did."""
         self.db.dispose()  # the pool's connections closed: the last one checkpoints the log into the file
         snapshot = self.path.with_name("floor-snapshot.db")
@@ -385,8 +371,8 @@ def main(argv: list[str] | None = None) -> int:
             print(a.line("(a)   bare, serialize          ", bare.size), flush=True)
             print(art.line("(a+r) bare, serialize + restore", bare_rt.size), flush=True)
             print(b.line("(b)   engine on SQLite         ", engine.finished_state_size()), flush=True)
-            print(f"SQL statements per use case: {engine.statements_per_use_case():.1f}", flush=True)
             floor = engine.sql_floor(max(args.repeats, 10), bare.run_instance)
+            print(f"SQL statements per use case: {floor.statements / (1 + USER_TASKS):.1f}", flush=True)
             print(f"(f)   the same SQL, sqlite3 alone: {floor.seconds * 1000:7.2f} ms/instance ({floor.statements} "
                   f"statements and {floor.commits} commits); without the indexes it does not read: "
                   f"{floor.without_indexes * 1000:.2f} ms; (a) in turn with them: {floor.bare * 1000:.2f} ms",

@@ -145,15 +145,15 @@ def _kind(key: str, schema: dict[str, Any]) -> str:
             return "files"
         if items.get("x-ref"):
             return "refs"
-        if choices(items):  # a long list (controls, clauses) is a multi picker, a short one checkboxes
-            return "checkboxes" if len(choices(items)) <= MANY_CHOICES else "choices"
+        if options := choices(items):  # a long list (controls, clauses) is a multi picker, a short one checkboxes
+            return "checkboxes" if len(options) <= MANY_CHOICES else "choices"
         if items.get("type") == "object":
             return "group"
         return "lines"
-    if choices(schema):
+    if options := choices(schema):
         if widget in ("radio", "select"):
             return str(widget)
-        return "radio" if len(choices(schema)) <= 4 else "select"
+        return "radio" if len(options) <= 4 else "select"
     if kind == "object" or (kind is None and isinstance(schema.get("properties"), dict)):
         return "object"
     if kind == "boolean":

@@ -82,6 +82,8 @@ def aims_owner(ctx: OperatorContext) -> str | None:
 # =========================================================================== the certification cycle
 
 PROJECT_FIELDS = ("certification_body", "cb_accredited_for_42001", "accreditation_body", "cb_contact")
+#: the certification body of a cycle opened before anyone named it
+UNNAMED_BODY = "(to be named)"
 
 
 @operator("cert.open_cycle")
@@ -96,7 +98,7 @@ def open_cycle(ctx: OperatorContext, cycle_ref: str | None = None) -> dict[str, 
         ref = f"CERT-{today(ctx).year}"
         if ctx.session.scalar(select(CertificationCycle).where(CertificationCycle.ref == ref)) is not None:
             ref = refs.next_ref(ctx.session, "CERT")
-        row = new_row(ctx, CertificationCycle, ref, status="planning", certification_body="(to be named)",
+        row = new_row(ctx, CertificationCycle, ref, status="planning", certification_body=UNNAMED_BODY,
                       iso_refs=["9.2.2", "9.3", "10.2"])
     elif row.status in ("certified", "refused", "withdrawn"):
         raise ConflictError(f"cycle {row.ref} is {row.status}; start a new cycle for a new certification")
@@ -104,11 +106,8 @@ def open_cycle(ctx: OperatorContext, cycle_ref: str | None = None) -> dict[str, 
     touch(ctx, row)
     ctx.set_subject(row.ref)
     owner = aims_owner(ctx)
-    project = project_so_far(ctx, row)
     return {"cycle_ref": row.ref, "aims_owner_id": owner, "prepared_by_id": owner,
-            "certification_body": project.get("certification_body"),
-            "target_stage1_date": project.get("target_stage1_date"),
-            "target_stage2_date": project.get("target_stage2_date"), "project": project}
+            "project": project_so_far(ctx, row)}
 
 
 def project_so_far(ctx: OperatorContext, cycle: CertificationCycle) -> dict[str, Any]:
@@ -120,10 +119,10 @@ def project_so_far(ctx: OperatorContext, cycle: CertificationCycle) -> dict[str,
     values: dict[str, Any] = {"scope_ref": details["scope_ref"]} if isinstance(details.get("scope_ref"), str) else {}
     if isinstance(details.get("project"), dict):
         values.update(details["project"])
-    body = cycle.certification_body
+    named_body = cycle.certification_body != UNNAMED_BODY
     named = {
-        "certification_body": None if body == "(to be named)" else body,
-        "cb_accredited_for_42001": cycle.cb_accredited_for_42001 if body != "(to be named)" else None,
+        "certification_body": cycle.certification_body if named_body else None,
+        "cb_accredited_for_42001": cycle.cb_accredited_for_42001 if named_body else None,
         "accreditation_body": cycle.accreditation_body, "cb_contact": cycle.cb_contact,
         "internal_point_of_contact_id": email(ctx, cycle.internal_point_of_contact_id),
         "aims_operating_since": cycle.aims_operating_since, "target_stage1_date": cycle.target_stage1_date,

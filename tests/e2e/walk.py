@@ -157,6 +157,16 @@ class BrowserForm:
                 break
         assert box.is_checked() == on, f"{box.get_attribute('name')} could not be {'ticked' if on else 'cleared'}"
 
+    def _add_row(self, add: Any, prefix: str, index: int) -> None:
+        """"Add a row" clicked for row ``index``; a click chromium took without effect (see ``Walk._send``: the
+        button's next index is still ``index``, the page's script counts every row it adds) is clicked once more,
+        never a taken one (that would add an empty row)."""
+        for _ in range(2):
+            add.click()
+            if add.get_attribute("data-next-index") != str(index):
+                break
+        self.page.wait_for_selector(f'[name="{prefix}.{index}"], [name^="{prefix}.{index}."]', state="attached")
+
     def _rows(self, prefix: str, rows: list[Any], add: Any) -> None:
         shown = self.page.evaluate(
             """p => [...new Set(Array.from(document.querySelectorAll('[name^="' + p + '."]'))
@@ -167,7 +177,7 @@ class BrowserForm:
                 index = indexes[i]
             else:
                 index = int(add.get_attribute("data-next-index") or 0)
-                add.click()
+                self._add_row(add, prefix, index)
             self.fill(f"{prefix}.{index}", row)
         for extra in indexes[len(rows):]:  # rows the page showed that are not needed: "Remove"
             self.page.locator(f'[name^="{prefix}.{extra}."]').first.locator(
